@@ -1,0 +1,102 @@
+import type { Catalog, DiffSummary, DriftFinding, Environment, GateKind } from '../domain/index.ts';
+
+/**
+ * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
+ * imports it as a type only) and the implementations in this room. Every activity is idempotent,
+ * returns no secret material (ARNs, versions, hashes and names only), heartbeats while it waits and
+ * stops on cancellation. Input-at-fault errors are non-retryable `ApplicationFailure`s whose `type`
+ * is a `FailureType`.
+ */
+export interface LogstackActivities {
+  // ── catalog ──────────────────────────────────────────────────────────────────────────────
+  /** Reads and validates the configured environment catalog. Read-only. Fails `InvalidInput` when the file breaks the schema. */
+  loadCatalog(): Promise<Catalog>;
+
+  // ── AWS ──────────────────────────────────────────────────────────────────────────────────
+  /** Creates the bucket if absent and converges encryption, versioning, public-access block, TLS-only policy, lifecycle and tags. `Conflict` when owned elsewhere. */
+  ensureBucket(input: { environment: Environment }): Promise<{ bucket: string; created: boolean; changed: string[] }>;
+  /** Reports how the bucket differs from its desired configuration. Read-only. */
+  inspectBucket(input: { environment: Environment }): Promise<{ bucket: string; exists: boolean; drift: string[] }>;
+  /** Ensures the IAM user (static) or role trusting the cluster OIDC issuer (sts) with a policy scoped to the bucket. */
+  ensureLokiCredentials(input: { environment: Environment }): Promise<{ mode: 'static' | 'sts'; principalArn: string; created: boolean }>;
+  /**
+   * Writes the Loki-shaped JSON into Secrets Manager (static: creates an access key only when the stored one is
+   * missing or invalid, removing keys it no longer references; sts: role_arn). Puts a version only when content changed.
+   */
+  seedLokiSecret(input: { environment: Environment; principalArn: string }): Promise<{ secretArn: string; versionId: string; sha256: string; changed: boolean }>;
+  /** Reports whether the Loki secret exists and still matches its expected shape. Read-only. */
+  inspectLokiSecret(input: { environment: Environment }): Promise<{ exists: boolean; drift: string[] }>;
+
+  // ── Kubernetes: bootstrap, render, apply, state ─────────────────────────────────────────
+  /**
+   * Static-mode ESO only: ensures the AWS credential Secret the bootstrap ClusterSecretStore references,
+   * created in the cluster by this activity (never in Git or history). No-op for sts.
+   */
+  ensureStoreCredential(input: { environment: Environment }): Promise<{ namespace: string; name: string; created: boolean }>;
+  /** Renders `overlay` of the GitOps repo at `revision` with kustomize. Returns digest and counts only. */
+  renderOverlay(input: { environment: Environment; revision: string; overlay?: string }): Promise<{ commit: string; digest: string; objects: number; kinds: Record<string, number> }>;
+  /**
+   * Server-side applies the rendered overlay (field manager `logstack`, inventory label). `dryRun` returns the diff
+   * summary only. Prunes only labelled objects, and only when `prune` is true. `ManifestRejected` with the server's message.
+   */
+  applyOverlay(input: { environment: Environment; revision: string; overlay?: string; dryRun?: boolean; prune?: boolean }): Promise<{ commit: string; digest: string; applied: number; diff: DiffSummary }>;
+  /** Reads the deployed-revision record kept in the cluster (`logstack-system` ConfigMap). */
+  readDeployedState(input: { environment: Environment }): Promise<DeployedState | null>;
+  /** Writes the deployed-revision record. Idempotent for the same content. */
+  recordDeployedState(input: { environment: Environment; revision: string; verified: boolean; previousRevision: string | null }): Promise<DeployedState>;
+
+  // ── gates (watch-driven, heartbeating, cancellable) ─────────────────────────────────────
+  /** Forces an ESO refresh, then waits for store Ready, ExternalSecret SecretSynced after the force, and the exact keys. */
+  waitForExternalSecretSynced(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Refreshes the Argo CD Application, then waits for Synced at `revision`, Healthy, last operation Succeeded; fails fast on Degraded. */
+  waitForArgoAppAtRevision(input: { environment: Environment; revision: string; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Waits for every Subscription's installed CSV to reach phase Succeeded. */
+  waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Approves a Manual InstallPlan only when it installs exactly `expectedCsv`. */
+  approveInstallPlan(input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }>;
+  /** Waits for LokiStack Ready=True. */
+  waitForLokiStackReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Waits for ClusterLogForwarder Authorized, Valid and Ready = True. */
+  waitForLogForwarderReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+
+  // ── Git ──────────────────────────────────────────────────────────────────────────────────
+  /** Resolves a tag, branch or (short) SHA on the GitOps remote to a full commit. `InvalidInput` when unknown. */
+  resolveRevision(input: { revision: string }): Promise<{ commit: string }>;
+  /** Pins an environment to `commit` in Git (commit + push). Idempotent: no commit when already pinned. */
+  pinRevision(input: { environment: Environment; commit: string }): Promise<{ pinCommit: string; changed: boolean }>;
+  /** Reads the revision an environment is pinned to in Git. */
+  readPinnedRevision(input: { environment: Environment }): Promise<{ commit: string | null }>;
+
+  // ── migration and drift ──────────────────────────────────────────────────────────────────
+  /** Lists live objects of the environment and who manages them (script / client-side apply / logstack). Read-only. */
+  inventoryLiveObjects(input: { environment: Environment; revision: string }): Promise<MigrationInventory>;
+  /** Adopts script-managed objects without deleting: ESO Merge-then-Owner for the Secret, server-side apply takes field ownership. */
+  adoptObjects(input: { environment: Environment; revision: string; objects: string[]; phase: 'merge' | 'own' }): Promise<{ adopted: string[]; unchanged: string[] }>;
+  /** Classifies drift for one environment (Git vs cluster, ESO, AWS, operators). Read-only. */
+  scanDrift(input: { environment: Environment }): Promise<DriftFinding[]>;
+  /** Fixes one finding classified as safe. Idempotent. */
+  remediateFinding(input: { environment: Environment; finding: DriftFinding }): Promise<{ remediated: boolean; detail: string }>;
+}
+
+/** The deployed-revision record of one environment. */
+export interface DeployedState {
+  readonly environment: string;
+  readonly revision: string;
+  readonly verified: boolean;
+  readonly verifiedAt: string | null;
+  readonly previousRevision: string | null;
+}
+
+/** The result of a gate. `detail` names conditions, never secret values. */
+export interface GateOutcome {
+  readonly gate: GateKind;
+  readonly ok: true;
+  readonly detail: string;
+  /** Milliseconds between the activity's start and the condition being observed. */
+  readonly waitedMs: number;
+}
+
+/** What exists in a cluster before migration, and who manages it. */
+export interface MigrationInventory {
+  readonly objects: readonly { readonly ref: string; readonly managedBy: 'script' | 'client-side-apply' | 'logstack' | 'absent' }[];
+}

@@ -1,0 +1,10 @@
+/**
+ * The contracts room: pure types, schemas, failure types and names shared by every other room.
+ * No I/O; runs unchanged on Node and Deno.
+ */
+export * from './failures.ts';
+export * from './ids.ts';
+export * from './revision.ts';
+export * from './environments.ts';
+export * from './inputs.ts';
+export * from './progress.ts';

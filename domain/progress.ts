@@ -1,0 +1,43 @@
+/** Status of one named step as shown by the `progress` query, the CLI and the Web UI. */
+export const StepStatus = {
+  pending: 'pending',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  skipped: 'skipped',
+  compensated: 'compensated',
+} as const;
+export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
+/** One step of a workflow run. Times are ISO-8601 strings from workflow time. */
+export interface StepProgress {
+  readonly name: string;
+  readonly status: StepStatus;
+  readonly startedAt?: string;
+  readonly endedAt?: string;
+  readonly detail?: string;
+}
+
+/** What the `progress` query returns at any moment. */
+export interface Progress {
+  readonly phase: string;
+  readonly steps: readonly StepProgress[];
+  readonly awaitingApproval?: {
+    readonly environment: string;
+    readonly requestedBy?: string;
+    readonly approvers: readonly string[];
+    /** Dry-run diff summary of what the target will change. */
+    readonly diff?: DiffSummary;
+    readonly deadline?: string;
+  };
+}
+
+/** Counts of a server-side dry-run diff; object names only, never contents. */
+export interface DiffSummary {
+  readonly created: readonly string[];
+  readonly changed: readonly string[];
+  readonly unchanged: number;
+  readonly toBeDeleted: readonly string[];
+  /** Changes that lose data or availability (deletions, immutable-field replacement, storage changes). */
+  readonly destructive: readonly string[];
+}

@@ -1,0 +1,43 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+
+/** The pinned versions manifest (`sandbox/versions.json`). */
+export interface Versions {
+  go: {
+    temporalCli: { module: string; version: string };
+    kubernetes: { module: string; version: string; staging: string };
+    etcd: { module: string; version: string };
+    externalSecrets: { module: string; version: string; replace: Record<string, string> };
+    crdModules: Record<string, { module: string; version: string; dir: string; files: string[] | '*.yaml' }>;
+  };
+  python: { moto: string };
+  maven: { temporalTestServer: string };
+  ports: {
+    temporal: number;
+    temporalUi: number;
+    moto: number;
+    etcdBase: number;
+    apiserverBase: number;
+    esoMetricsBase: number;
+  };
+  clusters: string[];
+}
+
+/** Loads the versions manifest; the only source of pinned versions for the build. */
+export function loadVersions(): Versions {
+  return JSON.parse(readFileSync(new URL('./versions.json', import.meta.url), 'utf8')) as Versions;
+}
+
+/** Root of build artefacts and runtime state, outside the repository. */
+export const CACHE_ROOT = process.env['LOGSTACK_SANDBOX_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'logstack-sandbox');
+/** Runtime state: data dirs, logs, pids, kubeconfig, status. */
+export const RUN_DIR = join(CACHE_ROOT, 'run');
+/** The status file written by `up`; read by every tool to find the sandbox without configuration. */
+export const STATUS_FILE = join(RUN_DIR, 'status.json');
+/** The kubeconfig with one context per environment. */
+export const KUBECONFIG_FILE = join(RUN_DIR, 'kubeconfig');
+/** The bare Git repository promotions push to. */
+export const GIT_REMOTE_DIR = join(RUN_DIR, 'git', 'gitops.git');
+/** The repository root (this file lives in `sandbox/`). */
+export const REPO_ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
