@@ -1,0 +1,19 @@
+/**
+ * Messages every mutating workflow handles, defined once and shared with the client so both ends
+ * are type-checked against the same names and shapes.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { ApproveInput, Progress, RejectInput } from '../domain/index.ts';
+
+/** Returns the step list and, when waiting, what approval is needed. Safe at any time. */
+export const progressQuery = defineQuery<Progress>('progress');
+
+/**
+ * Approves the pending production change. The validator refuses (without touching history) an approver
+ * not on the environment's allow-list (`NotAuthorized`) and the requester approving their own change on a
+ * protected environment (four-eyes). Returns who approved.
+ */
+export const approveUpdate = defineUpdate<{ approvedBy: string }, [ApproveInput]>('approve');
+
+/** Rejects the pending change; the workflow ends with `ApprovalRejected`. Same validators as approve. */
+export const rejectUpdate = defineUpdate<{ rejectedBy: string }, [RejectInput]>('reject');
