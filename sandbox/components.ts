@@ -45,7 +45,7 @@ async function httpOk(url: string): Promise<boolean> {
 function apiGet(port: number, path: string, token: string, ca: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, ca, headers: { Authorization: `Bearer ${token}` }, timeout: 2000, servername: 'localhost' },
+      { host: '127.0.0.1', port, path, ca, headers: { Authorization: `Bearer ${token}` }, timeout: 2000 },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -129,6 +129,8 @@ async function startApiserver(a: Artefacts, c: ClusterPorts, say: Say): Promise<
       '--service-cluster-ip-range=10.96.0.0/16',
       '--enable-priority-and-fairness=false',
       '--profiling=false',
+      // No controller-manager runs here and 127.0.0.1 may not be an endpoint: don't reconcile the kubernetes Service.
+      '--endpoint-reconciler-type=none',
       '--v=0',
     ]);
   }
@@ -153,7 +155,6 @@ function writeKubeconfigs(clusters: ClusterPorts[], caFiles: Record<string, stri
       cluster: {
         server: `https://127.0.0.1:${c.apiserver}`,
         'certificate-authority-data': Buffer.from(readFileSync(caFiles[c.name] ?? '', 'utf8')).toString('base64'),
-        'tls-server-name': 'localhost',
       },
     })),
     users: [{ name: 'logstack-admin', user: { token } }],

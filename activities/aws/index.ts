@@ -1,0 +1,65 @@
+/**
+ * The AWS activities (S3, IAM, STS, Secrets Manager), built from their clients. Register the object
+ * returned by {@link createAwsActivities} on the worker beside the other activity modules.
+ */
+import type { Environment } from '../../domain/index.ts';
+import type { LogstackActivities } from '../contract.ts';
+import { fromDomainError } from '../errors.ts';
+import type { AwsClients } from './clients.ts';
+import { accountIdLookup, assertAwsInput, currentCancellationSignal } from './common.ts';
+import { ensureLokiRole, ensureLokiUser, type IamScope } from './iam.ts';
+import { convergeBucket, reportBucketDrift, type BucketScope } from './s3.ts';
+import { inspectSecret, seedSecret, type SecretScope } from './secrets-manager.ts';
+
+export { createAwsClients, resolveEndpoint, type AwsClientOptions, type AwsClients } from './clients.ts';
+
+/** The activities this module implements, with the exact signatures of the activity contract. */
+export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'inspectBucket' | 'ensureLokiCredentials' | 'seedLokiSecret' | 'inspectLokiSecret'>;
+
+/** Runs an activity body, turning a `DomainError` from shared validation into its typed failure. */
+async function typed<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    throw fromDomainError(error);
+  }
+}
+
+/**
+ * Builds the AWS activities over `clients`. Every activity: is idempotent (a second run has no side
+ * effect and the same result); checks its input before any write (`InvalidInput`); refuses targets
+ * owned by someone else (`Conflict`) and maps AWS refusals to `AccessDenied`, all non-retryable and
+ * with a message saying what to fix; rethrows transient errors for the retry policy; stops at its next
+ * AWS request when the activity is cancelled; and returns no secret value.
+ */
+export function createAwsActivities(clients: AwsClients): AwsActivities {
+  const accountId = accountIdLookup(() => clients.sts());
+
+  const iamScope = (environment: Environment, signal: AbortSignal | undefined): IamScope => ({ iam: clients.iam(), env: environment, signal });
+  const bucketScope = async (environment: Environment): Promise<BucketScope> => {
+    assertAwsInput(environment);
+    const signal = currentCancellationSignal();
+    return { s3: clients.s3(environment.aws.region), env: environment, accountId: await accountId(signal), signal };
+  };
+  const secretScope = (environment: Environment): SecretScope => {
+    assertAwsInput(environment);
+    const signal = currentCancellationSignal();
+    return { sm: clients.secretsManager(environment.aws.region), iam: iamScope(environment, signal), env: environment, signal };
+  };
+
+  return {
+    ensureBucket: ({ environment }) => typed(async () => convergeBucket(await bucketScope(environment))),
+    inspectBucket: ({ environment }) => typed(async () => reportBucketDrift(await bucketScope(environment))),
+    ensureLokiCredentials: ({ environment }) =>
+      typed(async () => {
+        assertAwsInput(environment);
+        const signal = currentCancellationSignal();
+        const scope = iamScope(environment, signal);
+        const mode = environment.aws.credentialMode;
+        const principal = mode === 'static' ? await ensureLokiUser(scope) : await ensureLokiRole(scope, await accountId(signal));
+        return { mode, ...principal };
+      }),
+    seedLokiSecret: ({ environment, principalArn }) => typed(() => seedSecret(secretScope(environment), principalArn)),
+    inspectLokiSecret: ({ environment }) => typed(() => inspectSecret(secretScope(environment))),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The worker's working clone of the GitOps remote, driven through the `git` CLI. One clone per
+ * worker process; operations on it are serialised in-process, and pushes are made safe against
+ * other workers by fetch → re-apply → push retries.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CommandError, run } from './exec.ts';
+
+/** Where the GitOps repository lives and who commits to it. */
+export interface GitConfig {
+  /** URL or path of the remote pins are pushed to. */
+  readonly remote: string;
+  /** Branch pins are committed to. */
+  readonly branch: string;
+  /** Directory of this worker's working clone (created when missing). */
+  readonly workdir: string;
+  readonly author: { readonly name: string; readonly email: string };
+  /** The `git` binary; defaults to `git` on PATH. */
+  readonly gitPath?: string;
+}
+
+/** The working clone. */
+export interface GitRepo {
+  readonly config: GitConfig;
+  /** Runs `git args…` in the clone and returns stdout. */
+  git(args: readonly string[]): Promise<string>;
+  /** Runs `fn` while no other operation of this process uses the clone. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Clones when needed, then fetches branches and tags from the remote (pruning deleted ones). */
+  sync(): Promise<void>;
+  /** True when `commit` exists in the clone. */
+  hasCommit(commit: string): Promise<boolean>;
+}
+
+const GIT_ENV = {
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_PAGER: 'cat',
+  GIT_CONFIG_NOSYSTEM: '1',
+  LC_ALL: 'C',
+} as const;
+
+/** Opens (lazily clones) the working clone described by `config`. Nothing runs until first use. */
+export function openGitRepo(config: GitConfig): GitRepo {
+  const gitBin = config.gitPath ?? 'git';
+  let queue: Promise<unknown> = Promise.resolve();
+  const identity = ['-c', `user.name=${config.author.name}`, '-c', `user.email=${config.author.email}`, '-c', 'commit.gpgsign=false'];
+
+  const git = (args: readonly string[]): Promise<string> =>
+    run(gitBin, [...identity, ...args], { cwd: config.workdir, env: { ...GIT_ENV, HOME: process.env['HOME'] ?? '/tmp' } });
+
+  const ensureClone = async (): Promise<void> => {
+    if (existsSync(join(config.workdir, '.git'))) return;
+    await rm(config.workdir, { recursive: true, force: true });
+    await mkdir(dirname(config.workdir), { recursive: true });
+    await run(gitBin, ['clone', '--quiet', '--no-checkout', '--', config.remote, config.workdir], { env: GIT_ENV, timeoutMs: 300_000 });
+  };
+
+  return {
+    config,
+    git,
+    exclusive<T>(fn: () => Promise<T>): Promise<T> {
+      const next = queue.then(fn, fn);
+      queue = next.catch(() => undefined);
+      return next;
+    },
+    async sync() {
+      await ensureClone();
+      await git(['fetch', '--quiet', '--prune', '--prune-tags', '--tags', '--force', 'origin']);
+    },
+    async hasCommit(commit) {
+      try {
+        await git(['cat-file', '-e', `${commit}^{commit}`]);
+        return true;
+      } catch (error) {
+        if (error instanceof CommandError) return false;
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * Renders a Kustomize overlay of the GitOps repository exactly as it is at one commit: the `gitops/`
+ * tree of that commit is exported with `git archive` into a private temporary directory and built
+ * with `kubectl kustomize`. The working clone's checkout is never touched, so renders of different
+ * commits can run side by side.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { FailureType } from '../../domain/index.ts';
+import { nonRetryable } from '../errors.ts';
+import type { KubeObject } from '../kubernetes/objects.ts';
+import { CommandError, run } from './exec.ts';
+import type { GitRepo } from './git.ts';
+
+/** A rendered overlay: the objects, and a digest of the rendered YAML. Never leaves the worker. */
+export interface RenderedOverlay {
+  readonly commit: string;
+  readonly overlay: string;
+  /** `sha256:<hex>` of kustomize's output. */
+  readonly digest: string;
+  readonly objects: readonly KubeObject[];
+  /** Object count per kind. */
+  readonly kinds: Readonly<Record<string, number>>;
+}
+
+const OVERLAY_PATH = /^gitops\/(?!.*\.\.)[A-Za-z0-9._/-]+$/;
+const CACHE_LIMIT = 16;
+
+/** Renders overlays with a small per-worker cache keyed by (commit, overlay). */
+export interface OverlayRenderer {
+  /**
+   * Renders `overlay` at the full commit `commit`.
+   * @throws ApplicationFailure `InvalidInput` (bad path, missing overlay), `ManifestRejected` (kustomize failed).
+   */
+  render(commit: string, overlay: string): Promise<RenderedOverlay>;
+}
+
+/** Creates a renderer over `repo` that runs `kubectl kustomize` with the given kubectl binary. */
+export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): OverlayRenderer {
+  const cache = new Map<string, Promise<RenderedOverlay>>();
+  return {
+    render(commit, overlay) {
+      const key = `${commit}:${overlay}`;
+      let pending = cache.get(key);
+      if (!pending) {
+        pending = renderUncached(repo, kubectlPath, commit, overlay);
+        pending.catch(() => cache.delete(key));
+        cache.set(key, pending);
+        if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+      }
+      return pending;
+    },
+  };
+}
+
+async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<void> {
+  const tar = join(dir, 'tree.tar');
+  await repo.exclusive(async () => {
+    if (!(await repo.hasCommit(commit))) await repo.sync();
+    if (!(await repo.hasCommit(commit))) {
+      throw nonRetryable(FailureType.InvalidInput, `commit ${commit} is not on the GitOps remote`, { commit });
+    }
+    await repo.git(['archive', '--format=tar', '-o', tar, commit, '--', 'gitops']);
+  });
+  await run('tar', ['-xf', tar, '-C', dir]);
+  await rm(tar);
+}
+
+/** Parses kustomize output into objects; skips empty documents. */
+export function parseManifests(text: string): KubeObject[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null && typeof o === 'object' && typeof o.kind === 'string');
+}
+
+function countKinds(objects: readonly KubeObject[]): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
+  return kinds;
+}
+
+async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string, overlay: string): Promise<RenderedOverlay> {
+  if (!OVERLAY_PATH.test(overlay)) {
+    throw nonRetryable(FailureType.InvalidInput, `overlay "${overlay}" must be a path under gitops/ without "..", like gitops/overlays/dev`, { overlay });
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'logstack-render-'));
+  try {
+    try {
+      await exportTree(repo, commit, dir);
+    } catch (error) {
+      if (error instanceof CommandError) {
+        throw nonRetryable(FailureType.InvalidInput, `commit ${commit} has no gitops/ tree: ${error.stderr.trim().slice(0, 300)}`, { commit });
+      }
+      throw error;
+    }
+    const target = join(dir, overlay);
+    if (!existsSync(target)) {
+      throw nonRetryable(FailureType.InvalidInput, `overlay ${overlay} does not exist at commit ${commit}; fix the overlay path in the catalog`, { overlay, commit });
+    }
+    let text: string;
+    try {
+      text = await run(kubectlPath, ['kustomize', target], { timeoutMs: 120_000 });
+    } catch (error) {
+      if (error instanceof CommandError) {
+        throw nonRetryable(FailureType.ManifestRejected, `kustomize could not build ${overlay} at ${commit}: ${error.stderr.trim().slice(0, 1500)}`, { overlay, commit });
+      }
+      throw error;
+    }
+    const objects = parseManifests(text);
+    const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    return { commit, overlay, digest, objects, kinds: countKinds(objects) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

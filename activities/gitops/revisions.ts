@@ -1,0 +1,50 @@
+/**
+ * Resolving what a person types (branch, tag, short or full SHA) to a full commit of the GitOps
+ * remote, after a fetch so the answer is the remote's, not a stale local ref.
+ */
+import { FailureType, assertRevisionSyntax, isCommitSha } from '../../domain/index.ts';
+import { fromDomainError, nonRetryable } from '../errors.ts';
+import { CommandError } from './exec.ts';
+import type { GitRepo } from './git.ts';
+
+async function tryRevParse(repo: GitRepo, ref: string): Promise<string | undefined> {
+  try {
+    const out = (await repo.git(['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`])).trim();
+    return isCommitSha(out) ? out : undefined;
+  } catch (error) {
+    if (error instanceof CommandError) return undefined;
+    throw error;
+  }
+}
+
+/** Candidate refs in order of precedence: remote branch, tag, then a (short) commit id. */
+function candidates(revision: string): string[] {
+  const list = [`refs/remotes/origin/${revision}`, `refs/tags/${revision}`];
+  if (/^[0-9a-f]{4,40}$/.test(revision)) list.push(revision);
+  return list;
+}
+
+/**
+ * Resolves `revision` to a full commit SHA. Read-only apart from fetching.
+ * @throws ApplicationFailure `InvalidInput` when the syntax is wrong, or the remote has no such
+ *   branch, tag or commit (or a short SHA is ambiguous).
+ */
+export async function resolveRevision(repo: GitRepo, revision: string): Promise<string> {
+  try {
+    assertRevisionSyntax(revision);
+  } catch (error) {
+    throw fromDomainError(error);
+  }
+  return repo.exclusive(async () => {
+    await repo.sync();
+    for (const ref of candidates(revision)) {
+      const commit = await tryRevParse(repo, ref);
+      if (commit) return commit;
+    }
+    throw nonRetryable(
+      FailureType.InvalidInput,
+      `revision "${revision}" is not a branch, tag or commit of the GitOps remote (or a short SHA matching several commits); push it first or use a longer SHA`,
+      { revision },
+    );
+  });
+}

@@ -1,0 +1,178 @@
+/**
+ * Applying a rendered overlay to a cluster: a complete server-side dry-run first (so a rejected
+ * manifest, a field conflict or a missing kind fails before anything is written), a diff summary of
+ * names only, then ordered server-side apply and — only when asked — pruning of objects that carry
+ * the inventory label and are no longer rendered.
+ */
+import { type DiffSummary, FIELD_MANAGER, INVENTORY_LABEL } from '../../domain/index.ts';
+import { deleteObject, listObjects, readObject, serverSideApply } from './apply.ts';
+import type { KubeCluster } from './cluster.ts';
+import { apiErrorOf, isImmutableFieldError } from './failures.ts';
+import { type KubeObject, appliedBy, canonicalJson, cloneJson, fieldAt, keyOf, refOf, sameDesiredState } from './objects.ts';
+
+/** Options of one overlay apply. */
+export interface OverlayApplyOptions {
+  /** Only compute the diff (server-side dry run); write nothing. */
+  readonly dryRun?: boolean;
+  /** Delete labelled objects that are no longer rendered. Never without this flag. */
+  readonly prune?: boolean;
+  /** The inventory label value given to objects that carry none (the environment name). */
+  readonly inventory: string;
+  /** Take over fields owned by other managers (adoption only). */
+  readonly force?: boolean;
+}
+
+/** What an apply did (or would do). */
+export interface OverlayApplyResult {
+  readonly applied: number;
+  readonly deleted: number;
+  readonly diff: DiffSummary;
+}
+
+/** Kinds always searched for labelled leftovers when pruning, beyond the rendered kinds. */
+export const PRUNE_KINDS: readonly { apiVersion: string; kind: string }[] = [
+  { apiVersion: 'v1', kind: 'Namespace' },
+  { apiVersion: 'v1', kind: 'ConfigMap' },
+  { apiVersion: 'v1', kind: 'ServiceAccount' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' },
+  { apiVersion: 'operators.coreos.com/v1', kind: 'OperatorGroup' },
+  { apiVersion: 'operators.coreos.com/v1alpha1', kind: 'Subscription' },
+  { apiVersion: 'external-secrets.io/v1', kind: 'ClusterSecretStore' },
+  { apiVersion: 'external-secrets.io/v1', kind: 'ExternalSecret' },
+  { apiVersion: 'loki.grafana.com/v1', kind: 'LokiStack' },
+  { apiVersion: 'observability.openshift.io/v1', kind: 'ClusterLogForwarder' },
+  { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application' },
+];
+
+/** Apply order within a sync wave: what others depend on first. */
+const KIND_ORDER = [
+  'Namespace',
+  'CustomResourceDefinition',
+  'ServiceAccount',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'Role',
+  'RoleBinding',
+  'ConfigMap',
+  'Secret',
+  'OperatorGroup',
+  'CatalogSource',
+  'Subscription',
+  'ClusterSecretStore',
+  'SecretStore',
+  'ExternalSecret',
+  'LokiStack',
+  'ClusterLogForwarder',
+];
+
+function syncWave(obj: KubeObject): number {
+  const wave = Number(obj.metadata.annotations?.['argocd.argoproj.io/sync-wave'] ?? 0);
+  return Number.isFinite(wave) ? wave : 0;
+}
+
+function kindRank(obj: KubeObject): number {
+  const i = KIND_ORDER.indexOf(obj.kind);
+  return i < 0 ? KIND_ORDER.length : i;
+}
+
+/** Objects in apply order: sync wave, then dependency rank of the kind, then name. */
+export function applyOrder(objects: readonly KubeObject[]): KubeObject[] {
+  return [...objects].sort((a, b) => syncWave(a) - syncWave(b) || kindRank(a) - kindRank(b) || refOf(a).localeCompare(refOf(b)));
+}
+
+/** Gives every object the inventory label (keeping a value already set in Git). */
+export function withInventoryLabel(obj: KubeObject, inventory: string): KubeObject {
+  const copy = cloneJson(obj);
+  copy.metadata.labels = { ...copy.metadata.labels, [INVENTORY_LABEL]: copy.metadata.labels?.[INVENTORY_LABEL] ?? inventory };
+  return copy;
+}
+
+/** Spec fields of a LokiStack whose change replaces storage or capacity. */
+const LOKI_DESTRUCTIVE_FIELDS = [['spec', 'size'], ['spec', 'storage'], ['spec', 'storageClassName']] as const;
+
+/** Why a change of `live` into `next` loses data or availability, if it does. */
+export function destructiveReason(live: KubeObject, next: KubeObject): string | undefined {
+  if (live.kind !== 'LokiStack') return undefined;
+  const changed = LOKI_DESTRUCTIVE_FIELDS.filter((path) => canonicalJson(fieldAt(live, path)) !== canonicalJson(fieldAt(next, path)));
+  return changed.length ? `${refOf(live)}: ${changed.map((p) => p.join('.')).join(', ')} changes` : undefined;
+}
+
+type Planned = { obj: KubeObject; action: 'create' | 'change' | 'unchanged' };
+
+function isMissingNamespace(error: unknown, renderedNamespaces: ReadonlySet<string>, obj: KubeObject): boolean {
+  const api = apiErrorOf(error);
+  return api?.status === 404 && api.body?.details?.kind === 'namespaces' && renderedNamespaces.has(obj.metadata.namespace ?? '');
+}
+
+async function planOne(cluster: KubeCluster, obj: KubeObject, namespaces: ReadonlySet<string>, options: OverlayApplyOptions, destructive: string[]): Promise<Planned> {
+  const live = await readObject(cluster, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace });
+  let dry: KubeObject;
+  try {
+    dry = await serverSideApply(cluster, obj, { dryRun: true, force: options.force ?? false });
+  } catch (error) {
+    if (isMissingNamespace(error, namespaces, obj)) return { obj, action: 'create' };
+    if (options.dryRun && isImmutableFieldError(error)) {
+      destructive.push(`${refOf(obj)}: immutable field change (needs delete and re-create): ${apiErrorOf(error)?.body?.message ?? ''}`);
+      return { obj, action: 'change' };
+    }
+    throw error;
+  }
+  if (!live) return { obj, action: 'create' };
+  const reason = destructiveReason(live, dry);
+  if (reason) destructive.push(reason);
+  const unchanged = sameDesiredState(live, dry) && appliedBy(live, FIELD_MANAGER);
+  return { obj, action: unchanged ? 'unchanged' : 'change' };
+}
+
+async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[]): Promise<KubeObject[]> {
+  const keys = new Set(rendered.map(keyOf));
+  const kinds = new Map<string, { apiVersion: string; kind: string }>();
+  for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
+  const leftovers: KubeObject[] = [];
+  for (const k of kinds.values()) {
+    if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
+    const { items } = await listObjects(cluster, { ...k, labelSelector: INVENTORY_LABEL });
+    for (const item of items) if (!keys.has(keyOf(item)) && !item.metadata['deletionTimestamp']) leftovers.push(item);
+  }
+  return leftovers;
+}
+
+/**
+ * Dry-runs every object, then (unless `dryRun`) applies the ones that change and prunes labelled
+ * leftovers when `prune` is set. Idempotent: a second run applies nothing and reports all unchanged.
+ * @throws ApplicationFailure `ManifestRejected`, `Conflict`, `MissingCustomResource`, `AccessDenied` —
+ *   always from the dry-run pass, before any object was written.
+ */
+export async function applyOverlayObjects(cluster: KubeCluster, objects: readonly KubeObject[], options: OverlayApplyOptions): Promise<OverlayApplyResult> {
+  const ordered = applyOrder(objects.map((o) => withInventoryLabel(o, options.inventory)));
+  const namespaces = new Set(ordered.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+  const destructive: string[] = [];
+  const plan: Planned[] = [];
+  for (const obj of ordered) plan.push(await planOne(cluster, obj, namespaces, options, destructive));
+  const leftovers = await pruneCandidates(cluster, ordered);
+  const toBeDeleted = leftovers.map(refOf);
+  const diff: DiffSummary = {
+    created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),
+    changed: plan.filter((p) => p.action === 'change').map((p) => refOf(p.obj)),
+    unchanged: plan.filter((p) => p.action === 'unchanged').length,
+    toBeDeleted,
+    destructive: [...destructive, ...toBeDeleted.map((r) => `${r}: deletion`)],
+  };
+  if (options.dryRun) return { applied: 0, deleted: 0, diff };
+  let applied = 0;
+  for (const p of plan) {
+    if (p.action === 'unchanged') continue;
+    await serverSideApply(cluster, p.obj, { force: options.force ?? false });
+    applied++;
+  }
+  let deleted = 0;
+  if (options.prune) {
+    for (const obj of leftovers) {
+      if (await deleteObject(cluster, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace })) deleted++;
+    }
+  }
+  return { applied, deleted, diff };
+}

@@ -1,0 +1,284 @@
+/**
+ * Watch-driven waiting. A {@link CollectionWatch} keeps an up-to-date copy of one collection:
+ * list, then watch from the list's resourceVersion, resume from the last seen resourceVersion
+ * (bookmarks included) when the server closes the stream, and re-list on 410 Gone. {@link waitUntil}
+ * evaluates a predicate over one or more such collections on every event — never on a timer — while
+ * heartbeating, and stops every watch when the condition holds, the timeout passes, or the activity
+ * is cancelled.
+ */
+import { FailureType } from '../../domain/index.ts';
+import { nonRetryable } from '../errors.ts';
+import { type ActivityScope, activityScope, cancellationError } from './activity-scope.ts';
+import { listCollection } from './apply.ts';
+import type { KubeCluster, ResourceInfo } from './cluster.ts';
+import type { KubeObject } from './objects.ts';
+
+/** Which objects to watch: a kind, optionally one namespace, one name, or a label selector. */
+export interface CollectionSpec {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace?: string | undefined;
+  readonly name?: string | undefined;
+  readonly labelSelector?: string | undefined;
+}
+
+/** What a predicate says about the current state. */
+export type Verdict<R> =
+  | { readonly done: true; readonly value: R }
+  | { readonly done: false; readonly waitingFor: string }
+  /** A terminal bad state (e.g. Degraded): the wait ends at once with `GateFailed`. */
+  | { readonly done: false; readonly failed: string; readonly details?: Readonly<Record<string, unknown>> };
+
+/** The objects of each watched collection, in the order the collections were given. */
+export type Snapshot = readonly ReadonlyMap<string, KubeObject>[];
+
+/** One wait. */
+export interface WaitSpec<R> {
+  readonly cluster: KubeCluster;
+  readonly collections: readonly CollectionSpec[];
+  readonly evaluate: (snapshot: Snapshot) => Verdict<R>;
+  readonly timeoutMs: number;
+  /** What is awaited, for messages ("LokiStack openshift-logging/logging-loki Ready"). */
+  readonly description: string;
+  /** Defaults to the running activity's scope. */
+  readonly scope?: ActivityScope;
+  /** Server-side watch timeout; the stream is resumed from the last resourceVersion after it. */
+  readonly watchTimeoutSeconds?: number;
+}
+
+/** The condition's value and how long it took to observe it. */
+export interface WaitResult<R> {
+  readonly value: R;
+  readonly waitedMs: number;
+}
+
+let openWatches = 0;
+
+/** How many watch streams this process holds open right now (all callers). */
+export function openWatchCount(): number {
+  return openWatches;
+}
+
+const MAX_CONSECUTIVE_FAILURES = 5;
+
+/** A live, self-healing copy of one collection. */
+export interface CollectionWatch {
+  readonly objects: ReadonlyMap<string, KubeObject>;
+  /** Resolves after the first list. */
+  readonly listed: Promise<void>;
+  /** Resolves when the watch loop has ended (after `stop` aborted) and its stream is closed. */
+  readonly finished: Promise<void>;
+}
+
+function objectKey(obj: KubeObject): string {
+  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+}
+
+interface WatchEventObject extends KubeObject {
+  readonly code?: number;
+}
+
+/**
+ * Starts list-then-watch of one collection. `onChange` runs after the first list and after every
+ * event that changes the copy; `onError` receives a persistent failure (after retries).
+ */
+export function watchCollection(
+  cluster: KubeCluster,
+  info: ResourceInfo,
+  spec: CollectionSpec,
+  stop: AbortSignal,
+  onChange: () => void,
+  onError: (error: unknown) => void,
+  watchTimeoutSeconds = 20,
+): CollectionWatch {
+  const objects = new Map<string, KubeObject>();
+  const path = cluster.collectionPath(info, spec.namespace);
+  const fieldSelector = spec.name ? `metadata.name=${spec.name}` : undefined;
+  let markListed: () => void = () => undefined;
+  const listed = new Promise<void>((resolve) => (markListed = resolve));
+  let resourceVersion: string | undefined;
+
+  const relist = async (): Promise<void> => {
+    const list = await listCollection(cluster, path, {
+      apiVersion: spec.apiVersion,
+      kind: spec.kind,
+      signal: stop,
+      ...(fieldSelector ? { fieldSelector } : {}),
+      ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}),
+    });
+    objects.clear();
+    for (const item of list.items) objects.set(objectKey(item), item);
+    resourceVersion = list.resourceVersion;
+    markListed();
+    onChange();
+  };
+
+  /** One watch stream; resolves when it ends, with `gone` when the resourceVersion expired. */
+  const streamOnce = (): Promise<{ gone: boolean; error: unknown }> =>
+    new Promise((resolve) => {
+      let gone = false;
+      let controller: AbortController | undefined;
+      let counted = false;
+      const onStop = (): void => controller?.abort();
+      const handleEvent = (type: string, raw: unknown): void => {
+        const obj = raw as WatchEventObject;
+        if (type === 'ERROR') {
+          if (obj.code === 410) gone = true;
+          controller?.abort();
+          return;
+        }
+        if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
+        if (type === 'BOOKMARK') return;
+        const item: KubeObject = { ...obj, apiVersion: spec.apiVersion, kind: spec.kind };
+        if (type === 'DELETED') objects.delete(objectKey(item));
+        else objects.set(objectKey(item), item);
+        onChange();
+      };
+      const done = (error: unknown): void => {
+        stop.removeEventListener('abort', onStop);
+        if (counted) openWatches--;
+        counted = false;
+        const status = (error as { statusCode?: number } | null)?.statusCode;
+        resolve({ gone: gone || status === 410, error: gone ? null : error });
+      };
+      stop.addEventListener('abort', onStop, { once: true });
+      cluster.watcher
+        .watch(
+          path,
+          { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds, fieldSelector, labelSelector: spec.labelSelector },
+          handleEvent,
+          done,
+        )
+        .then((c) => {
+          controller = c;
+          if (!c.signal.aborted) {
+            openWatches++;
+            counted = true;
+          }
+          if (stop.aborted) c.abort();
+        })
+        .catch(done);
+    });
+
+  const loop = async (): Promise<void> => {
+    let failures = 0;
+    while (!stop.aborted) {
+      try {
+        if (resourceVersion === undefined) await relist();
+        const { gone, error } = await streamOnce();
+        if (stop.aborted) return;
+        if (gone) {
+          resourceVersion = undefined;
+          continue;
+        }
+        if (error && !isBenignClose(error)) throw error;
+        failures = 0;
+      } catch (error) {
+        if (stop.aborted) return;
+        failures++;
+        if (failures >= MAX_CONSECUTIVE_FAILURES) {
+          onError(error);
+          return;
+        }
+        await delay(Math.min(2000, 100 * 2 ** failures), stop);
+      }
+    }
+  };
+
+  const finished = loop();
+  return { objects, listed, finished };
+}
+
+function isBenignClose(error: unknown): boolean {
+  // The client's inactivity timer closing an idle stream: resume from the last resourceVersion.
+  return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/**
+ * Waits until `evaluate` says done, driven only by watch events.
+ * @throws ApplicationFailure `GateFailed` (non-retryable) on a terminal verdict or when `timeoutMs` passes;
+ *   `MissingCustomResource` when a watched kind is not served; the activity's `CancelledFailure` on
+ *   cancellation (every watch is closed first); a transient error when the apiserver keeps failing.
+ */
+export async function waitUntil<R>(spec: WaitSpec<R>): Promise<WaitResult<R>> {
+  const scope = spec.scope ?? activityScope();
+  const started = performance.now();
+  const infos = await Promise.all(spec.collections.map((c) => spec.cluster.resource(c.apiVersion, c.kind)));
+  const stop = new AbortController();
+  let waitingFor = 'first list';
+  let outcomeWatches: CollectionWatch[] = [];
+
+  const outcome = new Promise<R>((resolve, reject) => {
+    let allListed = false;
+    const finish = (fn: () => void): void => {
+      if (stop.signal.aborted) return;
+      stop.abort();
+      fn();
+    };
+    const check = (): void => {
+      if (!allListed || stop.signal.aborted) return;
+      let verdict: Verdict<R>;
+      try {
+        verdict = spec.evaluate(watches.map((w) => w.objects));
+      } catch (error) {
+        finish(() => reject(error));
+        return;
+      }
+      if (verdict.done) finish(() => resolve(verdict.value));
+      else if ('failed' in verdict) {
+        finish(() =>
+          reject(nonRetryable(FailureType.GateFailed, `${spec.description}: ${verdict.failed}`, { context: spec.cluster.context, ...verdict.details })),
+        );
+      } else waitingFor = verdict.waitingFor;
+    };
+    const watches = spec.collections.map((c, i) =>
+      watchCollection(spec.cluster, infos[i] as ResourceInfo, c, stop.signal, check, (error) => finish(() => reject(error)), spec.watchTimeoutSeconds),
+    );
+    void Promise.all(watches.map((w) => w.listed)).then(() => {
+      allListed = true;
+      check();
+    });
+    const timeout = setTimeout(
+      () =>
+        finish(() =>
+          reject(
+            nonRetryable(
+              FailureType.GateFailed,
+              `${spec.description} did not hold within ${Math.round(spec.timeoutMs / 1000)} s; still waiting for ${waitingFor}`,
+              { context: spec.cluster.context, waitingFor },
+            ),
+          ),
+        ),
+      spec.timeoutMs,
+    );
+    const beat = setInterval(() => scope.heartbeat({ waitingFor, waitedMs: Math.round(performance.now() - started) }), scope.heartbeatEveryMs);
+    const onCancel = (): void => finish(() => reject(cancellationError(scope.signal)));
+    if (scope.signal.aborted) onCancel();
+    else scope.signal.addEventListener('abort', onCancel, { once: true });
+    stop.signal.addEventListener('abort', () => {
+      clearTimeout(timeout);
+      clearInterval(beat);
+      scope.signal.removeEventListener('abort', onCancel);
+    });
+    outcomeWatches = watches;
+  });
+
+  scope.heartbeat({ waitingFor, waitedMs: 0 });
+  try {
+    const value = await outcome;
+    return { value, waitedMs: Math.round(performance.now() - started) };
+  } finally {
+    // Streams close asynchronously after abort; never leave one behind the activity.
+    await Promise.all(outcomeWatches.map((w) => w.finished));
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The activity profiles, declared once. Workflows never call `proxyActivities` anywhere else; steps pick a
+ * profile by name and add a per-call `summary` (and, for gates, a timeout sized to the wait budget).
+ */
+import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import { NON_RETRYABLE_FAILURES } from '../domain/index.ts';
+import type { LogstackActivities } from '../activities/contract.ts';
+
+/** Every project failure type is the input's (or the world's) fault: retrying cannot help. */
+const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
+
+/** Options of each profile; exported so tests and docs can read the numbers. */
+export const profileOptions = {
+  /** Quick, idempotent calls: AWS, Git, state reads and writes. Retried with backoff for about five minutes. */
+  short: {
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes },
+  },
+  /** Render + server-side apply of a whole overlay: slower, fewer attempts. */
+  apply: {
+    startToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes },
+  },
+  /**
+   * Watch-driven gates. They heartbeat while they wait, so a lost worker is noticed within the heartbeat
+   * timeout; each call's start-to-close timeout is its wait budget plus a margin (set per call).
+   */
+  gate: {
+    startToCloseTimeout: '20 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes },
+  },
+} as const satisfies Record<string, ActivityOptions>;
+
+/** The name of an activity profile. */
+export type ActivityProfile = keyof typeof profileOptions;
+
+/** One typed activity proxy per profile. */
+export const profiles: Readonly<Record<ActivityProfile, ActivityInterfaceFor<LogstackActivities>>> = {
+  short: proxyActivities<LogstackActivities>(profileOptions.short),
+  apply: proxyActivities<LogstackActivities>(profileOptions.apply),
+  gate: proxyActivities<LogstackActivities>(profileOptions.gate),
+};
