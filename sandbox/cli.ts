@@ -44,8 +44,9 @@ function publicStatus(s: SandboxRuntime): SandboxStatus {
   return { temporal: s.temporal, aws: s.aws, kubeconfig: s.kubeconfig, clusters: s.clusters, git: s.git };
 }
 
-async function up(): Promise<void> {
+async function up(fresh: boolean): Promise<void> {
   const started = Date.now();
+  if (fresh) await down(true);
   const v = loadVersions();
   const artefacts = await buildAll(v, say);
   const built = Date.now();
@@ -102,7 +103,11 @@ const program = new Command('sandbox').description('the local sandbox of real pa
 program.command('build').description('build every part that is missing from the cache').action(async () => {
   await buildAll(loadVersions(), say);
 });
-program.command('up').description('build what is missing and start every part (idempotent)').action(up);
+program
+  .command('up')
+  .description('build what is missing and start every part (idempotent)')
+  .option('--fresh', 'first stop everything and delete runtime state, then start from scratch')
+  .action((o: { fresh?: boolean }) => up(o.fresh === true));
 program
   .command('down')
   .description('stop the processes the sandbox started (by recorded PIDs)')

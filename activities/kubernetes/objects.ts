@@ -46,9 +46,14 @@ export function refOf(obj: Pick<KubeObject, 'kind' | 'metadata'>): string {
   return namespace ? `${obj.kind}/${namespace}/${name}` : `${obj.kind}/${name}`;
 }
 
-/** The reference plus apiVersion: unique across groups (used as a map key). */
+/** The API group of an apiVersion (`''` for the core group). */
+export function groupOf(apiVersion: string): string {
+  return apiVersion.includes('/') ? (apiVersion.split('/')[0] ?? '') : '';
+}
+
+/** The reference plus API group: unique across groups and the same for every version of a kind (a map key). */
 export function keyOf(obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
-  return `${obj.apiVersion}|${refOf(obj)}`;
+  return `${groupOf(obj.apiVersion)}|${refOf(obj)}`;
 }
 
 /** The condition of `type` under `status.conditions`, if any. */

@@ -100,6 +100,18 @@ export function destructiveReason(live: KubeObject, next: KubeObject): string | 
   return changed.length ? `${refOf(live)}: ${changed.map((p) => p.join('.')).join(', ')} changes` : undefined;
 }
 
+/**
+ * Puts a namespaced object without namespace into `default` and drops a namespace from a
+ * cluster-scoped one, so references name what the apiserver stores.
+ * @throws ApplicationFailure `MissingCustomResource` when the kind is not served.
+ */
+async function withScope(cluster: KubeCluster, obj: KubeObject): Promise<KubeObject> {
+  const info = await cluster.resource(obj.apiVersion, obj.kind);
+  if (info.namespaced && !obj.metadata.namespace) obj.metadata.namespace = 'default';
+  if (!info.namespaced && obj.metadata.namespace) delete obj.metadata.namespace;
+  return obj;
+}
+
 type Planned = { obj: KubeObject; action: 'create' | 'change' | 'unchanged' };
 
 function isMissingNamespace(error: unknown, renderedNamespaces: ReadonlySet<string>, obj: KubeObject): boolean {
@@ -147,7 +159,9 @@ async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObje
  *   always from the dry-run pass, before any object was written.
  */
 export async function applyOverlayObjects(cluster: KubeCluster, objects: readonly KubeObject[], options: OverlayApplyOptions): Promise<OverlayApplyResult> {
-  const ordered = applyOrder(objects.map((o) => withInventoryLabel(o, options.inventory)));
+  const labelled: KubeObject[] = [];
+  for (const obj of objects) labelled.push(await withScope(cluster, withInventoryLabel(obj, options.inventory)));
+  const ordered = applyOrder(labelled);
   const namespaces = new Set(ordered.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
   const destructive: string[] = [];
   const plan: Planned[] = [];

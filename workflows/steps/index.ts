@@ -1,0 +1,92 @@
+/**
+ * The static step registry: every step a workflow can run, keyed by its kebab-case kind. A plain object
+ * checked with `satisfies` — no registration on import, so workflow code stays deterministic.
+ */
+import { isCancellation, type ActivityOptions } from '@temporalio/workflow';
+import { profiles } from '../activities.ts';
+import { failureMessage, failureType } from '../failures.ts';
+import type { ProgressTracker } from '../progress.ts';
+import type { StepDefinition } from './step.ts';
+import { ensureBucket, ensureLokiCredentials, seedLokiSecret } from './aws.ts';
+import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
+import { applyOverlay, diffOverlay, ensureStoreCredential, pruneOverlay, readDeployedState, recordDeployedState } from './kubernetes.ts';
+import { waitArgoApp, waitExternalSecretSynced, waitLogForwarderReady, waitLokiStackReady, waitOperatorsSucceeded } from './gates.ts';
+import { adoptObjects, inventoryLiveObjects } from './migration.ts';
+import { remediateFinding, scanDrift } from './drift.ts';
+
+type KebabCase = `${Lowercase<string>}-${Lowercase<string>}`;
+
+/** Every step, by kind. */
+export const steps = {
+  'load-catalog': loadCatalog,
+  'resolve-revision': resolveRevision,
+  'pin-revision': pinRevision,
+  'ensure-bucket': ensureBucket,
+  'ensure-loki-credentials': ensureLokiCredentials,
+  'seed-loki-secret': seedLokiSecret,
+  'ensure-store-credential': ensureStoreCredential,
+  'apply-overlay': applyOverlay,
+  'diff-overlay': diffOverlay,
+  'prune-overlay': pruneOverlay,
+  'read-deployed-state': readDeployedState,
+  'record-deployed-state': recordDeployedState,
+  'wait-external-secret-synced': waitExternalSecretSynced,
+  'wait-argocd-app': waitArgoApp,
+  'wait-operators-succeeded': waitOperatorsSucceeded,
+  'wait-lokistack-ready': waitLokiStackReady,
+  'wait-log-forwarder-ready': waitLogForwarderReady,
+  'inventory-live-objects': inventoryLiveObjects,
+  'adopt-objects': adoptObjects,
+  'scan-drift': scanDrift,
+  'remediate-finding': remediateFinding,
+} satisfies Record<KebabCase, StepDefinition<never, unknown>>;
+
+/** A step kind, e.g. `ensure-bucket`. */
+export type StepKind = keyof typeof steps;
+/** The input a step takes. */
+export type StepInput<K extends StepKind> = Parameters<(typeof steps)[K]['run']>[1];
+/** The result a step returns. */
+export type StepOutput<K extends StepKind> = Awaited<ReturnType<(typeof steps)[K]['run']>>;
+
+/** Extra room a gate activity gets beyond its own wait budget before Temporal times it out. */
+const GATE_MARGIN_SECONDS = 120;
+
+/** Per-call overrides of a step. */
+export interface RunStepOptions {
+  /** Prefix for the summary, e.g. `rollback` → "rollback: apply gitops/overlays/dev at 3f2c1a9 to dev". */
+  readonly label?: string;
+  /** Overrides the step's default timeout (gates: the wait budget). */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * Runs one step: tracks it in the progress list, calls its activity with the step's profile, a summary for
+ * the Web UI and its timeout, and records the result line (or the failure, which is rethrown unchanged).
+ */
+export async function runStep<K extends StepKind>(
+  tracker: ProgressTracker,
+  kind: K,
+  input: StepInput<K>,
+  opts: RunStepOptions = {},
+): Promise<StepOutput<K>> {
+  const def = steps[kind] as unknown as StepDefinition<StepInput<K>, StepOutput<K>>;
+  const timeoutSeconds = opts.timeoutSeconds ?? def.timeoutSeconds;
+  const summary = `${opts.label ? `${opts.label}: ` : ''}${def.summary(input)}`;
+  const startToClose = def.profile === 'gate' ? timeoutSeconds + GATE_MARGIN_SECONDS : timeoutSeconds;
+  const options: ActivityOptions = { summary, startToCloseTimeout: `${startToClose} seconds` };
+  const index = tracker.start(kind, summary);
+  try {
+    const output = await def.run({ activities: profiles[def.profile], options, timeoutSeconds }, input);
+    tracker.end(index, 'succeeded', def.describe(output));
+    return output;
+  } catch (err) {
+    const type = failureType(err);
+    tracker.end(index, isCancellation(err) ? 'skipped' : 'failed', isCancellation(err) ? 'cancelled' : `${type ? `${type}: ` : ''}${failureMessage(err)}`);
+    throw err;
+  }
+}
+
+/** Lists steps as pending, in order, under their titles. */
+export function planSteps(tracker: ProgressTracker, kinds: readonly StepKind[]): void {
+  tracker.plan(kinds.map((kind) => ({ kind, name: steps[kind].title })));
+}
