@@ -1,0 +1,35 @@
+/**
+ * The workflow bundle: built once ahead of time for production starts (`npm run build:bundle`), or on
+ * the fly in dev mode. Both use the same options so the code that runs is the same.
+ */
+import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of the workflows entry point. */
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Default location of the prebuilt bundle. */
+export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
+
+/** Bundler options shared by prebuilt and on-the-fly bundles: TypeScript sources with `.ts` import extensions. */
+export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (config) => {
+  config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] }, extensions: ['.ts', '.js', '.mjs', '.cjs'] };
+  return config;
+};
+
+/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. */
+export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH): Promise<number> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions });
+  mkdirSync(dirname(outputPath), { recursive: true });
+  writeFileSync(outputPath, code);
+  return Buffer.byteLength(code);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = process.argv[2] ?? DEFAULT_BUNDLE_PATH;
+  const started = Date.now();
+  const size = await writeWorkflowBundle(out);
+  process.stdout.write(`workflow bundle ${out}: ${(size / 1024).toFixed(0)} KiB in ${Date.now() - started} ms\n`);
+}

@@ -1,0 +1,96 @@
+/**
+ * The logstack worker: composition root. Reads configuration, builds the clients, registers the
+ * workflows (prebuilt bundle or on-the-fly) and activities on the `logstack` task queue, and shuts
+ * down gracefully on SIGTERM/SIGINT: polling stops at once, in-flight activities get
+ * `LOGSTACK_SHUTDOWN_GRACE_SECONDS` to finish before they are cancelled (and then heartbeat out).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
+import { jsonLogger } from './logger.ts';
+
+/** Connects to Temporal with the configured TLS / API key. */
+export async function connect(config: WorkerConfig): Promise<NativeConnection> {
+  const t = config.temporal;
+  const tls =
+    t.tlsCert && t.tlsKey
+      ? {
+          clientCertPair: { crt: readFileSync(t.tlsCert), key: readFileSync(t.tlsKey) },
+          ...(t.tlsCa ? { serverRootCACertificate: readFileSync(t.tlsCa) } : {}),
+          ...(t.tlsServerName ? { serverNameOverride: t.tlsServerName } : {}),
+        }
+      : t.apiKey
+        ? true
+        : undefined;
+  return NativeConnection.connect({ address: t.address, ...(tls ? { tls } : {}), ...(t.apiKey ? { apiKey: t.apiKey } : {}) });
+}
+
+/** Worker options derived from configuration; the activities are built from the configured clients. */
+export function workerOptions(config: WorkerConfig, connection: NativeConnection): WorkerOptions {
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> = config.workflowBundle
+    ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
+    : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { webpackConfigHook: bundlerOptions } };
+  return {
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...workflows,
+    activities: createActivities({
+      catalogPath: config.catalogPath,
+      ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+      ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
+    }),
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    shutdownGraceTime: `${config.shutdownGraceSeconds}s`,
+    ...(config.versioning
+      ? {
+          workerDeploymentOptions: {
+            version: config.versioning,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: 'AUTO_UPGRADE',
+          },
+        }
+      : {}),
+  };
+}
+
+/** Installs the runtime (JSON logs, optional Prometheus) once per process. */
+export function installRuntime(config: WorkerConfig): void {
+  Runtime.install({
+    logger: jsonLogger(config.logLevel),
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(config.metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress } } } } : {}),
+  });
+}
+
+/** Runs the worker until a shutdown signal; resolves when it has drained. */
+export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Promise<void> {
+  installRuntime(config);
+  const connection = await connect(config);
+  try {
+    const worker = await Worker.create(workerOptions(config, connection));
+    Runtime.instance().logger.info('logstack worker started', {
+      taskQueue: config.temporal.taskQueue,
+      namespace: config.temporal.namespace,
+      address: config.temporal.address,
+      bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
+      catalog: config.catalogPath,
+    });
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await runWorker();
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
