@@ -11,16 +11,23 @@ import { ensureLokiRole, ensureLokiUser, type IamScope } from './iam.ts';
 import { convergeBucket, reportBucketDrift, type BucketScope } from './s3.ts';
 import { inspectSecret, seedSecret, type SecretScope } from './secrets-manager.ts';
 
+/** The client factory and its options, re-exported for the worker's composition root. */
 export { createAwsClients, resolveEndpoint, type AwsClientOptions, type AwsClients } from './clients.ts';
 
 /** The activities this module implements, with the exact signatures of the activity contract. */
 export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'inspectBucket' | 'ensureLokiCredentials' | 'seedLokiSecret' | 'inspectLokiSecret'>;
 
-/** Runs an activity body, turning a `DomainError` from shared validation into its typed failure. */
+/**
+ * Runs an activity body. A failure after the activity was cancelled is reported as the cancellation
+ * itself (the signal's `CancelledFailure`), whatever the aborted SDK call threw, so the workflow sees
+ * a cancelled activity; a `DomainError` from shared validation becomes its typed failure.
+ */
 async function typed<T>(body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (error) {
+    const signal = currentCancellationSignal();
+    if (signal?.aborted === true && signal.reason !== undefined) throw signal.reason;
     throw fromDomainError(error);
   }
 }

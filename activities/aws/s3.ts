@@ -38,6 +38,7 @@ export const BucketSettings = {
   policy: 'policy',
   tags: 'tags',
 } as const;
+/** One bucket setting name. */
 export type BucketSetting = (typeof BucketSettings)[keyof typeof BucketSettings];
 
 /** Lifecycle rule id owned by logstack; other rules on the bucket are kept as they are. */

@@ -166,8 +166,8 @@ export async function seedSecret(scope: SecretScope, principalArn: string): Prom
     return { secretArn: created.arn, versionId: created.versionId, sha256, changed: true };
   }
   await tagIfUntagged(scope, described, described.ARN);
-  const unchanged = current?.document !== undefined && current.versionId !== undefined && canonicalJson(current.document) === desired;
-  if (unchanged && current.versionId !== undefined) return { secretArn: described.ARN, versionId: current.versionId, sha256, changed: false };
+  const currentVersion = current?.document !== undefined && canonicalJson(current.document) === desired ? current.versionId : undefined;
+  if (currentVersion !== undefined) return { secretArn: described.ARN, versionId: currentVersion, sha256, changed: false };
   const versionId = await putVersion(scope, described.ARN, desired);
   return { secretArn: described.ARN, versionId, sha256, changed: true };
 }

@@ -42,7 +42,7 @@ function decodePolicy(document: string | undefined): unknown {
   }
 }
 
-describe('Loki credentials and secret against moto', () => {
+void describe('Loki credentials and secret against moto', () => {
   let endpoint: string;
   let clients: AwsClients;
   let activities: AwsActivities;
@@ -72,7 +72,7 @@ describe('Loki credentials and secret against moto', () => {
 
   // ── ensureLokiCredentials ─────────────────────────────────────────────────────────────────
 
-  test('ensureLokiCredentials static (moto): one tagged IAM user with a policy scoped to exactly the bucket; a second run changes nothing', async () => {
+  void test('ensureLokiCredentials static (moto): one tagged IAM user with a policy scoped to exactly the bucket; a second run changes nothing', async () => {
     const environment = testEnvironment();
     const first = await activities.ensureLokiCredentials({ environment });
     const second = await activities.ensureLokiCredentials({ environment });
@@ -91,7 +91,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.deepEqual(await userKeys(), [], 'ensureLokiCredentials creates no access key');
   });
 
-  test('ensureLokiCredentials static (moto): an edited inline policy is converged back', async () => {
+  void test('ensureLokiCredentials static (moto): an edited inline policy is converged back', async () => {
     const environment = testEnvironment();
     await activities.ensureLokiCredentials({ environment });
     await iam.send(
@@ -107,7 +107,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.doesNotMatch(JSON.stringify(decodePolicy(policy.PolicyDocument)), /"Resource":"\*"/);
   });
 
-  test('ensureLokiCredentials (moto): an existing user logstack did not create is a Conflict and is left alone', async () => {
+  void test('ensureLokiCredentials (moto): an existing user logstack did not create is a Conflict and is left alone', async () => {
     await iam.send(new CreateUserCommand({ UserName: 'logstack-dev-loki' }));
     await iam.send(new CreateAccessKeyCommand({ UserName: 'logstack-dev-loki' }));
     const failure = await rejection(activities.ensureLokiCredentials({ environment: testEnvironment() }));
@@ -118,7 +118,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await userKeys()).length, 1);
   });
 
-  test('ensureLokiCredentials sts (moto): one role trusting the OIDC provider for the Loki service accounts; idempotent; issuer change converges the trust', async () => {
+  void test('ensureLokiCredentials sts (moto): one role trusting the OIDC provider for the Loki service accounts; idempotent; issuer change converges the trust', async () => {
     const environment = testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER });
     const first = await activities.ensureLokiCredentials({ environment });
     const second = await activities.ensureLokiCredentials({ environment });
@@ -149,7 +149,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await iam.send(new ListRolesCommand({}))).Roles?.length, 1);
   });
 
-  test('ensureLokiCredentials sts (moto): an issuer with a scheme, or none, is InvalidInput and creates no role', async () => {
+  void test('ensureLokiCredentials sts (moto): an issuer with a scheme, or none, is InvalidInput and creates no role', async () => {
     const environment = testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER });
     for (const oidcIssuer of [`https://${ISSUER}`, undefined]) {
       const bad = { ...environment, cluster: { ...environment.cluster, oidcIssuer } };
@@ -163,7 +163,7 @@ describe('Loki credentials and secret against moto', () => {
 
   // ── seedLokiSecret / inspectLokiSecret ────────────────────────────────────────────────────
 
-  test('seedLokiSecret static (moto): twice → one secret, one version, one access key, same result; the result holds no secret value', async () => {
+  void test('seedLokiSecret static (moto): twice → one secret, one version, one access key, same result; the result holds no secret value', async () => {
     const environment = testEnvironment();
     const credentials = await activities.ensureLokiCredentials({ environment });
     const first = await activities.seedLokiSecret({ environment, principalArn: credentials.principalArn });
@@ -190,7 +190,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.deepEqual(await activities.inspectLokiSecret({ environment }), { exists: true, drift: [] });
   });
 
-  test('seedLokiSecret (moto): a content change puts exactly one new version and keeps the valid key', async () => {
+  void test('seedLokiSecret (moto): a content change puts exactly one new version and keeps the valid key', async () => {
     const environment = testEnvironment();
     const first = await seedStatic(environment);
     const keyBefore = (await storedSecret(environment.aws.secretName))['access_key_id'];
@@ -208,7 +208,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await userKeys()).length, 1);
   });
 
-  test('seedLokiSecret (moto): a deleted stored key is replaced by a new one and exactly one key remains', async () => {
+  void test('seedLokiSecret (moto): a deleted stored key is replaced by a new one and exactly one key remains', async () => {
     const environment = testEnvironment();
     await seedStatic(environment);
     const oldKey = (await storedSecret(environment.aws.secretName))['access_key_id'] ?? '';
@@ -223,7 +223,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal(await versionCount(environment.aws.secretName), 2);
   });
 
-  test('seedLokiSecret (moto): an Inactive stored key is rotated and deleted; exactly one Active key remains', async () => {
+  void test('seedLokiSecret (moto): an Inactive stored key is rotated and deleted; exactly one Active key remains', async () => {
     const environment = testEnvironment();
     await seedStatic(environment);
     const oldKey = (await storedSecret(environment.aws.secretName))['access_key_id'] ?? '';
@@ -236,7 +236,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await storedSecret(environment.aws.secretName))['access_key_id'], keys[0]?.AccessKeyId);
   });
 
-  test('seedLokiSecret (moto): after a crash between CreateAccessKey and the secret write, the retry ends with exactly one key', async () => {
+  void test('seedLokiSecret (moto): after a crash between CreateAccessKey and the secret write, the retry ends with exactly one key', async () => {
     const environment = testEnvironment();
     // First attempt crashed before the secret existed: the user holds an orphan key nobody can use.
     await activities.ensureLokiCredentials({ environment });
@@ -256,7 +256,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal(await versionCount(environment.aws.secretName), 1);
   });
 
-  test('seedLokiSecret sts (moto): exactly bucketnames, region, role_arn; twice → one version', async () => {
+  void test('seedLokiSecret sts (moto): exactly bucketnames, region, role_arn; twice → one version', async () => {
     const environment = testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER });
     const credentials = await activities.ensureLokiCredentials({ environment });
     const first = await activities.seedLokiSecret({ environment, principalArn: credentials.principalArn });
@@ -271,7 +271,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.deepEqual(await activities.inspectLokiSecret({ environment }), { exists: true, drift: [] });
   });
 
-  test('inspectLokiSecret (moto): reports a missing secret, and the ADR\'s wrong keys by name only; seedLokiSecret repairs with one version', async () => {
+  void test('inspectLokiSecret (moto): reports a missing secret, and the ADR\'s wrong keys by name only; seedLokiSecret repairs with one version', async () => {
     const environment = testEnvironment();
     assert.deepEqual(await activities.inspectLokiSecret({ environment }), { exists: false, drift: ['secret logstack/dev/loki-s3 does not exist'] });
     await seedStatic(environment);
@@ -302,7 +302,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await userKeys()).length, 1);
   });
 
-  test('seedLokiSecret (moto): a stored value that is not JSON is replaced, and no message quotes it', async () => {
+  void test('seedLokiSecret (moto): a stored value that is not JSON is replaced, and no message quotes it', async () => {
     const environment = testEnvironment();
     await seedStatic(environment);
     const garbage = 'not-json s3cr3t-VALUE-that-must-not-leak';
@@ -315,7 +315,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.equal((await userKeys()).length, 1);
   });
 
-  test('seedLokiSecret (moto): a principal ARN of another user is InvalidInput and nothing is created', async () => {
+  void test('seedLokiSecret (moto): a principal ARN of another user is InvalidInput and nothing is created', async () => {
     const environment = testEnvironment();
     await activities.ensureLokiCredentials({ environment });
     const failure = await rejection(activities.seedLokiSecret({ environment, principalArn: `arn:aws:iam::${MOTO_ACCOUNT}:user/someone-else` }));
@@ -326,7 +326,7 @@ describe('Loki credentials and secret against moto', () => {
     assert.deepEqual(await userKeys(), []);
   });
 
-  test('seedLokiSecret (moto): a secret scheduled for deletion is a Conflict that says how to restore it; nothing changes', async () => {
+  void test('seedLokiSecret (moto): a secret scheduled for deletion is a Conflict that says how to restore it; nothing changes', async () => {
     const environment = testEnvironment();
     const seeded = await seedStatic(environment);
     await sm.send(new DeleteSecretCommand({ SecretId: environment.aws.secretName, RecoveryWindowInDays: 7 }));

@@ -22,7 +22,7 @@ import {
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
 import { bucketNames, motoClients, motoEndpoint, otherAccountS3, rejection, resetMoto, testEnvironment } from './aws-moto.ts';
 
-describe('S3 bucket activities against moto', () => {
+void describe('S3 bucket activities against moto', () => {
   let endpoint: string;
   let clients: AwsClients;
   let activities: AwsActivities;
@@ -37,7 +37,7 @@ describe('S3 bucket activities against moto', () => {
   beforeEach(() => resetMoto(endpoint));
   after(() => clients.destroy());
 
-  test('ensureBucket (moto): creates the bucket in its region with every setting; a second run changes nothing', async () => {
+  void test('ensureBucket (moto): creates the bucket in its region with every setting; a second run changes nothing', async () => {
     const environment = testEnvironment({ retentionDays: 14 });
     const first = await activities.ensureBucket({ environment });
     assert.deepEqual(first, {
@@ -82,7 +82,7 @@ describe('S3 bucket activities against moto', () => {
     assert.deepEqual(await activities.inspectBucket({ environment }), { bucket: Bucket, exists: true, drift: [] });
   });
 
-  test('ensureBucket (moto): in us-east-1 creates without a LocationConstraint', async () => {
+  void test('ensureBucket (moto): in us-east-1 creates without a LocationConstraint', async () => {
     const environment = testEnvironment({ region: 'us-east-1', bucket: 'logstack-use1-loki' });
     const result = await activities.ensureBucket({ environment });
     assert.equal(result.created, true);
@@ -91,13 +91,13 @@ describe('S3 bucket activities against moto', () => {
     assert.deepEqual((await activities.ensureBucket({ environment })).changed, []);
   });
 
-  test('inspectBucket (moto): reports an absent bucket and creates nothing', async () => {
+  void test('inspectBucket (moto): reports an absent bucket and creates nothing', async () => {
     const result = await activities.inspectBucket({ environment: testEnvironment() });
     assert.deepEqual(result, { bucket: 'logstack-dev-loki', exists: false, drift: ['bucket logstack-dev-loki does not exist'] });
     assert.deepEqual(await bucketNames(s3), []);
   });
 
-  test('inspectBucket reports drift and ensureBucket fixes exactly the drifted settings, keeping foreign rules and tags (moto)', async () => {
+  void test('inspectBucket reports drift and ensureBucket fixes exactly the drifted settings, keeping foreign rules and tags (moto)', async () => {
     const environment = testEnvironment();
     const Bucket = environment.aws.bucket;
     await activities.ensureBucket({ environment });
@@ -141,13 +141,13 @@ describe('S3 bucket activities against moto', () => {
     assert.deepEqual(tags.map((t) => `${t.Key}=${t.Value}`).sort(), ['app=logstack', 'logstack.io/environment=dev', 'team=observability']);
   });
 
-  test('ensureBucket (moto): a retention change rewrites only the lifecycle', async () => {
+  void test('ensureBucket (moto): a retention change rewrites only the lifecycle', async () => {
     await activities.ensureBucket({ environment: testEnvironment({ retentionDays: 7 }) });
     const result = await activities.ensureBucket({ environment: testEnvironment({ retentionDays: 30 }) });
     assert.deepEqual(result.changed, ['lifecycle']);
   });
 
-  test('ensureBucket (moto): a bucket owned by another moto account is a non-retryable Conflict and stays untouched', async () => {
+  void test('ensureBucket (moto): a bucket owned by another moto account is a non-retryable Conflict and stays untouched', async () => {
     const foreign = otherAccountS3(endpoint, 'eu-west-1');
     try {
       await foreign.send(new CreateBucketCommand({ Bucket: 'logstack-dev-loki', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
@@ -171,7 +171,7 @@ describe('S3 bucket activities against moto', () => {
     }
   });
 
-  test('ensureBucket (moto): our bucket in another region than the catalog says is a Conflict naming both regions', async () => {
+  void test('ensureBucket (moto): our bucket in another region than the catalog says is a Conflict naming both regions', async () => {
     await clients.s3('us-west-2').send(new CreateBucketCommand({ Bucket: 'logstack-dev-loki', CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }));
     const failure = await rejection(activities.ensureBucket({ environment: testEnvironment({ region: 'eu-west-1' }) }));
     assert.equal(failure.type, 'Conflict');
@@ -180,7 +180,7 @@ describe('S3 bucket activities against moto', () => {
     assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket: 'logstack-dev-loki' }))).Status, undefined);
   });
 
-  test('ensureBucket (moto): an invalid bucket name in a hand-written input is InvalidInput before any call', async () => {
+  void test('ensureBucket (moto): an invalid bucket name in a hand-written input is InvalidInput before any call', async () => {
     const environment = testEnvironment();
     const bad = { ...environment, aws: { ...environment.aws, bucket: 'Not_A_Bucket' } };
     const failure = await rejection(activities.ensureBucket({ environment: bad }));
