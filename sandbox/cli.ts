@@ -119,4 +119,13 @@ program
   .option('--json', 'print the machine-readable status')
   .action((o: { json?: boolean }) => status(o.json === true));
 
+program
+  .command('stand-ins')
+  .description('write the statuses of controllers that cannot run here (OLM, Loki Operator, Cluster Logging Operator); runs until stopped')
+  .action(async () => {
+    const { runStandIns } = await import('./stand-ins.ts');
+    say('stand-ins writing LokiStack, ClusterLogForwarder, Subscription/InstallPlan/CSV statuses in every cluster');
+    await runStandIns();
+  });
+
 await program.parseAsync(process.argv);

@@ -1,0 +1,185 @@
+/**
+ * Status writers standing in for the controllers that cannot run in the sandbox — OLM, the Loki
+ * Operator and the Cluster Logging Operator. They watch each cluster and write the status those
+ * controllers would write, so the product's real watch-driven gates have something to observe:
+ *
+ * - LokiStack → condition Ready=True (or Degraded=True when annotated `sandbox.logstack.io/simulate: degraded`);
+ * - ClusterLogForwarder → Authorized, Valid, Ready = True (or Ready=False when annotated degraded);
+ * - Subscription → an InstallPlan for `<package>.<channel-version>`; Automatic plans are approved at once,
+ *   Manual plans wait for `spec.approved: true`; then a ClusterServiceVersion in phase Succeeded and the
+ *   Subscription's `installedCSV`.
+ *
+ * Only the demo and end-to-end runs start them (`npm run sandbox -- stand-ins`); activity tests write
+ * statuses themselves. Nothing here is product code.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { kubeRequest } from '../activities/kubernetes/rest.ts';
+import { requireSandbox } from './status.ts';
+
+const SIMULATE = 'sandbox.logstack.io/simulate';
+const delayMs = Number(process.env['LOGSTACK_STAND_IN_DELAY_MS'] ?? '300');
+
+type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+const now = (): string => new Date().toISOString();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function condition(type: string, status: 'True' | 'False', reason: string, message: string, generation?: number) {
+  return { type, status, reason, message, lastTransitionTime: now(), ...(generation ? { observedGeneration: generation } : {}) };
+}
+
+class ClusterStandIn {
+  readonly name: string;
+  private readonly kc: k8s.KubeConfig;
+  private readonly api: k8s.KubernetesObjectApi;
+  private readonly seen = new Map<string, string>();
+
+  constructor(name: string, context: string, kubeconfig: string) {
+    this.name = name;
+    this.kc = new k8s.KubeConfig();
+    this.kc.loadFromFile(kubeconfig);
+    this.kc.setCurrentContext(context);
+    this.api = k8s.KubernetesObjectApi.makeApiClient(this.kc);
+  }
+
+  /** Merge-patches the status subresource, as the controller would. */
+  private async writeStatus(obj: Obj, status: Record<string, unknown>): Promise<void> {
+    const [group, version] = (obj.apiVersion ?? '').split('/');
+    const plural = `${(obj.kind ?? '').toLowerCase()}s`;
+    const ns = obj.metadata?.namespace;
+    await kubeRequest(this.kc, {
+      method: 'PATCH',
+      path: `/apis/${group}/${version}${ns ? `/namespaces/${ns}` : ''}/${plural}/${obj.metadata?.name}/status`,
+      body: { status },
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  private async onLokiStack(obj: Obj): Promise<void> {
+    const degraded = obj.metadata?.annotations?.[SIMULATE] === 'degraded';
+    const key = `${degraded}:${obj.metadata?.generation}`;
+    if (!this.changed(obj, key)) return;
+    await sleep(delayMs);
+    await this.writeStatus(obj, {
+      conditions: degraded
+        ? [condition('Degraded', 'True', 'MissingObjectStorageSecret', 'simulated degradation (sandbox stand-in)', obj.metadata?.generation)]
+        : [condition('Ready', 'True', 'ReadyComponents', 'All components ready (sandbox stand-in)', obj.metadata?.generation)],
+    });
+  }
+
+  private async onLogForwarder(obj: Obj): Promise<void> {
+    const degraded = obj.metadata?.annotations?.[SIMULATE] === 'degraded';
+    const key = `${degraded}:${obj.metadata?.generation}`;
+    if (!this.changed(obj, key)) return;
+    await sleep(delayMs);
+    const g = obj.metadata?.generation;
+    await this.writeStatus(obj, {
+      conditions: [
+        condition('Authorized', 'True', 'ClusterRolesExist', 'permitted to collect log types (sandbox stand-in)', g),
+        condition('Valid', 'True', 'ValidationSuccess', 'valid (sandbox stand-in)', g),
+        degraded
+          ? condition('Ready', 'False', 'ValidationFailure', 'simulated failure (sandbox stand-in)', g)
+          : condition('Ready', 'True', 'ReconciliationComplete', 'ready (sandbox stand-in)', g),
+      ],
+    });
+  }
+
+  private async onSubscription(obj: Obj): Promise<void> {
+    const spec = obj.spec ?? {};
+    const ns = obj.metadata?.namespace ?? 'default';
+    const csvName = (spec['startingCSV'] as string | undefined) ?? `${String(spec['name'])}.v${String(spec['channel'] ?? 'stable').replace(/^stable-?/, '') || '1.0.0'}`;
+    const manual = spec['installPlanApproval'] === 'Manual';
+    const planName = `install-${csvName.replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
+    if (!this.changed(obj, `${csvName}:${manual}`)) return;
+    await sleep(delayMs);
+    await this.api
+      .create({
+        apiVersion: 'operators.coreos.com/v1alpha1',
+        kind: 'InstallPlan',
+        metadata: { name: planName, namespace: ns, labels: { [`operators.coreos.com/${String(spec['name'])}.${ns}`]: '' } },
+        spec: { approval: manual ? 'Manual' : 'Automatic', approved: !manual, clusterServiceVersionNames: [csvName] },
+      } as Obj)
+      .catch((e: unknown) => {
+        if (!(e instanceof k8s.ApiException && e.code === 409)) throw e;
+      });
+    await this.writeStatus(obj, {
+      lastUpdated: now(),
+      state: manual ? 'UpgradePending' : 'AtLatestKnown',
+      currentCSV: csvName,
+      installPlanRef: { apiVersion: 'operators.coreos.com/v1alpha1', kind: 'InstallPlan', name: planName, namespace: ns },
+    });
+    if (!manual) await this.install(obj, csvName);
+  }
+
+  private async onInstallPlan(obj: Obj): Promise<void> {
+    const spec = obj.spec ?? {};
+    if (spec['approved'] !== true || !this.changed(obj, 'approved')) return;
+    const csvName = (spec['clusterServiceVersionNames'] as string[] | undefined)?.[0];
+    const ns = obj.metadata?.namespace ?? 'default';
+    if (!csvName) return;
+    await this.writeStatus(obj, { phase: 'Complete', catalogSources: [] });
+    const subs = (await this.api.list('operators.coreos.com/v1alpha1', 'Subscription', ns)).items as Obj[];
+    const sub = subs.find((s) => (s.status?.['currentCSV'] as string | undefined) === csvName);
+    if (sub) await this.install(sub, csvName);
+  }
+
+  private async install(sub: Obj, csvName: string): Promise<void> {
+    const ns = sub.metadata?.namespace ?? 'default';
+    const csv: Obj = {
+      apiVersion: 'operators.coreos.com/v1alpha1',
+      kind: 'ClusterServiceVersion',
+      metadata: { name: csvName, namespace: ns },
+      spec: { displayName: `${String(sub.spec?.['name'])} (sandbox stand-in)`, install: { strategy: 'deployment', spec: { deployments: [] } } },
+    };
+    await this.api.create(csv).catch((e: unknown) => {
+      if (!(e instanceof k8s.ApiException && e.code === 409)) throw e;
+    });
+    await sleep(delayMs);
+    await this.writeStatus(csv, { phase: 'Succeeded', reason: 'InstallSucceeded', message: 'install strategy completed (sandbox stand-in)', lastUpdateTime: now() });
+    await this.writeStatus(sub, { ...(sub.status ?? {}), lastUpdated: now(), state: 'AtLatestKnown', currentCSV: csvName, installedCSV: csvName });
+  }
+
+  private changed(obj: Obj, key: string): boolean {
+    const id = `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
+    if (this.seen.get(id) === key) return false;
+    this.seen.set(id, key);
+    return true;
+  }
+
+  /** Watches one kind across namespaces, re-establishing the watch whenever it ends. */
+  async watch(path: string, handler: (obj: Obj) => Promise<void>): Promise<never> {
+    const watch = new k8s.Watch(this.kc);
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        watch
+          .watch(
+            path,
+            {},
+            (type: string, obj: Obj) => {
+              if (type === 'ADDED' || type === 'MODIFIED') {
+                handler(obj).catch((e: unknown) => process.stderr.write(`stand-in ${this.name} ${obj.kind}/${obj.metadata?.name}: ${String(e)}\n`));
+              }
+            },
+            () => resolve(),
+          )
+          .catch(() => resolve());
+      });
+      await sleep(500);
+    }
+  }
+
+  run(): Promise<unknown> {
+    return Promise.all([
+      this.watch('/apis/loki.grafana.com/v1/lokistacks', (o) => this.onLokiStack(o)),
+      this.watch('/apis/observability.openshift.io/v1/clusterlogforwarders', (o) => this.onLogForwarder(o)),
+      this.watch('/apis/operators.coreos.com/v1alpha1/subscriptions', (o) => this.onSubscription(o)),
+      this.watch('/apis/operators.coreos.com/v1alpha1/installplans', (o) => this.onInstallPlan(o)),
+    ]);
+  }
+}
+
+/** Starts a stand-in per sandbox cluster; runs until the process is stopped. */
+export async function runStandIns(): Promise<void> {
+  const sandbox = requireSandbox();
+  await Promise.all(sandbox.clusters.map((c) => new ClusterStandIn(c.name, c.context, sandbox.kubeconfig).run()));
+}
