@@ -118,5 +118,5 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     await sleep(200);
   }
   const tail = log && existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
-  throw new Error(`${what} not ready after ${timeoutMs / 1000}s${lastError ? ` (${String(lastError)})` : ''}${log ? `; log ${log}:\n${tail}` : ''}`);
+  throw new Error(`${what} not ready after ${timeoutMs / 1000}s${lastError instanceof Error ? ` (${lastError.message})` : ''}${log ? `; log ${log}:\n${tail}` : ''}`);
 }

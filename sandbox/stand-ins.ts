@@ -87,7 +87,8 @@ class ClusterStandIn {
   private async onSubscription(obj: Obj): Promise<void> {
     const spec = obj.spec ?? {};
     const ns = obj.metadata?.namespace ?? 'default';
-    const csvName = (spec['startingCSV'] as string | undefined) ?? `${String(spec['name'])}.v${String(spec['channel'] ?? 'stable').replace(/^stable-?/, '') || '1.0.0'}`;
+    const channel = typeof spec['channel'] === 'string' ? spec['channel'] : 'stable';
+    const csvName = (spec['startingCSV'] as string | undefined) ?? `${String(spec['name'])}.v${channel.replace(/^stable-?/, '') || '1.0.0'}`;
     const manual = spec['installPlanApproval'] === 'Manual';
     const planName = `install-${csvName.replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
     if (!this.changed(obj, `${csvName}:${manual}`)) return;
@@ -98,7 +99,7 @@ class ClusterStandIn {
         kind: 'InstallPlan',
         metadata: { name: planName, namespace: ns, labels: { [`operators.coreos.com/${String(spec['name'])}.${ns}`]: '' } },
         spec: { approval: manual ? 'Manual' : 'Automatic', approved: !manual, clusterServiceVersionNames: [csvName] },
-      } as Obj)
+      })
       .catch((e: unknown) => {
         if (!(e instanceof k8s.ApiException && e.code === 409)) throw e;
       });

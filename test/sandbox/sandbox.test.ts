@@ -12,6 +12,7 @@ import { S3Client, CreateBucketCommand, ListBucketsCommand } from '@aws-sdk/clie
 import { SecretsManagerClient, CreateSecretCommand, DescribeSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
 import { requireSandbox } from '../../sandbox/status.ts';
+import type { sandboxHello } from './fixtures/hello-workflow.ts';
 
 const sandbox = requireSandbox();
 const awsConfig = {
@@ -39,8 +40,8 @@ describe('sandbox: Temporal dev server (real)', () => {
     const connection = await Connection.connect({ address: sandbox.temporal.address });
     const client = new Client({ connection });
     try {
-      const result = await worker.runUntil(async () => {
-        const handle = await client.workflow.start('sandboxHello', { taskQueue, workflowId: taskQueue, args: ['logstack'] });
+      const result: string = await worker.runUntil(async () => {
+        const handle = await client.workflow.start<typeof sandboxHello>('sandboxHello', { taskQueue, workflowId: taskQueue, args: ['logstack'] });
         return handle.result();
       });
       assert.equal(result, 'hello logstack');
