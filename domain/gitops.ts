@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * Names fixed by the `gitops/` tree that code must agree with (the activities that apply, adopt and
  * gate, the tests that prove the tree). Pure data; a test keeps it equal to the rendered manifests.
@@ -47,17 +45,3 @@ export const SYNC_WAVES = {
   lokiStack: 4,
   logForwarding: 5,
 } as const;
-
-/** Path, relative to the repository root, of the file pinning an environment's revision for Argo CD. */
-export function pinFilePath(environment: string): string {
-  return `gitops/apps/environments/${environment}.yaml`;
-}
-
-/** Content of a pin file, read by the environments ApplicationSet's git generator. */
-export const pinFileSchema = z.strictObject({
-  environment: z.string().min(1),
-  /** A full commit SHA once promoted; a branch only before the first promotion. */
-  revision: z.string().min(1),
-});
-/** A parsed pin file. */
-export type PinFile = z.infer<typeof pinFileSchema>;
