@@ -28,6 +28,8 @@ const schema = z.object({
   }),
   catalogPath: z.string().refine((p) => existsSync(p), { message: 'catalog file does not exist' }),
   kubeconfig: z.string().optional(),
+  /** kubectl used for `kubectl kustomize`. */
+  kubectlPath: z.string().min(1),
   awsEndpoint: z.url().optional(),
   /** Prebuilt workflow bundle (production starts); when absent the worker bundles on the fly (dev mode). */
   workflowBundle: optionalPath,
@@ -55,6 +57,7 @@ export const ENVIRONMENT_VARIABLES = {
   TEMPORAL_API_KEY: 'Temporal Cloud API key',
   LOGSTACK_CATALOG: 'environment catalog path (default gitops/environments.yaml, or the sandbox catalog)',
   KUBECONFIG: 'kubeconfig holding one context per environment',
+  LOGSTACK_KUBECTL: 'kubectl used to render Kustomize overlays (default kubectl on PATH, or the sandbox build)',
   AWS_ENDPOINT_URL: 'AWS endpoint override (the sandbox uses moto)',
   LOGSTACK_WORKFLOW_BUNDLE: 'prebuilt workflow bundle (npm run build:bundle)',
   LOGSTACK_METRICS_ADDRESS: 'host:port serving Prometheus metrics',
@@ -86,6 +89,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     },
     catalogPath: env['LOGSTACK_CATALOG'] ?? sandbox?.catalog ?? 'gitops/environments.yaml',
     kubeconfig: env['KUBECONFIG'] ?? sandbox?.kubeconfig,
+    kubectlPath: env['LOGSTACK_KUBECTL'] ?? sandbox?.kubectl ?? 'kubectl',
     awsEndpoint: env['AWS_ENDPOINT_URL'] ?? sandbox?.aws.endpoint,
     workflowBundle: env['LOGSTACK_WORKFLOW_BUNDLE'],
     metricsAddress: env['LOGSTACK_METRICS_ADDRESS'],
@@ -102,4 +106,17 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw new Error('logstack worker: set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY for mTLS, or neither');
   }
   return result.data;
+}
+
+/**
+ * Against the sandbox (moto accepts any key) with no AWS credentials set, use moto's conventional
+ * `test` key so the default credential chain resolves. Never applies once a real endpoint or key is configured.
+ */
+export function sandboxAwsCredentials(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env): void {
+  const sandbox = readSandbox();
+  if (!sandbox || config.awsEndpoint !== sandbox.aws.endpoint) return;
+  if (env['AWS_ACCESS_KEY_ID'] || env['AWS_PROFILE']) return;
+  env['AWS_ACCESS_KEY_ID'] = 'test';
+  env['AWS_SECRET_ACCESS_KEY'] = 'test';
+  env['AWS_REGION'] ??= 'us-east-1';
 }

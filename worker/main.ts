@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
-import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
 import { jsonLogger } from './logger.ts';
 
@@ -41,6 +41,7 @@ export function workerOptions(config: WorkerConfig, connection: NativeConnection
     ...workflows,
     activities: createActivities({
       catalogPath: config.catalogPath,
+      kubectlPath: config.kubectlPath,
       ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
     }),
@@ -70,6 +71,7 @@ export function installRuntime(config: WorkerConfig): void {
 /** Runs the worker until a shutdown signal; resolves when it has drained. */
 export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Promise<void> {
   installRuntime(config);
+  sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
     const worker = await Worker.create(workerOptions(config, connection));
