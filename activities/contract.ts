@@ -50,14 +50,14 @@ export interface LogstackActivities {
   waitForExternalSecretSynced(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
   /** Refreshes the Argo CD Application, then waits for Synced at `revision`, Healthy, last operation Succeeded; fails fast on Degraded. */
   waitForArgoAppAtRevision(input: { environment: Environment; revision: string; timeoutSeconds?: number }): Promise<GateOutcome>;
-  /** Waits for every Subscription's installed CSV to reach phase Succeeded. */
-  waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Waits for every Subscription's installed CSV (or only `subscriptions`, as `namespace/name`) to reach phase Succeeded. */
+  waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number; subscriptions?: readonly string[] }): Promise<GateOutcome>;
   /** Approves a Manual InstallPlan only when it installs exactly `expectedCsv`. */
   approveInstallPlan(input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }>;
   /** Waits for LokiStack Ready=True. */
   waitForLokiStackReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
-  /** Waits for ClusterLogForwarder Authorized, Valid and Ready = True. */
-  waitForLogForwarderReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Waits for every ClusterLogForwarder in the Loki namespace (or only `name`) to have Authorized, Valid and Ready = True. */
+  waitForLogForwarderReady(input: { environment: Environment; timeoutSeconds?: number; name?: string }): Promise<GateOutcome>;
 
   // ── Git ──────────────────────────────────────────────────────────────────────────────────
   /** Resolves a tag, branch or (short) SHA on the GitOps remote to a full commit. `InvalidInput` when unknown. */

@@ -1,55 +1,53 @@
 /**
  * Where an environment's pinned revision lives in Git, and how it is written.
  *
- * **Layout.** `gitops/pins/<environment>.yaml` holds one Kustomize patch of the environment's Argo CD
- * Application that sets `spec.source.targetRevision` to the pinned full commit SHA (and repeats it in
- * the annotation `logstack.io/pinned-revision`). The app-of-apps kustomization lists the file under
- * `patches:`, so the root Application, which tracks the branch, makes each environment's Application
- * follow exactly the pinned commit. Files are written with structured YAML, never string templates.
+ * **Layout.** `gitops/apps/environments/<environment>.yaml` is the pin file: a small YAML document
+ * `{ environment: <name>, revision: <full commit SHA> }`. The `logstack-environments` ApplicationSet
+ * reads these files with its git files generator (on the branch) and renders each environment's
+ * Argo CD Application with `targetRevision: {{ .revision }}`, so Argo CD follows exactly the pinned
+ * commit. A pin whose `revision` is not a full SHA (e.g. `main` before the first promotion) counts as
+ * "not pinned". The file is edited structurally (comments kept), never templated.
  *
  * **Guarantees.** Pinning is idempotent (no commit when the file already names the commit) and safe
  * against concurrent pushers: on a rejected push the clone is reset to the remote tip, the pin is
  * re-checked and re-applied, and the push retried (bounded).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { type Environment, FailureType, isCommitSha, shortSha } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 import { CommandError } from './exec.ts';
 import type { GitRepo } from './git.ts';
 
-/** Annotation repeating the pinned commit on the patched Application. */
-export const PINNED_REVISION_ANNOTATION = 'logstack.io/pinned-revision';
-
 /** Repository path of an environment's pin file. */
 export function pinPath(environment: string): string {
-  return `gitops/pins/${environment}.yaml`;
+  return `gitops/apps/environments/${environment}.yaml`;
 }
 
 const MAX_PUSH_ATTEMPTS = 5;
 
-/** The Argo CD Application an environment's pin patches. */
-function applicationOf(env: Environment): { name: string; namespace: string } {
-  return { name: env.argocd?.application ?? `logging-${env.name}`, namespace: env.argocd?.namespace ?? 'openshift-gitops' };
+/**
+ * The pin file's new text: `existing` with `revision` set (comments and other keys kept), or a new
+ * document when there is none.
+ */
+export function pinDocument(env: Environment, commit: string, existing?: string): string {
+  if (existing !== undefined) {
+    const doc = parseDocument(existing);
+    doc.set('environment', env.name);
+    doc.set('revision', commit);
+    return doc.toString();
+  }
+  const doc = parseDocument(`environment: ${env.name}\nrevision: ${commit}\n`);
+  doc.commentBefore = ` The commit of this repository that ${env.name} runs; written by promotion and rollout, read by the\n logstack-environments ApplicationSet. Never hand-edit during a running promotion.`;
+  return doc.toString();
 }
 
-/** The pin document: a patch of the Application's `spec.source.targetRevision`. */
-export function pinDocument(env: Environment, commit: string): string {
-  const app = applicationOf(env);
-  const doc = {
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Application',
-    metadata: { name: app.name, namespace: app.namespace, annotations: { [PINNED_REVISION_ANNOTATION]: commit } },
-    spec: { source: { targetRevision: commit } },
-  };
-  return `# The revision Argo CD deploys to ${env.name}. Written by logstack (pinRevision); change it by promoting.\n${stringify(doc)}`;
-}
-
-/** The commit a pin document names, or null when it names none (or is not a pin). */
+/** The commit a pin document names, or null when it names none (or no full SHA). */
 export function pinnedCommitOf(text: string): string | null {
-  const doc = parse(text) as { spec?: { source?: { targetRevision?: unknown } } } | null;
-  const value = doc?.spec?.source?.targetRevision;
+  const doc = parse(text) as { revision?: unknown } | null;
+  const value = doc?.revision;
   return typeof value === 'string' && isCommitSha(value) ? value : null;
 }
 
@@ -79,7 +77,8 @@ async function commitPin(repo: GitRepo, env: Environment, commit: string): Promi
   await repo.git(['clean', '-fdq']);
   const file = join(workdir, pinPath(env.name));
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, pinDocument(env, commit));
+  const existing = existsSync(file) ? await readFile(file, 'utf8') : undefined;
+  await writeFile(file, pinDocument(env, commit, existing));
   if (pinnedCommitOf(await readFile(file, 'utf8')) !== commit) throw new Error(`pin file ${pinPath(env.name)} did not round-trip`);
   await repo.git(['add', '--', pinPath(env.name)]);
   await repo.git(['commit', '--quiet', '-m', `Pin ${env.name} to ${shortSha(commit)}`, '-m', `logstack pinned ${env.name} to ${commit}.`]);

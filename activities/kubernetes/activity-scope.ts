@@ -52,3 +52,15 @@ export function cancellationError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error(`cancelled: ${String(reason)}`);
 }
+
+/**
+ * A key that is the same for every attempt of one activity execution and differs between
+ * executions (workflow run + activity id); undefined outside an activity. Lets an activity recognise
+ * its own earlier side effect on a retry.
+ */
+export function activityExecutionKey(): string | undefined {
+  const ctx = currentContext();
+  if (!ctx) return undefined;
+  const { workflowExecution, activityId } = ctx.info;
+  return `${workflowExecution?.workflowId ?? '-'}/${workflowExecution?.runId ?? '-'}/${activityId}`;
+}

@@ -21,7 +21,7 @@ export function apiErrorOf(error: unknown): { status: number; body: KubeStatus |
       } catch {
         body = { message: raw };
       }
-    } else if (typeof raw === 'object' && raw !== null) body = raw as KubeStatus;
+    } else if (typeof raw === 'object' && raw !== null) body = raw;
     return { status: error.code, body };
   }
   return undefined;

@@ -126,3 +126,16 @@ export function sameDesiredState(live: KubeObject, dryRun: KubeObject): boolean 
 export function appliedBy(obj: KubeObject, manager: string): boolean {
   return (obj.metadata.managedFields ?? []).some((m) => m.manager === manager && m.operation === 'Apply');
 }
+
+/** A status field as text for messages: strings and numbers as they are, anything else as JSON. */
+export function text(value: unknown, fallback = 'none'): string {
+  if (value === undefined || value === null || value === '') return fallback;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+/** Any thrown value as an Error. */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(text(value, 'unknown error'));
+}

@@ -59,7 +59,7 @@ function buildUrl(kc: KubeConfig, path: string, query: KubeRequest['query']): st
 function parseStatus(text: string): KubeStatus | undefined {
   try {
     const parsed = JSON.parse(text) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as KubeStatus) : undefined;
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   } catch {
     return undefined;
   }

@@ -11,7 +11,7 @@ import { nonRetryable } from '../errors.ts';
 import { type ActivityScope, activityScope, cancellationError } from './activity-scope.ts';
 import { listCollection } from './apply.ts';
 import type { KubeCluster, ResourceInfo } from './cluster.ts';
-import type { KubeObject } from './objects.ts';
+import { type KubeObject, asError } from './objects.ts';
 
 /** Which objects to watch: a kind, optionally one namespace, one name, or a label selector. */
 export interface CollectionSpec {
@@ -171,7 +171,7 @@ export function watchCollection(
           resourceVersion = undefined;
           continue;
         }
-        if (error && !isBenignClose(error)) throw error;
+        if (error && !isBenignClose(error)) throw asError(error);
         failures = 0;
       } catch (error) {
         if (stop.aborted) return;
@@ -231,7 +231,7 @@ export async function waitUntil<R>(spec: WaitSpec<R>): Promise<WaitResult<R>> {
       try {
         verdict = spec.evaluate(watches.map((w) => w.objects));
       } catch (error) {
-        finish(() => reject(error));
+        finish(() => reject(asError(error)));
         return;
       }
       if (verdict.done) finish(() => resolve(verdict.value));
@@ -242,7 +242,7 @@ export async function waitUntil<R>(spec: WaitSpec<R>): Promise<WaitResult<R>> {
       } else waitingFor = verdict.waitingFor;
     };
     const watches = spec.collections.map((c, i) =>
-      watchCollection(spec.cluster, infos[i] as ResourceInfo, c, stop.signal, check, (error) => finish(() => reject(error)), spec.watchTimeoutSeconds),
+      watchCollection(spec.cluster, infos[i] as ResourceInfo, c, stop.signal, check, (error) => finish(() => reject(asError(error))), spec.watchTimeoutSeconds),
     );
     void Promise.all(watches.map((w) => w.listed)).then(() => {
       allListed = true;

@@ -1,0 +1,127 @@
+/**
+ * The composition of every activity the worker registers: the AWS module's, and the Kubernetes,
+ * ESO, Argo CD, OLM, Loki, GitOps, state, drift and migration modules', each built by its factory
+ * from the clients it needs. Building the object contacts nothing; clients connect on first use.
+ */
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Environment } from '../domain/index.ts';
+import { createWaitForArgoAppAtRevision } from './argocd/application.ts';
+import { type AwsClients, createAwsActivities, createAwsClients } from './aws/index.ts';
+import { createLoadCatalog, readCatalogFile } from './catalog.ts';
+import type { LogstackActivities } from './contract.ts';
+import { createDriftActivities } from './drift/drift.ts';
+import { createWaitForExternalSecretSynced } from './eso/external-secret.ts';
+import { DEFAULT_STORE_CREDENTIAL, type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
+import { createGitopsActivities } from './gitops/activities.ts';
+import { type GitConfig, type GitRepo, openGitRepo } from './gitops/git.ts';
+import { type OverlayRenderer, createOverlayRenderer } from './gitops/render.ts';
+import { createApplyOverlay } from './kubernetes/activities.ts';
+import { type KubeClusters, createKubeClusters } from './kubernetes/cluster.ts';
+import { createLokiGates } from './loki/gates.ts';
+import { createMigrationActivities } from './migration/adopt.ts';
+import { createOlmActivities } from './olm/operators.ts';
+import { createStateActivities } from './state/deployed-state.ts';
+
+/** What the worker hands the activities. Only `catalogPath` is required; the rest has defaults. */
+export interface ActivityDeps {
+  /** The environment catalog file (its `gitops.remote` and `branch` are the Git defaults). */
+  readonly catalogPath: string;
+  /** kubeconfig path or a loaded config with one context per environment; default: `KUBECONFIG` / `~/.kube/config`. */
+  readonly kubeconfig?: string | KubeConfig;
+  /** AWS endpoint override (the sandbox's moto). */
+  readonly awsEndpoint?: string;
+  /** Prebuilt AWS clients (otherwise built from `awsEndpoint` and the default credential chain). */
+  readonly awsClients?: AwsClients;
+  /** kubectl used for `kubectl kustomize`; default `LOGSTACK_KUBECTL`, else `kubectl` on PATH. */
+  readonly kubectlPath?: string;
+  /** Git overrides; remote and branch default to the catalog's `gitops` section. */
+  readonly git?: Partial<GitConfig>;
+  /** Store credential Secret names and the source of its AWS key (default: the worker's AWS key from the environment). */
+  readonly storeCredential?: Partial<StoreCredentialConfig>;
+}
+
+/** The store credential's AWS key from `LOGSTACK_STORE_ACCESS_KEY_ID`/`…SECRET_ACCESS_KEY`, else the worker's `AWS_*` variables. */
+function storeKeyFromEnvironment(_env: Environment): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const accessKeyId = process.env['LOGSTACK_STORE_ACCESS_KEY_ID'] ?? process.env['AWS_ACCESS_KEY_ID'];
+  const secretAccessKey = process.env['LOGSTACK_STORE_SECRET_ACCESS_KEY'] ?? process.env['AWS_SECRET_ACCESS_KEY'];
+  if (!accessKeyId || !secretAccessKey) {
+    return Promise.reject(new Error('no AWS key for the ESO store credential: set LOGSTACK_STORE_ACCESS_KEY_ID and LOGSTACK_STORE_SECRET_ACCESS_KEY on the worker'));
+  }
+  return Promise.resolve({ accessKeyId, secretAccessKey });
+}
+
+function defaultWorkdir(remote: string): string {
+  return join(tmpdir(), `logstack-gitops-${createHash('sha256').update(remote).digest('hex').slice(0, 12)}-${process.pid}`);
+}
+
+/** Lazily opens the working clone and the renderer once; a failure is retried on the next call. */
+function lazyGit(deps: ActivityDeps): { repo: () => Promise<GitRepo>; renderer: () => Promise<OverlayRenderer> } {
+  let repo: Promise<GitRepo> | undefined;
+  let renderer: Promise<OverlayRenderer> | undefined;
+  const openRepo = async (): Promise<GitRepo> => {
+    const overrides = deps.git ?? {};
+    let { remote, branch } = overrides;
+    if (!remote || !branch) {
+      const catalog = await readCatalogFile(deps.catalogPath);
+      remote ??= catalog.gitops.remote;
+      branch ??= catalog.gitops.branch;
+    }
+    return openGitRepo({
+      remote,
+      branch,
+      workdir: overrides.workdir ?? defaultWorkdir(remote),
+      author: overrides.author ?? { name: 'logstack', email: 'logstack@localhost' },
+      ...(overrides.gitPath ? { gitPath: overrides.gitPath } : {}),
+    });
+  };
+  const getRepo = (): Promise<GitRepo> => {
+    repo ??= openRepo().catch((error: unknown) => {
+      repo = undefined;
+      throw error;
+    });
+    return repo;
+  };
+  const kubectl = deps.kubectlPath ?? process.env['LOGSTACK_KUBECTL'] ?? 'kubectl';
+  const getRenderer = (): Promise<OverlayRenderer> => {
+    renderer ??= getRepo().then((r) => createOverlayRenderer(r, kubectl));
+    renderer.catch(() => (renderer = undefined));
+    return renderer;
+  };
+  return { repo: getRepo, renderer: getRenderer };
+}
+
+function kubeClusters(kubeconfig: ActivityDeps['kubeconfig']): KubeClusters {
+  if (kubeconfig !== undefined) return createKubeClusters(kubeconfig);
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return createKubeClusters(kc);
+}
+
+/**
+ * Builds every activity of {@link LogstackActivities}. Guarantees: nothing is contacted while
+ * building; each module gets only its own clients; the result satisfies the activity contract.
+ */
+export function createActivities(deps: ActivityDeps): LogstackActivities {
+  const clusters = kubeClusters(deps.kubeconfig);
+  const git = lazyGit(deps);
+  const aws = createAwsActivities(deps.awsClients ?? createAwsClients(deps.awsEndpoint ? { endpoint: deps.awsEndpoint } : {}));
+  const storeCredential: StoreCredentialConfig = { ...DEFAULT_STORE_CREDENTIAL, source: storeKeyFromEnvironment, ...deps.storeCredential };
+  const gitops = createGitopsActivities(git);
+  return {
+    loadCatalog: createLoadCatalog({ catalogPath: deps.catalogPath }),
+    ...aws,
+    ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
+    applyOverlay: createApplyOverlay({ clusters, ...git }),
+    ...createStateActivities({ clusters }),
+    waitForExternalSecretSynced: createWaitForExternalSecretSynced({ clusters }),
+    waitForArgoAppAtRevision: createWaitForArgoAppAtRevision({ clusters }),
+    ...createOlmActivities({ clusters }),
+    ...createLokiGates({ clusters }),
+    ...gitops,
+    ...createMigrationActivities({ clusters, ...git }),
+    ...createDriftActivities({ clusters, ...git, aws }),
+  } satisfies LogstackActivities;
+}

@@ -1,0 +1,37 @@
+/**
+ * `applyOverlay`: render the environment's overlay at a revision and server-side apply it to the
+ * environment's cluster (see overlay.ts for the dry-run-first guarantee).
+ */
+import type { DiffSummary, Environment } from '../../domain/index.ts';
+import type { GitRepo } from '../gitops/git.ts';
+import type { OverlayRenderer } from '../gitops/render.ts';
+import { resolveRevision } from '../gitops/revisions.ts';
+import type { KubeClusters } from './cluster.ts';
+import { applyOverlayObjects } from './overlay.ts';
+
+/** What `applyOverlay` needs. */
+export interface ApplyOverlayDeps {
+  readonly clusters: KubeClusters;
+  readonly repo: () => Promise<GitRepo>;
+  readonly renderer: () => Promise<OverlayRenderer>;
+}
+
+/** Creates `applyOverlay`. */
+export function createApplyOverlay(deps: ApplyOverlayDeps) {
+  /**
+   * Server-side applies the overlay rendered at `revision` (field manager `logstack`, inventory label
+   * `logstack.io/inventory=<env>` on objects that carry none). Every object is dry-run first, so a
+   * rejection, a field conflict or a missing kind fails before anything is written. `dryRun` returns
+   * the diff summary only; `prune` deletes labelled objects no longer rendered. Idempotent: a second
+   * run applies nothing. Returns names and counts only.
+   * @throws ApplicationFailure `ManifestRejected`, `Conflict`, `MissingCustomResource`, `AccessDenied`, `InvalidInput`.
+   */
+  return async function applyOverlay(input: { environment: Environment; revision: string; overlay?: string; dryRun?: boolean; prune?: boolean }): Promise<{ commit: string; digest: string; applied: number; diff: DiffSummary }> {
+    const env = input.environment;
+    const cluster = deps.clusters.forContext(env.cluster.context);
+    const commit = await resolveRevision(await deps.repo(), input.revision);
+    const rendered = await (await deps.renderer()).render(commit, input.overlay ?? env.overlay);
+    const result = await applyOverlayObjects(cluster, rendered.objects, { dryRun: input.dryRun ?? false, prune: input.prune ?? false, inventory: env.name });
+    return { commit, digest: rendered.digest, applied: result.applied, diff: result.diff };
+  };
+}
