@@ -464,19 +464,19 @@ export const POLICY_RULES: readonly PolicyRule[] = [
     },
   },
   {
-    name: 'pin files (gitops/pins) name the catalog Application and a full commit',
+    name: 'pin files (gitops/apps/environments) name a catalog environment and a full commit',
     check(ctx) {
-      const dir = join(GITOPS, 'pins');
+      const dir = join(GITOPS, 'apps', 'environments');
       if (!existsSync(dir)) return [];
       return filesUnder(dir, ['.yaml']).flatMap((f) => {
         const env = basename(f, '.yaml');
         const doc = parse(readFileSync(f, 'utf8')) as unknown;
-        const e = ctx.catalogs.real.environments.find((x) => x.name === env);
         const out: string[] = [];
+        const e = ctx.catalogs.real.environments.find((x) => x.name === env);
         if (!e) out.push(`${rel(f)}: no environment ${env} in the catalog`);
-        if (at(doc, 'kind') !== 'Application' || at(doc, 'apiVersion') !== 'argoproj.io/v1alpha1') out.push(`${rel(f)}: must be an argoproj.io/v1alpha1 Application patch`);
-        if (e && at(doc, 'metadata', 'name') !== e.argocd?.application) out.push(`${rel(f)}: names ${str(at(doc, 'metadata', 'name'))}, the catalog says ${str(e.argocd?.application)}`);
-        if (!/^[0-9a-f]{40}$/.test(str(at(doc, 'spec', 'source', 'targetRevision')))) out.push(`${rel(f)}: targetRevision must be a full commit SHA`);
+        else if (e.delivery !== 'argocd' || e.argocd?.application !== `logstack-${env}`) out.push(`${rel(f)}: ${env} is not delivered by the Application logstack-${env}`);
+        if (at(doc, 'environment') !== env) out.push(`${rel(f)}: environment must be ${env}, is ${str(at(doc, 'environment'))}`);
+        if (!/^[0-9a-f]{40}$/.test(str(at(doc, 'revision')))) out.push(`${rel(f)}: revision must be a full commit SHA, is ${str(at(doc, 'revision'))}`);
         return out;
       });
     },
