@@ -8,9 +8,9 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { buildAll } from './build.ts';
-import { clusterPorts, startAll } from './components.ts';
+import { clusterPorts, ensureGitRemote, startAll } from './components.ts';
 import { recordedPids, stopDaemon } from './exec.ts';
-import { CACHE_ROOT, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
+import { CACHE_ROOT, GIT_REMOTE_DIR, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
 import { readSandbox, type SandboxRuntime, type SandboxStatus } from './status.ts';
 
 const say = (line: string): void => {
@@ -119,6 +119,13 @@ program
   .option('--json', 'print the machine-readable status')
   .action((o: { json?: boolean }) => status(o.json === true));
 
+program
+  .command('reseed-git')
+  .description("replace the sandbox's Git remote with a fresh one seeded from the current gitops/ tree (drops pins)")
+  .action(async () => {
+    rmSync(GIT_REMOTE_DIR, { recursive: true, force: true });
+    await ensureGitRemote(say);
+  });
 program
   .command('stand-ins')
   .description('write the statuses of controllers that cannot run here (OLM, Loki Operator, Cluster Logging Operator); runs until stopped')

@@ -237,7 +237,7 @@ async function startTemporal(a: Artefacts, v: Versions, say: Say): Promise<void>
 }
 
 /** Creates the bare Git remote once, seeded with the project's `gitops/` tree at path `gitops/`. */
-async function ensureGitRemote(say: Say): Promise<string> {
+export async function ensureGitRemote(say: Say): Promise<string> {
   if (existsSync(join(GIT_REMOTE_DIR, 'HEAD'))) return GIT_REMOTE_DIR;
   say(`seeding the GitOps remote ${GIT_REMOTE_DIR}`);
   const log = logFile('git');
