@@ -32,7 +32,7 @@ const schema = z.object({
   kubectlPath: z.string().min(1),
   awsEndpoint: z.url().optional(),
   /** Prebuilt workflow bundle (production starts); when absent the worker bundles on the fly (dev mode). */
-  workflowBundle: optionalPath,
+  workflowBundle: z.string().min(1).refine((p) => existsSync(p), { message: 'file does not exist' }).optional().or(z.literal('').transform(() => undefined)),
   metricsAddress: z.string().regex(/^[\w.-]*:\d{1,5}$/, 'host:port for the Prometheus endpoint').optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']),
   versioning: z
