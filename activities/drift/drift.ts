@@ -21,7 +21,7 @@ import type { OverlayRenderer } from '../gitops/render.ts';
 import { listObjects, mergePatch, readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, conditionOf, describeCondition, fieldAt, isConditionTrue, keyOf, refOf, sameDesiredState, text } from '../kubernetes/objects.ts';
-import { PRUNE_KINDS, applyOrder, destructiveReason, withInventoryLabel } from '../kubernetes/overlay.ts';
+import { PRUNE_KINDS, applyOrder, destructiveReason, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
 import { judgeOperators, OLM_API_VERSION } from '../olm/operators.ts';
 import { stateFromConfigMap } from '../state/deployed-state.ts';
 import { STATE_NAMESPACE, stateConfigMapName } from '../../domain/index.ts';
@@ -53,7 +53,7 @@ async function desiredRevision(deps: DriftDeps, cluster: KubeCluster, env: Envir
 
 async function renderedAt(deps: DriftDeps, env: Environment, commit: string): Promise<KubeObject[]> {
   const rendered = await (await deps.renderer()).render(commit, env.overlay);
-  return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, env.name)));
+  return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, inventoryId(env.name, env.overlay))));
 }
 
 /** Compares one rendered object with the live one through a server-side dry run. */
@@ -84,7 +84,7 @@ async function leftovers(cluster: KubeCluster, env: Environment, rendered: reado
   const found: Finding[] = [];
   for (const k of PRUNE_KINDS) {
     if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const { items } = await listObjects(cluster, { ...k, labelSelector: `${INVENTORY_LABEL}=${env.name}` });
+    const { items } = await listObjects(cluster, { ...k, labelSelector: `${INVENTORY_LABEL}=${inventoryId(env.name, env.overlay)}` });
     for (const item of items) if (!keys.has(keyOf(item))) found.push(finding(env, 'git-vs-cluster', refOf(item), 'labelled but no longer in Git (prune candidate)', false));
   }
   return found;
@@ -156,7 +156,7 @@ async function awsDrift(deps: DriftDeps, env: Environment): Promise<Finding[]> {
 export function createDriftActivities(deps: DriftDeps) {
   return {
     /** Classifies drift for one environment (Git vs cluster, ESO, operators, AWS). Read-only (server-side dry runs only). */
-    async scanDrift(input: { environment: Environment }): Promise<DriftFinding[]> {
+    scanDrift: async (input: { environment: Environment }): Promise<DriftFinding[]> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       return [...(await gitDrift(deps, cluster, env)), ...(await esoDrift(cluster, env)), ...(await operatorDrift(cluster, env)), ...(await awsDrift(deps, env))];
@@ -167,7 +167,7 @@ export function createDriftActivities(deps: DriftDeps) {
      * manager took), refreshes the Argo CD Application, forces an ESO refresh, or converges the bucket.
      * Idempotent: re-checks first and does nothing when the drift is gone.
      */
-    async remediateFinding(input: { environment: Environment; finding: DriftFinding }): Promise<{ remediated: boolean; detail: string }> {
+    remediateFinding: async (input: { environment: Environment; finding: DriftFinding }): Promise<{ remediated: boolean; detail: string }> => {
       const env = input.environment;
       const f = input.finding;
       if (!f.safeToRemediate) return { remediated: false, detail: `${f.object}: not classified safe; left for a person` };

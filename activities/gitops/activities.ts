@@ -21,7 +21,7 @@ export function createGitopsActivities(deps: GitopsDeps) {
      * Resolves a tag, branch or (short) SHA on the GitOps remote to a full commit. Read-only.
      * @throws ApplicationFailure `InvalidInput` when the syntax is wrong or the remote has no such revision.
      */
-    async resolveRevision(input: { revision: string }): Promise<{ commit: string }> {
+    resolveRevision: async (input: { revision: string }): Promise<{ commit: string }> => {
       return { commit: await resolveRevision(await deps.repo(), input.revision) };
     },
 
@@ -30,12 +30,12 @@ export function createGitopsActivities(deps: GitopsDeps) {
      * Idempotent: no commit when already pinned; concurrent pushes are retried on the new tip.
      * @throws ApplicationFailure `InvalidInput` for a non-SHA or unknown commit.
      */
-    async pinRevision(input: { environment: Environment; commit: string }): Promise<{ pinCommit: string; changed: boolean }> {
+    pinRevision: async (input: { environment: Environment; commit: string }): Promise<{ pinCommit: string; changed: boolean }> => {
       return pinRevision(await deps.repo(), input.environment, input.commit);
     },
 
     /** Reads the commit the environment is pinned to on the remote branch; null when not pinned to a commit. Read-only. */
-    async readPinnedRevision(input: { environment: Environment }): Promise<{ commit: string | null }> {
+    readPinnedRevision: async (input: { environment: Environment }): Promise<{ commit: string | null }> => {
       return { commit: await readPinnedRevision(await deps.repo(), input.environment) };
     },
 
@@ -44,7 +44,7 @@ export function createGitopsActivities(deps: GitopsDeps) {
      * returns the commit, a digest and counts — never the manifests.
      * @throws ApplicationFailure `InvalidInput` (unknown revision or overlay), `ManifestRejected` (kustomize failed).
      */
-    async renderOverlay(input: { environment: Environment; revision: string; overlay?: string }): Promise<{ commit: string; digest: string; objects: number; kinds: Record<string, number> }> {
+    renderOverlay: async (input: { environment: Environment; revision: string; overlay?: string }): Promise<{ commit: string; digest: string; objects: number; kinds: Record<string, number> }> => {
       const repo = await deps.repo();
       const commit = await resolveRevision(repo, input.revision);
       const rendered = await (await deps.renderer()).render(commit, input.overlay ?? input.environment.overlay);

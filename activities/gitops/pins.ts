@@ -15,7 +15,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parse, parseDocument } from 'yaml';
+import { Document, parse, parseDocument } from 'yaml';
 import { type Environment, FailureType, isCommitSha, shortSha } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 import { CommandError } from './exec.ts';
@@ -33,20 +33,19 @@ const MAX_PUSH_ATTEMPTS = 5;
  * document when there is none.
  */
 export function pinDocument(env: Environment, commit: string, existing?: string): string {
-  if (existing !== undefined) {
-    const doc = parseDocument(existing);
-    doc.set('environment', env.name);
-    doc.set('revision', commit);
-    return doc.toString();
+  // YAML 1.1 rules, as Argo CD's Go parser reads them: a SHA that looks like a number stays quoted.
+  const doc = existing !== undefined ? parseDocument(existing, { version: '1.1' }) : new Document({}, { version: '1.1' });
+  doc.set('environment', env.name);
+  doc.set('revision', commit);
+  if (existing === undefined) {
+    doc.commentBefore = ` The commit of this repository that ${env.name} runs; written by promotion and rollout, read by the\n logstack-environments ApplicationSet. Never hand-edit during a running promotion.`;
   }
-  const doc = parseDocument(`environment: ${env.name}\nrevision: ${commit}\n`);
-  doc.commentBefore = ` The commit of this repository that ${env.name} runs; written by promotion and rollout, read by the\n logstack-environments ApplicationSet. Never hand-edit during a running promotion.`;
   return doc.toString();
 }
 
 /** The commit a pin document names, or null when it names none (or no full SHA). */
 export function pinnedCommitOf(text: string): string | null {
-  const doc = parse(text) as { revision?: unknown } | null;
+  const doc = parse(text, { version: '1.1' }) as { revision?: unknown } | null;
   const value = doc?.revision;
   return typeof value === 'string' && isCommitSha(value) ? value : null;
 }

@@ -7,7 +7,7 @@ import type { GitRepo } from '../gitops/git.ts';
 import type { OverlayRenderer } from '../gitops/render.ts';
 import { resolveRevision } from '../gitops/revisions.ts';
 import type { KubeClusters } from './cluster.ts';
-import { applyOverlayObjects } from './overlay.ts';
+import { applyOverlayObjects, inventoryId } from './overlay.ts';
 
 /** What `applyOverlay` needs. */
 export interface ApplyOverlayDeps {
@@ -20,7 +20,7 @@ export interface ApplyOverlayDeps {
 export function createApplyOverlay(deps: ApplyOverlayDeps) {
   /**
    * Server-side applies the overlay rendered at `revision` (field manager `logstack`, inventory label
-   * `logstack.io/inventory=<env>` on objects that carry none). Every object is dry-run first, so a
+   * `logstack.io/inventory=<env>.<overlay>` naming the apply set). Every object is dry-run first, so a
    * rejection, a field conflict or a missing kind fails before anything is written. `dryRun` returns
    * the diff summary only; `prune` deletes labelled objects no longer rendered. Idempotent: a second
    * run applies nothing. Returns names and counts only.
@@ -30,8 +30,9 @@ export function createApplyOverlay(deps: ApplyOverlayDeps) {
     const env = input.environment;
     const cluster = deps.clusters.forContext(env.cluster.context);
     const commit = await resolveRevision(await deps.repo(), input.revision);
-    const rendered = await (await deps.renderer()).render(commit, input.overlay ?? env.overlay);
-    const result = await applyOverlayObjects(cluster, rendered.objects, { dryRun: input.dryRun ?? false, prune: input.prune ?? false, inventory: env.name });
+    const overlay = input.overlay ?? env.overlay;
+    const rendered = await (await deps.renderer()).render(commit, overlay);
+    const result = await applyOverlayObjects(cluster, rendered.objects, { dryRun: input.dryRun ?? false, prune: input.prune ?? false, inventory: inventoryId(env.name, overlay) });
     return { commit, digest: rendered.digest, applied: result.applied, diff: result.diff };
   };
 }

@@ -4,6 +4,7 @@
  * names only, then ordered server-side apply and — only when asked — pruning of objects that carry
  * the inventory label and are no longer rendered.
  */
+import { createHash } from 'node:crypto';
 import { type DiffSummary, FIELD_MANAGER, INVENTORY_LABEL } from '../../domain/index.ts';
 import { deleteObject, listObjects, readObject, serverSideApply } from './apply.ts';
 import type { KubeCluster } from './cluster.ts';
@@ -16,7 +17,7 @@ export interface OverlayApplyOptions {
   readonly dryRun?: boolean;
   /** Delete labelled objects that are no longer rendered. Never without this flag. */
   readonly prune?: boolean;
-  /** The inventory label value given to objects that carry none (the environment name). */
+  /** The inventory label value: names the apply set (see {@link inventoryId}). */
   readonly inventory: string;
   /** Take over fields owned by other managers (adoption only). */
   readonly force?: boolean;
@@ -83,10 +84,21 @@ export function applyOrder(objects: readonly KubeObject[]): KubeObject[] {
   return [...objects].sort((a, b) => syncWave(a) - syncWave(b) || kindRank(a) - kindRank(b) || refOf(a).localeCompare(refOf(b)));
 }
 
-/** Gives every object the inventory label (keeping a value already set in Git). */
+/**
+ * The inventory label value of one apply set: environment and overlay (`dev.overlays.dev`), so
+ * pruning one overlay never touches objects another overlay (e.g. bootstrap) applied. Always a valid
+ * label value (≤ 63 characters; long names end in a hash).
+ */
+export function inventoryId(environment: string, overlay: string): string {
+  const id = `${environment}.${overlay.replace(/^gitops\//, '')}`.replace(/[^A-Za-z0-9_.-]+/g, '.').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  if (id.length <= 63) return id;
+  return `${id.slice(0, 50).replace(/[^A-Za-z0-9]+$/, '')}-${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
+}
+
+/** Gives the object the inventory label of its apply set (the label is logstack's own). */
 export function withInventoryLabel(obj: KubeObject, inventory: string): KubeObject {
   const copy = cloneJson(obj);
-  copy.metadata.labels = { ...copy.metadata.labels, [INVENTORY_LABEL]: copy.metadata.labels?.[INVENTORY_LABEL] ?? inventory };
+  copy.metadata.labels = { ...copy.metadata.labels, [INVENTORY_LABEL]: inventory };
   return copy;
 }
 
@@ -139,14 +151,14 @@ async function planOne(cluster: KubeCluster, obj: KubeObject, namespaces: Readon
   return { obj, action: unchanged ? 'unchanged' : 'change' };
 }
 
-async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[]): Promise<KubeObject[]> {
+async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[], inventory: string): Promise<KubeObject[]> {
   const keys = new Set(rendered.map(keyOf));
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
   for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
   const leftovers: KubeObject[] = [];
   for (const k of kinds.values()) {
     if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const { items } = await listObjects(cluster, { ...k, labelSelector: INVENTORY_LABEL });
+    const { items } = await listObjects(cluster, { ...k, labelSelector: `${INVENTORY_LABEL}=${inventory}` });
     for (const item of items) if (!keys.has(keyOf(item)) && !item.metadata['deletionTimestamp']) leftovers.push(item);
   }
   return leftovers;
@@ -166,7 +178,7 @@ export async function applyOverlayObjects(cluster: KubeCluster, objects: readonl
   const destructive: string[] = [];
   const plan: Planned[] = [];
   for (const obj of ordered) plan.push(await planOne(cluster, obj, namespaces, options, destructive));
-  const leftovers = await pruneCandidates(cluster, ordered);
+  const leftovers = await pruneCandidates(cluster, ordered, options.inventory);
   const toBeDeleted = leftovers.map(refOf);
   const diff: DiffSummary = {
     created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),

@@ -57,7 +57,7 @@ export function createLokiGates(deps: { clusters: KubeClusters }) {
      * @throws ApplicationFailure `GateFailed` on timeout (default 600 s) naming the last condition seen,
      *   `MissingCustomResource` when LokiStack is not served; ends cancelled on cancellation.
      */
-    async waitForLokiStackReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome> {
+    waitForLokiStackReady: async (input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       const { namespace, stackName } = env.loki;
@@ -78,7 +78,7 @@ export function createLokiGates(deps: { clusters: KubeClusters }) {
      * Authorized, Valid and Ready True. Read-only.
      * @throws ApplicationFailure `GateFailed` on timeout (default 600 s), `MissingCustomResource`; ends cancelled on cancellation.
      */
-    async waitForLogForwarderReady(input: { environment: Environment; timeoutSeconds?: number; name?: string }): Promise<GateOutcome> {
+    waitForLogForwarderReady: async (input: { environment: Environment; timeoutSeconds?: number; name?: string }): Promise<GateOutcome> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       const namespace = env.loki.namespace;

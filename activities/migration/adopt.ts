@@ -14,7 +14,7 @@ import { resolveRevision } from '../gitops/revisions.ts';
 import { readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, appliedBy, cloneJson, refOf, sameDesiredState } from '../kubernetes/objects.ts';
-import { applyOrder, withInventoryLabel } from '../kubernetes/overlay.ts';
+import { applyOrder, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
 
 /** Annotation `kubectl apply` (client-side) leaves on objects it manages. */
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -50,7 +50,7 @@ export interface MigrationDeps {
 async function renderFor(deps: MigrationDeps, env: Environment, revision: string): Promise<KubeObject[]> {
   const commit = await resolveRevision(await deps.repo(), revision);
   const rendered = await (await deps.renderer()).render(commit, env.overlay);
-  return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, env.name)));
+  return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, inventoryId(env.name, env.overlay))));
 }
 
 async function adoptOne(cluster: KubeCluster, obj: KubeObject): Promise<boolean> {
@@ -68,7 +68,7 @@ async function adoptOne(cluster: KubeCluster, obj: KubeObject): Promise<boolean>
 export function createMigrationActivities(deps: MigrationDeps) {
   return {
     /** Lists every object rendered at `revision` with who manages it live. Read-only. */
-    async inventoryLiveObjects(input: { environment: Environment; revision: string }): Promise<MigrationInventory> {
+    inventoryLiveObjects: async (input: { environment: Environment; revision: string }): Promise<MigrationInventory> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       const objects: MigrationInventory['objects'][number][] = [];
@@ -89,7 +89,7 @@ export function createMigrationActivities(deps: MigrationDeps) {
      * @throws ApplicationFailure `InvalidInput` for a reference that is not rendered at `revision`;
      *   `ManifestRejected`, `MissingCustomResource`.
      */
-    async adoptObjects(input: { environment: Environment; revision: string; objects: string[]; phase: 'merge' | 'own' }): Promise<{ adopted: string[]; unchanged: string[] }> {
+    adoptObjects: async (input: { environment: Environment; revision: string; objects: string[]; phase: 'merge' | 'own' }): Promise<{ adopted: string[]; unchanged: string[] }> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       const rendered = await renderFor(deps, env, input.revision);

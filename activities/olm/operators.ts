@@ -73,7 +73,7 @@ export function createOlmActivities(deps: { clusters: KubeClusters }) {
      * @throws ApplicationFailure `GateFailed` on timeout (default 900 s) naming the operator still
      *   pending, `MissingCustomResource` when OLM is not installed; ends cancelled on cancellation.
      */
-    async waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number; subscriptions?: readonly string[] }): Promise<GateOutcome> {
+    waitForOperatorsSucceeded: async (input: { environment: Environment; timeoutSeconds?: number; subscriptions?: readonly string[] }): Promise<GateOutcome> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
       const started = performance.now();
@@ -98,7 +98,7 @@ export function createOlmActivities(deps: { clusters: KubeClusters }) {
      *   `InvalidInput` when the Subscription does not exist; a retryable error while OLM has not
      *   created the plan yet.
      */
-    async approveInstallPlan(input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }> {
+    approveInstallPlan: async (input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }> => {
       const cluster = deps.clusters.forContext(input.environment.cluster.context);
       const { namespace, subscription, expectedCsv } = input;
       const sub = await readObject(cluster, { apiVersion: OLM_API_VERSION, kind: 'Subscription', name: subscription, namespace });

@@ -71,7 +71,7 @@ export function createStateActivities(deps: { clusters: KubeClusters }) {
   const configMapHeader = (env: Environment) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: stateConfigMapName(env.name), namespace: STATE_NAMESPACE });
   return {
     /** Reads the environment's deployed-revision record; null when none was ever written. Read-only. */
-    async readDeployedState(input: { environment: Environment }): Promise<DeployedState | null> {
+    readDeployedState: async (input: { environment: Environment }): Promise<DeployedState | null> => {
       const cluster = deps.clusters.forContext(input.environment.cluster.context);
       return stateFromConfigMap(await readObject(cluster, configMapHeader(input.environment)));
     },
@@ -81,7 +81,7 @@ export function createStateActivities(deps: { clusters: KubeClusters }) {
      * stored record (with its original `verifiedAt`).
      * @throws ApplicationFailure `InvalidInput` for an empty revision.
      */
-    async recordDeployedState(input: { environment: Environment; revision: string; verified: boolean; previousRevision: string | null }): Promise<DeployedState> {
+    recordDeployedState: async (input: { environment: Environment; revision: string; verified: boolean; previousRevision: string | null }): Promise<DeployedState> => {
       if (!input.revision) throw nonRetryable(FailureType.InvalidInput, 'recordDeployedState needs a revision', {});
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
