@@ -101,18 +101,22 @@ export async function mergePatch(cluster: KubeCluster, header: ObjectHeader, pat
 }
 
 /**
- * Merge-patches the `status` subresource. Controllers own status; logstack itself never writes it —
- * this exists for tests and benchmarks that stand in for a controller the sandbox cannot run.
+ * Merge-patches an object's `status` — through the `status` subresource, or through the object itself
+ * for kinds without one (Argo CD's Application), as their controllers do. Controllers own status;
+ * logstack itself never writes it — this exists for tests and benchmarks that stand in for a
+ * controller the sandbox cannot run.
  */
 export async function patchStatus(cluster: KubeCluster, header: ObjectHeader, status: Record<string, unknown>, fieldManager: string): Promise<KubeObject> {
   const info = await cluster.resource(header.apiVersion, header.kind);
-  return cluster.request<KubeObject>({
-    method: 'PATCH',
-    path: `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}/status`,
-    query: { fieldManager },
-    contentType: PatchStrategy.MergePatch,
-    body: { status },
-  });
+  const path = `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}`;
+  const patch = (target: string) =>
+    cluster.request<KubeObject>({ method: 'PATCH', path: target, query: { fieldManager }, contentType: PatchStrategy.MergePatch, body: { status } });
+  try {
+    return await patch(`${path}/status`);
+  } catch (error) {
+    if (!isNotFound(error) || !(await readObject(cluster, header))) throw error;
+    return patch(path);
+  }
 }
 
 /**
