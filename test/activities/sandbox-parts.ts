@@ -14,6 +14,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { parse, stringify } from 'yaml';
 import { type Environment, parseCatalog } from '../../domain/index.ts';
 import { createActivities } from '../../activities/index.ts';
+import { createAwsClients } from '../../activities/aws/index.ts';
 import { patchStatus } from '../../activities/kubernetes/apply.ts';
 import { type KubeCluster, createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import type { KubeObject } from '../../activities/kubernetes/objects.ts';
@@ -94,7 +95,7 @@ export function sandboxActivities(options: { branch?: string; workdir?: string }
     catalogPath: join(import.meta.dirname, '../../sandbox/environments.yaml'),
     kubeconfig: sandbox.kubeconfig,
     kubectlPath: sandbox.kubectl,
-    awsEndpoint: sandbox.aws.endpoint,
+    awsClients: createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
     git: { remote: sandbox.git.remote, branch: options.branch ?? 'main', workdir },
     storeCredential: { source: () => Promise.resolve({ accessKeyId: 'test', secretAccessKey: 'test' }) },
   });
