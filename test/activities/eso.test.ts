@@ -17,6 +17,7 @@ const fakeKey = `AKIATEST${id.toUpperCase()}`;
 const env = environment('dev', { name: `eso-${id}`, aws: { secretName }, loki: { namespace } });
 const cluster = clusterOf(env);
 const acts = sandboxActivities();
+const gate = (input: Parameters<typeof acts.waitForExternalSecretSynced>[0]) => acts.waitForExternalSecretSynced(input);
 
 const lokiTemplate = (extra: Record<string, string> = {}) => ({
   engineVersion: 'v2',
@@ -93,7 +94,7 @@ describe('External Secrets gate with the real ESO controller and moto', () => {
       },
     });
     await serverSideApply(cluster, externalSecret(namespace));
-    const run = runInActivity(acts.waitForExternalSecretSynced, { environment: env, timeoutSeconds: 90 }, { activityId: 'eso-gate-1' });
+    const run = runInActivity(gate, { environment: env, timeoutSeconds: 90 }, { activityId: 'eso-gate-1' });
     const outcome = await run.result;
     assert.equal(outcome.gate, 'external-secrets-synced');
     assert.match(outcome.detail, /SecretSynced/);
@@ -107,7 +108,7 @@ describe('External Secrets gate with the real ESO controller and moto', () => {
 
   it('a retry of the same activity execution waits on its own force instead of forcing again (real ESO controller)', async () => {
     const before = (await readObject(cluster, esHeader))?.metadata;
-    await runInActivity(acts.waitForExternalSecretSynced, { environment: env, timeoutSeconds: 60 }, { activityId: 'eso-gate-1' }).result;
+    await runInActivity(gate, { environment: env, timeoutSeconds: 60 }, { activityId: 'eso-gate-1' }).result;
     const after = (await readObject(cluster, esHeader))?.metadata;
     assert.equal(after?.annotations?.[FORCE_SYNC_ANNOTATION], before?.annotations?.[FORCE_SYNC_ANNOTATION]);
     assert.equal(after?.generation, before?.generation);
@@ -115,7 +116,7 @@ describe('External Secrets gate with the real ESO controller and moto', () => {
 
   it('a new execution forces a new refresh and waits for ESO to perform it (real ESO controller)', async () => {
     const before = (await readObject(cluster, esHeader))?.['status'] as { syncedResourceVersion: string };
-    await runInActivity(acts.waitForExternalSecretSynced, { environment: env, timeoutSeconds: 60 }, { activityId: 'eso-gate-2' }).result;
+    await runInActivity(gate, { environment: env, timeoutSeconds: 60 }, { activityId: 'eso-gate-2' }).result;
     const after = (await readObject(cluster, esHeader))?.['status'] as { syncedResourceVersion: string };
     assert.notEqual(after.syncedResourceVersion, before.syncedResourceVersion, 'ESO re-synced after the new force');
   });
@@ -125,7 +126,7 @@ describe('External Secrets gate with the real ESO controller and moto', () => {
     await serverSideApply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: other } });
     await serverSideApply(cluster, externalSecret(other, { secret_access_key: '{{ .access_key_secret }}' }));
     const bad = environment('dev', { name: `eso-bad-${id}`, aws: { secretName }, loki: { namespace: other } });
-    const error = await runInActivity(acts.waitForExternalSecretSynced, { environment: bad, timeoutSeconds: 15 }).result.catch((e: Error & { type?: string }) => e);
+    const error = await runInActivity(gate, { environment: bad, timeoutSeconds: 15 }).result.catch((e: Error & { type?: string }) => e);
     assert.equal((error as { type?: string }).type, 'GateFailed');
     assert.match((error as Error).message, /unexpected: secret_access_key/);
     assert.ok(!(error as Error).message.includes(`secret-${id}`));
