@@ -68,6 +68,8 @@ export interface CollectionWatch {
   readonly listed: Promise<void>;
   /** Resolves when the watch loop has ended (after `stop` aborted) and its stream is closed. */
   readonly finished: Promise<void>;
+  /** How many full lists and watch streams were made (a stream is resumed after every server close). */
+  readonly stats: { readonly lists: number; readonly streams: number; readonly expired: number };
 }
 
 function objectKey(obj: KubeObject): string {
@@ -90,13 +92,15 @@ export function watchCollection(
   onChange: () => void,
   onError: (error: unknown) => void,
   watchTimeoutSeconds = 20,
+  startFrom?: string,
 ): CollectionWatch {
   const objects = new Map<string, KubeObject>();
   const path = cluster.collectionPath(info, spec.namespace);
   const fieldSelector = spec.name ? `metadata.name=${spec.name}` : undefined;
   let markListed: () => void = () => undefined;
   const listed = new Promise<void>((resolve) => (markListed = resolve));
-  let resourceVersion: string | undefined;
+  let resourceVersion: string | undefined = startFrom;
+  const stats = { lists: 0, streams: 0, expired: 0 };
 
   const relist = async (): Promise<void> => {
     const list = await listCollection(cluster, path, {
@@ -106,6 +110,7 @@ export function watchCollection(
       ...(fieldSelector ? { fieldSelector } : {}),
       ...(spec.labelSelector ? { labelSelector: spec.labelSelector } : {}),
     });
+    stats.lists++;
     objects.clear();
     for (const item of list.items) objects.set(objectKey(item), item);
     resourceVersion = list.resourceVersion;
@@ -142,6 +147,7 @@ export function watchCollection(
         resolve({ gone: gone || status === 410, error: gone ? null : error });
       };
       stop.addEventListener('abort', onStop, { once: true });
+      stats.streams++;
       cluster.watcher
         .watch(
           path,
@@ -168,6 +174,7 @@ export function watchCollection(
         const { gone, error } = await streamOnce();
         if (stop.aborted) return;
         if (gone) {
+          stats.expired++;
           resourceVersion = undefined;
           continue;
         }
@@ -186,7 +193,7 @@ export function watchCollection(
   };
 
   const finished = loop();
-  return { objects, listed, finished };
+  return { objects, listed, finished, stats };
 }
 
 function isBenignClose(error: unknown): boolean {

@@ -11,7 +11,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { createLokiGates } from '../../activities/loki/gates.ts';
 import { serverSideApply } from '../../activities/kubernetes/apply.ts';
 import type { KubeObject } from '../../activities/kubernetes/objects.ts';
-import { openWatchCount } from '../../activities/kubernetes/watch.ts';
+import { openWatchCount, watchCollection } from '../../activities/kubernetes/watch.ts';
 import { apiserverWatches, clusterOf, clusters, condition, environment, eventually, failureTypeOf, runInActivity, suffix, writeStatus } from './sandbox-parts.ts';
 
 const namespace = `t-loki-${suffix()}`;
@@ -102,5 +102,35 @@ describe('Loki gates on a real kube-apiserver', () => {
     const outcome = await run.result;
     assert.equal(outcome.gate, 'log-forwarder-ready');
     assert.match(outcome.detail, /collector/);
+  });
+
+  it('resumes from the last resourceVersion when the server closes the stream, without listing again (test writes LokiStack status in the Loki Operator\'s place)', async () => {
+    await writeStatus(cluster, stack, { conditions: [condition('Ready', 'False', 'PendingComponents')] });
+    const info = await cluster.resource('loki.grafana.com/v1', 'LokiStack');
+    const stop = new AbortController();
+    let ready = false;
+    const watch = watchCollection(cluster, info, { apiVersion: 'loki.grafana.com/v1', kind: 'LokiStack', namespace, name: stack.metadata.name }, stop.signal, () => {
+      ready = [...watch.objects.values()].some((o) => o['status'] && JSON.stringify(o['status']).includes('"status":"True"'));
+    }, (e) => assert.fail(String(e)), 1);
+    await watch.listed;
+    await new Promise((r) => setTimeout(r, 2500));
+    await writeStatus(cluster, stack, { conditions: [condition('Ready', 'True', 'ReadyComponents')] });
+    await eventually(() => ready, 5000, 'the event after resuming');
+    stop.abort();
+    await watch.finished;
+    assert.equal(watch.stats.lists, 1);
+    assert.ok(watch.stats.streams >= 2, `streams: ${watch.stats.streams}`);
+  });
+
+  it('re-lists when the resourceVersion has expired (410 Gone from the apiserver)', async () => {
+    const info = await cluster.resource('loki.grafana.com/v1', 'LokiStack');
+    const stop = new AbortController();
+    const watch = watchCollection(cluster, info, { apiVersion: 'loki.grafana.com/v1', kind: 'LokiStack', namespace }, stop.signal, () => undefined, (e) => assert.fail(String(e)), 20, '1');
+    await watch.listed;
+    stop.abort();
+    await watch.finished;
+    assert.equal(watch.stats.expired, 1, 'the apiserver answered 410 for resourceVersion 1');
+    assert.equal(watch.stats.lists, 1);
+    assert.ok(watch.objects.size >= 1);
   });
 });
