@@ -10,7 +10,7 @@
  *   module's read-only inspections).
  * Safe means: re-applying Git (or refreshing) converges it without losing data.
  */
-import { type DriftFinding, type Environment, FailureType, INVENTORY_LABEL, isCommitSha } from '../../domain/index.ts';
+import { type DriftFinding, type Environment, FailureType, INVENTORY_LABEL, STATE_NAMESPACE, isCommitSha, stateConfigMapName } from '../../domain/index.ts';
 import type { LogstackActivities } from '../contract.ts';
 import { isApplicationFailure } from '../errors.ts';
 import { ARGOCD_API_VERSION, REFRESH_ANNOTATION, judgeApplication } from '../argocd/application.ts';
@@ -24,7 +24,6 @@ import { type KubeObject, conditionOf, describeCondition, fieldAt, isConditionTr
 import { PRUNE_KINDS, applyOrder, destructiveReason, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
 import { judgeOperators, OLM_API_VERSION } from '../olm/operators.ts';
 import { stateFromConfigMap } from '../state/deployed-state.ts';
-import { STATE_NAMESPACE, stateConfigMapName } from '../../domain/index.ts';
 
 /** What drift needs: clusters, Git, and the AWS module's inspections and bucket convergence. */
 export interface DriftDeps {
