@@ -69,6 +69,15 @@ export default tseslint.config(
     ),
   },
   {
+    // `logstack render` prints `kubectl kustomize` of a local overlay: rendering is local by nature and
+    // this one function spawns kubectl. Every other client file stays without child processes.
+    files: ['client/local/render.ts'],
+    rules: forbid(
+      [...io.filter((p) => !['node:http', 'node:fs', 'node:fs/*', 'node:child_process'].includes(p)), '@temporalio/worker', '**/activities/**', '**/worker/**'],
+      'client/ talks only to Temporal: it imports workflow messages and domain/, never activities.',
+    ),
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'sandbox/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

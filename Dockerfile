@@ -1,0 +1,26 @@
+# The logstack image: the worker (default command) and, with another command, the codec server.
+# Node 24 as the project pins it, the locked dependencies, git for the GitOps remote, kubectl for
+# `kubectl kustomize`, and the workflow bundle built at image build time so the worker starts
+# without bundling (LOGSTACK_WORKFLOW_BUNDLE).
+ARG NODE_VERSION=24.21.0
+ARG KUBECTL_VERSION=v1.36.3
+
+FROM registry.k8s.io/kubectl:${KUBECTL_VERSION} AS kubectl
+
+FROM node:${NODE_VERSION}-bookworm-slim
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends git ca-certificates \
+  && rm -rf /var/lib/apt/lists/*
+COPY --from=kubectl /bin/kubectl /usr/local/bin/kubectl
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build:bundle
+
+ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
+    LOGSTACK_KUBECTL=/usr/local/bin/kubectl \
+    LOGSTACK_LOG_LEVEL=INFO
+USER node
+CMD ["npx","tsx","worker/main.ts"]

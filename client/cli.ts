@@ -1,0 +1,103 @@
+/**
+ * The `logstack` CLI (DESIGN §4.3): commander for parsing, one file per command under `commands/`.
+ * Runs on Node (`npm run logstack -- …`, the `logstack` bin) and on Deno (`deno task logstack …`).
+ * Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or timed out.
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
+import { registerApprove } from './commands/approve.ts';
+import { registerBootstrap } from './commands/bootstrap.ts';
+import { registerCodecServer } from './commands/codec-server.ts';
+import { registerDrift } from './commands/drift.ts';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerPromote } from './commands/promote.ts';
+import { registerReject } from './commands/reject.ts';
+import { registerRender } from './commands/render.ts';
+import { registerRollout } from './commands/rollout.ts';
+import type { Runner } from './commands/runner.ts';
+import { registerSchedule } from './commands/schedule.ts';
+import { registerStatus } from './commands/status.ts';
+import { registerValidate } from './commands/validate.ts';
+import { registerWatch } from './commands/watch.ts';
+import { CommandContext, OUTPUT_FORMATS, processIo, type CliIo, type GlobalOptions } from './context.ts';
+import { describeError, ExitCode } from './errors.ts';
+
+/** Commander error codes that are not usage errors: help and version were asked for. */
+const CLEAN_EXITS = new Set(['commander.helpDisplayed', 'commander.version']);
+
+/** Builds the program; `runner` receives every command body. */
+export function buildProgram(io: CliIo, runner: Runner): Command {
+  const program = new Command('logstack')
+    .description('Run the GitOps lifecycle of the OpenShift logging stack as Temporal workflows')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .addOption(new Option('--address <host:port>', `Temporal frontend (default: $TEMPORAL_ADDRESS, the sandbox, or ${TEMPORAL_DEFAULTS.address})`))
+    .addOption(new Option('--namespace <name>', `Temporal namespace (default: $TEMPORAL_NAMESPACE or ${TEMPORAL_DEFAULTS.namespace})`))
+    .addOption(new Option('--task-queue <name>', `task queue of the worker (default: $LOGSTACK_TASK_QUEUE or ${TEMPORAL_DEFAULTS.taskQueue})`))
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LOGSTACK_TASK_QUEUE, TEMPORAL_TLS_CERT,
+  TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, LOGSTACK_UI_URL,
+  LOGSTACK_CODEC_KEYS (payload encryption keys, the same as the worker's).
+Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
+    );
+  for (const register of [
+    registerBootstrap,
+    registerRollout,
+    registerPromote,
+    registerApprove,
+    registerReject,
+    registerStatus,
+    registerWatch,
+    registerDrift,
+    registerSchedule,
+    registerMigrate,
+    registerRender,
+    registerValidate,
+    registerCodecServer,
+  ]) {
+    register(program, runner);
+  }
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (arguments only, without the executable and script) and returns the exit
+ * code; never calls `process.exit`, so tests can run it in-process.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<ExitCode> {
+  let exitCode: ExitCode = ExitCode.ok;
+  const contexts: CommandContext[] = [];
+  const runner: Runner = {
+    async run(command, body) {
+      const ctx = new CommandContext(io, command.optsWithGlobals<GlobalOptions>());
+      contexts.push(ctx);
+      exitCode = await body(ctx);
+    },
+  };
+  const program = buildProgram(io, runner);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      exitCode = CLEAN_EXITS.has(error.code) ? ExitCode.ok : ExitCode.usage;
+    } else {
+      const { exitCode: code, message } = describeError(error);
+      io.err(`logstack: ${message}\n`);
+      exitCode = code;
+    }
+  } finally {
+    await Promise.all(contexts.map((c) => c.close()));
+  }
+  return exitCode;
+}
+
+const invokedDirectly = (import.meta as { main?: boolean }).main === true || (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url));
+if (invokedDirectly) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}

@@ -1,0 +1,98 @@
+/**
+ * What every command gets: the output channel and format, the resolved Temporal settings, and a
+ * lazily opened client (commands that only read local files or serve HTTP never connect).
+ */
+import Table from 'cli-table3';
+import { connectClient, resolveSettings, type ConnectionFlags, type ConnectionSettings, type TemporalClient } from './connection.ts';
+
+/** Where the CLI writes; tests pass their own to capture output. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  /** True when stdout is a terminal. */
+  readonly isTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** The process's stdout/stderr and environment. */
+export const processIo: CliIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  isTTY: Boolean(process.stdout.isTTY),
+  env: process.env,
+};
+
+/** `--output` values. */
+export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Global options, as commander parses them. */
+export interface GlobalOptions extends ConnectionFlags {
+  readonly output: OutputFormat;
+}
+
+/** Per-invocation context shared by the commands. */
+export class CommandContext {
+  readonly io: CliIo;
+  readonly output: OutputFormat;
+  readonly #flags: ConnectionFlags;
+  #settings: ConnectionSettings | undefined;
+  #client: Promise<TemporalClient> | undefined;
+
+  constructor(io: CliIo, options: GlobalOptions) {
+    this.io = io;
+    this.output = options.output;
+    this.#flags = { address: options.address, namespace: options.namespace, taskQueue: options.taskQueue };
+  }
+
+  /** Resolved Temporal settings (flags → env → sandbox → defaults). */
+  get settings(): ConnectionSettings {
+    this.#settings ??= resolveSettings(this.#flags, this.io.env);
+    return this.#settings;
+  }
+
+  /** The Temporal client, connected on first use. */
+  temporal(): Promise<TemporalClient> {
+    this.#client ??= connectClient(this.settings, { env: this.io.env });
+    return this.#client;
+  }
+
+  /** True when the output is JSON. */
+  get json(): boolean {
+    return this.output === 'json';
+  }
+
+  /** Writes one line of text. */
+  line(text = ''): void {
+    this.io.out(`${text}\n`);
+  }
+
+  /** Writes a value as JSON (pretty; one document). */
+  printJson(value: unknown): void {
+    this.io.out(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** Writes a value as one JSON line (streams of events). */
+  printJsonLine(value: unknown): void {
+    this.io.out(`${JSON.stringify(value)}\n`);
+  }
+
+  /** Writes a plain table (no colours, so output is the same in a terminal and a pipe). */
+  printTable(head: readonly string[], rows: readonly (readonly string[])[]): void {
+    const table = new Table({ head: [...head], style: { head: [], border: [] }, wordWrap: false });
+    for (const row of rows) table.push([...row]);
+    this.io.out(`${table.toString()}\n`);
+  }
+
+  /** Closes the client if one was opened. */
+  async close(): Promise<void> {
+    const pending = this.#client;
+    this.#client = undefined;
+    if (!pending) return;
+    try {
+      await (await pending).close();
+    } catch {
+      // never connected, or already closed: nothing to release
+    }
+  }
+}

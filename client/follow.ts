@@ -1,0 +1,185 @@
+/**
+ * Following a workflow until it ends: polls the `progress` query and prints each phase change and step
+ * transition as one line (or one JSON event per line with `--output json`), shows what approval is
+ * awaited, and maps the outcome to the CLI exit code.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import type { DiffSummary, Progress, StepProgress } from '../domain/index.ts';
+import { progressQuery } from '../workflows/messages.ts';
+import type { CommandContext } from './context.ts';
+import { ExitCode, exitCodeForFailure, failureInfo, type FailureInfo } from './errors.ts';
+
+type AwaitingApproval = NonNullable<Progress['awaitingApproval']>;
+
+/** Outcome of one `progress` query. */
+export type ProgressReading = { readonly ok: true; readonly progress: Progress } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Queries `progress` with a deadline, so a missing worker shows as a reason instead of a hang.
+ * Never throws.
+ */
+export async function readProgress(ctx: CommandContext, handle: WorkflowHandle, timeoutMs = 5000): Promise<ProgressReading> {
+  const { connection } = await ctx.temporal();
+  try {
+    const progress = await connection.withDeadline(Date.now() + timeoutMs, () => handle.query(progressQuery));
+    return { ok: true, progress };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const reason = /deadline|poller|worker/i.test(message)
+      ? `no worker answered the progress query within ${timeoutMs / 1000} s — is a worker polling task queue ${ctx.settings.taskQueue}? (\`npm run worker\`)`
+      : `progress query failed: ${message}`;
+    return { ok: false, reason };
+  }
+}
+
+const ICON: Record<string, string> = { pending: '·', running: '▸', succeeded: '✓', failed: '✗', skipped: '↷', compensated: '↺' };
+
+function clock(iso: string | undefined): string {
+  const d = iso ? new Date(iso) : new Date();
+  return Number.isNaN(d.getTime()) ? '--:--:--' : d.toISOString().slice(11, 19);
+}
+
+/** One step line, e.g. `12:00:03 ✓ apply overlay — succeeded: 14 objects`. */
+export function formatStep(step: StepProgress): string {
+  const at = step.status === 'running' || step.status === 'pending' ? step.startedAt : (step.endedAt ?? step.startedAt);
+  return `${clock(at)} ${ICON[step.status] ?? '?'} ${step.name} — ${step.status}${step.detail ? `: ${step.detail}` : ''}`;
+}
+
+/** A one-line count summary of a dry-run diff. */
+export function diffSummaryLine(diff: DiffSummary): string {
+  return `${diff.created.length} created, ${diff.changed.length} changed, ${diff.unchanged} unchanged, ${diff.toBeDeleted.length} to delete, ${diff.destructive.length} destructive`;
+}
+
+/** The lines describing an awaited approval and the exact commands to answer it. */
+export function approvalLines(workflowId: string, approval: AwaitingApproval, target: string, extraFlags = ''): string[] {
+  const lines = [
+    `⏸ ${workflowId} is waiting for approval to change ${approval.environment}` +
+      `${approval.requestedBy ? ` (requested by ${approval.requestedBy})` : ''}` +
+      `${approval.approvers.length ? `; approvers: ${approval.approvers.join(', ')}` : ''}` +
+      `${approval.deadline ? `; deadline ${approval.deadline}` : ''}`,
+  ];
+  const diff = approval.diff;
+  if (diff) {
+    lines.push(`  diff: ${diffSummaryLine(diff)}`);
+    const list = (mark: string, names: readonly string[]): void => {
+      for (const n of names.slice(0, 20)) lines.push(`    ${mark} ${n}`);
+      if (names.length > 20) lines.push(`    ${mark} … ${names.length - 20} more`);
+    };
+    list('+', diff.created);
+    list('~', diff.changed);
+    list('-', diff.toBeDeleted);
+    list('!', diff.destructive);
+  } else {
+    lines.push('  diff: not available');
+  }
+  const approver = approval.approvers.find((a) => a !== approval.requestedBy) ?? '<NAME>';
+  lines.push(`  approve: logstack approve ${target} --by ${approver}${extraFlags}`);
+  lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>"${extraFlags}`);
+  return lines;
+}
+
+/** Tracks what was already shown, so only changes are printed. */
+export class ProgressPrinter {
+  readonly #seen = new Map<string, string>();
+  #phase: string | undefined;
+  #approvalShown = false;
+
+  /** Changes since the last call: phase, steps (by position and name), approval appearing. */
+  changes(progress: Progress): { phase?: string; steps: StepProgress[]; approval?: AwaitingApproval } {
+    const out: { phase?: string; steps: StepProgress[]; approval?: AwaitingApproval } = { steps: [] };
+    if (progress.phase !== this.#phase) {
+      this.#phase = progress.phase;
+      out.phase = progress.phase;
+    }
+    progress.steps.forEach((step, i) => {
+      const key = `${i}:${step.name}`;
+      const state = `${step.status}|${step.detail ?? ''}`;
+      if (this.#seen.get(key) !== state && step.status !== 'pending') out.steps.push(step);
+      this.#seen.set(key, state);
+    });
+    if (progress.awaitingApproval && !this.#approvalShown) {
+      this.#approvalShown = true;
+      out.approval = progress.awaitingApproval;
+    } else if (!progress.awaitingApproval) {
+      this.#approvalShown = false;
+    }
+    return out;
+  }
+}
+
+/** How a followed workflow ended. */
+export type FollowOutcome =
+  | { readonly status: 'completed'; readonly exitCode: ExitCode; readonly result: unknown }
+  | { readonly status: 'failed'; readonly exitCode: ExitCode; readonly failure: FailureInfo };
+
+/** Options of {@link follow}. */
+export interface FollowOptions {
+  /** How `approve`/`reject` should name the workflow in the printed commands (environment or workflow ID). */
+  readonly approvalTarget?: string;
+  readonly pollMs?: number;
+  /** Prints the result in table mode; JSON mode always prints it as the final event. */
+  readonly printResult?: (result: unknown) => void;
+}
+
+/** Follows `handle` until its run chain ends; prints transitions; returns the outcome and exit code. */
+export async function follow(ctx: CommandContext, handle: WorkflowHandle, options: FollowOptions = {}): Promise<FollowOutcome> {
+  const printer = new ProgressPrinter();
+  const started = Date.now();
+  const pollMs = options.pollMs ?? 1000;
+  let warned = false;
+  const outcome: Promise<FollowOutcome> = handle.result().then(
+    (result: unknown): FollowOutcome => ({ status: 'completed', exitCode: ExitCode.ok, result }),
+    (error: unknown): FollowOutcome => {
+      // Only the workflow's own failure is an outcome; not being able to read the result (no codec
+      // keys, lost connection) is an error of this command.
+      if ((error as { name?: unknown } | null)?.name !== 'WorkflowFailedError') throw error;
+      const failure = failureInfo(error);
+      return { status: 'failed', exitCode: exitCodeForFailure(failure.type), failure };
+    },
+  );
+  const flags = ctx.settings.taskQueue === 'logstack' ? '' : ` --task-queue ${ctx.settings.taskQueue}`;
+
+  const show = (reading: ProgressReading): void => {
+    if (!reading.ok) {
+      if (!warned) {
+        warned = true;
+        if (ctx.json) ctx.printJsonLine({ event: 'warning', workflowId: handle.workflowId, message: reading.reason });
+        else ctx.io.err(`${reading.reason}\n`);
+      }
+      return;
+    }
+    const change = printer.changes(reading.progress);
+    if (ctx.json) {
+      if (change.phase !== undefined) ctx.printJsonLine({ event: 'phase', workflowId: handle.workflowId, phase: change.phase });
+      for (const step of change.steps) ctx.printJsonLine({ event: 'step', workflowId: handle.workflowId, ...step });
+      if (change.approval) ctx.printJsonLine({ event: 'awaiting-approval', workflowId: handle.workflowId, ...change.approval });
+      return;
+    }
+    if (change.phase !== undefined) ctx.line(`${clock(undefined)} phase: ${change.phase}`);
+    for (const step of change.steps) ctx.line(formatStep(step));
+    if (change.approval) for (const l of approvalLines(handle.workflowId, change.approval, options.approvalTarget ?? handle.workflowId, flags)) ctx.line(l);
+  };
+
+  for (;;) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([outcome, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), pollMs)))]);
+    clearTimeout(timer);
+    show(await readProgress(ctx, handle, done ? 2000 : 5000));
+    if (done) {
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (ctx.json) {
+        ctx.printJsonLine(
+          done.status === 'completed'
+            ? { event: 'completed', workflowId: handle.workflowId, result: done.result }
+            : { event: 'failed', workflowId: handle.workflowId, failureType: done.failure.type ?? null, message: done.failure.message },
+        );
+      } else if (done.status === 'completed') {
+        ctx.line(`✓ ${handle.workflowId} completed (${seconds} s)`);
+        options.printResult?.(done.result);
+      } else {
+        ctx.line(`✗ ${handle.workflowId} ${done.exitCode === ExitCode.rejected ? 'was not approved' : 'failed'}${done.failure.type ? ` (${done.failure.type})` : ''}: ${done.failure.message}`);
+      }
+      return done;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The payload codec, pure (no Temporal server): round trip through the SDK's data converter, key
+ * rotation by id, tamper detection, unknown key ids, and configuration errors. Runs on Node and Deno.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import {
+  AesGcmCodec,
+  CodecConfigError,
+  ENCRYPTED_ENCODING,
+  KEY_ID_METADATA,
+  codecFromEnv,
+  dataConverterFromEnv,
+  generateCodecKey,
+  parseCodecKeys,
+} from '../../client/codec.ts';
+
+const text = new TextDecoder();
+const key = (byte: number): string => btoa(String.fromCharCode(...new Uint8Array(32).fill(byte)));
+const K1 = `k1:${key(1)}`;
+const K2 = `k2:${key(2)}`;
+
+const plain = (value: unknown): Payload => defaultPayloadConverter.toPayload(value);
+const value = (payload: Payload | undefined): unknown => defaultPayloadConverter.fromPayload(payload ?? {});
+const meta = (payload: Payload | undefined, k: string): string | undefined => {
+  const v = payload?.metadata?.[k];
+  return v ? text.decode(v) : undefined;
+};
+
+describe('payload codec (AES-256-GCM, WebCrypto)', () => {
+  it('round-trips JSON payloads, hiding the plaintext and naming the key', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const input = { environment: 'production', secretArn: 'arn:aws:secretsmanager:eu-west-1:123:secret:loki', note: 'ünïcode ✓' };
+    const [encoded] = await codec.encode([plain(input)]);
+    assert.equal(meta(encoded, 'encoding'), ENCRYPTED_ENCODING);
+    assert.equal(meta(encoded, KEY_ID_METADATA), 'k1');
+    assert.ok(!text.decode(encoded?.data ?? new Uint8Array()).includes('secretsmanager'), 'ciphertext does not contain the plaintext');
+    const [decoded] = await codec.decode(encoded ? [encoded] : []);
+    assert.deepEqual(value(decoded), input);
+    assert.equal(meta(decoded, 'encoding'), 'json/plain');
+  });
+
+  it('uses a fresh IV per payload, so equal values encrypt differently', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const [a, b] = await codec.encode([plain('same'), plain('same')]);
+    assert.notDeepEqual(a?.data, b?.data);
+  });
+
+  it('passes unencrypted payloads through on decode (inputs started without a codec)', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const p = plain({ environment: 'dev' });
+    const [out] = await codec.decode([p]);
+    assert.equal(out, p);
+    assert.deepEqual(await codec.decode([]), []);
+  });
+
+  it('rotates keys by id: the first key encrypts, every listed key decrypts', async () => {
+    const old = await AesGcmCodec.create(parseCodecKeys(K1));
+    const [sealedWithK1] = await old.encode([plain('written before rotation')]);
+    const rotated = await AesGcmCodec.create(parseCodecKeys(`${K2},${K1}`));
+    assert.equal(rotated.activeKeyId, 'k2');
+    assert.deepEqual(rotated.keyIds, ['k2', 'k1']);
+    const [sealedWithK2] = await rotated.encode([plain('written after rotation')]);
+    assert.equal(meta(sealedWithK2, KEY_ID_METADATA), 'k2');
+    const [a, b] = await rotated.decode([sealedWithK1 ?? {}, sealedWithK2 ?? {}]);
+    assert.equal(value(a), 'written before rotation');
+    assert.equal(value(b), 'written after rotation');
+  });
+
+  it('refuses an unknown key id with a message naming the id and the keys held', async () => {
+    const writer = await AesGcmCodec.create(parseCodecKeys(K2));
+    const [sealed] = await writer.encode([plain('x')]);
+    const reader = await AesGcmCodec.create(parseCodecKeys(K1));
+    await assert.rejects(reader.decode([sealed ?? {}]), (error: Error) => {
+      assert.equal(error.name, 'PayloadDecryptionError');
+      assert.match(error.message, /key id "k2"/);
+      assert.match(error.message, /LOGSTACK_CODEC_KEYS/);
+      assert.match(error.message, /holds: k1/);
+      return true;
+    });
+  });
+
+  it('detects tampering: a flipped ciphertext bit, a flipped IV bit, a truncated payload', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const [sealed] = await codec.encode([plain({ revision: 'abc' })]);
+    const data = sealed?.data ?? new Uint8Array();
+    for (const index of [data.length - 1, 20, 0]) {
+      const altered = new Uint8Array(data);
+      altered[index] = (altered[index] ?? 0) ^ 0x01;
+      await assert.rejects(codec.decode([{ ...sealed, data: altered }]), /failed authentication/);
+    }
+    await assert.rejects(codec.decode([{ ...sealed, data: data.subarray(0, 20) }]), /truncated/);
+  });
+
+  it('binds the key id: relabelling a payload with another held key fails authentication', async () => {
+    const k1 = parseCodecKeys(K1)[0];
+    assert.ok(k1);
+    // Two ids for the same key bytes: only the AAD binding can tell them apart.
+    const codec = await AesGcmCodec.create([k1, { id: 'k1-alias', key: k1.key }]);
+    const [sealed] = await codec.encode([plain('bound')]);
+    const relabelled: Payload = { ...sealed, metadata: { ...sealed?.metadata, [KEY_ID_METADATA]: new TextEncoder().encode('k1-alias') } };
+    await assert.rejects(codec.decode([relabelled]), /failed authentication/);
+  });
+
+  it('refuses an encrypted payload without a key id', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const [sealed] = await codec.encode([plain('x')]);
+    const metadata = { ...sealed?.metadata };
+    delete metadata[KEY_ID_METADATA];
+    await assert.rejects(codec.decode([{ ...sealed, metadata }]), /no encryption-key-id/);
+  });
+
+  it('parses LOGSTACK_CODEC_KEYS and explains each malformed entry', () => {
+    assert.deepEqual(
+      parseCodecKeys(` ${K1} , ${K2} `).map((k) => [k.id, k.key.length]),
+      [
+        ['k1', 32],
+        ['k2', 32],
+      ],
+    );
+    assert.throws(() => parseCodecKeys(''), CodecConfigError);
+    assert.throws(() => parseCodecKeys('nokey'), /entry 1 must look like id:base64key/);
+    assert.throws(() => parseCodecKeys(`k1:${btoa('short')}`), /is 5 bytes; AES-256 needs exactly 32/);
+    assert.throws(() => parseCodecKeys(`k1:not base64!`), /not base64/);
+    assert.throws(() => parseCodecKeys(`${K1},${K1}`), /twice/);
+    assert.throws(() => parseCodecKeys(`bad id:${key(1)}`), /entry 1/);
+  });
+
+  it('generates keys that parse, and builds the data converter from the environment', async () => {
+    const generated = generateCodecKey('2026-01');
+    assert.equal(parseCodecKeys(generated)[0]?.id, '2026-01');
+    assert.equal(await codecFromEnv({}), undefined);
+    assert.equal(await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: '' }), undefined);
+    const converter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: generated });
+    assert.equal(converter?.payloadCodecs?.length, 1);
+    await assert.rejects(codecFromEnv({ LOGSTACK_CODEC_KEYS: 'x' }), CodecConfigError);
+  });
+});
