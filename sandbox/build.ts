@@ -13,6 +13,7 @@ export interface Artefacts {
   temporal: string;
   kubeApiserver: string;
   kubectl: string;
+  kubeControllerManager: string;
   etcd: string;
   externalSecrets: string;
   motoServer: string;
@@ -46,18 +47,20 @@ async function kubeGoMod(v: Versions): Promise<string> {
   return `module logstack.local/sandbox/kube\n\ngo 1.26\n\nrequire ${module} ${version}\n\nreplace (\n${replaces}\n)\n`;
 }
 
-async function buildKube(v: Versions, say: Say): Promise<{ kubeApiserver: string; kubectl: string }> {
+async function buildKube(v: Versions, say: Say): Promise<{ kubeApiserver: string; kubectl: string; kubeControllerManager: string }> {
   const dir = buildDir(`kube-${v.go.kubernetes.version}`);
   const kubeApiserver = join(dir, 'bin', 'kube-apiserver');
   const kubectl = join(dir, 'bin', 'kubectl');
-  if (existsSync(kubeApiserver) && existsSync(kubectl)) return { kubeApiserver, kubectl };
-  say(`building kube-apiserver and kubectl ${v.go.kubernetes.version} (several minutes on a cold cache)`);
+  const kubeControllerManager = join(dir, 'bin', 'kube-controller-manager');
+  const built = { kubeApiserver, kubectl, kubeControllerManager };
+  if (Object.values(built).every((bin) => existsSync(bin))) return built;
+  say(`building kube-apiserver, kube-controller-manager and kubectl ${v.go.kubernetes.version} (several minutes on a cold cache)`);
   mkdirSync(dir, { recursive: true });
   cpSync(join(REPO_ROOT, 'sandbox/go/kube/cmd'), join(dir, 'cmd'), { recursive: true });
   writeFileSync(join(dir, 'go.mod'), await kubeGoMod(v));
   await run('go', ['mod', 'tidy'], { cwd: dir, env: goEnv(), logFile: log('kube') });
-  await run('go', ['build', '-o', 'bin/', './cmd/kube-apiserver', './cmd/kubectl'], { cwd: dir, env: goEnv(), logFile: log('kube') });
-  return { kubeApiserver, kubectl };
+  await run('go', ['build', '-o', 'bin/', './cmd/kube-apiserver', './cmd/kube-controller-manager', './cmd/kubectl'], { cwd: dir, env: goEnv(), logFile: log('kube') });
+  return built;
 }
 
 async function buildGoWrapper(name: string, source: string, goMod: string, binary: string, say: Say): Promise<string> {

@@ -24,6 +24,7 @@ function processNames(): string[] {
     ...clusters.map((c) => `external-secrets-${c}`),
     'temporal',
     'moto',
+    ...clusters.map((c) => `kube-controller-manager-${c}`),
     ...clusters.map((c) => `kube-apiserver-${c}`),
     ...clusters.map((c) => `etcd-${c}`),
   ];

@@ -22,6 +22,7 @@ export interface ClusterPorts {
   etcdPeer: number;
   apiserver: number;
   esoMetrics: number;
+  controllerManager: number;
 }
 
 /** Derives each cluster's ports from the manifest's bases. */
@@ -33,6 +34,7 @@ export function clusterPorts(v: Versions): ClusterPorts[] {
     etcdPeer: v.ports.etcdBase + i * 10 + 1,
     apiserver: v.ports.apiserverBase + i,
     esoMetrics: v.ports.esoMetricsBase + i,
+    controllerManager: v.ports.apiserverBase + 100 + i,
   }));
 }
 
@@ -165,6 +167,28 @@ function writeKubeconfigs(clusters: ClusterPorts[], caFiles: Record<string, stri
   for (const c of clusters) writeFileSync(join(RUN_DIR, c.name, 'kubeconfig'), stringify(doc([c])), { mode: 0o600 });
 }
 
+/**
+ * The controller manager with only the lifecycle controllers: namespace deletion, garbage collection
+ * of owned objects (ESO's Owner-policy Secrets), and service accounts with their tokens.
+ */
+function startControllerManager(a: Artefacts, c: ClusterPorts, say: Say): void {
+  const name = `kube-controller-manager-${c.name}`;
+  if (runningPid(name)) return;
+  say(`starting kube-controller-manager for ${c.name}`);
+  startDaemon(name, a.kubeControllerManager, [
+    `--kubeconfig=${join(RUN_DIR, c.name, 'kubeconfig')}`,
+    '--controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller',
+    `--service-account-private-key-file=${join(RUN_DIR, c.name, 'pki', 'sa.key')}`,
+    `--root-ca-file=${join(RUN_DIR, c.name, 'pki', 'apiserver.crt')}`,
+    '--use-service-account-credentials=false',
+    '--leader-elect=false',
+    '--bind-address=127.0.0.1',
+    `--secure-port=${c.controllerManager}`,
+    '--authentication-skip-lookup=true',
+    '--v=0',
+  ]);
+}
+
 async function installCrds(a: Artefacts, c: ClusterPorts, say: Say): Promise<void> {
   const marker = join(RUN_DIR, c.name, 'crds.applied');
   const wanted = a.crdFiles.join('\n') + '\n' + a.crdFiles.map((f) => readFileSync(f, 'utf8').length).join(',');
@@ -273,6 +297,7 @@ export async function startAll(a: Artefacts, v: Versions, say: Say): Promise<{ a
     }),
   );
   writeKubeconfigs(clusters, caFiles);
+  for (const c of clusters) startControllerManager(a, c, say);
   for (const c of clusters) await installCrds(a, c, say);
   const awsEndpoint = await motoReady;
   await Promise.all(clusters.map((c) => startExternalSecrets(a, c, awsEndpoint, say)));

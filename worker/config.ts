@@ -65,6 +65,7 @@ export const ENVIRONMENT_VARIABLES = {
   LOGSTACK_DEPLOYMENT_NAME: 'Worker Deployment name (with LOGSTACK_BUILD_ID enables Worker Versioning)',
   LOGSTACK_BUILD_ID: 'build id of this worker',
   LOGSTACK_MAX_CONCURRENT_ACTIVITIES: 'activity slots (default 100)',
+  LOGSTACK_CODEC_KEYS: 'payload encryption keys "id:base64key,…" (first encrypts, all decrypt); unset = no codec',
   LOGSTACK_SHUTDOWN_GRACE_SECONDS: 'how long in-flight activities may finish after SIGTERM (default 30)',
 } as const;
 

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
+import { dataConverterFromEnv } from '../client/codec.ts';
 import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
 import { jsonLogger } from './logger.ts';
@@ -74,13 +75,16 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
   sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
-    const worker = await Worker.create(workerOptions(config, connection));
+    // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
+    const dataConverter = await dataConverterFromEnv();
+    const worker = await Worker.create({ ...workerOptions(config, connection), ...(dataConverter ? { dataConverter } : {}) });
     Runtime.instance().logger.info('logstack worker started', {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       address: config.temporal.address,
       bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
       catalog: config.catalogPath,
+      payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
     });
     await worker.run();
   } finally {
