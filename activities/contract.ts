@@ -48,12 +48,16 @@ export interface LogstackActivities {
   // ── gates (watch-driven, heartbeating, cancellable) ─────────────────────────────────────
   /** Forces an ESO refresh, then waits for store Ready, ExternalSecret SecretSynced after the force, and the exact keys. */
   waitForExternalSecretSynced(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
+  /** Bootstrap gate: every ClusterSecretStore logstack applied is Ready (ESO reaches Secrets Manager). */
+  waitForSecretStoreReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
   /** Refreshes the Argo CD Application, then waits for Synced at `revision`, Healthy, last operation Succeeded; fails fast on Degraded. */
   waitForArgoAppAtRevision(input: { environment: Environment; revision: string; timeoutSeconds?: number }): Promise<GateOutcome>;
   /** Waits for every Subscription's installed CSV (or only `subscriptions`, as `namespace/name`) to reach phase Succeeded. */
   waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number; subscriptions?: readonly string[] }): Promise<GateOutcome>;
   /** Approves a Manual InstallPlan only when it installs exactly `expectedCsv`. */
   approveInstallPlan(input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }>;
+  /** Approves Manual InstallPlans only where they install exactly the Subscription's pinned `startingCSV`. */
+  approvePinnedInstallPlans(input: { environment: Environment }): Promise<{ approved: string[]; leftForAPerson: string[] }>;
   /** Waits for LokiStack Ready=True. */
   waitForLokiStackReady(input: { environment: Environment; timeoutSeconds?: number }): Promise<GateOutcome>;
   /** Waits for every ClusterLogForwarder in the Loki namespace (or only `name`) to have Authorized, Valid and Ready = True. */

@@ -14,6 +14,7 @@ import { createLoadCatalog, readCatalogFile } from './catalog.ts';
 import type { LogstackActivities } from './contract.ts';
 import { createDriftActivities } from './drift/drift.ts';
 import { createWaitForExternalSecretSynced } from './eso/external-secret.ts';
+import { createWaitForSecretStoreReady } from './eso/secret-store.ts';
 import { DEFAULT_STORE_CREDENTIAL, type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
 import { createGitopsActivities } from './gitops/activities.ts';
 import { type GitConfig, type GitRepo, openGitRepo } from './gitops/git.ts';
@@ -117,6 +118,7 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     applyOverlay: createApplyOverlay({ clusters, ...git }),
     ...createStateActivities({ clusters }),
     waitForExternalSecretSynced: createWaitForExternalSecretSynced({ clusters }),
+    waitForSecretStoreReady: createWaitForSecretStoreReady({ clusters }),
     waitForArgoAppAtRevision: createWaitForArgoAppAtRevision({ clusters }),
     ...createOlmActivities({ clusters }),
     ...createLokiGates({ clusters }),

@@ -7,7 +7,7 @@
 import { type Environment, FailureType, GateKinds } from '../../domain/index.ts';
 import type { GateOutcome } from '../contract.ts';
 import { nonRetryable } from '../errors.ts';
-import { mergePatch, readObject } from '../kubernetes/apply.ts';
+import { listObjects, mergePatch, readObject } from '../kubernetes/apply.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, fieldAt, text } from '../kubernetes/objects.ts';
 import { type Snapshot, type Verdict, waitUntil } from '../kubernetes/watch.ts';
@@ -64,9 +64,9 @@ export function judgeOperators(subs: readonly KubeObject[], csvs: Iterable<KubeO
   return { done: true, value: `${wanted.length} operator(s) Succeeded: ${names.join(', ')}` };
 }
 
-/** Creates `waitForOperatorsSucceeded` and `approveInstallPlan`. */
+/** Creates `waitForOperatorsSucceeded`, `approveInstallPlan` and `approvePinnedInstallPlans`. */
 export function createOlmActivities(deps: { clusters: KubeClusters }) {
-  return {
+  const activities = {
     /**
      * Waits by watch until every Subscription of the cluster (or only `subscriptions`, as
      * `namespace/name`) has an installed CSV in phase Succeeded. Read-only.
@@ -122,6 +122,38 @@ export function createOlmActivities(deps: { clusters: KubeClusters }) {
       if (fieldAt(plan, ['spec', 'approved']) === true) return { installPlan: planName, approved: true };
       await mergePatch(cluster, header, { spec: { approved: true } });
       return { installPlan: planName, approved: true };
+    },
+  };
+  return {
+    ...activities,
+    /**
+     * For every Subscription with `installPlanApproval: Manual` and a pinned `startingCSV` (reviewed in Git),
+     * approves its InstallPlan only when it installs exactly that CSV. Subscriptions without a pin are left
+     * for a person. Idempotent; retryable while OLM has not created a plan yet.
+     * @throws ApplicationFailure `NotAuthorized` when a plan would install anything other than the pin.
+     */
+    approvePinnedInstallPlans: async (input: { environment: Environment }): Promise<{ approved: string[]; leftForAPerson: string[] }> => {
+      const cluster = deps.clusters.forContext(input.environment.cluster.context);
+      const { items } = await listObjects(cluster, { apiVersion: OLM_API_VERSION, kind: 'Subscription' });
+      const manual = items.filter((sub) => fieldAt(sub, ['spec', 'installPlanApproval']) === 'Manual');
+      const approved: string[] = [];
+      const leftForAPerson: string[] = [];
+      for (const sub of manual) {
+        const expectedCsv = fieldAt(sub, ['spec', 'startingCSV']);
+        const ref = subRef(sub);
+        if (typeof expectedCsv !== 'string' || !expectedCsv) {
+          leftForAPerson.push(ref);
+          continue;
+        }
+        const result = await activities.approveInstallPlan({
+          environment: input.environment,
+          namespace: sub.metadata.namespace ?? '',
+          subscription: sub.metadata.name,
+          expectedCsv,
+        });
+        approved.push(`${ref}: ${result.installPlan} → ${expectedCsv}`);
+      }
+      return { approved, leftForAPerson };
     },
   };
 }

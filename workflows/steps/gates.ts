@@ -20,6 +20,17 @@ export const waitExternalSecretSynced = defineStep({
   describe: describeGate,
 });
 
+/** `wait-secret-store-ready`: after the bootstrap overlay, every logstack ClusterSecretStore is Ready. */
+export const waitSecretStoreReady = defineStep({
+  profile: 'gate',
+  timeoutSeconds: 300,
+  title: 'wait for ClusterSecretStore Ready',
+  summary: ({ environment }: EnvironmentInput) => `wait for ClusterSecretStore Ready in ${environment.name}`,
+  run: ({ activities, options, timeoutSeconds }, { environment }: EnvironmentInput) =>
+    activities.waitForSecretStoreReady.executeWithOptions(options, [{ environment, timeoutSeconds }]),
+  describe: describeGate,
+});
+
 /** Input of `wait-argocd-app`. */
 export interface ArgoInput extends EnvironmentInput {
   readonly revision: string;
@@ -56,6 +67,17 @@ export const waitLokiStackReady = defineStep({
   run: ({ activities, options, timeoutSeconds }, { environment }: EnvironmentInput) =>
     activities.waitForLokiStackReady.executeWithOptions(options, [{ environment, timeoutSeconds }]),
   describe: describeGate,
+});
+
+/** `approve-install-plans`: approve Manual InstallPlans that install exactly the CSV pinned in Git. */
+export const approveInstallPlans = defineStep({
+  profile: 'short',
+  timeoutSeconds: 120,
+  title: 'approve pinned InstallPlans',
+  summary: ({ environment }: EnvironmentInput) => `approve pinned InstallPlans in ${environment.name}`,
+  run: ({ activities, options }, { environment }: EnvironmentInput) => activities.approvePinnedInstallPlans.executeWithOptions(options, [{ environment }]),
+  describe: (r: { approved: string[]; leftForAPerson: string[] }) =>
+    `${r.approved.length ? `approved ${r.approved.join('; ')}` : 'nothing to approve'}${r.leftForAPerson.length ? `; left for a person: ${r.leftForAPerson.join(', ')}` : ''}`,
 });
 
 /** `wait-log-forwarder-ready`: ClusterLogForwarder Authorized, Valid and Ready. */

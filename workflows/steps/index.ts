@@ -10,7 +10,7 @@ import type { StepDefinition } from './step.ts';
 import { ensureBucket, ensureLokiCredentials, seedLokiSecret } from './aws.ts';
 import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
 import { applyOverlay, diffOverlay, ensureStoreCredential, pruneOverlay, readDeployedState, recordDeployedState } from './kubernetes.ts';
-import { waitArgoApp, waitExternalSecretSynced, waitLogForwarderReady, waitLokiStackReady, waitOperatorsSucceeded } from './gates.ts';
+import { approveInstallPlans, waitArgoApp, waitExternalSecretSynced, waitLogForwarderReady, waitLokiStackReady, waitOperatorsSucceeded, waitSecretStoreReady } from './gates.ts';
 import { adoptObjects, inventoryLiveObjects } from './migration.ts';
 import { remediateFinding, scanDrift } from './drift.ts';
 
@@ -31,6 +31,8 @@ export const steps = {
   'read-deployed-state': readDeployedState,
   'record-deployed-state': recordDeployedState,
   'wait-external-secret-synced': waitExternalSecretSynced,
+  'wait-secret-store-ready': waitSecretStoreReady,
+  'approve-install-plans': approveInstallPlans,
   'wait-argocd-app': waitArgoApp,
   'wait-operators-succeeded': waitOperatorsSucceeded,
   'wait-lokistack-ready': waitLokiStackReady,
@@ -86,7 +88,13 @@ export async function runStep<K extends StepKind>(
   }
 }
 
+/** Steps the workflow runs itself, without an activity. */
+export const workflowSteps = {
+  'acquire-lock': 'acquire environment lock',
+  'await-approval': 'await approval',
+} as const satisfies Record<KebabCase, string>;
+
 /** Lists steps as pending, in order, under their titles. */
-export function planSteps(tracker: ProgressTracker, kinds: readonly StepKind[]): void {
-  tracker.plan(kinds.map((kind) => ({ kind, name: steps[kind].title })));
+export function planSteps(tracker: ProgressTracker, kinds: readonly (StepKind | keyof typeof workflowSteps)[]): void {
+  tracker.plan(kinds.map((kind) => ({ kind, name: kind in workflowSteps ? workflowSteps[kind as keyof typeof workflowSteps] : steps[kind as StepKind].title })));
 }

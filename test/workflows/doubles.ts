@@ -1,0 +1,223 @@
+/**
+ * Typed activity doubles for the workflow unit tests: an in-memory world (catalog, deployed state, what is
+ * live, pins) and every activity of the contract, recording each call. Tests replace single activities with
+ * `world.overrides` and make gates fail with `world.gateFails`. Doubles only — never used outside test/workflows.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  FailureType,
+  GateKinds,
+  parseCatalog,
+  type Catalog,
+  type DiffSummary,
+  type DriftFinding,
+  type Environment,
+  type GateKind,
+} from '../../domain/index.ts';
+import type { DeployedState, GateOutcome, LogstackActivities, MigrationInventory } from '../../activities/contract.ts';
+import { catalogDocument, REFS } from './fixtures.ts';
+
+/** One recorded activity call. */
+export interface ActivityCall {
+  readonly name: keyof LogstackActivities;
+  readonly workflowId: string;
+  readonly attempt: number;
+  readonly environment?: string;
+  readonly revision?: string;
+  readonly summary?: string;
+  /** Selected input fields (dryRun, prune, overlay, phase, objects …). */
+  readonly input: Readonly<Record<string, unknown>>;
+}
+
+/** Activities that only read; everything else counts as a side effect. `applyOverlay` with `dryRun` reads too. */
+export const READ_ONLY_ACTIVITIES: ReadonlySet<keyof LogstackActivities> = new Set([
+  'loadCatalog',
+  'inspectBucket',
+  'inspectLokiSecret',
+  'renderOverlay',
+  'readDeployedState',
+  'resolveRevision',
+  'readPinnedRevision',
+  'inventoryLiveObjects',
+  'scanDrift',
+]);
+
+/** True when the call changed something (or could have). */
+export function isSideEffect(call: ActivityCall): boolean {
+  return !READ_ONLY_ACTIVITIES.has(call.name) && !(call.name === 'applyOverlay' && call.input['dryRun'] === true);
+}
+
+const EMPTY_DIFF: DiffSummary = { created: [], changed: ['LokiStack/openshift-logging/logging-loki'], unchanged: 11, toBeDeleted: [], destructive: [] };
+
+/** The mutable world the doubles act on. `reset()` between tests. */
+export class DoubleWorld {
+  catalog: Catalog = parseCatalog(catalogDocument());
+  readonly deployed = new Map<string, DeployedState>();
+  /** What each environment really runs (set by apply, or by pin for Argo CD delivery). */
+  readonly live = new Map<string, string>();
+  readonly pinned = new Map<string, string>();
+  readonly calls: ActivityCall[] = [];
+  overrides: Partial<LogstackActivities> = {};
+  /** Decides whether a gate fails for what the environment runs at that moment. */
+  gateFails: (gate: GateKind, environment: string, live: string | undefined) => boolean = () => false;
+  diff: DiffSummary = EMPTY_DIFF;
+  inventory: MigrationInventory = { objects: [] };
+  findings = new Map<string, DriftFinding[]>();
+
+  /** Back to a fresh world with the fixture catalog. */
+  reset(): void {
+    this.catalog = parseCatalog(catalogDocument());
+    this.deployed.clear();
+    this.live.clear();
+    this.pinned.clear();
+    this.calls.length = 0;
+    this.overrides = {};
+    this.gateFails = () => false;
+    this.diff = EMPTY_DIFF;
+    this.inventory = { objects: [] };
+    this.findings = new Map();
+  }
+
+  /** Edits the catalog document and re-validates it, as `loadCatalog` would. */
+  editCatalog(edit: (doc: ReturnType<typeof catalogDocument>) => void): void {
+    const doc = catalogDocument();
+    edit(doc);
+    this.catalog = parseCatalog(doc);
+  }
+
+  /** Records a verified deployment, as an earlier successful rollout would have left it. */
+  verified(environment: string, revision: string, previousRevision: string | null = null): void {
+    this.deployed.set(environment, { environment, revision, verified: true, verifiedAt: '2026-01-01T00:00:00.000Z', previousRevision });
+    this.live.set(environment, revision);
+    this.pinned.set(environment, revision);
+  }
+
+  /** Calls made by one workflow, by activity name. */
+  namesFor(workflowId: string): string[] {
+    return this.calls.filter((c) => c.workflowId === workflowId).map((c) => c.name);
+  }
+}
+
+interface InputLike {
+  readonly environment?: Environment;
+  readonly revision?: string;
+  readonly commit?: string;
+  readonly [key: string]: unknown;
+}
+
+function record(world: DoubleWorld, name: keyof LogstackActivities, input: InputLike | undefined): void {
+  const ctx = Context.current();
+  const { environment, revision, commit, ...rest } = input ?? {};
+  const call: ActivityCall = {
+    name,
+    workflowId: ctx.info.workflowExecution?.workflowId ?? '(standalone)',
+    attempt: ctx.info.attempt,
+    ...(environment ? { environment: environment.name } : {}),
+    ...((revision ?? commit) ? { revision: revision ?? commit } : {}),
+    input: rest,
+  };
+  world.calls.push(call);
+}
+
+const gateOutcome = (gate: GateKind, detail: string): GateOutcome => ({ gate, ok: true, detail, waitedMs: 1500 });
+
+function gateFailure(gate: GateKind, environment: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`${gate} did not become ready in ${environment}: LokiStack condition Degraded=True (PendingComponents)`, FailureType.GateFailed, {
+    gate,
+    environment,
+  });
+}
+
+/**
+ * Creates the typed doubles of every activity in {@link LogstackActivities}, acting on `world`.
+ * Each call is recorded first; an override in `world.overrides` then replaces the default behaviour.
+ */
+export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
+  const gate =
+    (kind: GateKind, detail: string) =>
+    async ({ environment }: { environment: Environment }): Promise<GateOutcome> => {
+      if (world.gateFails(kind, environment.name, world.live.get(environment.name))) throw gateFailure(kind, environment.name);
+      return gateOutcome(kind, detail);
+    };
+
+  const defaults: LogstackActivities = {
+    loadCatalog: async () => world.catalog,
+    ensureBucket: async ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
+    inspectBucket: async ({ environment }) => ({ bucket: environment.aws.bucket, exists: true, drift: [] }),
+    ensureLokiCredentials: async ({ environment }) => ({
+      mode: environment.aws.credentialMode,
+      principalArn: `arn:aws:iam::000000000000:${environment.aws.credentialMode === 'static' ? 'user' : 'role'}/logstack-${environment.name}-loki`,
+      created: false,
+    }),
+    seedLokiSecret: async ({ environment }) => ({
+      secretArn: `arn:aws:secretsmanager:${environment.aws.region}:000000000000:secret:${environment.aws.secretName}-Ab12Cd`,
+      versionId: 'c0ffee00-0000-4000-8000-000000000001',
+      sha256: 'ab'.repeat(32),
+      changed: false,
+    }),
+    inspectLokiSecret: async () => ({ exists: true, drift: [] }),
+    approvePinnedInstallPlans: async () => ({ approved: [], leftForAPerson: [] }),
+    waitForSecretStoreReady: async () => gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
+    ensureStoreCredential: async ({ environment }) => ({
+      namespace: 'external-secrets',
+      name: environment.aws.credentialMode === 'static' ? 'logstack-aws-store' : 'none',
+      created: false,
+    }),
+    renderOverlay: async ({ revision }) => ({ commit: revision, digest: 'sha256:' + 'cd'.repeat(32), objects: 12, kinds: { LokiStack: 1 } }),
+    applyOverlay: async ({ environment, revision, overlay, dryRun, prune }) => {
+      if (!dryRun && (overlay ?? environment.overlay) === environment.overlay) world.live.set(environment.name, revision);
+      const diff = dryRun ? world.diff : prune ? { ...EMPTY_DIFF, changed: [] } : EMPTY_DIFF;
+      return { commit: revision, digest: 'sha256:' + 'cd'.repeat(32), applied: dryRun ? 0 : 12, diff };
+    },
+    readDeployedState: async ({ environment }) => world.deployed.get(environment.name) ?? null,
+    recordDeployedState: async ({ environment, revision, verified, previousRevision }) => {
+      const state: DeployedState = {
+        environment: environment.name,
+        revision,
+        verified,
+        verifiedAt: verified ? new Date().toISOString() : null,
+        previousRevision,
+      };
+      world.deployed.set(environment.name, state);
+      return state;
+    },
+    waitForExternalSecretSynced: gate(GateKinds.externalSecretsSynced, 'ExternalSecret logging-loki-s3 SecretSynced; 5 keys'),
+    waitForArgoAppAtRevision: async ({ environment, revision }) => {
+      if (world.gateFails(GateKinds.argoAppAtRevision, environment.name, world.live.get(environment.name))) {
+        throw gateFailure(GateKinds.argoAppAtRevision, environment.name);
+      }
+      return gateOutcome(GateKinds.argoAppAtRevision, `Synced at ${revision.slice(0, 7)}, Healthy`);
+    },
+    waitForOperatorsSucceeded: gate(GateKinds.operatorsSucceeded, 'loki-operator.v6.2.0, cluster-logging.v6.2.0 Succeeded'),
+    approveInstallPlan: async ({ expectedCsv }) => ({ installPlan: `install-${expectedCsv}`, approved: true }),
+    waitForLokiStackReady: gate(GateKinds.lokiStackReady, 'LokiStack logging-loki Ready'),
+    waitForLogForwarderReady: gate(GateKinds.logForwarderReady, 'ClusterLogForwarder Authorized, Valid, Ready'),
+    resolveRevision: async ({ revision }) => {
+      const commit = /^[0-9a-f]{40}$/.test(revision) ? revision : REFS[revision];
+      if (!commit) throw ApplicationFailure.nonRetryable(`revision "${revision}" does not exist on the GitOps remote`, FailureType.InvalidInput);
+      return { commit };
+    },
+    pinRevision: async ({ environment, commit }) => {
+      const changed = world.pinned.get(environment.name) !== commit;
+      world.pinned.set(environment.name, commit);
+      world.live.set(environment.name, commit);
+      return { pinCommit: 'e'.repeat(40), changed };
+    },
+    readPinnedRevision: async ({ environment }) => ({ commit: world.pinned.get(environment.name) ?? null }),
+    inventoryLiveObjects: async () => world.inventory,
+    adoptObjects: async ({ objects }) => ({ adopted: objects, unchanged: [] }),
+    scanDrift: async ({ environment }) => world.findings.get(environment.name) ?? [],
+    remediateFinding: async ({ finding }) => ({ remediated: true, detail: `fixed ${finding.object}` }),
+  };
+
+  const doubles = {} as Record<keyof LogstackActivities, (input?: InputLike) => Promise<unknown>>;
+  for (const name of Object.keys(defaults) as (keyof LogstackActivities)[]) {
+    doubles[name] = async (input?: InputLike) => {
+      record(world, name, input);
+      const impl = (world.overrides[name] ?? defaults[name]) as (input?: InputLike) => Promise<unknown>;
+      return impl(input);
+    };
+  }
+  return doubles as unknown as LogstackActivities;
+}
