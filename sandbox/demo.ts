@@ -6,10 +6,12 @@
  * statuses of controllers that cannot run here (OLM, Loki Operator, Cluster Logging Operator) are
  * written by the sandbox stand-ins.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { runCli } from '../client/cli.ts';
 import type { CliIo } from '../client/context.ts';
 import { ExitCode } from '../client/errors.ts';
@@ -70,6 +72,27 @@ function productionPeople(catalogPath: string): { requester: string; approver: s
   return { requester, approver };
 }
 
+/**
+ * A platform engineer's change, pushed to the GitOps remote: raise the LokiStack's ingestion limit
+ * annotation in base (a structured YAML edit). Returns the new commit.
+ */
+function pushChange(remote: string): string {
+  const work = mkdtempSync(join(tmpdir(), 'logstack-demo-'));
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=Demo Engineer', '-c', 'user.email=demo@localhost', ...args], { encoding: 'utf8' }).trim();
+    execFileSync('git', ['clone', '--quiet', remote, work]);
+    const file = join(work, 'gitops/base/loki-stack/lokistack.yaml');
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.setIn(['metadata', 'annotations', 'logstack.io/change'], `demo ${new Date().toISOString()}`);
+    writeFileSync(file, doc.toString());
+    git('commit', '--quiet', '-am', 'Annotate the LokiStack with the change being rolled out');
+    git('push', '--quiet', 'origin', 'HEAD:main');
+    return git('rev-parse', 'HEAD');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 const children: ChildProcess[] = [];
 const stopChildren = () => {
   for (const c of children) c.kill('SIGTERM');
@@ -90,6 +113,10 @@ try {
 
   say('bootstrap dev, staging and production (concurrently)');
   await Promise.all(['dev', 'staging', 'production'].map((env) => cli(`[${env}]`, 'bootstrap', env, '--wait')));
+
+  const commit = pushChange(sandbox.git.remote);
+  say(`a change is pushed to the GitOps remote (${commit.slice(0, 7)}); roll it out to dev`);
+  await cli('[rollout dev]', 'rollout', 'dev', '--revision', commit, '--wait');
 
   say('promote dev → staging');
   await cli('[promote staging]', 'promote', '--from', 'dev', '--to', 'staging', '--requested-by', 'demo', '--wait');
