@@ -133,7 +133,10 @@ try {
       const handle = new Client({ connection }).workflow.getHandle('promote-production');
       for (let i = 0; i < 600; i++) {
         const progress = await handle.query(progressQuery).catch(() => undefined);
-        if (progress?.awaitingApproval) break;
+        if (progress?.awaitingApproval) {
+          await new Promise((r) => setTimeout(r, 2000)); // a person reads the diff before approving
+          break;
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
     } finally {
