@@ -27,13 +27,25 @@ function firstReported(obj: KubeObject, types: readonly string[]): string {
   return types.find((t) => conditionOf(obj, t)) ?? types[0] ?? '';
 }
 
-/** Judges a LokiStack. Pure. */
+/** True when a condition speaks about the object's current spec (or does not say which generation it saw). */
+function current(stack: KubeObject, type: string): boolean {
+  const cond = conditionOf(stack, type) as { observedGeneration?: unknown } | undefined;
+  const observed = cond?.observedGeneration;
+  return typeof observed !== 'number' || observed === stack.metadata.generation;
+}
+
+/**
+ * Judges a LokiStack. Pure. A condition observed for an older generation does not count, so a fresh
+ * apply never passes on the previous revision's status; `Degraded=True` for the current spec fails fast.
+ */
 export function judgeLokiStack(stack: KubeObject | undefined, ref: string): Verdict<string> {
   if (!stack) return { done: false, waitingFor: `LokiStack ${ref} to exist` };
-  if (isConditionTrue(stack, 'Ready')) return { done: true, value: `LokiStack ${ref} Ready=True` };
+  if (isConditionTrue(stack, 'Ready') && current(stack, 'Ready')) return { done: true, value: `LokiStack ${ref} Ready=True` };
   const degraded = conditionOf(stack, 'Degraded');
-  const extra = degraded?.status === 'True' ? `; Degraded (${degraded.reason ?? ''}): ${(degraded.message ?? '').slice(0, 200)}` : '';
-  return { done: false, waitingFor: `LokiStack ${ref} ${describeCondition(stack, 'Ready')}${extra}` };
+  if (degraded?.status === 'True' && current(stack, 'Degraded')) {
+    return { done: false, failed: `LokiStack ${ref} is Degraded (${degraded.reason ?? 'no reason'}): ${(degraded.message ?? '').slice(0, 200)}` };
+  }
+  return { done: false, waitingFor: `LokiStack ${ref} ${describeCondition(stack, 'Ready')}${current(stack, 'Ready') ? '' : ' (for an older generation)'}` };
 }
 
 /** Judges every ClusterLogForwarder (at least one must exist). Pure. */

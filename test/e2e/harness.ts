@@ -1,0 +1,117 @@
+/**
+ * The end-to-end harness: a real worker (real activities, the sandbox's clusters, moto, Git remote and
+ * Temporal) on a task queue of its own, the controller stand-ins for the statuses of OLM, the Loki
+ * Operator and the Cluster Logging Operator, the `logstack` CLI in-process, and the Temporal CLI binary.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import * as k8s from '@kubernetes/client-node';
+import { parseDocument } from 'yaml';
+import { runCli } from '../../client/cli.ts';
+import type { CliIo } from '../../client/context.ts';
+import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
+import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
+import { workerOptions } from '../../worker/main.ts';
+
+const execFileAsync = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A running end-to-end environment; `stop()` ends the worker and the stand-ins. */
+export interface E2E {
+  readonly sandbox: SandboxRuntime;
+  readonly taskQueue: string;
+  readonly client: Client;
+  /** Runs the logstack CLI in-process on this task queue; returns exit code and output. */
+  cli(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
+  /** Runs the Temporal CLI binary against the sandbox. */
+  temporal(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
+  /** Commits a structured edit of a file in the GitOps remote, as an engineer would; returns the commit. */
+  pushEdit(path: string, edit: (doc: ReturnType<typeof parseDocument>) => void, message: string): Promise<string>;
+  /** The deployed-state ConfigMap data of an environment. */
+  deployedState(env: string): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+function startStandIns(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (/stand-ins writing/.test(chunk.toString())) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
+  });
+}
+
+/** Starts the worker and the stand-ins. */
+export async function startE2E(): Promise<E2E> {
+  const sandbox = requireSandbox();
+  const taskQueue = `e2e-${process.pid}`;
+  const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue });
+  sandboxAwsCredentials(config);
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create(workerOptions(config, nativeConnection));
+  const running = worker.run();
+  const standIns = await startStandIns();
+  const connection = await Connection.connect({ address: sandbox.temporal.address });
+  const client = new Client({ connection });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sandbox.kubeconfig);
+
+  return {
+    sandbox,
+    taskQueue,
+    client,
+    async cli(...argv) {
+      let out = '';
+      let err = '';
+      const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTTY: false, env: process.env };
+      const code = await runCli([...argv, '--task-queue', taskQueue], io);
+      return { code, out, err };
+    },
+    async temporal(...argv) {
+      try {
+        const { stdout, stderr } = await execFileAsync(sandbox.temporal.cli, [...argv, '--address', sandbox.temporal.address]);
+        return { code: 0, out: stdout, err: stderr };
+      } catch (error) {
+        const e = error as { code?: number; stdout?: string; stderr?: string };
+        return { code: typeof e.code === 'number' ? e.code : 1, out: e.stdout ?? '', err: e.stderr ?? '' };
+      }
+    },
+    async pushEdit(path, edit, message) {
+      const work = mkdtempSync(join(tmpdir(), 'logstack-e2e-'));
+      const git = async (...args: string[]) =>
+        (await execFileAsync('git', ['-C', work, '-c', 'user.name=E2E Engineer', '-c', 'user.email=e2e@localhost', ...args])).stdout.trim();
+      try {
+        await execFileAsync('git', ['clone', '--quiet', sandbox.git.remote, work]);
+        const file = join(work, path);
+        const doc = parseDocument(readFileSync(file, 'utf8'));
+        edit(doc);
+        writeFileSync(file, doc.toString());
+        await git('commit', '--quiet', '-am', message);
+        await git('push', '--quiet', 'origin', 'HEAD:main');
+        return await git('rev-parse', 'HEAD');
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    },
+    async deployedState(env) {
+      kc.setCurrentContext(`logstack-${env}`);
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const cm = await core.readNamespacedConfigMap({ name: `logstack-state-${env}`, namespace: 'logstack-system' });
+      return cm.data ?? {};
+    },
+    async stop() {
+      standIns.kill('SIGTERM');
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
