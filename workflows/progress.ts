@@ -27,6 +27,7 @@ export const Phase = {
   remediating: 'remediating',
   succeeded: 'succeeded',
   rolledBack: 'rolled-back',
+  rollbackFailed: 'rollback-failed',
   planned: 'planned',
   failed: 'failed',
   cancelled: 'cancelled',
@@ -43,6 +44,7 @@ export class ProgressTracker {
   #phase: string = Phase.validating;
   readonly #steps: Mutable<TrackedStep>[] = [];
   #awaiting: AwaitingApproval | undefined;
+  #finished = false;
 
   /** The current phase. */
   get phase(): string {
@@ -103,8 +105,24 @@ export class ProgressTracker {
     this.#awaiting = value;
   }
 
+  /** True once {@link finish} ran. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Marks every pending step skipped, with a reason (e.g. before a rollback takes over). */
+  skipPending(reason: string): void {
+    for (const s of this.#steps) {
+      if (s.status === 'pending') {
+        s.status = 'skipped';
+        s.detail = reason;
+      }
+    }
+  }
+
   /** Ends the run: sets the final phase and marks steps that never ran as skipped. */
   finish(phase: Phase): void {
+    this.#finished = true;
     this.#phase = phase;
     this.#awaiting = undefined;
     for (const s of this.#steps) {

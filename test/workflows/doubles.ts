@@ -50,6 +50,11 @@ export function isSideEffect(call: ActivityCall): boolean {
 
 const EMPTY_DIFF: DiffSummary = { created: [], changed: ['LokiStack/openshift-logging/logging-loki'], unchanged: 11, toBeDeleted: [], destructive: [] };
 
+/** The activities with plain or promised results: what a double (or a test's override) implements. */
+export type ActivityBehaviour = {
+  [K in keyof LogstackActivities]: (...args: Parameters<LogstackActivities[K]>) => Awaited<ReturnType<LogstackActivities[K]>> | ReturnType<LogstackActivities[K]>;
+};
+
 /** The mutable world the doubles act on. `reset()` between tests. */
 export class DoubleWorld {
   catalog: Catalog = parseCatalog(catalogDocument());
@@ -58,7 +63,7 @@ export class DoubleWorld {
   readonly live = new Map<string, string>();
   readonly pinned = new Map<string, string>();
   readonly calls: ActivityCall[] = [];
-  overrides: Partial<LogstackActivities> = {};
+  overrides: Partial<ActivityBehaviour> = {};
   /** Decides whether a gate fails for what the environment runs at that moment. */
   gateFails: (gate: GateKind, environment: string, live: string | undefined) => boolean = () => false;
   diff: DiffSummary = EMPTY_DIFF;
@@ -136,42 +141,42 @@ function gateFailure(gate: GateKind, environment: string): ApplicationFailure {
 export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
   const gate =
     (kind: GateKind, detail: string) =>
-    async ({ environment }: { environment: Environment }): Promise<GateOutcome> => {
+    ({ environment }: { environment: Environment }): GateOutcome => {
       if (world.gateFails(kind, environment.name, world.live.get(environment.name))) throw gateFailure(kind, environment.name);
       return gateOutcome(kind, detail);
     };
 
-  const defaults: LogstackActivities = {
-    loadCatalog: async () => world.catalog,
-    ensureBucket: async ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
-    inspectBucket: async ({ environment }) => ({ bucket: environment.aws.bucket, exists: true, drift: [] }),
-    ensureLokiCredentials: async ({ environment }) => ({
+  const defaults: ActivityBehaviour = {
+    loadCatalog: () => world.catalog,
+    ensureBucket: ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
+    inspectBucket: ({ environment }) => ({ bucket: environment.aws.bucket, exists: true, drift: [] }),
+    ensureLokiCredentials: ({ environment }) => ({
       mode: environment.aws.credentialMode,
       principalArn: `arn:aws:iam::000000000000:${environment.aws.credentialMode === 'static' ? 'user' : 'role'}/logstack-${environment.name}-loki`,
       created: false,
     }),
-    seedLokiSecret: async ({ environment }) => ({
+    seedLokiSecret: ({ environment }) => ({
       secretArn: `arn:aws:secretsmanager:${environment.aws.region}:000000000000:secret:${environment.aws.secretName}-Ab12Cd`,
       versionId: 'c0ffee00-0000-4000-8000-000000000001',
       sha256: 'ab'.repeat(32),
       changed: false,
     }),
-    inspectLokiSecret: async () => ({ exists: true, drift: [] }),
-    approvePinnedInstallPlans: async () => ({ approved: [], leftForAPerson: [] }),
-    waitForSecretStoreReady: async () => gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
-    ensureStoreCredential: async ({ environment }) => ({
+    inspectLokiSecret: () => ({ exists: true, drift: [] }),
+    approvePinnedInstallPlans: () => ({ approved: [], leftForAPerson: [] }),
+    waitForSecretStoreReady: () => gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
+    ensureStoreCredential: ({ environment }) => ({
       namespace: 'external-secrets',
       name: environment.aws.credentialMode === 'static' ? 'logstack-aws-store' : 'none',
       created: false,
     }),
-    renderOverlay: async ({ revision }) => ({ commit: revision, digest: 'sha256:' + 'cd'.repeat(32), objects: 12, kinds: { LokiStack: 1 } }),
-    applyOverlay: async ({ environment, revision, overlay, dryRun, prune }) => {
+    renderOverlay: ({ revision }) => ({ commit: revision, digest: 'sha256:' + 'cd'.repeat(32), objects: 12, kinds: { LokiStack: 1 } }),
+    applyOverlay: ({ environment, revision, overlay, dryRun, prune }) => {
       if (!dryRun && (overlay ?? environment.overlay) === environment.overlay) world.live.set(environment.name, revision);
       const diff = dryRun ? world.diff : prune ? { ...EMPTY_DIFF, changed: [] } : EMPTY_DIFF;
       return { commit: revision, digest: 'sha256:' + 'cd'.repeat(32), applied: dryRun ? 0 : 12, diff };
     },
-    readDeployedState: async ({ environment }) => world.deployed.get(environment.name) ?? null,
-    recordDeployedState: async ({ environment, revision, verified, previousRevision }) => {
+    readDeployedState: ({ environment }) => world.deployed.get(environment.name) ?? null,
+    recordDeployedState: ({ environment, revision, verified, previousRevision }) => {
       const state: DeployedState = {
         environment: environment.name,
         revision,
@@ -183,41 +188,58 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       return state;
     },
     waitForExternalSecretSynced: gate(GateKinds.externalSecretsSynced, 'ExternalSecret logging-loki-s3 SecretSynced; 5 keys'),
-    waitForArgoAppAtRevision: async ({ environment, revision }) => {
+    waitForArgoAppAtRevision: ({ environment, revision }) => {
       if (world.gateFails(GateKinds.argoAppAtRevision, environment.name, world.live.get(environment.name))) {
         throw gateFailure(GateKinds.argoAppAtRevision, environment.name);
       }
       return gateOutcome(GateKinds.argoAppAtRevision, `Synced at ${revision.slice(0, 7)}, Healthy`);
     },
     waitForOperatorsSucceeded: gate(GateKinds.operatorsSucceeded, 'loki-operator.v6.2.0, cluster-logging.v6.2.0 Succeeded'),
-    approveInstallPlan: async ({ expectedCsv }) => ({ installPlan: `install-${expectedCsv}`, approved: true }),
+    approveInstallPlan: ({ expectedCsv }) => ({ installPlan: `install-${expectedCsv}`, approved: true }),
     waitForLokiStackReady: gate(GateKinds.lokiStackReady, 'LokiStack logging-loki Ready'),
     waitForLogForwarderReady: gate(GateKinds.logForwarderReady, 'ClusterLogForwarder Authorized, Valid, Ready'),
-    resolveRevision: async ({ revision }) => {
+    resolveRevision: ({ revision }) => {
       const commit = /^[0-9a-f]{40}$/.test(revision) ? revision : REFS[revision];
       if (!commit) throw ApplicationFailure.nonRetryable(`revision "${revision}" does not exist on the GitOps remote`, FailureType.InvalidInput);
       return { commit };
     },
-    pinRevision: async ({ environment, commit }) => {
+    pinRevision: ({ environment, commit }) => {
       const changed = world.pinned.get(environment.name) !== commit;
       world.pinned.set(environment.name, commit);
       world.live.set(environment.name, commit);
       return { pinCommit: 'e'.repeat(40), changed };
     },
-    readPinnedRevision: async ({ environment }) => ({ commit: world.pinned.get(environment.name) ?? null }),
-    inventoryLiveObjects: async () => world.inventory,
-    adoptObjects: async ({ objects }) => ({ adopted: objects, unchanged: [] }),
-    scanDrift: async ({ environment }) => world.findings.get(environment.name) ?? [],
-    remediateFinding: async ({ finding }) => ({ remediated: true, detail: `fixed ${finding.object}` }),
+    readPinnedRevision: ({ environment }) => ({ commit: world.pinned.get(environment.name) ?? null }),
+    inventoryLiveObjects: () => world.inventory,
+    adoptObjects: ({ objects }) => ({ adopted: objects, unchanged: [] }),
+    scanDrift: ({ environment }) => world.findings.get(environment.name) ?? [],
+    remediateFinding: ({ finding }) => ({ remediated: true, detail: `fixed ${finding.object}` }),
   };
 
   const doubles = {} as Record<keyof LogstackActivities, (input?: InputLike) => Promise<unknown>>;
   for (const name of Object.keys(defaults) as (keyof LogstackActivities)[]) {
     doubles[name] = async (input?: InputLike) => {
       record(world, name, input);
-      const impl = (world.overrides[name] ?? defaults[name]) as (input?: InputLike) => Promise<unknown>;
-      return impl(input);
+      const impl = (world.overrides[name] ?? defaults[name]) as (input?: InputLike) => unknown;
+      return await impl(input);
     };
   }
   return doubles as unknown as LogstackActivities;
+}
+
+/**
+ * A gate double that watches like the real one (heartbeating) for as long as the environment runs
+ * `blockedRevision` and the activity is not cancelled; then it stops. Passes at once for other revisions.
+ * It ends as soon as a rollback moves the environment, so it never completes after its workflow closed.
+ */
+export function watchWhileLive(world: DoubleWorld, gate: GateKind, blockedRevision: string) {
+  return async ({ environment }: { environment: Environment }): Promise<GateOutcome> => {
+    const ctx = Context.current();
+    if (world.live.get(environment.name) !== blockedRevision) return gateOutcome(gate, 'Ready');
+    while (!ctx.cancellationSignal.aborted && world.live.get(environment.name) === blockedRevision) {
+      ctx.heartbeat();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('watch stopped');
+  };
 }

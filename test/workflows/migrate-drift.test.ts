@@ -1,0 +1,184 @@
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DriftFinding } from '../../domain/index.ts';
+import { progressQuery } from '../../workflows/messages.ts';
+import { migrateProduction, promoteEnvironment, remediateDrift } from '../../workflows/index.ts';
+import { isSideEffect } from './doubles.ts';
+import { REV } from './fixtures.ts';
+import { failureOf, settle, startHarness, waitUntil, wid, type Harness } from './harness.ts';
+
+type Step = { kind: string; name: string; status: string; detail?: string };
+
+const INVENTORY = {
+  objects: [
+    { ref: 'Secret/openshift-logging/logging-loki-s3', managedBy: 'script' as const },
+    { ref: 'LokiStack/openshift-logging/logging-loki', managedBy: 'client-side-apply' as const },
+    { ref: 'Namespace/openshift-logging', managedBy: 'logstack' as const },
+    { ref: 'ExternalSecret/openshift-logging/logging-loki-s3', managedBy: 'absent' as const },
+  ],
+};
+
+const finding = (environment: string, cls: DriftFinding['class'], object: string, safe: boolean): DriftFinding => ({
+  environment,
+  class: cls,
+  object,
+  detail: `${object} drifted`,
+  safeToRemediate: safe,
+});
+
+describe('migrateProduction', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h?.stop();
+  });
+  beforeEach(() => {
+    h.world.reset();
+    h.world.inventory = INVENTORY;
+  });
+
+  it('shows the plan on dryRun and changes nothing', async () => {
+    const handle = await h.env.client.workflow.start(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{ dryRun: true }] });
+    assert.deepEqual(await handle.result(), {
+      adopted: ['Secret/openshift-logging/logging-loki-s3', 'LokiStack/openshift-logging/logging-loki'],
+      unchanged: ['Namespace/openshift-logging'],
+      skipped: ['ExternalSecret/openshift-logging/logging-loki-s3'],
+      gates: [],
+    });
+    assert.deepEqual(h.world.calls.filter(isSideEffect), []);
+    assert.equal((await handle.query(progressQuery)).phase, 'planned');
+  });
+
+  it('adopts with ESO Merge first, keeps pruning off until every gate is green, then owns and prunes', async () => {
+    const handle = await h.env.client.workflow.start(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] });
+    const result = await handle.result();
+    assert.deepEqual(result.adopted, ['Secret/openshift-logging/logging-loki-s3', 'LokiStack/openshift-logging/logging-loki']);
+    assert.deepEqual(result.unchanged, ['Namespace/openshift-logging']);
+    assert.deepEqual(result.skipped, ['ExternalSecret/openshift-logging/logging-loki-s3']);
+    assert.deepEqual(
+      result.gates.map((g) => g.gate),
+      ['external-secrets-synced', 'operators-succeeded', 'lokistack-ready', 'log-forwarder-ready'],
+    );
+    const sequence = h.world.calls
+      .filter(isSideEffect)
+      .map((c) => (c.name === 'adoptObjects' ? `adopt:${String(c.input['phase'])}` : c.name === 'applyOverlay' ? `apply:prune=${String(c.input['prune'])}` : c.name));
+    assert.deepEqual(sequence, [
+      'adopt:merge',
+      'waitForExternalSecretSynced',
+      'apply:prune=false',
+      'recordDeployedState',
+      'waitForExternalSecretSynced',
+      'approvePinnedInstallPlans',
+      'waitForOperatorsSucceeded',
+      'waitForLokiStackReady',
+      'waitForLogForwarderReady',
+      'adopt:own',
+      'waitForExternalSecretSynced',
+      'apply:prune=true',
+      'recordDeployedState',
+    ]);
+    assert.equal(h.world.deployed.get('production')?.revision, REV.main);
+    assert.equal(h.world.deployed.get('production')?.verified, true);
+  });
+
+  it('never prunes nor hands ownership over when a gate fails', async () => {
+    h.world.gateFails = (gate) => gate === 'log-forwarder-ready';
+    const failure = await failureOf(h.env.client.workflow.execute(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] }));
+    assert.equal(failure.type, 'GateFailed');
+    assert.ok(!h.world.calls.some((c) => c.name === 'applyOverlay' && c.input['prune'] === true));
+    assert.ok(!h.world.calls.some((c) => c.name === 'adoptObjects' && c.input['phase'] === 'own'));
+  });
+
+  it('refuses a plan that would delete or replace live objects', async () => {
+    h.world.diff = { created: [], changed: [], unchanged: 3, toBeDeleted: [], destructive: ['LokiStack/openshift-logging/logging-loki (storage class)'] };
+    const failure = await failureOf(h.env.client.workflow.execute(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] }));
+    assert.equal(failure.type, 'ManifestRejected');
+    assert.deepEqual(h.world.calls.filter(isSideEffect), []);
+  });
+
+  it('only migrates production', async () => {
+    const failure = await failureOf(
+      h.env.client.workflow.execute('migrateProduction', { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{ environment: 'dev' }] }),
+    );
+    assert.equal(failure.type, 'InvalidInput');
+    assert.deepEqual(h.world.calls, []);
+  });
+});
+
+describe('remediateDrift', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness('logstack-drift-test');
+  });
+  after(async () => {
+    await h?.stop();
+  });
+  beforeEach(() => {
+    h.world.reset();
+    h.world.findings.set('dev', [finding('dev', 'aws', 'bucket logstack-dev-loki: versioning Suspended', true), finding('dev', 'operators', 'Subscription loki-operator', false)]);
+    h.world.findings.set('production', [finding('production', 'external-secrets', 'ExternalSecret logging-loki-s3', true)]);
+  });
+
+  it('reports findings of every environment and touches nothing', async () => {
+    const handle = await h.env.client.workflow.start(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{}] });
+    const result = await handle.result();
+    assert.deepEqual(
+      result.findings.map((f) => f.object),
+      ['bucket logstack-dev-loki: versioning Suspended', 'Subscription loki-operator', 'ExternalSecret logging-loki-s3'],
+    );
+    assert.deepEqual(result.remediated, []);
+    assert.deepEqual(h.world.calls.filter(isSideEffect), []);
+    assert.deepEqual(
+      ((await handle.query(progressQuery)).steps as readonly Step[]).map((s) => s.name),
+      ['load environment catalog', 'scan drift in dev', 'scan drift in staging', 'scan drift in production'],
+    );
+  });
+
+  it('remediates only safe findings, and skips an environment another change holds', async () => {
+    h.world.verified('staging', REV.v2);
+    const promotion = await h.env.client.workflow.start(promoteEnvironment, {
+      taskQueue: h.taskQueue,
+      workflowId: wid('promote'),
+      args: [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
+    });
+    await waitUntil(() => promotion.query(progressQuery), (p) => p.phase === 'awaiting-approval');
+
+    const handle = await h.env.client.workflow.start(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{ mode: 'remediate' }] });
+    const result = await settle<Awaited<ReturnType<typeof remediateDrift>>>(handle);
+    assert.deepEqual(
+      result.remediated.map((f) => f.object),
+      ['bucket logstack-dev-loki: versioning Suspended'],
+    );
+    assert.deepEqual(
+      h.world.calls.filter((c) => c.name === 'remediateFinding').map((c) => c.environment),
+      ['dev'],
+    );
+    const skipped = ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'remediate-finding' && s.status === 'skipped');
+    assert.match(skipped?.detail ?? '', /not touched: production is locked by promoteEnvironment/);
+    await promotion.cancel();
+    assert.equal((await failureOf(settle(promotion))).name, 'CancelledFailure');
+  });
+
+  it('continues as new between environments when its history grows, keeping what it found', async () => {
+    const first = await h.env.client.workflow.start(remediateDrift, {
+      taskQueue: h.taskQueue,
+      workflowId: wid('drift'),
+      args: [{ mode: 'remediate' }, { findings: [], remediated: [], continueAsNewAfterEvents: 10 }],
+    });
+    const result = await first.result();
+    assert.equal(result.findings.length, 3);
+    assert.equal(result.remediated.length, 2);
+    const latest = await h.env.client.workflow.getHandle(first.workflowId).describe();
+    assert.notEqual(latest.runId, first.firstExecutionRunId);
+  });
+
+  it('rejects an unknown environment before scanning anything', async () => {
+    const failure = await failureOf(
+      h.env.client.workflow.execute(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{ environments: ['dev', 'qa'] }] }),
+    );
+    assert.equal(failure.type, 'UnknownEnvironment');
+    assert.deepEqual(h.world.calls.map((c) => c.name), ['loadCatalog']);
+  });
+});

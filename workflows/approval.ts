@@ -1,0 +1,151 @@
+/**
+ * The approval gate behind the `approve` and `reject` updates. Validators refuse — without touching
+ * history — a malformed argument (`InvalidInput`), a workflow that is not waiting (`InvalidInput`), an
+ * approver not on the environment's allow-list (`NotAuthorized`) and the requester deciding on their own
+ * change to a protected environment (four-eyes, `NotAuthorized`).
+ */
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import {
+  approveSchema,
+  FailureType,
+  parseInput,
+  rejectSchema,
+  type ApproveInput,
+  type DiffSummary,
+  type Environment,
+  type RejectInput,
+} from '../domain/index.ts';
+import { approveUpdate, rejectUpdate } from './messages.ts';
+import { typedFailure, validate } from './failures.ts';
+import { Phase, type ProgressTracker } from './progress.ts';
+
+/** Default time a protected environment waits for a decision: 24 h. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
+
+/** What the workflow is waiting for while the gate is open. */
+interface OpenRequest {
+  readonly environment: Environment;
+  readonly requestedBy: string | undefined;
+}
+
+type Decision = { readonly kind: 'approved'; readonly input: ApproveInput } | { readonly kind: 'rejected'; readonly input: RejectInput };
+
+/** One approval gate per workflow run; construct it at the start so the updates are always handled. */
+export class ApprovalGate {
+  readonly #tracker: ProgressTracker;
+  readonly #workflowType: string;
+  #open: OpenRequest | undefined;
+  #decision: Decision | undefined;
+
+  constructor(tracker: ProgressTracker, workflowType: string) {
+    this.#tracker = tracker;
+    this.#workflowType = workflowType;
+    setHandler(
+      approveUpdate,
+      (input) => {
+        const decision: Decision = { kind: 'approved', input: this.#check(input, approveSchema) };
+        this.#decide(decision);
+        return { approvedBy: decision.input.by };
+      },
+      { validator: (input) => void this.#check(input, approveSchema) },
+    );
+    setHandler(
+      rejectUpdate,
+      (input) => {
+        const decision: Decision = { kind: 'rejected', input: this.#check(input, rejectSchema) };
+        this.#decide(decision);
+        return { rejectedBy: decision.input.by };
+      },
+      { validator: (input) => void this.#check(input, rejectSchema) },
+    );
+  }
+
+  /**
+   * Waits for `approve` or `reject` on `environment`, showing the request (and the diff) in `progress`.
+   * @returns the approval.
+   * @throws ApplicationFailure `ApprovalRejected` on `reject`; `ApprovalTimedOut` after `timeoutSeconds`.
+   */
+  async wait(request: {
+    environment: Environment;
+    requestedBy: string | undefined;
+    diff: DiffSummary;
+    timeoutSeconds: number;
+  }): Promise<ApproveInput> {
+    const { environment, requestedBy, diff, timeoutSeconds } = request;
+    const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+    const step = this.#tracker.start('await-approval', `await approval for ${environment.name} (${environment.approvers.join(', ')})`);
+    this.#tracker.setPhase(Phase.awaitingApproval);
+    this.#tracker.setAwaitingApproval({
+      environment: environment.name,
+      ...(requestedBy !== undefined ? { requestedBy } : {}),
+      approvers: environment.approvers,
+      diff,
+      deadline,
+    });
+    this.#decision = undefined;
+    this.#open = { environment, requestedBy };
+    try {
+      const decided = await condition(() => this.#decision !== undefined, timeoutSeconds * 1000, {
+        summary: `wait for approval of ${environment.name} until ${deadline}`,
+      });
+      const decision = this.#current();
+      if (!decided || !decision) {
+        const message = `nobody approved the change to ${environment.name} before ${deadline}; start the promotion again when an approver (${environment.approvers.join(', ')}) is available`;
+        this.#tracker.end(step, 'failed', message);
+        throw typedFailure(FailureType.ApprovalTimedOut, message, { environment: environment.name, deadline });
+      }
+      if (decision.kind === 'rejected') {
+        const message = `${decision.input.by} rejected the change to ${environment.name}: ${decision.input.reason}`;
+        this.#tracker.end(step, 'failed', message);
+        throw typedFailure(FailureType.ApprovalRejected, message, { environment: environment.name, rejectedBy: decision.input.by, reason: decision.input.reason });
+      }
+      const comment = decision.input.comment ? `: ${decision.input.comment}` : '';
+      this.#tracker.end(step, 'succeeded', `approved by ${decision.input.by}${comment}`);
+      return decision.input;
+    } finally {
+      this.#open = undefined;
+      this.#tracker.setAwaitingApproval(undefined);
+    }
+  }
+
+  /** Read through a method: the decision changes behind TypeScript's back (in update handlers). */
+  #current(): Decision | undefined {
+    return this.#decision;
+  }
+
+  #decide(decision: Decision): void {
+    // Two decisions accepted in the same task: the first one wins, the second update fails.
+    if (this.#decision) {
+      throw ApplicationFailure.nonRetryable(`already ${this.#decision.kind} by ${this.#decision.input.by}`, FailureType.InvalidInput);
+    }
+    this.#decision = decision;
+  }
+
+  /** The shared validator: shape, something to decide, allow-list, four-eyes. */
+  #check<T extends ApproveInput | RejectInput>(input: unknown, schema: typeof approveSchema | typeof rejectSchema): T {
+    const parsed = validate(() => parseInput(schema, input, 'approval')) as T;
+    const open = this.#open;
+    if (!open || this.#decision) {
+      throw ApplicationFailure.nonRetryable(
+        this.#decision
+          ? `this change was already ${this.#decision.kind} by ${this.#decision.input.by}`
+          : `${this.#workflowType} is not waiting for approval (phase ${this.#tracker.phase}); approve when its progress shows awaitingApproval`,
+        FailureType.InvalidInput,
+      );
+    }
+    const { environment, requestedBy } = open;
+    if (!environment.approvers.includes(parsed.by)) {
+      throw ApplicationFailure.nonRetryable(
+        `"${parsed.by}" may not approve or reject changes to ${environment.name}; allowed approvers: ${environment.approvers.join(', ')}`,
+        FailureType.NotAuthorized,
+      );
+    }
+    if (environment.protected && requestedBy !== undefined && parsed.by === requestedBy) {
+      throw ApplicationFailure.nonRetryable(
+        `four-eyes: ${parsed.by} requested this change to ${environment.name} and cannot decide on it; ask another approver (${environment.approvers.filter((a) => a !== parsed.by).join(', ')})`,
+        FailureType.NotAuthorized,
+      );
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,129 @@
+/** `migrateProduction`: zero-downtime takeover of script-managed objects by GitOps. */
+import {
+  assertNotFrozen,
+  FailureType,
+  findEnvironment,
+  migrateInputSchema,
+  WorkflowTypes,
+  type MigrateInput,
+  type MigrateResult,
+} from '../domain/index.ts';
+import { deliver, priorState, runGates } from './delivery.ts';
+import { typedFailure, validate } from './failures.ts';
+import type { LockOptions } from './lock.ts';
+import { Phase } from './progress.ts';
+import { beginRun, execute, loadCatalog, parseWithLockOption } from './run.ts';
+import { markWorkflow } from './search-attributes.ts';
+import { planSteps, runStep, type StepKind } from './steps/index.ts';
+import { gatesOf, gateSteps } from './steps/gates.ts';
+
+/** Input of {@link migrateProduction}. */
+export type MigrateWorkflowInput = MigrateInput & LockOptions;
+
+const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
+
+/**
+ * Takes over what a script made in production without deleting anything: inventory the live objects and
+ * who manages them, dry-run the overlay (refusing destructive changes), then adopt — ESO `Merge` onto the
+ * existing Loki Secret and server-side apply taking field ownership — so the Secret exists with valid keys
+ * at every moment; deliver with pruning off; wait for every gate; switch ESO to `Owner`; and only then prune
+ * and record the revision verified. `dryRun` stops after the plan: `adopted` then lists what would be adopted.
+ * The revision is the one verified in production, or the GitOps branch head when none is.
+ * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
+ *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked).
+ */
+export async function migrateProduction(input: MigrateWorkflowInput): Promise<MigrateResult> {
+  const run = beginRun(WorkflowTypes.migrateProduction);
+  const { tracker } = run;
+  return execute(run, async () => {
+    const { input: args, failIfLocked } = parseWithLockOption(migrateInputSchema, input ?? {}, WorkflowTypes.migrateProduction);
+    const dryRun = args.dryRun ?? false;
+    const catalog = await loadCatalog(run);
+    const environment = validate(() => findEnvironment(catalog, args.environment ?? 'production'));
+    if (!dryRun) validate(() => assertNotFrozen(environment, Date.now()));
+    markWorkflow({ environment: environment.name });
+    const prior = priorState(await runStep(tracker, 'read-deployed-state', { environment }));
+    const revision = prior.lastVerified ?? (await runStep(tracker, 'resolve-revision', { revision: catalog.gitops.branch })).commit;
+    markWorkflow({ revision });
+
+    const plan = async () => {
+      tracker.setPhase(Phase.planning);
+      const inventory = await runStep(tracker, 'inventory-live-objects', { environment, revision });
+      const { diff } = await runStep(tracker, 'diff-overlay', { environment, revision });
+      return {
+        toAdopt: inventory.objects.filter((o) => o.managedBy === 'script' || o.managedBy === 'client-side-apply').map((o) => o.ref),
+        managed: inventory.objects.filter((o) => o.managedBy === 'logstack').map((o) => o.ref),
+        absent: inventory.objects.filter((o) => o.managedBy === 'absent').map((o) => o.ref),
+        diff,
+      };
+    };
+
+    if (dryRun) {
+      planSteps(tracker, ['inventory-live-objects', 'diff-overlay']);
+      const { toAdopt, managed, absent } = await plan();
+      tracker.finish(Phase.planned);
+      return { adopted: toAdopt, unchanged: managed, skipped: absent, gates: [] };
+    }
+
+    const gateKinds: StepKind[] = gatesOf(environment)
+      .filter((g) => !(environment.delivery === 'argocd' && g === 'argocd-app-at-revision'))
+      .map((g) => gateSteps[g]);
+    planSteps(tracker, [
+      'acquire-lock',
+      'inventory-live-objects',
+      'diff-overlay',
+      'adopt-objects',
+      'wait-external-secret-synced',
+      ...(environment.delivery === 'argocd' ? (['pin-revision', 'wait-argocd-app'] as const) : (['apply-overlay'] as const)),
+      'record-deployed-state',
+      ...gateKinds,
+      'adopt-objects',
+      'wait-external-secret-synced',
+      ...(environment.delivery === 'direct' ? (['prune-overlay'] as const) : []),
+      'record-deployed-state',
+    ]);
+    return run.locks.withLock(environment.name, { failIfLocked }, async () => {
+      const { toAdopt, managed, absent, diff } = await plan();
+      if (diff.destructive.length > 0 || diff.toBeDeleted.length > 0) {
+        throw typedFailure(
+          FailureType.ManifestRejected,
+          `the overlay would delete or replace live objects in ${environment.name} (${[...diff.destructive, ...diff.toBeDeleted].join(', ')}); a zero-downtime migration only adopts — make the overlay match the live objects, then migrate again`,
+          { environment: environment.name, destructive: diff.destructive, toBeDeleted: diff.toBeDeleted },
+        );
+      }
+      tracker.setPhase(Phase.adopting);
+      const adopted: string[] = [];
+      const unchanged: string[] = [...managed];
+      if (toAdopt.length > 0) {
+        const merged = await runStep(tracker, 'adopt-objects', { environment, revision, objects: toAdopt, phase: 'merge' });
+        adopted.push(...merged.adopted);
+        unchanged.push(...merged.unchanged);
+      } else {
+        tracker.skip('adopt-objects', 'adopt objects (merge)', 'nothing is managed by a script');
+      }
+      await runStep(tracker, 'wait-external-secret-synced', { environment });
+
+      tracker.setPhase(Phase.delivering);
+      const gates = [];
+      const argo = await deliver(tracker, environment, revision);
+      if (argo) gates.push(argo);
+      await runStep(tracker, 'record-deployed-state', { environment, revision, verified: false, previousRevision: prior.lastVerified });
+      tracker.setPhase(Phase.verifying);
+      gates.push(...(await runGates(tracker, environment, revision)));
+
+      // Every gate is green: hand the Secret to ESO for good, and only now let pruning remove leftovers.
+      tracker.setPhase(Phase.adopting);
+      if (toAdopt.length > 0) {
+        const owned = await runStep(tracker, 'adopt-objects', { environment, revision, objects: toAdopt, phase: 'own' });
+        adopted.push(...owned.adopted);
+      } else {
+        tracker.skip('adopt-objects', 'adopt objects (own)', 'nothing is managed by a script');
+      }
+      await runStep(tracker, 'wait-external-secret-synced', { environment });
+      if (environment.delivery === 'direct') await runStep(tracker, 'prune-overlay', { environment, revision });
+      await runStep(tracker, 'record-deployed-state', { environment, revision, verified: true, previousRevision: prior.lastVerified });
+      const adoptedRefs = unique(adopted);
+      return { adopted: adoptedRefs, unchanged: unique(unchanged).filter((r) => !adoptedRefs.includes(r)), skipped: absent, gates };
+    });
+  });
+}
