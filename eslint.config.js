@@ -11,7 +11,7 @@ const forbid = (groups, message, allowTypeImports = false) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'sandbox/go/**', '.artifacts/**', 'gitops/**', '**/*.js', '**/*.cjs'] },
+  { ignores: ['node_modules/**', 'dist/**', '.scratch/**', 'sandbox/go/**', '.artifacts/**', 'gitops/**', '**/*.js', '**/*.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
