@@ -9,11 +9,13 @@
  *   Manual plans wait for `spec.approved: true`; then a ClusterServiceVersion in phase Succeeded and the
  *   Subscription's `installedCSV`.
  *
- * Only the demo and end-to-end runs start them (`npm run sandbox -- stand-ins`); activity tests write
- * statuses themselves. Nothing here is product code.
+ * They act only on objects logstack delivered (carrying its inventory label), so tests that write
+ * statuses themselves on their own objects are never overtaken. Only the demo and end-to-end runs
+ * start them (`npm run sandbox -- stand-ins`). Nothing here is product code.
  */
 import * as k8s from '@kubernetes/client-node';
 import { kubeRequest } from '../activities/kubernetes/rest.ts';
+import { INVENTORY_LABEL } from '../domain/index.ts';
 import { requireSandbox } from './status.ts';
 
 const SIMULATE = 'sandbox.logstack.io/simulate';
@@ -147,6 +149,11 @@ class ClusterStandIn {
     return true;
   }
 
+  /** Objects logstack applied, and what OLM derives from them (InstallPlans the stand-in created). */
+  private delivered(obj: Obj): boolean {
+    return obj.kind === 'InstallPlan' || obj.metadata?.labels?.[INVENTORY_LABEL] !== undefined;
+  }
+
   /** Watches one kind across namespaces, re-establishing the watch whenever it ends. */
   async watch(path: string, handler: (obj: Obj) => Promise<void>): Promise<never> {
     const watch = new k8s.Watch(this.kc);
@@ -157,7 +164,7 @@ class ClusterStandIn {
             path,
             {},
             (type: string, obj: Obj) => {
-              if (type === 'ADDED' || type === 'MODIFIED') {
+              if ((type === 'ADDED' || type === 'MODIFIED') && this.delivered(obj)) {
                 handler(obj).catch((e: unknown) => process.stderr.write(`stand-in ${this.name} ${obj.kind}/${obj.metadata?.name}: ${String(e)}\n`));
               }
             },
