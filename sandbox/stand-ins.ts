@@ -19,6 +19,7 @@ import { INVENTORY_LABEL } from '../domain/index.ts';
 import { requireSandbox } from './status.ts';
 
 const SIMULATE = 'sandbox.logstack.io/simulate';
+const STAND_IN_LABEL = 'sandbox.logstack.io/stand-in';
 const delayMs = Number(process.env['LOGSTACK_STAND_IN_DELAY_MS'] ?? '300');
 
 type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
@@ -99,7 +100,7 @@ class ClusterStandIn {
       .create({
         apiVersion: 'operators.coreos.com/v1alpha1',
         kind: 'InstallPlan',
-        metadata: { name: planName, namespace: ns, labels: { [`operators.coreos.com/${String(spec['name'])}.${ns}`]: '' } },
+        metadata: { name: planName, namespace: ns, labels: { [`operators.coreos.com/${String(spec['name'])}.${ns}`]: '', [STAND_IN_LABEL]: 'true' } },
         spec: { approval: manual ? 'Manual' : 'Automatic', approved: !manual, clusterServiceVersionNames: [csvName] },
       })
       .catch((e: unknown) => {
@@ -151,7 +152,8 @@ class ClusterStandIn {
 
   /** Objects logstack applied, and what OLM derives from them (InstallPlans the stand-in created). */
   private delivered(obj: Obj): boolean {
-    return obj.kind === 'InstallPlan' || obj.metadata?.labels?.[INVENTORY_LABEL] !== undefined;
+    if (obj.kind === 'InstallPlan') return obj.metadata?.labels?.[STAND_IN_LABEL] === 'true';
+    return obj.metadata?.labels?.[INVENTORY_LABEL] !== undefined;
   }
 
   /** Watches one kind across namespaces, re-establishing the watch whenever it ends. */
