@@ -14,6 +14,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
 import { runCli } from '../../client/cli.ts';
+import { workflowIds } from '../../domain/index.ts';
 import type { CliIo } from '../../client/context.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
@@ -108,6 +109,15 @@ export async function startE2E(): Promise<E2E> {
     },
     async stop() {
       standIns.kill('SIGTERM');
+      // Lock workflows run on the task queue of the workflow that started them; once this worker is gone,
+      // nobody would serve the ones started on this run's queue, so end them (no lease is held by now).
+      for (const env of sandbox.clusters.map((c) => c.name)) {
+        const handle = client.workflow.getHandle(workflowIds.lock(env));
+        const description = await handle.describe().catch(() => undefined);
+        if (description?.status.name === 'RUNNING' && description.taskQueue === taskQueue) {
+          await handle.terminate(`end of the end-to-end run on ${taskQueue}`);
+        }
+      }
       worker.shutdown();
       await running;
       await nativeConnection.close();
