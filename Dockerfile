@@ -23,4 +23,5 @@ ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
     LOGSTACK_KUBECTL=/usr/local/bin/kubectl \
     LOGSTACK_LOG_LEVEL=INFO
 USER node
-CMD ["npx","tsx","worker/main.ts"]
+# One process, so SIGTERM reaches the worker and it drains (npx would end at once and leave it behind).
+CMD ["node","--import","tsx","worker/main.ts"]

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { TEMPORAL_DEFAULTS, formatIssues } from '../domain/index.ts';
+import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
 import { readSandbox } from '../sandbox/status.ts';
 
 const optionalPath = z
@@ -69,9 +69,47 @@ export const ENVIRONMENT_VARIABLES = {
   LOGSTACK_SHUTDOWN_GRACE_SECONDS: 'how long in-flight activities may finish after SIGTERM (default 30)',
 } as const;
 
+/** The variable each configuration field comes from, so a validation issue names what to change. */
+const VARIABLE_OF_FIELD: Readonly<Record<string, keyof typeof ENVIRONMENT_VARIABLES>> = {
+  'temporal.address': 'TEMPORAL_ADDRESS',
+  'temporal.namespace': 'TEMPORAL_NAMESPACE',
+  'temporal.taskQueue': 'LOGSTACK_TASK_QUEUE',
+  'temporal.tlsCert': 'TEMPORAL_TLS_CERT',
+  'temporal.tlsKey': 'TEMPORAL_TLS_KEY',
+  'temporal.tlsCa': 'TEMPORAL_TLS_CA',
+  'temporal.tlsServerName': 'TEMPORAL_TLS_SERVER_NAME',
+  'temporal.apiKey': 'TEMPORAL_API_KEY',
+  catalogPath: 'LOGSTACK_CATALOG',
+  kubeconfig: 'KUBECONFIG',
+  kubectlPath: 'LOGSTACK_KUBECTL',
+  awsEndpoint: 'AWS_ENDPOINT_URL',
+  workflowBundle: 'LOGSTACK_WORKFLOW_BUNDLE',
+  metricsAddress: 'LOGSTACK_METRICS_ADDRESS',
+  logLevel: 'LOGSTACK_LOG_LEVEL',
+  'versioning.deploymentName': 'LOGSTACK_DEPLOYMENT_NAME',
+  'versioning.buildId': 'LOGSTACK_BUILD_ID',
+  maxConcurrentActivities: 'LOGSTACK_MAX_CONCURRENT_ACTIVITIES',
+  shutdownGraceSeconds: 'LOGSTACK_SHUTDOWN_GRACE_SECONDS',
+};
+
+/** One line per issue: the variable, the value it had (or the default used), and what is expected. */
+function describeIssues(error: z.ZodError, env: NodeJS.ProcessEnv, raw: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path.map(String).join('.');
+      const variable = VARIABLE_OF_FIELD[field];
+      if (!variable) return `  - ${field || '(root)'}: ${issue.message}`;
+      const given = env[variable];
+      const used = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], raw);
+      const value = given !== undefined ? `=${JSON.stringify(given)}` : used !== undefined ? ` (unset; default ${JSON.stringify(used)})` : ' (unset)';
+      return `  - ${variable}${value}: ${issue.message}`;
+    })
+    .join('\n');
+}
+
 /**
  * Reads and validates the configuration.
- * @throws Error listing each wrong variable with what is expected.
+ * @throws Error with one line per wrong variable: its name, its value, and what is expected.
  */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const sandbox = readSandbox();
@@ -101,7 +139,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
-    throw new Error(`logstack worker: invalid configuration; fix these values:\n${formatIssues(result.error)}\nVariables:\n${Object.entries(ENVIRONMENT_VARIABLES).map(([k, v]) => `  ${k}  ${v}`).join('\n')}`);
+    throw new Error(`logstack worker: invalid configuration; fix these values:\n${describeIssues(result.error, env, raw)}\nVariables:\n${Object.entries(ENVIRONMENT_VARIABLES).map(([k, v]) => `  ${k}  ${v}`).join('\n')}`);
   }
   if ((result.data.temporal.tlsCert === undefined) !== (result.data.temporal.tlsKey === undefined)) {
     throw new Error('logstack worker: set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY for mTLS, or neither');

@@ -161,7 +161,8 @@ describe('Dockerfile (structure)', () => {
     assert.deepEqual([...steps].sort((a, b) => a - b), steps);
     assert.match(dockerfile, /LOGSTACK_WORKFLOW_BUNDLE=dist\/workflow-bundle\.js/);
     assert.match(dockerfile, /^USER node$/m);
-    assert.match(dockerfile, /^CMD \["npx","tsx","worker\/main\.ts"\]$/m);
+    // The worker is PID 1 itself, so SIGTERM reaches it (the shutdown test runs this same command).
+    assert.match(dockerfile, /^CMD \["node","--import","tsx","worker\/main\.ts"\]$/m);
   });
 
   it('keeps node_modules, dist and .git out of the build context', () => {

@@ -1,0 +1,80 @@
+/**
+ * Helpers for tests that run real workflows on the shared sandbox next to other runs.
+ *
+ * Environment locks left behind by workers that are gone:
+ * A lock workflow (`lock-<env>`) runs on the task queue of the workflow that first started it. Tests run
+ * workers on task queues of their own, so once such a worker stops, its locks have nobody to run them and
+ * the next workflow that asks for one waits forever. These helpers terminate a lock only when no worker
+ * answers for it (its `lockState` query gets no answer) — the case the lock's own documentation allows —
+ * and let a test end the locks that its own, stopping worker was serving.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import * as k8s from '@kubernetes/client-node';
+import { stateConfigMapName, STATE_NAMESPACE, workflowIds } from '../../domain/index.ts';
+import type { SandboxRuntime } from '../../sandbox/status.ts';
+
+const execFileAsync = promisify(execFile);
+
+const QUERY_DEADLINE_MS = 5_000;
+
+/** Terminates `lock-<env>` of each environment when it runs but no worker answers its query. Returns the ones ended. */
+export async function endOrphanedLocks(
+  client: Client,
+  environments: readonly string[],
+  reason: string,
+): Promise<string[]> {
+  const ended: string[] = [];
+  for (const env of environments) {
+    const handle = client.workflow.getHandle(workflowIds.lock(env));
+    const description = await handle.describe().catch(() => undefined);
+    if (description?.status.name !== 'RUNNING') continue;
+    const answered = await client.connection
+      .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query('lockState'))
+      .then(() => true)
+      .catch(() => false);
+    if (answered) continue;
+    await handle.terminate(`${reason}: no worker serves task queue ${description.taskQueue}`);
+    ended.push(handle.workflowId);
+  }
+  return ended;
+}
+
+/** Terminates the locks that run on `taskQueue` (whose worker is about to stop). Returns the ones ended. */
+export async function endLocksOnTaskQueue(
+  client: Client,
+  environments: readonly string[],
+  taskQueue: string,
+  reason: string,
+): Promise<string[]> {
+  const ended: string[] = [];
+  for (const env of environments) {
+    const handle = client.workflow.getHandle(workflowIds.lock(env));
+    const description = await handle.describe().catch(() => undefined);
+    if (description?.status.name !== 'RUNNING' || description.taskQueue !== taskQueue) continue;
+    await handle.terminate(`${reason}: the worker of task queue ${taskQueue} stops`);
+    ended.push(handle.workflowId);
+  }
+  return ended;
+}
+
+/**
+ * A revision known to deliver cleanly to `env`: its verified revision, or else the GitOps remote's first
+ * commit (the seed). The branch head is not used, because other tests push commits that break the stack on purpose.
+ */
+export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): Promise<string> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sandbox.kubeconfig);
+  kc.setCurrentContext(`logstack-${env}`);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const state: Record<string, string> = await core
+    .readNamespacedConfigMap({ name: stateConfigMapName(env), namespace: STATE_NAMESPACE })
+    .then((cm) => cm.data ?? {})
+    .catch(() => ({}));
+  if (state['verified'] === 'true' && state['revision']) return state['revision'];
+  const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'rev-list', '--max-parents=0', 'HEAD']);
+  const seed = stdout.trim().split('\n')[0];
+  if (!seed) throw new Error(`the GitOps remote ${sandbox.git.remote} has no commit`);
+  return seed;
+}

@@ -1,0 +1,214 @@
+/**
+ * The worker process on SIGTERM, on the sandbox: the real worker (`node --import tsx worker/main.ts`, the
+ * image's command) runs a bootstrap of staging whose LokiStack gate is waiting — the LokiStack's status is
+ * cleared and no controller stand-ins of this test run yet, so nothing writes it. SIGTERM mid-activity: polling stops, the in-flight
+ * activity gets `LOGSTACK_SHUTDOWN_GRACE_SECONDS` and is then cancelled, and the process exits 0. A second
+ * worker on the same task queue, with the stand-ins now writing statuses, takes the workflow to completion.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import * as k8s from '@kubernetes/client-node';
+import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
+import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from './sandbox-runs.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ENV = 'staging';
+const GRACE_SECONDS = 5;
+/** The exit path after the grace period: cancelling the activity, draining, closing the connection. */
+const EXIT_SLACK_SECONDS = 2;
+const GATE_ACTIVITY = 'waitForLokiStackReady';
+const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A worker child process and what it printed. */
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  /** `<pid>@<host>`: the identity the SDK reports for this worker. */
+  readonly identity: string;
+  readonly output: () => string;
+  readonly running: Promise<void>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+function startWorker(taskQueue: string): WorkerProcess {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOGSTACK_TASK_QUEUE: taskQueue,
+    LOGSTACK_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+    LOGSTACK_LOG_LEVEL: 'INFO',
+  };
+  delete env['LOGSTACK_WORKFLOW_BUNDLE'];
+  delete env['LOGSTACK_CODEC_KEYS'];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  const running = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not RUNNING after 120 s:\n${out.slice(-3000)}`)), 120_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      if (/"state":"RUNNING"/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code} before RUNNING:\n${out.slice(-3000)}`));
+    });
+  });
+  running.catch(() => undefined);
+  return { child, identity: `${child.pid}@${hostname()}`, output: () => out, running, exited };
+}
+
+function startStandIns(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (/stand-ins writing/.test(chunk.toString())) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
+  });
+}
+
+/**
+ * Clears the LokiStack's status in staging, as if the Loki Operator had not reported on it yet. Stand-ins
+ * already running elsewhere write a status only when the generation changes, so nothing writes it again
+ * until this test starts stand-ins of its own (which report on every object they list at start): the
+ * LokiStack gate has to wait until then.
+ */
+async function clearLokiStackStatus(sandbox: SandboxRuntime): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sandbox.kubeconfig);
+  kc.setCurrentContext(`logstack-${ENV}`);
+  await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObjectStatus({
+    group: 'loki.grafana.com',
+    version: 'v1',
+    namespace: 'openshift-logging',
+    plural: 'lokistacks',
+    name: 'logging-loki',
+    body: [{ op: 'add', path: '/status', value: { conditions: [] } }],
+  });
+}
+
+describe('worker process: SIGTERM mid-activity on the sandbox', { timeout: 300_000 }, () => {
+  const sandbox = requireSandbox();
+  const taskQueue = `shutdown-${process.pid}`;
+  let connection: Connection;
+  let client: Client;
+  const children: ChildProcess[] = [];
+  let statusCleared = false;
+  let standInsStarted = false;
+
+  before(async () => {
+    connection = await Connection.connect({ address: sandbox.temporal.address });
+    client = new Client({ connection });
+    await endOrphanedLocks(client, [ENV], 'worker shutdown test');
+  });
+
+  after(async () => {
+    // Failed before the stand-ins ran: let stand-ins write the cleared status back for whoever runs next.
+    if (statusCleared && !standInsStarted) {
+      children.push(await startStandIns());
+      await sleep(3_000);
+    }
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    const exits = alive.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const child of alive) child.kill('SIGTERM');
+    await Promise.all(exits);
+    if (client) await endLocksOnTaskQueue(client, [ENV], taskQueue, 'worker shutdown test');
+    await connection?.close();
+  });
+
+  it('stops polling, cancels the waiting gate when the grace period ends, exits 0, and the workflow completes on the next worker', async (t) => {
+    const revision = await knownGoodRevision(sandbox, ENV);
+    const first = startWorker(taskQueue);
+    children.push(first.child);
+    await first.running;
+
+    await clearLokiStackStatus(sandbox);
+    statusCleared = true;
+    const handle = await client.workflow.start('bootstrapEnvironment', {
+      taskQueue,
+      workflowId: `shutdown-bootstrap-${ENV}-${process.pid}`,
+      args: [{ environment: ENV, revision }],
+    });
+
+    // Wait until the LokiStack gate has been started by the first worker and is waiting.
+    let waiting: { type: string; worker: string } | undefined;
+    for (let i = 0; i < 600 && !waiting; i++) {
+      const description = await handle.describe();
+      assert.equal(
+        description.status.name,
+        'RUNNING',
+        'the bootstrap is still running (no stand-ins write statuses yet)',
+      );
+      const pending = (description.raw.pendingActivities ?? []).find(
+        (a) => a.state === STARTED && a.activityType?.name === GATE_ACTIVITY,
+      );
+      if (pending) waiting = { type: pending.activityType?.name ?? '', worker: pending.lastWorkerIdentity ?? '' };
+      else await sleep(100);
+    }
+    assert.ok(waiting, `${GATE_ACTIVITY} is in flight`);
+    assert.equal(waiting.worker, first.identity, 'on the first worker');
+
+    const signalled = performance.now();
+    first.child.kill('SIGTERM');
+    const exit = await first.exited;
+    const seconds = (exit.at - signalled) / 1000;
+    assert.equal(exit.signal, null, `the worker exits by itself, not by the signal:\n${first.output().slice(-2000)}`);
+    assert.equal(exit.code, 0, `clean exit:\n${first.output().slice(-2000)}`);
+    assert.ok(
+      seconds <= GRACE_SECONDS + EXIT_SLACK_SECONDS,
+      `exited ${seconds.toFixed(1)} s after SIGTERM (grace ${GRACE_SECONDS} s)`,
+    );
+    t.diagnostic(
+      `worker exited ${seconds.toFixed(2)} s after SIGTERM (grace ${GRACE_SECONDS} s), ${waiting.type} in flight`,
+    );
+    assert.match(first.output(), /"state":"DRAINED"/);
+    assert.match(first.output(), /"state":"STOPPED"/);
+    assert.equal((await handle.describe()).status.name, 'RUNNING', 'the workflow outlives its worker');
+
+    const standIns = await startStandIns();
+    standInsStarted = true;
+    children.push(standIns);
+    const second = startWorker(taskQueue);
+    children.push(second.child);
+    await second.running;
+    const result = (await handle.result()) as { environment: string; revision: string };
+    assert.equal(result.environment, ENV);
+    assert.equal(result.revision, revision);
+
+    // The gate that was cut short ran again, on the second worker.
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const scheduled = new Map<string, string>();
+    for (const e of events) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a?.activityType?.name && e.eventId != null) scheduled.set(String(e.eventId), a.activityType.name);
+    }
+    const rerun = events.some((e) => {
+      const s = e.activityTaskStartedEventAttributes;
+      return s && scheduled.get(String(s.scheduledEventId)) === waiting.type && s.identity === second.identity;
+    });
+    assert.ok(rerun, `${waiting.type} was retried on the second worker`);
+    const completedBy = events.filter((e) => e.workflowTaskCompletedEventAttributes).at(-1)
+      ?.workflowTaskCompletedEventAttributes?.identity;
+    assert.equal(completedBy, second.identity, 'the second worker completed the workflow');
+  });
+});
