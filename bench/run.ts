@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BENCHES = ['gate-reaction.ts', 'worker-cold-start.ts', 'orchestration-overhead.ts', 'drift-scan.ts', 'concurrent-bootstraps.ts'];
+const BENCHES = ['gate-reaction.ts', 'worker-cold-start.ts', 'orchestration-overhead.ts', 'drift-scan.ts', 'concurrent-bootstraps.ts', 'status-startup.ts'];
 
 let failed = 0;
 for (const file of BENCHES) {
