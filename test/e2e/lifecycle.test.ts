@@ -90,5 +90,14 @@ describe('e2e on the sandbox (controller statuses written by stand-ins)', { conc
     const state = await e2e.deployedState('staging');
     assert.equal(state['revision'], changed, 'the previous verified revision is deployed again');
     assert.equal(state['verified'], 'true', 'and verified healthy again');
+    // Leave the branch head healthy for whoever bootstraps at it next.
+    await e2e.pushEdit(
+      LOKISTACK,
+      (doc) => {
+        doc.deleteIn(['metadata', 'annotations', 'sandbox.logstack.io/simulate']);
+        doc.deleteIn(['spec', 'storage', 'schemas', 1]);
+      },
+      'Revert the breaking storage schema',
+    );
   });
 });
