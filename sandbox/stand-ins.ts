@@ -144,7 +144,8 @@ class ClusterStandIn {
   }
 
   private changed(obj: Obj, key: string): boolean {
-    const id = `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`;
+    // By uid: an object deleted and created again under the same name is a new object to act on.
+    const id = `${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}/${obj.metadata?.uid ?? ''}`;
     if (this.seen.get(id) === key) return false;
     this.seen.set(id, key);
     return true;
