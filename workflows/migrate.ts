@@ -1,4 +1,5 @@
 /** `migrateProduction`: zero-downtime takeover of script-managed objects by GitOps. */
+import { patched } from '@temporalio/workflow';
 import {
   assertNotFrozen,
   FailureType,
@@ -27,7 +28,10 @@ const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
  * who manages them, dry-run the overlay (refusing destructive changes), then adopt — ESO `Merge` onto the
  * existing Loki Secret and server-side apply taking field ownership — so the Secret exists with valid keys
  * at every moment; deliver with pruning off; wait for every gate; switch ESO to `Owner`; and only then prune
- * and record the revision verified. `dryRun` stops after the plan: `adopted` then lists what would be adopted.
+ * and record the revision verified. The merge pass also creates what is absent (a script estate has no
+ * ExternalSecret and no store: ESO needs both before it can take the Secret over) and, with direct delivery,
+ * is the delivery itself, so no plain apply turns the ExternalSecret to `Owner` before the gates are green.
+ * `dryRun` stops after the plan: `adopted` then lists what would be adopted, `skipped` what will be created.
  * The revision is the one verified in production, or the GitOps branch head when none is.
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
  *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked).
@@ -68,13 +72,16 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
     const gateKinds: StepKind[] = gatesOf(environment)
       .filter((g) => !(environment.delivery === 'argocd' && g === 'argocd-app-at-revision'))
       .map((g) => gateSteps[g]);
+    // Histories recorded before the merge pass covered every rendered object replay the earlier path.
+    const mergePassCoversOverlay = patched('migrate-merge-pass-covers-overlay');
+    const mergePassDelivers = mergePassCoversOverlay && environment.delivery === 'direct';
     planSteps(tracker, [
       'acquire-lock',
       'inventory-live-objects',
       'diff-overlay',
       'adopt-objects',
       'wait-external-secret-synced',
-      ...(environment.delivery === 'argocd' ? (['pin-revision', 'wait-argocd-app'] as const) : (['apply-overlay'] as const)),
+      ...(environment.delivery === 'argocd' ? (['pin-revision', 'wait-argocd-app'] as const) : mergePassDelivers ? [] : (['apply-overlay'] as const)),
       'record-deployed-state',
       ...gateKinds,
       'adopt-objects',
@@ -94,10 +101,13 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       tracker.setPhase(Phase.adopting);
       const adopted: string[] = [];
       const unchanged: string[] = [...managed];
-      if (toAdopt.length > 0) {
-        const merged = await runStep(tracker, 'adopt-objects', { environment, revision, objects: toAdopt, phase: 'merge' });
-        adopted.push(...merged.adopted);
-        unchanged.push(...merged.unchanged);
+      const scriptManaged = (ref: string): boolean => toAdopt.includes(ref);
+      // Both passes go over every rendered object: absent ones are created (in Merge), managed ones converge.
+      const passObjects = mergePassCoversOverlay ? [...toAdopt, ...managed, ...absent] : toAdopt;
+      if (passObjects.length > 0) {
+        const merged = await runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase: 'merge' });
+        adopted.push(...merged.adopted.filter(scriptManaged));
+        unchanged.push(...merged.unchanged.filter(scriptManaged));
       } else {
         tracker.skip('adopt-objects', 'adopt objects (merge)', 'nothing is managed by a script');
       }
@@ -105,7 +115,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
 
       tracker.setPhase(Phase.delivering);
       const gates = [];
-      const argo = await deliver(tracker, environment, revision);
+      const argo = mergePassDelivers ? undefined : await deliver(tracker, environment, revision);
       if (argo) gates.push(argo);
       await runStep(tracker, 'record-deployed-state', { environment, revision, verified: false, previousRevision: prior.lastVerified });
       tracker.setPhase(Phase.verifying);
@@ -113,9 +123,9 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
 
       // Every gate is green: hand the Secret to ESO for good, and only now let pruning remove leftovers.
       tracker.setPhase(Phase.adopting);
-      if (toAdopt.length > 0) {
-        const owned = await runStep(tracker, 'adopt-objects', { environment, revision, objects: toAdopt, phase: 'own' });
-        adopted.push(...owned.adopted);
+      if (passObjects.length > 0) {
+        const owned = await runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase: 'own' });
+        adopted.push(...owned.adopted.filter(scriptManaged));
       } else {
         tracker.skip('adopt-objects', 'adopt objects (own)', 'nothing is managed by a script');
       }

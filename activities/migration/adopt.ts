@@ -3,8 +3,13 @@
  * inventory who manages each rendered object, then adopt in two phases — `merge` applies the
  * ExternalSecrets with `creationPolicy: Merge` so ESO writes into the script-made Secret instead of
  * fighting over it, `own` applies them as rendered (`Owner`). Both phases take field ownership by
- * server-side apply with force: the explicit, reviewed takeover the normal apply never does.
+ * server-side apply with force: the explicit, reviewed takeover the normal apply never does. Then the
+ * client-side managers' entries and their last-applied annotation are dropped (as `kubectl apply
+ * --server-side` does when it upgrades an object): otherwise `kubectl-client-side-apply` keeps co-owning
+ * every field it ever set, and a field later removed from Git would silently stay. Fields only the
+ * script set are left in place, owned by nobody: adoption removes nothing.
  */
+import { PatchStrategy } from '@kubernetes/client-node';
 import { type Environment, FIELD_MANAGER, FailureType } from '../../domain/index.ts';
 import type { MigrationInventory } from '../contract.ts';
 import { nonRetryable } from '../errors.ts';
@@ -13,6 +18,7 @@ import type { OverlayRenderer } from '../gitops/render.ts';
 import { resolveRevision } from '../gitops/revisions.ts';
 import { readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
+import { mapWriteError } from '../kubernetes/failures.ts';
 import { type KubeObject, appliedBy, cloneJson, refOf, sameDesiredState } from '../kubernetes/objects.ts';
 import { applyOrder, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
 
@@ -53,14 +59,48 @@ async function renderFor(deps: MigrationDeps, env: Environment, revision: string
   return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, inventoryId(env.name, env.overlay))));
 }
 
+/** Whether a client-side manager still owns fields of `live`, or its last-applied annotation is still there. */
+function clientSideOwned(live: KubeObject): boolean {
+  return live.metadata.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined || (live.metadata.managedFields ?? []).some((m) => CLIENT_SIDE_MANAGERS.has(m.manager ?? ''));
+}
+
+type Header = { apiVersion: string; kind: string; name: string; namespace?: string | undefined };
+
+/**
+ * Drops the client-side managers' managedFields entries and the last-applied annotation, guarded by the
+ * resourceVersion just read (a concurrent write, e.g. a controller's status, makes it read and try again).
+ */
+async function releaseClientSideOwnership(cluster: KubeCluster, header: Header): Promise<void> {
+  const info = await cluster.resource(header.apiVersion, header.kind);
+  const path = `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}`;
+  for (let attempt = 1; ; attempt++) {
+    const live = await readObject(cluster, header);
+    if (!live || !clientSideOwned(live)) return;
+    const patch: object[] = [
+      { op: 'test', path: '/metadata/resourceVersion', value: live.metadata.resourceVersion },
+      { op: 'replace', path: '/metadata/managedFields', value: (live.metadata.managedFields ?? []).filter((m) => !CLIENT_SIDE_MANAGERS.has(m.manager ?? '')) },
+    ];
+    if (live.metadata.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined) {
+      patch.push({ op: 'remove', path: `/metadata/annotations/${LAST_APPLIED_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}` });
+    }
+    try {
+      await cluster.request({ method: 'PATCH', path, query: { fieldManager: FIELD_MANAGER }, contentType: PatchStrategy.JsonPatch, body: patch });
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw mapWriteError(error, refOf({ kind: header.kind, metadata: { name: header.name, namespace: header.namespace } }), `cluster "${cluster.context}"`);
+    }
+  }
+}
+
 async function adoptOne(cluster: KubeCluster, obj: KubeObject): Promise<boolean> {
   const header = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace };
   const live = await readObject(cluster, header);
-  if (live && appliedBy(live, FIELD_MANAGER)) {
+  if (live && appliedBy(live, FIELD_MANAGER) && !clientSideOwned(live)) {
     const dry = await serverSideApply(cluster, obj, { dryRun: true, force: true });
     if (sameDesiredState(live, dry)) return false;
   }
   await serverSideApply(cluster, obj, { force: true });
+  await releaseClientSideOwnership(cluster, header);
   return true;
 }
 

@@ -51,7 +51,7 @@ describe('migrateProduction', () => {
     assert.equal((await handle.query(progressQuery)).phase, 'planned');
   });
 
-  it('adopts with ESO Merge first, keeps pruning off until every gate is green, then owns and prunes', async () => {
+  it('adopts with ESO Merge first (the merge pass creating the absent ExternalSecret and delivering the overlay), keeps pruning off until every gate is green, then owns and prunes', async () => {
     const handle = await h.env.client.workflow.start(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] });
     const result = await handle.result();
     assert.deepEqual(result.adopted, ['Secret/openshift-logging/logging-loki-s3', 'LokiStack/openshift-logging/logging-loki']);
@@ -67,7 +67,6 @@ describe('migrateProduction', () => {
     assert.deepEqual(sequence, [
       'adopt:merge',
       'waitForExternalSecretSynced',
-      'apply:prune=false',
       'recordDeployedState',
       'waitForExternalSecretSynced',
       'approvePinnedInstallPlans',
@@ -79,6 +78,8 @@ describe('migrateProduction', () => {
       'apply:prune=true',
       'recordDeployedState',
     ]);
+    const passes = h.world.calls.filter((c) => c.name === 'adoptObjects').map((c) => [...(c.input['objects'] as string[])].sort());
+    assert.deepEqual(passes, [INVENTORY.objects.map((o) => o.ref).sort(), INVENTORY.objects.map((o) => o.ref).sort()], 'both passes cover every rendered object');
     assert.equal(h.world.deployed.get('production')?.revision, REV.main);
     assert.equal(h.world.deployed.get('production')?.verified, true);
   });
