@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Scalar } from 'yaml';
 import { progressQuery } from '../../workflows/messages.ts';
 import type { PromoteResult, RolloutResult } from '../../domain/index.ts';
 import { startE2E, type E2E } from './harness.ts';
@@ -78,11 +79,15 @@ describe('e2e on the sandbox (controller statuses written by stand-ins)', { conc
       LOKISTACK,
       (doc) => {
         doc.setIn(['metadata', 'annotations', 'sandbox.logstack.io/simulate'], 'degraded');
-        doc.addIn(['spec', 'storage', 'schemas'], doc.createNode({ version: 'v13', effectiveDate: '2030-01-01' }));
+        const schema = doc.createNode({ version: 'v13', effectiveDate: '2030-01-01' });
+        // Quoted, so that kustomize's YAML 1.1 reading keeps the date a string and the API server accepts it.
+        (schema.get('effectiveDate', true) as Scalar).type = 'QUOTE_DOUBLE';
+        doc.addIn(['spec', 'storage', 'schemas'], schema);
       },
       'Add a storage schema (breaks the stack)',
     );
     const run = await e2e.cli('rollout', 'staging', '--revision', bad, '--wait', '--output', 'json');
+    assert.match(run.out + run.err, /Degraded/, 'the LokiStack gate failed on Degraded, not on a rejected manifest');
     const result = e2e.client.workflow.getHandle('rollout-staging').result() as Promise<RolloutResult>;
     const outcome = await result;
     assert.equal(outcome.rolledBack, true, run.out + run.err);
