@@ -18,7 +18,7 @@ import { readObject } from '../../activities/kubernetes/apply.ts';
 import { type KubeCluster, createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { type KubeObject, conditionOf, fieldAt } from '../../activities/kubernetes/objects.ts';
 import { parseCatalog, type DriftFinding, type DriftResult, type Environment } from '../../domain/index.ts';
-import { startE2E, type E2E } from './harness.ts';
+import { resultOf, startE2E, type E2E } from './harness.ts';
 
 const ENV = 'dev';
 /** The field manager of a person editing live objects (`kubectl edit`). */
@@ -32,19 +32,6 @@ const ES_REF = `ExternalSecret/${EXTERNAL_SECRET.namespace}/${EXTERNAL_SECRET.na
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const describeFindings = (fs: readonly DriftFinding[]): string => fs.map((f) => `${f.class} ${f.object}: ${f.detail}${f.safeToRemediate ? ' (safe)' : ''}`).join('\n') || '(none)';
-
-/** The completed event's result of a `--wait --output json` CLI run. */
-function resultOf<T>(out: string): T {
-  for (const line of out.trim().split('\n').reverse()) {
-    try {
-      const event = JSON.parse(line) as { event?: string; result?: T };
-      if (event.event === 'completed') return event.result as T;
-    } catch {
-      // not a JSON line
-    }
-  }
-  throw new Error(`no completed event in:\n${out}`);
-}
 
 /** The last state of each `kind` step of a `--wait --output json` CLI run, by step name. */
 function stepsOf(out: string, kind: string): { name: string; status: string; detail?: string }[] {

@@ -49,6 +49,19 @@ function startStandIns(): Promise<ChildProcess> {
   });
 }
 
+/** The completed event's result of a `--wait --output json` CLI run. */
+export function resultOf<T>(out: string): T {
+  for (const line of out.trim().split('\n').reverse()) {
+    try {
+      const event = JSON.parse(line) as { event?: string; result?: T };
+      if (event.event === 'completed') return event.result as T;
+    } catch {
+      // not a JSON line
+    }
+  }
+  throw new Error(`no completed event in:\n${out}`);
+}
+
 /** Starts the worker and the stand-ins. */
 export async function startE2E(): Promise<E2E> {
   const sandbox = requireSandbox();

@@ -21,7 +21,7 @@ import { listObjects, readObject } from '../../activities/kubernetes/apply.ts';
 import { type KubeCluster, createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { type KubeObject, keyOf, refOf } from '../../activities/kubernetes/objects.ts';
 import { FIELD_MANAGER, type Environment, type MigrateResult } from '../../domain/index.ts';
-import { startE2E, type E2E } from './harness.ts';
+import { resultOf, startE2E, type E2E } from './harness.ts';
 
 const execFileAsync = promisify(execFile);
 const ENV = 'production';
@@ -49,19 +49,6 @@ interface Seen {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The completed event's result of a `--wait --output json` CLI run. */
-function resultOf<T>(out: string): T {
-  for (const line of out.trim().split('\n').reverse()) {
-    try {
-      const event = JSON.parse(line) as { event?: string; result?: T };
-      if (event.event === 'completed') return event.result as T;
-    } catch {
-      // not a JSON line
-    }
-  }
-  throw new Error(`no completed event in:\n${out}`);
-}
 
 /** When the step of `kind` last succeeded, from the step events of a `--wait --output json` CLI run (epoch ms). */
 function stepEnd(out: string, kind: string): number {
