@@ -29,6 +29,9 @@ export function testServerPath(): string {
 let runtimeInstalled = false;
 
 /** A running test server, a worker with doubles, and the world the doubles act on. */
+/** A step as the `progress` query returns it, with its registry kind. */
+export type Step = { kind: string; name: string; status: string; detail?: string };
+
 export interface Harness {
   readonly env: TestWorkflowEnvironment;
   readonly world: DoubleWorld;

@@ -6,9 +6,7 @@ import { environmentLock, promoteEnvironment, rolloutEnvironment } from '../../w
 import { lockStateQuery } from '../../workflows/lock.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, settle, startHarness, waitUntil, wid, type Harness } from './harness.ts';
-
-type Step = { kind: string; name: string; status: string; detail?: string };
+import { failureOf, settle, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
 
 describe('per-environment lock', () => {
   let h: Harness;

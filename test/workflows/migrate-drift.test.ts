@@ -5,9 +5,7 @@ import { progressQuery } from '../../workflows/messages.ts';
 import { migrateProduction, promoteEnvironment, remediateDrift } from '../../workflows/index.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, settle, startHarness, waitUntil, wid, type Harness } from './harness.ts';
-
-type Step = { kind: string; name: string; status: string; detail?: string };
+import { failureOf, settle, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
 
 const INVENTORY = {
   objects: [

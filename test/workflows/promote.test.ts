@@ -6,9 +6,7 @@ import { approveUpdate, progressQuery, rejectUpdate } from '../../workflows/mess
 import { promoteEnvironment } from '../../workflows/index.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, startHarness, waitUntil, wid, type Harness } from './harness.ts';
-
-type Step = { kind: string; name: string; status: string; detail?: string };
+import { failureOf, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
 
 /** The failure type a refused update carries. */
 async function refusal(promise: Promise<unknown>): Promise<{ type?: string; message?: string }> {

@@ -3,9 +3,7 @@ import assert from 'node:assert/strict';
 import { progressQuery } from '../../workflows/messages.ts';
 import { isSideEffect, watchWhileLive } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, startHarness, waitUntil, wid, type Harness } from './harness.ts';
-
-type Step = { kind: string; name: string; status: string; detail?: string };
+import { failureOf, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
 
 describe('rolloutEnvironment', () => {
   let h: Harness;
