@@ -3,12 +3,11 @@
  * Temporal) on a task queue of its own, the controller stand-ins for the statuses of OLM, the Loki
  * Operator and the Cluster Logging Operator, the `logstack` CLI in-process, and the Temporal CLI binary.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
@@ -19,9 +18,9 @@ import type { CliIo } from '../../client/context.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
 import { workerOptions } from '../../worker/main.ts';
+import { startStandIns } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A running end-to-end environment; `stop()` ends the worker and the stand-ins. */
 export interface E2E {
@@ -37,16 +36,6 @@ export interface E2E {
   /** The deployed-state ConfigMap data of an environment. */
   deployedState(env: string): Promise<Record<string, string>>;
   stop(): Promise<void>;
-}
-
-function startStandIns(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (/stand-ins writing/.test(chunk.toString())) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
-  });
 }
 
 /** The completed event's result of a `--wait --output json` CLI run. */

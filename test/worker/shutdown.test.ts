@@ -7,16 +7,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import * as k8s from '@kubernetes/client-node';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
+import { startStandIns, startWorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from './sandbox-runs.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENV = 'staging';
 const GRACE_SECONDS = 5;
 /** The exit path after the grace period: cancelling the activity, draining, closing the connection. */
@@ -24,67 +22,6 @@ const EXIT_SLACK_SECONDS = 2;
 const GATE_ACTIVITY = 'waitForLokiStackReady';
 const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A worker child process and what it printed. */
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  /** `<pid>@<host>`: the identity the SDK reports for this worker. */
-  readonly identity: string;
-  readonly output: () => string;
-  readonly running: Promise<void>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-function startWorker(taskQueue: string): WorkerProcess {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    LOGSTACK_TASK_QUEUE: taskQueue,
-    LOGSTACK_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
-    LOGSTACK_LOG_LEVEL: 'INFO',
-  };
-  delete env['LOGSTACK_WORKFLOW_BUNDLE'];
-  delete env['LOGSTACK_CODEC_KEYS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
-  );
-  const running = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not RUNNING after 120 s:\n${out.slice(-3000)}`)), 120_000);
-    const onData = (chunk: Buffer): void => {
-      out += chunk.toString();
-      if (/"state":"RUNNING"/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code} before RUNNING:\n${out.slice(-3000)}`));
-    });
-  });
-  running.catch(() => undefined);
-  return { child, identity: `${child.pid}@${hostname()}`, output: () => out, running, exited };
-}
-
-function startStandIns(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (/stand-ins writing/.test(chunk.toString())) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
-  });
-}
 
 /**
  * Clears the LokiStack's status in staging, as if the Loki Operator had not reported on it yet. Stand-ins
@@ -137,7 +74,7 @@ describe('worker process: SIGTERM mid-activity on the sandbox', { timeout: 300_0
 
   it('stops polling, cancels the waiting gate when the grace period ends, exits 0, and the workflow completes on the next worker', async (t) => {
     const revision = await knownGoodRevision(sandbox, ENV);
-    const first = startWorker(taskQueue);
+    const first = startWorkerProcess({ taskQueue, env: { LOGSTACK_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS) } });
     children.push(first.child);
     await first.running;
 
@@ -187,7 +124,7 @@ describe('worker process: SIGTERM mid-activity on the sandbox', { timeout: 300_0
     const standIns = await startStandIns();
     standInsStarted = true;
     children.push(standIns);
-    const second = startWorker(taskQueue);
+    const second = startWorkerProcess({ taskQueue, env: { LOGSTACK_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS) } });
     children.push(second.child);
     await second.running;
     const result = (await handle.result()) as { environment: string; revision: string };

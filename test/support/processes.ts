@@ -1,0 +1,98 @@
+/**
+ * Child processes that tests run next to the sandbox: the real worker (`node --import tsx <entry>`, the
+ * image's command by default) and the controller stand-ins. Each is a real OS process, so a test can
+ * SIGTERM or SIGKILL it and start another.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: every child process runs there. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** How a worker process exited. */
+export interface WorkerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** `performance.now()` when it exited. */
+  readonly at: number;
+}
+
+/** A worker child process and what it printed. */
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  /** `<pid>@<host>`: the identity the SDK reports for this worker. */
+  readonly identity: string;
+  /** Everything it printed on stdout and stderr so far. */
+  readonly output: () => string;
+  /** Resolves when the worker logs state RUNNING; rejects if it exits first or takes 120 s. */
+  readonly running: Promise<void>;
+  readonly exited: Promise<WorkerExit>;
+}
+
+/** Options of {@link startWorkerProcess}. */
+export interface WorkerProcessOptions {
+  readonly taskQueue: string;
+  /** Extra environment variables (merged over this process's environment). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Entry module relative to the repository root; default `worker/main.ts`. */
+  readonly entry?: string;
+  /** Keep the caller's LOGSTACK_WORKFLOW_BUNDLE / LOGSTACK_CODEC_KEYS; by default both are removed. */
+  readonly inheritBundleAndCodec?: boolean;
+}
+
+const RUNNING_DEADLINE_MS = 120_000;
+
+/** Spawns a worker process on `taskQueue` with INFO JSON logs. */
+export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOGSTACK_LOG_LEVEL: 'INFO' };
+  if (!options.inheritBundleAndCodec) {
+    delete env['LOGSTACK_WORKFLOW_BUNDLE'];
+    delete env['LOGSTACK_CODEC_KEYS'];
+  }
+  Object.assign(env, options.env ?? {}, { LOGSTACK_TASK_QUEUE: options.taskQueue });
+  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'worker/main.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<WorkerExit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
+  const running = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`worker not RUNNING after ${RUNNING_DEADLINE_MS / 1000} s:\n${out.slice(-3000)}`)),
+      RUNNING_DEADLINE_MS,
+    );
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      if (/"state":"RUNNING"/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code ?? signal} before RUNNING:\n${out.slice(-3000)}`));
+    });
+  });
+  running.catch(() => undefined);
+  return { child, identity: `${child.pid}@${hostname()}`, output: () => out, running, exited };
+}
+
+/** Starts the controller stand-ins (statuses of OLM, Loki Operator, Cluster Logging Operator); resolves once they write. */
+export function startStandIns(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (/stand-ins writing/.test(chunk.toString())) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
+  });
+}
