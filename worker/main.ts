@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities/index.ts';
 import { dataConverterFromEnv } from '../client/codec.ts';
 import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
+import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 
 /** Connects to Temporal with the configured TLS / API key. */
@@ -30,8 +30,24 @@ export async function connect(config: WorkerConfig): Promise<NativeConnection> {
   return NativeConnection.connect({ address: t.address, ...(tls ? { tls } : {}), ...(t.apiKey ? { apiKey: t.apiKey } : {}) });
 }
 
+/**
+ * The activities built from the configured clients, loaded lazily: the activity modules (Kubernetes and
+ * AWS clients) are evaluated on `preload()` or the first activity task, not at start.
+ */
+export function configuredActivities(config: WorkerConfig): LazyActivities {
+  return lazyActivities(async () => {
+    const { createActivities } = await import('../activities/index.ts');
+    return createActivities({
+      catalogPath: config.catalogPath,
+      kubectlPath: config.kubectlPath,
+      ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+      ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
+    });
+  });
+}
+
 /** Worker options derived from configuration; the activities are built from the configured clients. */
-export function workerOptions(config: WorkerConfig, connection: NativeConnection): WorkerOptions {
+export function workerOptions(config: WorkerConfig, connection: NativeConnection, activities: LazyActivities = configuredActivities(config)): WorkerOptions {
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> = config.workflowBundle
     ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
     : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { webpackConfigHook: bundlerOptions } };
@@ -40,12 +56,7 @@ export function workerOptions(config: WorkerConfig, connection: NativeConnection
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     ...workflows,
-    activities: createActivities({
-      catalogPath: config.catalogPath,
-      kubectlPath: config.kubectlPath,
-      ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
-      ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
-    }),
+    activities: activities.activities,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: `${config.shutdownGraceSeconds}s`,
     ...(config.versioning
@@ -77,7 +88,8 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv();
-    const worker = await Worker.create({ ...workerOptions(config, connection), ...(dataConverter ? { dataConverter } : {}) });
+    const activities = configuredActivities(config);
+    const worker = await Worker.create({ ...workerOptions(config, connection, activities), ...(dataConverter ? { dataConverter } : {}) });
     Runtime.instance().logger.info('logstack worker started', {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
@@ -86,7 +98,16 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
     });
-    await worker.run();
+    const running = worker.run();
+    // Load the activity modules now that the worker polls, so the first task does not wait for them.
+    setImmediate(() => {
+      activities.preload().catch((error: unknown) => {
+        Runtime.instance().logger.error('loading the activities failed; the first activity task retries it', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      });
+    });
+    await running;
   } finally {
     await connection.close();
   }
