@@ -1,0 +1,416 @@
+/**
+ * Every command in the README, run as written, on the sandbox. The README's commands are read from the
+ * file itself (its `sh` blocks and the inline commands in its prose); each must be claimed by exactly one
+ * play below, so a command added to the README without a test fails here. A play runs its commands
+ * through bash with `logstack` and `temporal` on PATH and checks what a reader would check.
+ *
+ * Three kinds of claims cannot execute the line itself, and say so: `npm ci` (the install step this
+ * suite was started by — a test cannot reinstall the node_modules it runs from), the commands that are
+ * this suite or part of it (checked to really run the same files), and `docker compose` (no Docker
+ * engine here; the compose file's structure is tested in test/client/docker-compose.test.ts).
+ *
+ * The Loki Operator, Cluster Logging Operator, OLM and Argo CD cannot run here: while the CLI plays run,
+ * the sandbox's controller stand-ins write their statuses, as in the main job.
+ *
+ * The sandbox play stops, purges and restarts the sandbox (it is what those commands do), so this file
+ * leaves a fresh sandbox bootstrapped by the main job behind it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseDocument } from 'yaml';
+import { Client, Connection, ScheduleNotFoundError, WorkflowFailedError } from '@temporalio/client';
+import { TEMPORAL_DEFAULTS, workflowIds, DRIFT_SCHEDULE_ID } from '../../domain/index.ts';
+import { progressQuery } from '../../workflows/messages.ts';
+import { CACHE_ROOT, loadVersions, RUN_DIR, STATUS_FILE } from '../../sandbox/paths.ts';
+import { requireSandbox } from '../../sandbox/status.ts';
+import { ROOT, startStandIns } from '../support/processes.ts';
+import { endLocksOnTaskQueue, endOrphanedLocks } from '../worker/sandbox-runs.ts';
+import { loadReadmeCommands, type ReadmeCommand } from './readme-commands.ts';
+import { ReadmeShell, type Background, type ShellResult } from './shell.ts';
+
+const README = join(ROOT, 'README.md');
+const ENVIRONMENTS = ['dev', 'staging', 'production'];
+const QUEUE = TEMPORAL_DEFAULTS.taskQueue;
+const CODEC_PORT = 8081;
+const versions = loadVersions();
+const TEMPORAL_CLI = join(CACHE_ROOT, `temporal-cli-${versions.go.temporalCli.version}`, 'temporal');
+
+/** The plays, in the order they run; each claims README commands by their exact text. */
+const PLAYS = {
+  sandbox: [
+    'npm run sandbox -- status',
+    'npm run sandbox -- status --json',
+    'npm run sandbox -- build',
+    'npm run sandbox -- up',
+    'npm run sandbox -- down',
+    'npm run sandbox -- down --purge',
+    'LOGSTACK_UI_CODEC_ENDPOINT=http://127.0.0.1:8081 npm run sandbox -- up --fresh',
+    'npm run sandbox -- up --fresh',
+    'npm run sandbox -- reseed-git',
+  ],
+  kubectl: [
+    'export KUBECONFIG=~/.cache/logstack-sandbox/run/kubeconfig',
+    '~/.cache/logstack-sandbox/build/kube-v1.36.3/bin/kubectl --context logstack-dev get crds',
+  ],
+  mainJob: ['npm ci && npm run demo', 'npm run demo'],
+  worker: [
+    'npm run build:bundle',
+    'npm run worker',
+    'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker',
+    'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
+  ],
+  cli: [
+    'logstack validate',
+    'npm run logstack -- validate gitops/environments.yaml',
+    'logstack render dev',
+    'npm run logstack -- <command>',
+    'npm run -s deno -- task logstack <command>',
+    'logstack status',
+    'logstack bootstrap dev --wait',
+    'npm run logstack -- bootstrap dev --wait',
+    'logstack rollout staging --revision main --reason "raise limits" --wait',
+    'logstack promote --from staging --to production --requested-by alice --wait',
+    'logstack watch promote-production',
+    'logstack reject production --by bob --reason "wrong window"',
+    'logstack approve production --by bob --comment "diff reviewed"',
+    'logstack watch <id>',
+    'logstack drift --mode report',
+    'logstack schedule drift --every 15m',
+    'logstack migrate production --dry-run',
+  ],
+  temporal: [
+    `temporal workflow start --type bootstrapEnvironment --task-queue logstack --workflow-id bootstrap-dev --input '{"environment":"dev"}'`,
+    `temporal workflow start --type promoteEnvironment --task-queue logstack --workflow-id promote-production --input '{"from":"staging","to":"production","requestedBy":"alice"}'`,
+    'temporal workflow query --workflow-id promote-production --name progress',
+    `temporal workflow update execute --workflow-id promote-production --name reject --input '{"by":"bob","reason":"not now"}'`,
+    `temporal workflow update execute --workflow-id promote-production --name approve --input '{"by":"bob"}'`,
+    `temporal schedule create --schedule-id drift-remediation --interval 15m --overlap-policy Skip --type remediateDrift --task-queue logstack --workflow-id drift-remediation --input '{"mode":"report"}'`,
+  ],
+  codec: [
+    'export LOGSTACK_CODEC_KEYS="k1:$(openssl rand -base64 32)"',
+    'npm run worker &',
+    'npm run logstack -- codec-server --port 8081 --origin http://127.0.0.1:8233',
+    'temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081',
+    'logstack codec-server --port 8081 --origin http://127.0.0.1:8233',
+  ],
+  suite: [
+    'npm test',
+    'npm ci && npm test',
+    'npm run test:node',
+    'npm run test:deno',
+    'npm run test:sandbox',
+    'npm run test:gitops',
+    'npm run test:activities',
+    'npm run test:workflows',
+    'npm run test:client',
+    'npm run typecheck',
+    'npm run lint',
+    'npm run gitops:validate',
+    'npm run bench',
+  ],
+  unavailable: ['docker compose up --build'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Placeholders in the README's prose and what this run puts in their place. */
+const PLACEHOLDERS: Readonly<Record<string, string>> = { '<command>': 'status', '<id>': 'bootstrap-dev' };
+const fill = (command: string): string => command.replace(/<\w+>/g, (p) => PLACEHOLDERS[p] ?? p);
+
+function ok(result: ShellResult, command: string): string {
+  assert.equal(result.code, 0, `\`${command}\` exited with ${result.code ?? result.signal}:\n${result.out.slice(-4000)}`);
+  return result.out;
+}
+
+/** The bare Git remote's commit count on main. */
+function remoteCommits(remote: string): number {
+  return Number(execFileSync('git', ['-C', remote, 'rev-list', '--count', 'main'], { encoding: 'utf8' }).trim());
+}
+
+/** Pushes an engineer's change (an annotation on the LokiStack in base) to the remote; returns the commit. */
+function pushChange(remote: string, note: string): string {
+  const work = mkdtempSync(join(tmpdir(), 'logstack-readme-'));
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', work, '-c', 'user.name=Readme Reader', '-c', 'user.email=reader@localhost', ...args], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('git', ['clone', '--quiet', remote, work]);
+    const file = join(work, 'gitops/base/loki-stack/lokistack.yaml');
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.setIn(['metadata', 'annotations', 'logstack.io/change'], note);
+    writeFileSync(file, doc.toString());
+    git('commit', '--quiet', '-am', note);
+    git('push', '--quiet', 'origin', 'HEAD:main');
+    return git('rev-parse', 'HEAD');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Waits until the workflow reports that it awaits approval. */
+async function awaitingApproval(client: Client, workflowId: string): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  for (let i = 0; i < 600; i++) {
+    const progress = await handle.query(progressQuery).catch(() => undefined);
+    if (progress?.awaitingApproval) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${workflowId} never asked for approval`);
+}
+
+/** Files matched by a `tsx --test` script of package.json (its quoted or bare glob arguments). */
+function filesOfScript(script: string): string[] {
+  const globs = [...script.matchAll(/"([^"]+\.test\.ts)"|(\S+\.test\.ts)/g)].map((m) => m[1] ?? m[2] ?? '');
+  const all: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.test.ts')) all.push(relative(ROOT, path));
+    }
+  };
+  walk(join(ROOT, 'test'));
+  return all.filter((file) => globs.some((glob) => path2regex(glob).test(file)));
+}
+
+function path2regex(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(?:.*/)?').replace(/\*/g, '[^/]*');
+  return new RegExp(`^${escaped}$`);
+}
+
+describe('README: every command, run as written', () => {
+  const commands: ReadmeCommand[] = loadReadmeCommands(README);
+  const shell = new ReadmeShell(TEMPORAL_CLI);
+  const background: Background[] = [];
+  const children: ChildProcess[] = [];
+  let connection: Connection | undefined;
+  let client: Client;
+
+  const connect = async (): Promise<Client> => {
+    await connection?.close().catch(() => undefined);
+    connection = await Connection.connect({ address: requireSandbox().temporal.address });
+    client = new Client({ connection });
+    return client;
+  };
+  const run = async (command: string, extra: Record<string, string> = {}): Promise<string> => ok(await shell.run(fill(command), extra), command);
+  const stopBackground = async (): Promise<void> => {
+    for (const b of background.splice(0)) await b.stop();
+    for (const c of children.splice(0)) c.kill('SIGTERM');
+  };
+
+  before(async () => {
+    await connect();
+    await endOrphanedLocks(client, ENVIRONMENTS, 'README test start');
+  });
+
+  after(async () => {
+    await stopBackground();
+    if (connection) {
+      await endLocksOnTaskQueue(client, ENVIRONMENTS, QUEUE, 'end of the README test').catch(() => undefined);
+      await client.schedule.getHandle(DRIFT_SCHEDULE_ID).delete().catch(() => undefined);
+      await connection.close();
+    }
+    shell.dispose();
+  });
+
+  it('claims every command of the README exactly once, and nothing the README does not say', () => {
+    const claimed = Object.values(PLAYS).flat() as string[];
+    const texts = new Set(commands.map((c) => c.text));
+    const unclaimed = commands.filter((c) => !claimed.includes(c.text)).map((c) => `README:${c.line} ${c.text}`);
+    assert.deepEqual(unclaimed, [], 'README commands no play runs');
+    assert.deepEqual(claimed.filter((c) => !texts.has(c)), [], 'claimed commands the README no longer has');
+    assert.equal(new Set(claimed).size, claimed.length, 'a command claimed twice');
+    assert.ok(commands.length >= 60, `only ${commands.length} README commands found — is the parser broken?`);
+  });
+
+  it('sandbox: status, build, idempotent up, down, up, down --purge, up --fresh (with and without the UI codec), reseed-git', async () => {
+    assert.match(await run('npm run sandbox -- status'), /up\s+kube-apiserver-dev/);
+    const status = JSON.parse(await run('npm run sandbox -- status --json')) as { temporal: { address: string }; git: { remote: string } };
+    assert.equal(status.temporal.address, `127.0.0.1:${versions.ports.temporal}`);
+    await run('npm run sandbox -- build');
+    assert.doesNotMatch(await run('npm run sandbox -- up'), /starting/, 'a second `up` must change nothing');
+
+    const commitsBefore = remoteCommits(status.git.remote);
+    await connection?.close();
+    connection = undefined;
+    await run('npm run sandbox -- down');
+    assert.match(ok(await shell.run('npm run sandbox -- status'), 'status'), /down/);
+    assert.match(await run('npm run sandbox -- up'), /starting kube-apiserver for dev/);
+    assert.equal(remoteCommits(status.git.remote), commitsBefore, '`down` then `up` keeps the state');
+
+    await run('npm run sandbox -- down --purge');
+    assert.ok(!existsSync(STATUS_FILE) && !existsSync(join(RUN_DIR, 'git')), '--purge deletes the runtime state');
+
+    await run('LOGSTACK_UI_CODEC_ENDPOINT=http://127.0.0.1:8081 npm run sandbox -- up --fresh');
+    const ui = requireSandbox().temporal.ui;
+    const settings = async () => ((await (await fetch(`${ui}/api/v1/settings`)).json()) as { Codec: { Endpoint: string } }).Codec.Endpoint;
+    assert.equal(await settings(), `http://127.0.0.1:${CODEC_PORT}`);
+    await run('npm run sandbox -- up --fresh');
+    assert.equal(await settings(), '', 'a plain fresh start has no UI codec endpoint');
+
+    const remote = requireSandbox().git.remote;
+    pushChange(remote, 'a change reseed-git drops');
+    assert.equal(remoteCommits(remote), 2);
+    await run('npm run sandbox -- reseed-git');
+    assert.equal(remoteCommits(remote), 1, 'reseed-git replaces the remote with one seed commit');
+    await connect();
+  });
+
+  it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs', async () => {
+    const out = await run(PLAYS.kubectl.join('\n'));
+    assert.match(out, /externalsecrets\.external-secrets\.io/);
+    assert.match(out, /applications\.argoproj\.io/);
+  });
+
+  it('main job: `npm run demo` bootstraps, rolls out and promotes to production with approval', async () => {
+    const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
+    assert.match(ci, /^npm ci && npm test$/m, '`npm ci` is the install step CI runs before this suite');
+    const out = await run('npm run demo');
+    assert.match(out, /promote staging → production/);
+    assert.match(out, /done — explore every workflow/);
+    for (const env of ENVIRONMENTS) assert.match(out, new RegExp(`\\b${env}\\b.*\\byes\\b`), `status row of ${env} is verified`);
+  });
+
+  it('worker: prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
+    assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
+    for (const command of ['npm run worker', 'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker']) {
+      const worker = shell.start(command);
+      await worker.waitFor(/"state":"RUNNING"/);
+      const catalog = command.includes('LOGSTACK_CATALOG') ? 'gitops/environments.yaml' : 'sandbox/environments.yaml';
+      assert.match(worker.output(), new RegExp(`"catalog":"[^"]*${catalog.replace('.', '\\.')}"`));
+      const end = await worker.stop('SIGTERM');
+      assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);
+    }
+    // The worker the CLI plays use: the production start, on the default task queue.
+    const worker = shell.start('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker');
+    background.push(worker);
+    await worker.waitFor(/"state":"RUNNING"/);
+    assert.match(worker.output(), /"bundle":"prebuilt"/);
+    children.push(await startStandIns());
+  });
+
+  it('logstack CLI (controller statuses written by the stand-ins): every README example', async () => {
+    assert.match(await run('logstack validate'), /valid/);
+    assert.match(await run('npm run logstack -- validate gitops/environments.yaml'), /valid/);
+    assert.match(await run('logstack render dev'), /kind: LokiStack/);
+    for (const command of ['npm run logstack -- <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
+      assert.match(await run(command), /production/);
+    }
+    await run('logstack bootstrap dev --wait');
+    await run('npm run logstack -- bootstrap dev --wait');
+
+    const remote = requireSandbox().git.remote;
+    const first = pushChange(remote, 'raise limits');
+    await run('logstack rollout staging --revision main --reason "raise limits" --wait');
+    assert.match(await run('logstack status'), new RegExp(`staging.*${first.slice(0, 7)}`));
+
+    // Rejected: the promotion ends with exit 3, and `watch` follows it to that end.
+    const rejected = shell.start('logstack promote --from staging --to production --requested-by alice --wait');
+    background.push(rejected);
+    await awaitingApproval(client, workflowIds.promote('production'));
+    const watch = shell.start('logstack watch promote-production');
+    background.push(watch);
+    await watch.waitFor(/approval/i);
+    await run('logstack reject production --by bob --reason "wrong window"');
+    assert.equal((await rejected.exited).code, 3, rejected.output());
+    assert.equal((await watch.exited).code, 3, watch.output());
+    assert.match(rejected.output(), /logstack approve production --by/, '`promote --wait` says how to approve');
+
+    // Approved: the same promotion again, approved by another allowed person.
+    const approved = shell.start('logstack promote --from staging --to production --requested-by alice --wait');
+    background.push(approved);
+    await awaitingApproval(client, workflowIds.promote('production'));
+    await run('logstack approve production --by bob --comment "diff reviewed"');
+    assert.equal((await approved.exited).code, 0, approved.output());
+    assert.match(await run('logstack watch <id>'), /completed/i);
+
+    await run('logstack drift --mode report');
+    await client.workflow.getHandle(workflowIds.drift()).result();
+    await run('logstack schedule drift --every 15m');
+    const schedule = await client.schedule.getHandle(DRIFT_SCHEDULE_ID).describe();
+    assert.equal(schedule.policies.overlap, 'SKIP');
+    await client.schedule.getHandle(DRIFT_SCHEDULE_ID).delete();
+    await run('logstack migrate production --dry-run');
+    await client.workflow.getHandle(workflowIds.migrate('production')).result();
+  });
+
+  it('Temporal CLI: start, query, reject and approve by update, and the drift schedule', async () => {
+    const run1 = async (command: string): Promise<string> => run(command);
+    const [bootstrap, promote, query, reject, approve, schedule] = PLAYS.temporal;
+    await run1(bootstrap);
+    await client.workflow.getHandle(workflowIds.bootstrap('dev')).result();
+
+    const remote = requireSandbox().git.remote;
+    pushChange(remote, 'a change promoted with the Temporal CLI');
+    await run('logstack rollout staging --revision main --reason "raise limits" --wait');
+    await run1(promote);
+    await awaitingApproval(client, workflowIds.promote('production'));
+    assert.match(await run1(query), /awaitingApproval/);
+    await run1(reject);
+    await assert.rejects(client.workflow.getHandle(workflowIds.promote('production')).result(), (e: unknown) => e instanceof WorkflowFailedError);
+
+    await run1(promote);
+    await awaitingApproval(client, workflowIds.promote('production'));
+    await run1(approve);
+    const result = (await client.workflow.getHandle(workflowIds.promote('production')).result()) as { revision: string };
+    assert.equal(result.revision, execFileSync('git', ['-C', remote, 'rev-parse', 'main'], { encoding: 'utf8' }).trim());
+
+    await run1(schedule);
+    const described = await client.schedule.getHandle(DRIFT_SCHEDULE_ID).describe();
+    assert.equal(described.action.type, 'startWorkflow');
+    await client.schedule.getHandle(DRIFT_SCHEDULE_ID).delete();
+    await assert.rejects(client.schedule.getHandle(DRIFT_SCHEDULE_ID).describe(), ScheduleNotFoundError);
+  });
+
+  it('encrypted payloads: the codec block as a script, the codec server for the UI and the Temporal CLI', async () => {
+    await stopBackground(); // the next worker encrypts; workers of one task queue share one codec
+    const script = shell.start(PLAYS.codec.slice(0, 3).join('\n'));
+    background.push(script);
+    await script.waitFor(/"state":"RUNNING"/);
+    await script.waitFor(/codec server on http:\/\/127\.0\.0\.1:8081/);
+    assert.match(script.output(), /"payloadCodec":"aes-256-gcm"/);
+    const plain = { metadata: { encoding: btoa('json/plain') }, data: btoa('"readme"') };
+    const post = (path: string, payloads: unknown[]) =>
+      fetch(`http://127.0.0.1:${CODEC_PORT}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'http://127.0.0.1:8233' }, body: JSON.stringify({ payloads }) });
+    const encoded = await post('/encode', [plain]);
+    assert.equal(encoded.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8233');
+    const sealed = ((await encoded.json()) as { payloads: { metadata: Record<string, string> }[] }).payloads;
+    assert.notEqual(sealed[0]?.metadata['encoding'], plain.metadata.encoding, 'encoded payloads are ciphertext');
+    const opened = ((await (await post('/decode', sealed)).json()) as { payloads: unknown[] }).payloads;
+    assert.deepEqual(opened, [plain]);
+    assert.match(await run('temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081'), /WorkflowExecutionCompleted|Completed/);
+    await stopBackground();
+
+    const server = shell.start('logstack codec-server --port 8081 --origin http://127.0.0.1:8233', { LOGSTACK_CODEC_KEYS: `k1:${btoa('k'.repeat(32))}` });
+    background.push(server);
+    await server.waitFor(/CORS origins: http:\/\/127\.0\.0\.1:8233/);
+    await stopBackground();
+  });
+
+  it('test commands: `npm test` runs typecheck, lint, this suite and the Deno suites; every subset script runs files of this suite', async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const scripts = pkg.scripts;
+    const test = scripts['test'] ?? '';
+    for (const step of ['npm run sandbox -- up --fresh', 'npm run typecheck', 'npm run lint', 'npm run test:node', 'npm run test:deno']) {
+      assert.ok(test.includes(step), `npm test runs ${step}`);
+    }
+    const suite = filesOfScript(scripts['test:node'] ?? '');
+    assert.ok(suite.includes('test/readme/readme.test.ts'), 'this file is part of `npm run test:node`');
+    for (const name of ['test:sandbox', 'test:gitops', 'test:activities', 'test:workflows', 'test:client']) {
+      const files = filesOfScript(scripts[name] ?? '');
+      assert.ok(files.length > 0, `${name} runs some files`);
+      assert.deepEqual(files.filter((f) => !suite.includes(f)), [], `${name} runs only files of test:node`);
+    }
+    assert.match(await run('npm run gitops:validate'), /valid/);
+    const bench = await run('npm run bench', { BENCH_SMOKE: '1' });
+    const figures = bench.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { metric: string; value: number });
+    assert.ok(figures.length >= 5, `npm run bench printed ${figures.length} figures:\n${bench}`);
+    for (const f of figures) assert.ok(Number.isFinite(f.value), `${f.metric} has a value`);
+  });
+
+  it('docker compose: not runnable here (no Docker engine); its file is structure-tested elsewhere', () => {
+    assert.ok(existsSync(join(ROOT, 'test/client/docker-compose.test.ts')));
+    assert.ok(existsSync(join(ROOT, 'docker-compose.yml')));
+  });
+});
