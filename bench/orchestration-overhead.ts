@@ -1,0 +1,253 @@
+/**
+ * `orchestration_overhead_per_step_ms`: what Temporal orchestration adds per step of a real workflow.
+ *
+ * Real `bootstrapEnvironment` and `rolloutEnvironment` runs on a real worker (in this process, on a task
+ * queue of its own, like the end-to-end harness) against the sandbox: a generated bench environment on the
+ * dev cluster with its own bucket, IAM user, secret and namespace (bench/support-estate.ts), so the runs
+ * never wait for another run's environment lock. Gates: ExternalSecret synced (the real ESO controller),
+ * LokiStack and ClusterLogForwarder Ready (statuses written by the sandbox stand-ins in the Loki and
+ * Cluster Logging Operators' place).
+ *
+ * Per workflow: wall time from the history (WorkflowExecutionStarted → WorkflowExecutionCompleted) minus
+ * the union of the time spent inside the activity functions, as measured by the worker around each call
+ * (so what remains is scheduling, task round trips, workflow code, the environment lock's signals and
+ * history writes), divided by the number of activities. The server's view — ActivityTaskStarted →
+ * ActivityTaskCompleted — is printed next to it on stderr.
+ *
+ * Baseline, side by side in the same run: a plain sequential script making the same external calls —
+ * the activity functions of `createActivities`, called directly without Temporal, with the exact inputs
+ * the workflow's activities were scheduled with (read back from its history). Its per-step overhead is its
+ * wall time minus its time inside those calls, divided by the number of calls. The reported `ratio`
+ * (baseline / value) is therefore far below 1: it says how much of the per-step cost is Temporal's.
+ *
+ * The first bootstrap creates the environment (and the workflow bundle and caches warm up); it is printed
+ * but not counted. Then BENCH_ROUNDS rounds (default 3) of: bootstrap, its script replay, rollout at the same
+ * revision, its script replay. Everything the environment created is deleted at the end.
+ */
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import type { LogstackActivities } from '../activities/contract.ts';
+import { GateKinds, WorkflowTypes } from '../domain/index.ts';
+import { startStandIns } from '../test/support/processes.ts';
+import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
+import { loadWorkerConfig, sandboxAwsCredentials } from '../worker/config.ts';
+import { workerOptions } from '../worker/main.ts';
+import { report } from './report.ts';
+import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
+
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '3'));
+
+type Interval = readonly [start: number, end: number];
+type ActivityFn = (...args: unknown[]) => Promise<unknown>;
+
+/** Wall-clock epoch milliseconds with sub-millisecond resolution (same clock as the server's timestamps here). */
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+function timestampMs(ts: temporal.api.history.v1.IHistoryEvent['eventTime']): number {
+  if (!ts) throw new Error('history event without a time');
+  return Number(String(ts.seconds ?? 0)) * 1000 + (ts.nanos ?? 0) / 1e6;
+}
+
+/** Total length of the union of `intervals`, clipped to [from, to]. */
+function unionMs(intervals: readonly Interval[], from: number, to: number): number {
+  const sorted = intervals.map(([s, e]): Interval => [Math.max(s, from), Math.min(e, to)]).filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let current: [number, number] | undefined;
+  for (const [s, e] of sorted) {
+    if (current && s <= current[1]) current[1] = Math.max(current[1], e);
+    else {
+      if (current) total += current[1] - current[0];
+      current = [s, e];
+    }
+  }
+  return total + (current ? current[1] - current[0] : 0);
+}
+
+/** One activity call as the workflow scheduled it. */
+interface Call {
+  readonly type: string;
+  readonly args: unknown[];
+}
+
+/** What one workflow run's history and the worker's measurements say. */
+interface WorkflowFigure {
+  readonly label: string;
+  readonly wallMs: number;
+  readonly steps: number;
+  readonly attempts: number;
+  readonly insideWorkerMs: number;
+  readonly insideHistoryMs: number;
+  /** Where the time outside activities went, by history events (summed over the run). */
+  readonly split: { readonly workflowTaskDispatchMs: number; readonly workflowTaskMs: number; readonly activityDispatchMs: number };
+  readonly calls: readonly Call[];
+}
+
+/** One script replay. */
+interface ScriptFigure {
+  readonly wallMs: number;
+  readonly insideMs: number;
+  readonly steps: number;
+}
+
+const estate = await createEstate({ count: 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'oh' });
+const env = estate.environments[0];
+if (!env) throw new Error('no bench environment');
+const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
+const taskQueue = `bench-overhead-${process.pid}`;
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, LOGSTACK_CATALOG: estate.catalogPath });
+sandboxAwsCredentials(config);
+const raw = createActivities({
+  catalogPath: estate.catalogPath,
+  kubectlPath: config.kubectlPath,
+  ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
+  ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
+  git: { workdir: join(estate.dir, 'worker-clone') },
+});
+const byName = raw as unknown as Record<string, ActivityFn>;
+
+/** Time inside each activity function, per workflow run. */
+const inside = new Map<string, Interval[]>();
+const timed = Object.fromEntries(
+  Object.entries(byName).map(([name, fn]) => [
+    name,
+    async (...args: unknown[]): Promise<unknown> => {
+      const runId = Context.current().info.workflowExecution?.runId ?? '-';
+      const start = epochNow();
+      try {
+        return await fn(...args);
+      } finally {
+        const list = inside.get(runId) ?? [];
+        list.push([start, epochNow()]);
+        inside.set(runId, list);
+      }
+    },
+  ]),
+) as unknown as LogstackActivities;
+
+const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+const worker = await Worker.create({ ...workerOptions(config, nativeConnection), activities: timed });
+const running = worker.run();
+const standIns = await startStandIns();
+const connection = await Connection.connect({ address: config.temporal.address });
+const client = new Client({ connection });
+
+async function figureOf(label: string, handle: WorkflowHandle): Promise<WorkflowFigure> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const started = events.find((e) => e.workflowExecutionStartedEventAttributes);
+  const completed = events.find((e) => e.workflowExecutionCompletedEventAttributes);
+  if (!started || !completed) throw new Error(`${label}: the history has no start or completion`);
+  const from = timestampMs(started.eventTime);
+  const to = timestampMs(completed.eventTime);
+  const at = new Map<string, number>();
+  const timeOf = (id: unknown): number | undefined => at.get(String(id));
+  const startedAt = new Map<string, number>();
+  const history: Interval[] = [];
+  const calls: Call[] = [];
+  const split = { workflowTaskDispatchMs: 0, workflowTaskMs: 0, activityDispatchMs: 0 };
+  let attempts = 0;
+  for (const e of events) {
+    const time = timestampMs(e.eventTime);
+    at.set(String(e.eventId), time);
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const payloads = (scheduled.input?.payloads ?? []) as Payload[];
+      calls.push({ type: scheduled.activityType?.name ?? '?', args: payloads.map((p) => defaultPayloadConverter.fromPayload(p)) });
+    }
+    const wtStarted = e.workflowTaskStartedEventAttributes;
+    if (wtStarted) split.workflowTaskDispatchMs += time - (timeOf(wtStarted.scheduledEventId) ?? time);
+    const wtCompleted = e.workflowTaskCompletedEventAttributes;
+    if (wtCompleted) split.workflowTaskMs += time - (timeOf(wtCompleted.startedEventId) ?? time);
+    const start = e.activityTaskStartedEventAttributes;
+    if (start) {
+      startedAt.set(String(start.scheduledEventId), time);
+      split.activityDispatchMs += time - (timeOf(start.scheduledEventId) ?? time);
+      attempts += start.attempt ?? 1;
+    }
+    const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (end) {
+      const s = startedAt.get(String(end.scheduledEventId));
+      if (s !== undefined) history.push([s, timestampMs(e.eventTime)]);
+    }
+  }
+  const { runId } = await handle.describe();
+  return {
+    label,
+    wallMs: to - from,
+    steps: calls.length,
+    attempts,
+    insideWorkerMs: unionMs(inside.get(runId) ?? [], from, to),
+    insideHistoryMs: unionMs(history, from, to),
+    split,
+    calls,
+  };
+}
+
+let sequence = 0;
+async function runWorkflow(type: string, input: object, label: string): Promise<WorkflowFigure> {
+  const handle = await client.workflow.start(type, { taskQueue, workflowId: `bench-overhead-${estate.prefix}${++sequence}`, args: [input] });
+  await handle.result();
+  return figureOf(label, handle);
+}
+
+/** The same calls, in the same order, with the same inputs — directly, without Temporal. */
+async function replay(calls: readonly Call[]): Promise<ScriptFigure> {
+  let insideMs = 0;
+  const started = performance.now();
+  for (const call of calls) {
+    const fn = byName[call.type];
+    if (!fn) throw new Error(`no activity ${call.type}`);
+    const s = performance.now();
+    await fn(...call.args);
+    insideMs += performance.now() - s;
+  }
+  return { wallMs: performance.now() - started, insideMs, steps: calls.length };
+}
+
+const ms = (n: number): string => `${n.toFixed(1)} ms`;
+function describe(w: WorkflowFigure, script?: ScriptFigure): string {
+  const retries = w.attempts > w.steps ? ` (${w.attempts - w.steps} retries)` : '';
+  const line =
+    `${w.label}: wall ${ms(w.wallMs)}, ${w.steps} activities${retries}; inside activities ${ms(w.insideWorkerMs)} → ` +
+    `${ms((w.wallMs - w.insideWorkerMs) / w.steps)}/step (history ActivityTaskStarted→Completed ${ms(w.insideHistoryMs)} → ${ms((w.wallMs - w.insideHistoryMs) / w.steps)}/step; ` +
+    `outside activities: workflow-task dispatch ${ms(w.split.workflowTaskDispatchMs)}, workflow-task processing ${ms(w.split.workflowTaskMs)}, activity dispatch ${ms(w.split.activityDispatchMs)})`;
+  return script ? `${line}; script replay: wall ${ms(script.wallMs)}, inside calls ${ms(script.insideMs)} → ${ms((script.wallMs - script.insideMs) / script.steps)}/step\n` : `${line}\n`;
+}
+
+try {
+  const revision = estate.commit;
+  const cold = await runWorkflow(WorkflowTypes.bootstrapEnvironment, { environment: env.name, revision }, 'bootstrapEnvironment (first: creates everything; not counted)');
+  process.stderr.write(describe(cold));
+  const ours = { overheadMs: 0, steps: 0 };
+  const baseline = { overheadMs: 0, steps: 0 };
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [type, input] of [
+      [WorkflowTypes.bootstrapEnvironment, { environment: env.name, revision }],
+      [WorkflowTypes.rolloutEnvironment, { environment: env.name, revision, reason: 'orchestration overhead benchmark' }],
+    ] as const) {
+      const w = await runWorkflow(type, input, `${type} round ${round}`);
+      const s = await replay(w.calls);
+      process.stderr.write(describe(w, s));
+      ours.overheadMs += w.wallMs - w.insideWorkerMs;
+      ours.steps += w.steps;
+      baseline.overheadMs += s.wallMs - s.insideMs;
+      baseline.steps += s.steps;
+    }
+  }
+  report('orchestration_overhead_per_step_ms', ours.overheadMs / ours.steps, 'ms', baseline.overheadMs / baseline.steps);
+} finally {
+  await endLocksOnTaskQueue(client, [env.name], taskQueue, 'end of the orchestration overhead benchmark').catch(() => []);
+  standIns.kill('SIGTERM');
+  worker.shutdown();
+  await running.catch(() => undefined);
+  await nativeConnection.close();
+  await connection.close();
+  await estate.cleanup();
+  releaseInterrupt();
+}
