@@ -1,4 +1,5 @@
 /** `bootstrapEnvironment`: from nothing to a verified revision, idempotently. */
+import { patched } from '@temporalio/workflow';
 import {
   assertNotFrozen,
   bootstrapInputSchema,
@@ -26,8 +27,9 @@ export type BootstrapWorkflowInput = BootstrapInput & LockOptions;
  * bootstrap overlay → ClusterSecretStore Ready (static mode) → deliver the environment overlay at `revision`
  * (default: the GitOps branch head) → gates (the ExternalSecret sync among them) → record the verified revision. Every step is idempotent, so re-running it
  * converges. Holds the environment lock throughout.
- * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
- *   `EnvironmentLocked` (failIfLocked); `GateFailed`, `ManifestRejected`, `Conflict`, `AccessDenied` from the steps.
+ * @throws ApplicationFailure `InvalidInput` (including an overlay that does not exist or build), `UnknownEnvironment`,
+ *   `ChangeFreeze` before any side effect; `EnvironmentLocked` (failIfLocked); `GateFailed`, `ManifestRejected`,
+ *   `Conflict`, `AccessDenied` from the steps.
  */
 export async function bootstrapEnvironment(input: BootstrapWorkflowInput): Promise<BootstrapResult> {
   const run = beginRun(WorkflowTypes.bootstrapEnvironment);
@@ -40,6 +42,9 @@ export async function bootstrapEnvironment(input: BootstrapWorkflowInput): Promi
     markWorkflow({ environment: environment.name });
     const { commit } = await runStep(tracker, 'resolve-revision', { revision: args.revision ?? catalog.gitops.branch });
     markWorkflow({ revision: commit });
+    // A catalog naming an overlay that does not build fails here, before the AWS resources and the bootstrap
+    // overlay are created. Histories recorded before this check replay without it.
+    if (patched('bootstrap-renders-overlay-first')) await runStep(tracker, 'render-overlay', { environment, revision: commit });
 
     // The bootstrap store authenticates with the static credential this workflow creates in the cluster;
     // in sts mode the environment overlay brings the store (service-account auth), checked by the ESO gate.

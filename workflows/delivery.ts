@@ -2,7 +2,7 @@
  * Delivering a revision to an environment and proving it healthy — shared by bootstrap, rollout,
  * promotion and migration — and the automatic rollback to the last verified revision.
  */
-import { CancellationScope, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import { FailureType, GateKinds, shortSha, type Environment, type GateResult } from '../domain/index.ts';
 import type { DeployedState } from '../activities/contract.ts';
 import { failureMessage, failureType, hasFailureType, typedFailure } from './failures.ts';
@@ -86,10 +86,12 @@ export async function deliverAndVerify(
   revision: string,
   previousRevision: string | null,
   label?: string,
+  onDelivered?: () => void,
 ): Promise<GateResult[]> {
   tracker.setPhase(label ? Phase.rollingBack : Phase.delivering);
   const gates: GateResult[] = [];
   const argo = await deliver(tracker, environment, revision, label);
+  onDelivered?.();
   if (argo) gates.push(argo);
   await runStep(tracker, 'record-deployed-state', { environment, revision, verified: false, previousRevision }, { label });
   if (!label) tracker.setPhase(Phase.verifying);
@@ -110,8 +112,11 @@ export interface ReleaseOutcome {
  * manifests (`ManifestRejected`) or the workflow is cancelled mid-delivery, roll back — in a non-cancellable
  * scope — to the last verified revision and wait until it is healthy again. A rollback is never rolled back:
  * when it fails, the workflow fails with `GateFailed` and `rollbackFailed: true` in its details.
+ * A direct delivery the server rejects is not rolled back: `applyOverlay` dry-runs every object before it
+ * writes any, so nothing changed — the workflow fails `ManifestRejected` with no side effect.
  * @returns `rolledBack: true` after a successful rollback (the failure is in the step list).
- * @throws the original failure when there is no earlier verified revision; cancellation after rolling back.
+ * @throws the original failure when there is no earlier verified revision; `ManifestRejected` when the
+ *   delivery itself was rejected; cancellation after rolling back.
  */
 export async function releaseWithRollback(
   tracker: ProgressTracker,
@@ -119,11 +124,26 @@ export async function releaseWithRollback(
   revision: string,
   prior: PriorState,
 ): Promise<ReleaseOutcome> {
+  let delivered = false;
   try {
-    return { gates: await deliverAndVerify(tracker, environment, revision, prior.lastVerified), rolledBack: false };
+    const gates = await deliverAndVerify(tracker, environment, revision, prior.lastVerified, undefined, () => {
+      delivered = true;
+    });
+    return { gates, rolledBack: false };
   } catch (err) {
     const cancelled = isCancellation(err);
     if (!cancelled && !hasFailureType(err, FailureType.GateFailed, FailureType.ManifestRejected)) throw err;
+    const rejectedBeforeWrite = !cancelled && !delivered && environment.delivery === 'direct' && hasFailureType(err, FailureType.ManifestRejected);
+    // Histories recorded before this rule rolled back after such a rejection; they replay that path.
+    if (rejectedBeforeWrite && patched('rejected-delivery-fails-without-rollback')) {
+      tracker.skipPending(`not run: the API server rejected ${shortSha(revision)}; nothing was applied`);
+      throw typedFailure(
+        FailureType.ManifestRejected,
+        `${failureMessage(err)} (nothing was applied to ${environment.name}: every object is dry-run first, so nothing was rolled back)`,
+        { environment: environment.name, revision, rolledBack: false },
+        err as Error,
+      );
+    }
     const target = prior.lastVerified;
     if (!target || target === revision) {
       if (cancelled) throw err;

@@ -39,6 +39,7 @@ describe('bootstrapEnvironment', () => {
     assert.deepEqual(h.world.namesFor(workflowId), [
       'loadCatalog',
       'resolveRevision',
+      'renderOverlay',
       'readDeployedState',
       'ensureBucket',
       'ensureLokiCredentials',
@@ -65,8 +66,16 @@ describe('bootstrapEnvironment', () => {
     assert.equal(progress.phase, 'succeeded');
     assert.ok(progress.steps.every((s) => s.status === 'succeeded'), JSON.stringify(progress.steps));
     assert.deepEqual(
-      progress.steps.map((s) => s.name).slice(0, 6),
-      ['load environment catalog', 'resolve revision main', 'acquire lock lock-dev', 'read deployed state of dev', 'ensure bucket logstack-dev-loki', 'ensure IAM user logstack-dev-loki'],
+      progress.steps.map((s) => s.name).slice(0, 7),
+      [
+        'load environment catalog',
+        'resolve revision main',
+        'render gitops/overlays/dev at 3f2c1a9 for dev',
+        'acquire lock lock-dev',
+        'read deployed state of dev',
+        'ensure bucket logstack-dev-loki',
+        'ensure IAM user logstack-dev-loki',
+      ],
     );
 
     const description = await handle.describe();
@@ -76,7 +85,7 @@ describe('bootstrapEnvironment', () => {
     // Every activity carries a human summary in the Web UI.
     const history = await handle.fetchHistory();
     const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
-    assert.equal(scheduled.length, 15);
+    assert.equal(scheduled.length, 16);
     const summaries = scheduled.map((e) => {
       const data = e.userMetadata?.summary?.data;
       return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined;

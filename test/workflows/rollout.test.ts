@@ -50,7 +50,7 @@ describe('rolloutEnvironment', () => {
     );
   });
 
-  it('rolls back when the API server rejects the manifests', async () => {
+  it('fails ManifestRejected without rolling back when the API server rejects the delivery (nothing was applied)', async () => {
     h.world.verified('dev', REV.v1);
     h.world.overrides.applyOverlay = async ({ revision }) => {
       if (revision === REV.v2) {
@@ -59,8 +59,14 @@ describe('rolloutEnvironment', () => {
       }
       return { commit: revision, digest: 'sha256:00', applied: 12, diff: { created: [], changed: [], unchanged: 12, toBeDeleted: [], destructive: [] } };
     };
-    const result = await (await rollout({ environment: 'dev', revision: REV.v2 })).result();
-    assert.equal(result.rolledBack, true);
+    const handle = await rollout({ environment: 'dev', revision: REV.v2 });
+    const failure = await failureOf(handle.result());
+    assert.equal(failure.type, 'ManifestRejected');
+    assert.match(failure.message, /spec\.size: Unsupported value .*nothing was applied to dev/);
+    const applies = h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'applyOverlay').map((c) => c.revision);
+    assert.deepEqual(applies, [REV.v2], 'no rollback delivery');
+    assert.deepEqual(h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'recordDeployedState'), [], 'the record is untouched');
+    assert.equal(h.world.deployed.get('dev')?.revision, REV.v1);
   });
 
   it('surfaces a failed rollback clearly and never rolls back the rollback', async () => {

@@ -9,7 +9,7 @@ import type { ProgressTracker } from '../progress.ts';
 import type { StepDefinition } from './step.ts';
 import { ensureBucket, ensureLokiCredentials, seedLokiSecret } from './aws.ts';
 import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
-import { applyOverlay, diffOverlay, ensureStoreCredential, pruneOverlay, readDeployedState, recordDeployedState } from './kubernetes.ts';
+import { applyOverlay, diffOverlay, ensureStoreCredential, pruneOverlay, readDeployedState, recordDeployedState, renderOverlay } from './kubernetes.ts';
 import { approveInstallPlans, waitArgoApp, waitExternalSecretSynced, waitLogForwarderReady, waitLokiStackReady, waitOperatorsSucceeded, waitSecretStoreReady } from './gates.ts';
 import { adoptObjects, inventoryLiveObjects } from './migration.ts';
 import { remediateFinding, scanDrift } from './drift.ts';
@@ -25,6 +25,7 @@ export const steps = {
   'ensure-loki-credentials': ensureLokiCredentials,
   'seed-loki-secret': seedLokiSecret,
   'ensure-store-credential': ensureStoreCredential,
+  'render-overlay': renderOverlay,
   'apply-overlay': applyOverlay,
   'diff-overlay': diffOverlay,
   'prune-overlay': pruneOverlay,

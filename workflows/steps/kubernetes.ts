@@ -1,4 +1,4 @@
-/** Kubernetes steps: the ESO store credential, overlays (apply, dry-run, prune) and the deployed-state record. */
+/** Kubernetes steps: the ESO store credential, overlays (render, apply, dry-run, prune) and the deployed-state record. */
 import { shortSha, type DiffSummary, type Environment } from '../../domain/index.ts';
 import { defineStep } from './step.ts';
 import type { EnvironmentInput } from './aws.ts';
@@ -41,6 +41,17 @@ export const applyOverlay = defineStep({
   run: ({ activities, options }, i: OverlayInput) =>
     activities.applyOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i), prune: false }]),
   describe: (r) => `${r.applied} objects applied at ${shortSha(r.commit)} (${describeDiff(r.diff)})`,
+});
+
+/** `render-overlay`: kustomize build of the overlay at a revision, touching no cluster. `InvalidInput` when the overlay does not exist. */
+export const renderOverlay = defineStep({
+  profile: 'apply',
+  timeoutSeconds: 300,
+  title: 'render overlay',
+  summary: (i: OverlayInput) => `render ${overlayOf(i)} at ${shortSha(i.revision)} for ${i.environment.name}`,
+  run: ({ activities, options }, i: OverlayInput) =>
+    activities.renderOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i) }]),
+  describe: (r) => `${r.objects} objects at ${shortSha(r.commit)}`,
 });
 
 /** `diff-overlay`: server-side dry-run of the overlay; returns the diff summary only (names, never contents). */
