@@ -20,6 +20,7 @@ import { createGitopsActivities } from './gitops/activities.ts';
 import { type GitConfig, type GitRepo, openGitRepo } from './gitops/git.ts';
 import { type OverlayRenderer, createOverlayRenderer } from './gitops/render.ts';
 import { createApplyOverlay } from './kubernetes/activities.ts';
+import { withLivenessHeartbeat } from './kubernetes/activity-scope.ts';
 import { type KubeClusters, createKubeClusters } from './kubernetes/cluster.ts';
 import { createLokiGates } from './loki/gates.ts';
 import { createMigrationActivities } from './migration/adopt.ts';
@@ -101,9 +102,19 @@ function kubeClusters(kubeconfig: ActivityDeps['kubeconfig']): KubeClusters {
   return createKubeClusters(kc);
 }
 
+/** Every activity heartbeats while it runs (see {@link withLivenessHeartbeat}). */
+function withLiveness(activities: LogstackActivities): LogstackActivities {
+  const wrapped: Record<string, (...args: never[]) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities) as [string, (...args: never[]) => Promise<unknown>][]) {
+    wrapped[name] = (...args) => withLivenessHeartbeat(() => fn(...args));
+  }
+  return wrapped as unknown as LogstackActivities;
+}
+
 /**
  * Builds every activity of {@link LogstackActivities}. Guarantees: nothing is contacted while
- * building; each module gets only its own clients; the result satisfies the activity contract.
+ * building; each module gets only its own clients; the result satisfies the activity contract;
+ * every activity heartbeats while it runs, so a lost worker is noticed within the heartbeat timeout.
  */
 export function createActivities(deps: ActivityDeps): LogstackActivities {
   const clusters = kubeClusters(deps.kubeconfig);
@@ -111,7 +122,7 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
   const aws = createAwsActivities(deps.awsClients ?? createAwsClients(deps.awsEndpoint ? { endpoint: deps.awsEndpoint } : {}));
   const storeCredential: StoreCredentialConfig = { ...DEFAULT_STORE_CREDENTIAL, source: storeKeyFromEnvironment, ...deps.storeCredential };
   const gitops = createGitopsActivities(git);
-  return {
+  return withLiveness({
     loadCatalog: createLoadCatalog({ catalogPath: deps.catalogPath }),
     ...aws,
     ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
@@ -125,5 +136,5 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     ...gitops,
     ...createMigrationActivities({ clusters, ...git }),
     ...createDriftActivities({ clusters, ...git, aws }),
-  } satisfies LogstackActivities;
+  } satisfies LogstackActivities);
 }

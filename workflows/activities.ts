@@ -9,16 +9,25 @@ import type { LogstackActivities } from '../activities/contract.ts';
 /** Every project failure type is the input's (or the world's) fault: retrying cannot help. */
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
+/**
+ * How soon Temporal notices that the worker running an activity is gone (crash, SIGKILL, lost node) and retries
+ * the activity elsewhere. Every activity heartbeats while it runs (at a third of this), so it holds for all
+ * profiles — without it, a killed apply would be retried only after its start-to-close timeout (minutes).
+ */
+const heartbeatTimeout = '10 seconds';
+
 /** Options of each profile; exported so tests and docs can read the numbers. */
 export const profileOptions = {
   /** Quick, idempotent calls: AWS, Git, state reads and writes. Retried with backoff for about five minutes. */
   short: {
     startToCloseTimeout: '2 minutes',
+    heartbeatTimeout,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes },
   },
   /** Render + server-side apply of a whole overlay: slower, fewer attempts. */
   apply: {
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout,
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes },
   },
   /**
@@ -27,7 +36,7 @@ export const profileOptions = {
    */
   gate: {
     startToCloseTimeout: '20 minutes',
-    heartbeatTimeout: '1 minute',
+    heartbeatTimeout,
     retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes },
   },
 } as const satisfies Record<string, ActivityOptions>;

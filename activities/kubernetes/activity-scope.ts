@@ -17,6 +17,8 @@ export interface ActivityScope {
 
 const DEFAULT_HEARTBEAT_EVERY_MS = 5_000;
 const NEVER = new AbortController().signal;
+/** When each running activity last heartbeated through its scope (its own progress heartbeats). */
+const ownHeartbeats = new WeakMap<Context, number>();
 
 function currentContext(): Context | undefined {
   try {
@@ -34,9 +36,40 @@ function currentContext(): Context | undefined {
 export function activityScope(): ActivityScope {
   const ctx = currentContext();
   if (!ctx) return { signal: NEVER, heartbeat: () => undefined, heartbeatEveryMs: DEFAULT_HEARTBEAT_EVERY_MS };
+  const heartbeat = (details?: unknown): void => {
+    ownHeartbeats.set(ctx, performance.now());
+    ctx.heartbeat(details);
+  };
+  return { signal: ctx.cancellationSignal, heartbeat, heartbeatEveryMs: heartbeatEveryMs(ctx) };
+}
+
+function heartbeatEveryMs(ctx: Context): number {
   const timeout = ctx.info.heartbeatTimeoutMs;
-  const every = timeout ? Math.max(200, Math.min(DEFAULT_HEARTBEAT_EVERY_MS, Math.floor(timeout / 3))) : DEFAULT_HEARTBEAT_EVERY_MS;
-  return { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details), heartbeatEveryMs: every };
+  return timeout ? Math.max(200, Math.min(DEFAULT_HEARTBEAT_EVERY_MS, Math.floor(timeout / 3))) : DEFAULT_HEARTBEAT_EVERY_MS;
+}
+
+/**
+ * Runs `fn` and, while it runs inside an activity that has a heartbeat timeout, heartbeats (without details)
+ * whenever the activity itself has not for a third of that timeout — so Temporal notices a lost worker within the
+ * heartbeat timeout for every activity, not only the waiting ones, and a retry starts then rather than after the
+ * start-to-close timeout. Progress heartbeats of the activity (through {@link activityScope}) are never overwritten
+ * while they keep coming. Outside an activity, or without a heartbeat timeout, it only runs `fn`.
+ */
+export async function withLivenessHeartbeat<R>(fn: () => Promise<R>): Promise<R> {
+  const ctx = currentContext();
+  if (!ctx?.info.heartbeatTimeoutMs) return fn();
+  const every = heartbeatEveryMs(ctx);
+  const beat = (): void => {
+    const own = ownHeartbeats.get(ctx);
+    if (own === undefined || performance.now() - own >= every) ctx.heartbeat();
+  };
+  beat();
+  const timer = setInterval(beat, every);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**
