@@ -137,7 +137,9 @@ const sha = (text: string): string => createHash('sha256').update(text).digest('
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -151,13 +153,22 @@ function recordObject(kind: string, object: KubeObject): ObjectRecord {
     ownerReferences: canonical(metadata.ownerReferences ?? []),
     // Who owns fields, not when: a status subresource write by a controller is not an effect of logstack.
     managers: canonical(
-      [...new Set((metadata.managedFields ?? []).filter((m) => m.subresource !== 'status').map((m) => `${m.manager ?? '?'}/${m.operation ?? '?'}`))].sort(),
+      [
+        ...new Set(
+          (metadata.managedFields ?? [])
+            .filter((m) => m.subresource !== 'status')
+            .map((m) => `${m.manager ?? '?'}/${m.operation ?? '?'}`),
+        ),
+      ].sort(),
     ),
   };
   for (const [field, value] of Object.entries(object)) {
     if (field === 'metadata' || field === 'status' || field === 'apiVersion' || field === 'kind') continue;
     const text = canonical(value);
-    parts[field] = kind === 'Secret' && (field === 'data' || field === 'stringData') ? createHmac('sha256', SECRET_KEY).update(text).digest('hex').slice(0, 16) : text;
+    parts[field] =
+      kind === 'Secret' && (field === 'data' || field === 'stringData')
+        ? createHmac('sha256', SECRET_KEY).update(text).digest('hex').slice(0, 16)
+        : text;
   }
   return {
     uid: metadata.uid,
@@ -173,7 +184,10 @@ async function clusterObjects(cluster: KubeCluster): Promise<Record<string, Obje
     INVENTORY_KINDS.map(async ({ apiVersion, kind }) => {
       const info = await cluster.tryResource(apiVersion, kind);
       if (!info) return [];
-      const list = await cluster.request<{ items: KubeObject[] }>({ method: 'GET', path: cluster.collectionPath(info) });
+      const list = await cluster.request<{ items: KubeObject[] }>({
+        method: 'GET',
+        path: cluster.collectionPath(info),
+      });
       return list.items.map((item) => {
         const ns = item.metadata.namespace ? `${item.metadata.namespace}/` : '';
         return [`${apiVersion} ${kind} ${ns}${item.metadata.name}`, recordObject(kind, item)] as const;
@@ -181,6 +195,27 @@ async function clusterObjects(cluster: KubeCluster): Promise<Record<string, Obje
     }),
   );
   return Object.fromEntries(lists.flat().sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** AWS error names meaning the listed item itself is gone (deleted by someone between the listing and the read). */
+const GONE = new Set(['NoSuchBucket', 'NoSuchEntity', 'NoSuchEntityException', 'ResourceNotFoundException']);
+
+/**
+ * Reads the entries of one listed item into `out`, all or nothing: when the item vanished in between, it
+ * records nothing for it (it no longer exists, which is what a snapshot a moment later would show).
+ */
+async function unlessGone(
+  out: Record<string, string>,
+  read: (entry: Record<string, string>) => Promise<void>,
+): Promise<void> {
+  const entry: Record<string, string> = {};
+  try {
+    await read(entry);
+  } catch (error) {
+    if (GONE.has((error as { name?: string }).name ?? '')) return;
+    throw error;
+  }
+  Object.assign(out, entry);
 }
 
 /** Turns a missing optional configuration (no tagging, no policy…) into `null` and lets other errors through. */
@@ -198,25 +233,31 @@ async function s3Inventory(aws: AwsClients, region: string, out: Record<string, 
   const s3 = aws.s3(region);
   const buckets = (await s3.send(new ListBucketsCommand({}))).Buckets ?? [];
   await Promise.all(
-    buckets.map(async ({ Name }) => {
-      if (!Name) return;
-      const Bucket = Name;
-      const [tagging, policy, versioning, lifecycle] = await Promise.all([
-        orNone(s3.send(new GetBucketTaggingCommand({ Bucket })), 'NoSuchTagSet'),
-        orNone(s3.send(new GetBucketPolicyCommand({ Bucket })), 'NoSuchBucketPolicy'),
-        s3.send(new GetBucketVersioningCommand({ Bucket })),
-        orNone(s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket })), 'NoSuchLifecycleConfiguration'),
-      ]);
-      out[`s3 bucket ${Name}`] = 'exists';
-      out[`s3 bucket ${Name} tagging`] = canonical(tagging?.TagSet ?? null);
-      out[`s3 bucket ${Name} policy`] = policy?.Policy ? canonical(JSON.parse(policy.Policy)) : 'null';
-      out[`s3 bucket ${Name} versioning`] = canonical({ status: versioning.Status ?? null, mfaDelete: versioning.MFADelete ?? null });
-      out[`s3 bucket ${Name} lifecycle`] = canonical(lifecycle?.Rules ?? null);
-    }),
+    buckets.map(({ Name }) =>
+      unlessGone(out, async (entry) => {
+        if (!Name) return;
+        const Bucket = Name;
+        const [tagging, policy, versioning, lifecycle] = await Promise.all([
+          orNone(s3.send(new GetBucketTaggingCommand({ Bucket })), 'NoSuchTagSet'),
+          orNone(s3.send(new GetBucketPolicyCommand({ Bucket })), 'NoSuchBucketPolicy'),
+          s3.send(new GetBucketVersioningCommand({ Bucket })),
+          orNone(s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket })), 'NoSuchLifecycleConfiguration'),
+        ]);
+        entry[`s3 bucket ${Name}`] = 'exists';
+        entry[`s3 bucket ${Name} tagging`] = canonical(tagging?.TagSet ?? null);
+        entry[`s3 bucket ${Name} policy`] = policy?.Policy ? canonical(JSON.parse(policy.Policy)) : 'null';
+        entry[`s3 bucket ${Name} versioning`] = canonical({
+          status: versioning.Status ?? null,
+          mfaDelete: versioning.MFADelete ?? null,
+        });
+        entry[`s3 bucket ${Name} lifecycle`] = canonical(lifecycle?.Rules ?? null);
+      }),
+    ),
   );
 }
 
-const policyDocument = (document: string | undefined): string => (document ? canonical(JSON.parse(decodeURIComponent(document))) : 'null');
+const policyDocument = (document: string | undefined): string =>
+  document ? canonical(JSON.parse(decodeURIComponent(document))) : 'null';
 
 async function iamInventory(aws: AwsClients, out: Record<string, string>): Promise<void> {
   const iam = aws.iam();
@@ -225,43 +266,57 @@ async function iamInventory(aws: AwsClients, out: Record<string, string>): Promi
     iam.send(new ListRolesCommand({ MaxItems: 1000 })),
     iam.send(new ListPoliciesCommand({ Scope: 'Local', MaxItems: 1000 })),
   ]);
-  if (users.IsTruncated || roles.IsTruncated || policies.IsTruncated) throw new Error('IAM listing truncated: more than 1000 users, roles or policies in moto');
+  if (users.IsTruncated || roles.IsTruncated || policies.IsTruncated)
+    throw new Error('IAM listing truncated: more than 1000 users, roles or policies in moto');
   await Promise.all([
-    ...(users.Users ?? []).map(async ({ UserName, Arn }) => {
-      if (!UserName) return;
-      const [keys, tags, attached, inline] = await Promise.all([
-        iam.send(new ListAccessKeysCommand({ UserName })),
-        iam.send(new ListUserTagsCommand({ UserName })),
-        iam.send(new ListAttachedUserPoliciesCommand({ UserName })),
-        iam.send(new ListUserPoliciesCommand({ UserName })),
-      ]);
-      out[`iam user ${UserName}`] = Arn ?? '';
-      out[`iam user ${UserName} tags`] = canonical(tags.Tags ?? []);
-      out[`iam user ${UserName} access keys`] = canonical((keys.AccessKeyMetadata ?? []).map((k) => `${k.AccessKeyId}:${k.Status}`).sort());
-      out[`iam user ${UserName} attached policies`] = canonical((attached.AttachedPolicies ?? []).map((p) => p.PolicyArn).sort());
-      for (const PolicyName of inline.PolicyNames ?? []) {
-        const document = await iam.send(new GetUserPolicyCommand({ UserName, PolicyName }));
-        out[`iam user ${UserName} inline policy ${PolicyName}`] = policyDocument(document.PolicyDocument);
-      }
-    }),
-    ...(roles.Roles ?? []).map(async ({ RoleName, Arn, AssumeRolePolicyDocument, Tags }) => {
-      if (!RoleName) return;
-      const [attached, inline] = await Promise.all([
-        iam.send(new ListAttachedRolePoliciesCommand({ RoleName })),
-        iam.send(new ListRolePoliciesCommand({ RoleName })),
-      ]);
-      out[`iam role ${RoleName}`] = Arn ?? '';
-      out[`iam role ${RoleName} trust policy`] = policyDocument(AssumeRolePolicyDocument);
-      out[`iam role ${RoleName} tags`] = canonical(Tags ?? []);
-      out[`iam role ${RoleName} attached policies`] = canonical((attached.AttachedPolicies ?? []).map((p) => p.PolicyArn).sort());
-      for (const PolicyName of inline.PolicyNames ?? []) {
-        const document = await iam.send(new GetRolePolicyCommand({ RoleName, PolicyName }));
-        out[`iam role ${RoleName} inline policy ${PolicyName}`] = policyDocument(document.PolicyDocument);
-      }
-    }),
+    ...(users.Users ?? []).map(({ UserName, Arn }) =>
+      unlessGone(out, async (entry) => {
+        if (!UserName) return;
+        const [keys, tags, attached, inline] = await Promise.all([
+          iam.send(new ListAccessKeysCommand({ UserName })),
+          iam.send(new ListUserTagsCommand({ UserName })),
+          iam.send(new ListAttachedUserPoliciesCommand({ UserName })),
+          iam.send(new ListUserPoliciesCommand({ UserName })),
+        ]);
+        entry[`iam user ${UserName}`] = Arn ?? '';
+        entry[`iam user ${UserName} tags`] = canonical(tags.Tags ?? []);
+        entry[`iam user ${UserName} access keys`] = canonical(
+          (keys.AccessKeyMetadata ?? []).map((k) => `${k.AccessKeyId}:${k.Status}`).sort(),
+        );
+        entry[`iam user ${UserName} attached policies`] = canonical(
+          (attached.AttachedPolicies ?? []).map((p) => p.PolicyArn).sort(),
+        );
+        for (const PolicyName of inline.PolicyNames ?? []) {
+          const document = await iam.send(new GetUserPolicyCommand({ UserName, PolicyName }));
+          entry[`iam user ${UserName} inline policy ${PolicyName}`] = policyDocument(document.PolicyDocument);
+        }
+      }),
+    ),
+    ...(roles.Roles ?? []).map(({ RoleName, Arn, AssumeRolePolicyDocument, Tags }) =>
+      unlessGone(out, async (entry) => {
+        if (!RoleName) return;
+        const [attached, inline] = await Promise.all([
+          iam.send(new ListAttachedRolePoliciesCommand({ RoleName })),
+          iam.send(new ListRolePoliciesCommand({ RoleName })),
+        ]);
+        entry[`iam role ${RoleName}`] = Arn ?? '';
+        entry[`iam role ${RoleName} trust policy`] = policyDocument(AssumeRolePolicyDocument);
+        entry[`iam role ${RoleName} tags`] = canonical(Tags ?? []);
+        entry[`iam role ${RoleName} attached policies`] = canonical(
+          (attached.AttachedPolicies ?? []).map((p) => p.PolicyArn).sort(),
+        );
+        for (const PolicyName of inline.PolicyNames ?? []) {
+          const document = await iam.send(new GetRolePolicyCommand({ RoleName, PolicyName }));
+          entry[`iam role ${RoleName} inline policy ${PolicyName}`] = policyDocument(document.PolicyDocument);
+        }
+      }),
+    ),
   ]);
   for (const policy of policies.Policies ?? []) {
-    out[`iam policy ${policy.Arn}`] = canonical({ defaultVersion: policy.DefaultVersionId ?? null, attachments: policy.AttachmentCount ?? 0 });
+    out[`iam policy ${policy.Arn}`] = canonical({
+      defaultVersion: policy.DefaultVersionId ?? null,
+      attachments: policy.AttachmentCount ?? 0,
+    });
   }
 }
 
@@ -275,16 +330,24 @@ async function secretsInventory(aws: AwsClients, region: string, out: Record<str
     NextToken = page.NextToken;
   } while (NextToken);
   await Promise.all(
-    secrets.map(async ({ ARN, Name, DeletedDate, Tags }) => {
-      if (!ARN || !Name) return;
-      // Version ids and stages only: the value is never requested.
-      const versions = await sm.send(new ListSecretVersionIdsCommand({ SecretId: ARN, IncludeDeprecated: true, MaxResults: 100 }));
-      const key = `secretsmanager ${region} ${Name}`;
-      out[key] = ARN;
-      out[`${key} deleted`] = DeletedDate ? DeletedDate.toISOString() : 'no';
-      out[`${key} tags`] = canonical(Tags ?? []);
-      out[`${key} versions`] = canonical((versions.Versions ?? []).map((v) => `${v.VersionId}:${[...(v.VersionStages ?? [])].sort().join('+')}`).sort());
-    }),
+    secrets.map(({ ARN, Name, DeletedDate, Tags }) =>
+      unlessGone(out, async (entry) => {
+        if (!ARN || !Name) return;
+        // Version ids and stages only: the value is never requested.
+        const versions = await sm.send(
+          new ListSecretVersionIdsCommand({ SecretId: ARN, IncludeDeprecated: true, MaxResults: 100 }),
+        );
+        const key = `secretsmanager ${region} ${Name}`;
+        entry[key] = ARN;
+        entry[`${key} deleted`] = DeletedDate ? DeletedDate.toISOString() : 'no';
+        entry[`${key} tags`] = canonical(Tags ?? []);
+        entry[`${key} versions`] = canonical(
+          (versions.Versions ?? [])
+            .map((v) => `${v.VersionId}:${[...(v.VersionStages ?? [])].sort().join('+')}`)
+            .sort(),
+        );
+      }),
+    ),
   );
 }
 
@@ -302,7 +365,8 @@ async function gitInventory(remote: string): Promise<Record<string, string>> {
 function catalogRegions(sandbox: SandboxRuntime): string[] {
   const regions = new Set(['us-east-1']);
   try {
-    for (const env of parseCatalog(parse(readFileSync(sandbox.catalog, 'utf8'))).environments) regions.add(env.aws.region);
+    for (const env of parseCatalog(parse(readFileSync(sandbox.catalog, 'utf8'))).environments)
+      regions.add(env.aws.region);
   } catch {
     // An unreadable catalog leaves the default region; the inventory still covers every bucket and IAM.
   }
@@ -323,20 +387,32 @@ export interface InventoryOptions {
  */
 export async function takeInventory(sandbox: SandboxRuntime, options: InventoryOptions = {}): Promise<Inventory> {
   const started = Date.now();
-  const aws = createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 3 });
+  const aws = createAwsClients({
+    endpoint: sandbox.aws.endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 3,
+  });
   const kube = createKubeClusters(sandbox.kubeconfig);
   const regions = options.regions ?? catalogRegions(sandbox);
   try {
     const awsOut: Record<string, string> = {};
     const [clusters, git] = await Promise.all([
-      Promise.all(sandbox.clusters.map(async (c) => [c.name, await clusterObjects(kube.forContext(c.context))] as const)),
+      Promise.all(
+        sandbox.clusters.map(async (c) => [c.name, await clusterObjects(kube.forContext(c.context))] as const),
+      ),
       gitInventory(sandbox.git.remote),
       s3Inventory(aws, regions[0] ?? 'us-east-1', awsOut),
       iamInventory(aws, awsOut),
       ...regions.map((region) => secretsInventory(aws, region, awsOut)),
     ]);
     const sortedAws = Object.fromEntries(Object.entries(awsOut).sort(([a], [b]) => (a < b ? -1 : 1)));
-    return { takenAt: new Date(started).toISOString(), tookMs: Date.now() - started, aws: sortedAws, clusters: Object.fromEntries(clusters), git };
+    return {
+      takenAt: new Date(started).toISOString(),
+      tookMs: Date.now() - started,
+      aws: sortedAws,
+      clusters: Object.fromEntries(clusters),
+      git,
+    };
   } finally {
     aws.destroy();
   }
@@ -344,7 +420,11 @@ export async function takeInventory(sandbox: SandboxRuntime, options: InventoryO
 
 const short = (text: string, max = 160): string => (text.length > max ? `${text.slice(0, max)}…` : text);
 
-function diffFlat(prefix: string, before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+function diffFlat(
+  prefix: string,
+  before: Readonly<Record<string, string>>,
+  after: Readonly<Record<string, string>>,
+): string[] {
   const lines: string[] = [];
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     const a = before[key];
@@ -377,9 +457,15 @@ export function diffInventory(before: Inventory, after: Inventory): string[] {
       else if (x && y) {
         if (x.uid !== y.uid) lines.push(`~ ${where} recreated (uid ${x.uid} → ${y.uid})`);
         else if (x.fingerprint !== y.fingerprint || x.generation !== y.generation) {
-          const fields = [...new Set([...Object.keys(x.parts), ...Object.keys(y.parts)])].filter((f) => x.parts[f] !== y.parts[f]);
-          const detail = fields.map((f) => `${f}: ${short(x.parts[f] ?? '∅', 80)} → ${short(y.parts[f] ?? '∅', 80)}`).join('; ');
-          lines.push(`~ ${where} generation ${x.generation ?? '-'} → ${y.generation ?? '-'}, resourceVersion ${x.resourceVersion} → ${y.resourceVersion}${detail ? `; ${detail}` : ''}`);
+          const fields = [...new Set([...Object.keys(x.parts), ...Object.keys(y.parts)])].filter(
+            (f) => x.parts[f] !== y.parts[f],
+          );
+          const detail = fields
+            .map((f) => `${f}: ${short(x.parts[f] ?? '∅', 80)} → ${short(y.parts[f] ?? '∅', 80)}`)
+            .join('; ');
+          lines.push(
+            `~ ${where} generation ${x.generation ?? '-'} → ${y.generation ?? '-'}, resourceVersion ${x.resourceVersion} → ${y.resourceVersion}${detail ? `; ${detail}` : ''}`,
+          );
         }
       }
     }
@@ -389,6 +475,8 @@ export function diffInventory(before: Inventory, after: Inventory): string[] {
 
 /** A one-line size summary of an inventory, for test diagnostics. */
 export function describeInventory(inventory: Inventory): string {
-  const objects = Object.entries(inventory.clusters).map(([name, objs]) => `${name} ${Object.keys(objs).length}`).join(', ');
+  const objects = Object.entries(inventory.clusters)
+    .map(([name, objs]) => `${name} ${Object.keys(objs).length}`)
+    .join(', ');
   return `aws ${Object.keys(inventory.aws).length} entries, objects ${objects}, git ${Object.keys(inventory.git).length} refs, took ${inventory.tookMs} ms`;
 }
