@@ -182,12 +182,21 @@ export function workerCloneDir(remote: string, pid: number): string {
  * the clusters or in moto (workflows and activities do that); {@link Estate.cleanup} removes what they made.
  */
 export async function createEstate(options: EstateOptions): Promise<Estate> {
+  const dir = mkdtempSync(join(tmpdir(), 'logstack-bench-'));
+  try {
+    return await generate(options, dir);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function generate(options: EstateOptions, dir: string): Promise<Estate> {
   const sandbox = requireSandbox();
   const clusters = createKubeClusters(sandbox.kubeconfig);
   const tag = randomBytes(2).toString('hex');
   const prefix = `bench-${options.purpose}${tag}-`;
   const storeName = `bench-${options.purpose}${tag}-aws`;
-  const dir = mkdtempSync(join(tmpdir(), 'logstack-bench-'));
   const work = join(dir, 'work');
   const remote = join(dir, 'remote.git');
   const base = await knownGoodRevision(sandbox, SOURCE_ENVIRONMENT);
