@@ -1,7 +1,8 @@
 /**
  * Watch-driven waiting. A {@link CollectionWatch} keeps an up-to-date copy of one collection:
  * list, then watch from the list's resourceVersion, resume from the last seen resourceVersion
- * (bookmarks included) when the server closes the stream, and re-list on 410 Gone. {@link waitUntil}
+ * (bookmarks included) when the server closes the stream, re-list on 410 Gone, and keep retrying while
+ * the apiserver is unreachable. {@link waitUntil}
  * evaluates a predicate over one or more such collections on every event — never on a timer — while
  * heartbeating, and stops every watch when the condition holds, the timeout passes, or the activity
  * is cancelled.
@@ -11,6 +12,7 @@ import { nonRetryable } from '../errors.ts';
 import { type ActivityScope, activityScope, cancellationError } from './activity-scope.ts';
 import { listCollection } from './apply.ts';
 import type { KubeCluster, ResourceInfo } from './cluster.ts';
+import { apiErrorOf } from './failures.ts';
 import { type KubeObject, asError } from './objects.ts';
 
 /** Which objects to watch: a kind, optionally one namespace, one name, or a label selector. */
@@ -82,7 +84,8 @@ interface WatchEventObject extends KubeObject {
 
 /**
  * Starts list-then-watch of one collection. `onChange` runs after the first list and after every
- * event that changes the copy; `onError` receives a persistent failure (after retries).
+ * event that changes the copy; `onError` receives a persistent failure: the apiserver refusing the list or
+ * watch several times in a row (403, 404…). No answer at all, 429 and 5xx are retried until `stop` aborts.
  */
 export function watchCollection(
   cluster: KubeCluster,
@@ -168,6 +171,7 @@ export function watchCollection(
 
   const loop = async (): Promise<void> => {
     let failures = 0;
+    let refusals = 0;
     while (!stop.aborted) {
       try {
         if (resourceVersion === undefined) await relist();
@@ -180,20 +184,30 @@ export function watchCollection(
         }
         if (error && !isBenignClose(error)) throw asError(error);
         failures = 0;
+        refusals = 0;
       } catch (error) {
         if (stop.aborted) return;
         failures++;
-        if (failures >= MAX_CONSECUTIVE_FAILURES) {
+        // An unreachable or overloaded apiserver may be back at any moment: keep trying for as long as the
+        // wait lasts (its timeout or cancellation ends it). An answered refusal (403, 404…) will not change.
+        if (!isTransient(error)) refusals++;
+        if (refusals >= MAX_CONSECUTIVE_FAILURES) {
           onError(error);
           return;
         }
-        await delay(Math.min(2000, 100 * 2 ** failures), stop);
+        await delay(Math.min(2000, 100 * 2 ** Math.min(failures, 5)), stop);
       }
     }
   };
 
   const finished = loop();
   return { objects, listed, finished, stats };
+}
+
+/** True when the apiserver gave no answer (refused, reset, TLS or socket errors) or answered 429 or 5xx. */
+function isTransient(error: unknown): boolean {
+  const status = apiErrorOf(error)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status !== 'number' || status === 429 || status >= 500;
 }
 
 function isBenignClose(error: unknown): boolean {
