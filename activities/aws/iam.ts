@@ -200,7 +200,8 @@ export interface AccessKeyMaterial {
  * Leaves `user` with exactly one access key and returns it. The stored key is kept when it is still
  * an Active key of that user (and its secret is known); every other key of the user is deleted
  * first — including one created by an earlier attempt that crashed before storing it — and then a
- * new key is created only if none was kept. So any number of retries ends with one key.
+ * new key is created only if none was kept; keys left by a create whose answer was lost (and that the SDK
+ * repeated) are deleted after it. So any number of retries ends with one key.
  */
 export async function ensureSingleAccessKey(
   scope: IamScope,
@@ -222,6 +223,13 @@ export async function ensureSingleAccessKey(
   const id = made.AccessKey?.AccessKeyId;
   const secret = made.AccessKey?.SecretAccessKey;
   if (!id || !secret) throw new Error(`IAM returned no access key for ${user}`);
+  // CreateAccessKey has no idempotency token and the SDK repeats a call whose answer was lost: each lost
+  // answer leaves a key whose secret nobody has. Every other key was deleted above, so any key but this one is such an orphan.
+  for (const key of await listAccessKeys(scope, user)) {
+    if (key.AccessKeyId === undefined || key.AccessKeyId === id) continue;
+    await deleteAccessKey(scope, user, key.AccessKeyId);
+    deleted.push(key.AccessKeyId);
+  }
   return { key: { accessKeyId: id, secretAccessKey: secret }, created: true, deleted };
 }
 
