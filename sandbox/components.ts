@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { Artefacts } from './build.ts';
 import { capture, logFile, run, runningPid, startDaemon, waitFor } from './exec.ts';
 import { GIT_REMOTE_DIR, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, type Versions } from './paths.ts';
+import { SearchAttributeNames } from '../domain/index.ts';
 
 type Say = (line: string) => void;
 
@@ -228,6 +229,11 @@ async function startMoto(a: Artefacts, v: Versions, say: Say): Promise<string> {
   return endpoint;
 }
 
+/** The `temporal server start-dev` flags that register logstack's Keyword search attributes. */
+export function searchAttributeFlags(): string[] {
+  return Object.values(SearchAttributeNames).map((name) => `--search-attribute=${name}=Keyword`);
+}
+
 async function startTemporal(a: Artefacts, v: Versions, say: Say): Promise<void> {
   if (!runningPid('temporal')) {
     say(`starting Temporal dev server on 127.0.0.1:${v.ports.temporal}, Web UI on http://127.0.0.1:${v.ports.temporalUi}`);
@@ -242,8 +248,7 @@ async function startTemporal(a: Artefacts, v: Versions, say: Say): Promise<void>
       `--ui-port=${v.ports.temporalUi}`,
       `--db-filename=${join(RUN_DIR, 'temporal', 'temporal.db')}`,
       '--namespace=default',
-      '--search-attribute=LogstackEnvironment=Keyword',
-      '--search-attribute=LogstackRevision=Keyword',
+      ...searchAttributeFlags(),
       '--log-level=warn',
       ...(codec ? [`--ui-codec-endpoint=${codec}`] : []),
     ]);
