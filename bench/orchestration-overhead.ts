@@ -24,6 +24,7 @@
  * but not counted. Then BENCH_ROUNDS rounds (default 3) of: bootstrap, its script replay, rollout at the same
  * revision, its script replay. Everything the environment created is deleted at the end.
  */
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -240,6 +241,7 @@ try {
       baseline.steps += s.steps;
     }
   }
+  process.stderr.write(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   report('orchestration_overhead_per_step_ms', ours.overheadMs / ours.steps, 'ms', baseline.overheadMs / baseline.steps);
 } finally {
   await endLocksOnTaskQueue(client, [env.name], taskQueue, 'end of the orchestration overhead benchmark').catch(() => []);
