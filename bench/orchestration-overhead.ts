@@ -20,12 +20,16 @@
  * wall time minus its time inside those calls, divided by the number of calls. The reported `ratio`
  * (baseline / value) is therefore far below 1: it says how much of the per-step cost is Temporal's.
  *
+ * For scale, stderr also shows the floor of this server and machine: a workflow of the same number of no-op
+ * activities (bench/support-noop-workflow.ts) on a second worker in this process, run in each round.
+ *
  * The first bootstrap creates the environment (and the workflow bundle and caches warm up); it is printed
  * but not counted. Then BENCH_ROUNDS rounds (default 3) of: bootstrap, its script replay, rollout at the same
  * revision, its script replay. Everything the environment created is deleted at the end.
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
@@ -40,6 +44,7 @@ import { loadWorkerConfig, sandboxAwsCredentials } from '../worker/config.ts';
 import { workerOptions } from '../worker/main.ts';
 import { report } from './report.ts';
 import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
+import type { NoopActivities } from './support-noop-workflow.ts';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '3'));
 
@@ -135,6 +140,15 @@ const timed = Object.fromEntries(
 const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
 const worker = await Worker.create({ ...workerOptions(config, nativeConnection), activities: timed });
 const running = worker.run();
+const noopQueue = `${taskQueue}-noop`;
+const noopWorker = await Worker.create({
+  connection: nativeConnection,
+  namespace: config.temporal.namespace,
+  taskQueue: noopQueue,
+  workflowsPath: fileURLToPath(new URL('./support-noop-workflow.ts', import.meta.url)),
+  activities: { noop: (step: number): Promise<number> => Promise.resolve(step) } satisfies NoopActivities,
+});
+const noopRunning = noopWorker.run();
 const standIns = await startStandIns();
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
@@ -197,6 +211,17 @@ async function runWorkflow(type: string, input: object, label: string): Promise<
   return figureOf(label, handle);
 }
 
+/** Milliseconds per step of a workflow of `steps` no-op activities (history start → completion). */
+async function noopFloor(steps: number): Promise<number> {
+  const handle = await client.workflow.start('noopSteps', { taskQueue: noopQueue, workflowId: `bench-overhead-noop-${estate.prefix}${++sequence}`, args: [steps] });
+  await handle.result();
+  const events = (await handle.fetchHistory()).events ?? [];
+  const first = events[0];
+  const last = events.at(-1);
+  if (!first || !last) throw new Error('no-op workflow without history');
+  return (timestampMs(last.eventTime) - timestampMs(first.eventTime)) / steps;
+}
+
 /** The same calls, in the same order, with the same inputs — directly, without Temporal. */
 async function replay(calls: readonly Call[]): Promise<ScriptFigure> {
   let insideMs = 0;
@@ -227,6 +252,7 @@ try {
   process.stderr.write(describe(cold));
   const ours = { overheadMs: 0, steps: 0 };
   const baseline = { overheadMs: 0, steps: 0 };
+  const floor = { ms: 0, steps: 0 };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [type, input] of [
       [WorkflowTypes.bootstrapEnvironment, { environment: env.name, revision }],
@@ -234,20 +260,25 @@ try {
     ] as const) {
       const w = await runWorkflow(type, input, `${type} round ${round}`);
       const s = await replay(w.calls);
-      process.stderr.write(describe(w, s));
+      const noop = await noopFloor(w.steps);
+      process.stderr.write(`${describe(w, s).trimEnd()}; floor: ${w.steps} no-op activities ${ms(noop)}/step\n`);
+      floor.ms += noop * w.steps;
+      floor.steps += w.steps;
       ours.overheadMs += w.wallMs - w.insideWorkerMs;
       ours.steps += w.steps;
       baseline.overheadMs += s.wallMs - s.insideMs;
       baseline.steps += s.steps;
     }
   }
-  process.stderr.write(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+  process.stderr.write(`floor of this server and machine: ${ms(floor.ms / floor.steps)}/step; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
   report('orchestration_overhead_per_step_ms', ours.overheadMs / ours.steps, 'ms', baseline.overheadMs / baseline.steps);
 } finally {
   await endLocksOnTaskQueue(client, [env.name], taskQueue, 'end of the orchestration overhead benchmark').catch(() => []);
   standIns.kill('SIGTERM');
   worker.shutdown();
+  noopWorker.shutdown();
   await running.catch(() => undefined);
+  await noopRunning.catch(() => undefined);
   await nativeConnection.close();
   await connection.close();
   await estate.cleanup();
