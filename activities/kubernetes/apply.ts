@@ -6,7 +6,7 @@
 import { type KubernetesObject, PatchStrategy } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../../domain/index.ts';
 import type { KubeCluster } from './cluster.ts';
-import { isNotFound, mapWriteError } from './failures.ts';
+import { apiErrorOf, isNotFound, mapWriteError } from './failures.ts';
 import { type KubeObject, refOf } from './objects.ts';
 
 /** Options of one server-side apply. */
@@ -137,19 +137,25 @@ export async function deleteObject(cluster: KubeCluster, header: ObjectHeader, o
 
 /**
  * Lists objects of a kind as plain JSON, optionally by namespace and label selector.
- * @throws ApplicationFailure `MissingCustomResource` when the kind is not served.
+ * @throws ApplicationFailure `MissingCustomResource` when the kind is not served; `AccessDenied` when the
+ *   worker's account may not list it (a retry cannot grant the right).
  */
 export async function listObjects(
   cluster: KubeCluster,
   query: { apiVersion: string; kind: string; namespace?: string; labelSelector?: string; signal?: AbortSignal },
 ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
   const info = await cluster.resource(query.apiVersion, query.kind);
-  return listCollection(cluster, cluster.collectionPath(info, query.namespace), {
-    apiVersion: query.apiVersion,
-    kind: query.kind,
-    ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
-    ...(query.signal ? { signal: query.signal } : {}),
-  });
+  try {
+    return await listCollection(cluster, cluster.collectionPath(info, query.namespace), {
+      apiVersion: query.apiVersion,
+      kind: query.kind,
+      ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
+      ...(query.signal ? { signal: query.signal } : {}),
+    });
+  } catch (error) {
+    if (apiErrorOf(error)?.status !== 403) throw error;
+    throw mapWriteError(error, `${query.kind} list ${query.namespace ? `in namespace ${query.namespace}` : 'across namespaces'}`, `cluster "${cluster.context}"`);
+  }
 }
 
 /** Lists one collection path page by page; items get apiVersion and kind filled in. */
