@@ -37,7 +37,10 @@ export function secretOf(label: string, value: string): KnownSecret {
 /** A unique marker that looks like an AWS secret access key (40 characters of base64 alphabet). */
 export function markerSecret(tag: string): string {
   const body = randomBytes(30).toString('base64').replace(/[+/]/g, 'x');
-  return `${tag.toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 8)}${body}`.slice(0, 40);
+  return `${tag
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '')
+    .slice(0, 8)}${body}`.slice(0, 40);
 }
 
 /** Adds `secret` unless it is too short or already known (by value). */
@@ -69,13 +72,15 @@ function needlesOf(secret: KnownSecret): Needle[] {
     if (stable.length < 8) continue;
     needles.push({ secret: secret.label, encoding: `base64 (offset ${shift})`, bytes: Buffer.from(stable) });
     const url = stable.replace(/\+/g, '-').replace(/\//g, '_');
-    if (url !== stable) needles.push({ secret: secret.label, encoding: `base64url (offset ${shift})`, bytes: Buffer.from(url) });
+    if (url !== stable)
+      needles.push({ secret: secret.label, encoding: `base64url (offset ${shift})`, bytes: Buffer.from(url) });
   }
   needles.push({ secret: secret.label, encoding: 'hex', bytes: Buffer.from(v.toString('hex')) });
   needles.push({ secret: secret.label, encoding: 'HEX', bytes: Buffer.from(v.toString('hex').toUpperCase()) });
   // JSON string escaping of a value with quotes, backslashes or slashes (Go escapes none of ours but `/`-style encoders might).
   const escaped = JSON.stringify(v.toString('utf8')).slice(1, -1).replace(/\//g, '\\/');
-  if (escaped !== v.toString('utf8')) needles.push({ secret: secret.label, encoding: 'JSON-escaped', bytes: Buffer.from(escaped) });
+  if (escaped !== v.toString('utf8'))
+    needles.push({ secret: secret.label, encoding: 'JSON-escaped', bytes: Buffer.from(escaped) });
   return needles;
 }
 
@@ -101,7 +106,12 @@ function decodedRuns(haystack: Buffer): Buffer[] {
  * Looks for every secret, in every encoding, in `haystack` and in whatever its base64 runs decode to (down
  * to `depth` levels: payload data holding JSON holding base64, for instance).
  */
-export function scanFor(secrets: readonly KnownSecret[], haystack: Buffer | string, where: string, depth = 3): SecretFinding[] {
+export function scanFor(
+  secrets: readonly KnownSecret[],
+  haystack: Buffer | string,
+  where: string,
+  depth = 3,
+): SecretFinding[] {
   const bytes = typeof haystack === 'string' ? Buffer.from(haystack, 'utf8') : haystack;
   const needles = secrets.flatMap(needlesOf);
   const found = new Map<string, SecretFinding>();
@@ -198,7 +208,8 @@ export async function startAwsRecorder(target: string): Promise<AwsRecorder> {
   let forwarded = 0;
   let decide: ((call: AwsCall) => string | undefined) | undefined;
   const add = (label: string, value: string): void => {
-    if (Buffer.byteLength(value) >= MIN_SECRET_BYTES && !secrets.some((s) => s.value === value)) secrets.push({ label, value });
+    if (Buffer.byteLength(value) >= MIN_SECRET_BYTES && !secrets.some((s) => s.value === value))
+      secrets.push({ label, value });
   };
 
   const recordRequest = (call: AwsCall): void => {
@@ -210,13 +221,19 @@ export async function startAwsRecorder(target: string): Promise<AwsRecorder> {
   const recordAnswer = (call: AwsCall, answer: string): void => {
     if (call.target === 'secretsmanager.GetSecretValue') {
       try {
-        recordSecretString(add, 'GetSecretValue answer', (JSON.parse(answer) as { SecretString?: unknown }).SecretString);
+        recordSecretString(
+          add,
+          'GetSecretValue answer',
+          (JSON.parse(answer) as { SecretString?: unknown }).SecretString,
+        );
       } catch {
         // an error answer
       }
     }
     if (call.action === 'CreateAccessKey' || call.target?.endsWith('.CreateAccessKey')) {
-      const json = answer.trimStart().startsWith('{') ? (JSON.parse(answer) as { AccessKey?: { AccessKeyId?: string; SecretAccessKey?: string } }) : undefined;
+      const json = answer.trimStart().startsWith('{')
+        ? (JSON.parse(answer) as { AccessKey?: { AccessKeyId?: string; SecretAccessKey?: string } })
+        : undefined;
       const id = json?.AccessKey?.AccessKeyId ?? xmlField(answer, 'AccessKeyId');
       const secret = json?.AccessKey?.SecretAccessKey ?? xmlField(answer, 'SecretAccessKey');
       if (id) add('CreateAccessKey AccessKeyId', id);
@@ -243,7 +260,10 @@ export async function startAwsRecorder(target: string): Promise<AwsRecorder> {
       }
       const message = decide?.(call);
       if (message !== undefined) {
-        refused.push({ call: call.target ?? call.action ?? `${req.method} ${req.url}`, carriedSecret: secrets.some((s) => text.includes(s.value)) });
+        refused.push({
+          call: call.target ?? call.action ?? `${req.method} ${req.url}`,
+          carriedSecret: secrets.some((s) => text.includes(s.value)),
+        });
         const answer = JSON.stringify({ __type: 'AccessDeniedException', Message: message });
         res.writeHead(400, {
           'content-type': 'application/x-amz-json-1.1',
@@ -256,7 +276,14 @@ export async function startAwsRecorder(target: string): Promise<AwsRecorder> {
       }
       const headers: IncomingHttpHeaders = { ...req.headers, host: upstream.host };
       const out = httpRequest(
-        { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+        {
+          protocol: upstream.protocol,
+          hostname: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers,
+        },
         (answer) => {
           const parts: Buffer[] = [];
           answer.on('data', (c: Buffer) => parts.push(c));
