@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
 import { parseDocument, type Document } from 'yaml';
@@ -34,6 +35,14 @@ export interface Outcome {
   readonly message: string;
 }
 
+/** One activity a workflow scheduled, and how it ended. */
+export interface ScheduledActivity {
+  readonly name: string;
+  readonly ended: 'completed' | 'failed' | 'running';
+  /** The `ApplicationFailure.type` it failed with, if any. */
+  readonly failureType?: string;
+}
+
 /** A catalog edit: a structured change of the sandbox catalog document. */
 export type CatalogEdit = (doc: Document) => void;
 
@@ -48,6 +57,13 @@ export interface BadInputs {
   writeCatalog(name: string, edit: CatalogEdit): string;
   /** Starts a workflow on this queue under a fresh ID. */
   start(type: WorkflowType, input: unknown): Promise<WorkflowHandle>;
+  /** IDs of every workflow started through {@link start} (and {@link run}), in order. */
+  readonly started: readonly string[];
+  /**
+   * The activities a workflow scheduled, from its history, with how each ended; `applyOverlay` that only
+   * dry-ran is named `applyOverlay(dry-run)`.
+   */
+  scheduledActivities(workflowId: string): Promise<ScheduledActivity[]>;
   /** Starts a workflow and waits for it to end; a completion is an Outcome without type. */
   run(type: WorkflowType, input: unknown): Promise<Outcome>;
   /** Runs the logstack CLI in-process on this task queue. */
@@ -119,7 +135,7 @@ export async function startBadInputs(): Promise<BadInputs> {
   }
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(sandbox.kubeconfig);
-  let started = 0;
+  const startedIds: string[] = [];
   const edited = (edit: CatalogEdit | undefined): string => {
     if (!edit) return sandboxCatalog;
     const doc = parseDocument(sandboxCatalog);
@@ -152,11 +168,38 @@ export async function startBadInputs(): Promise<BadInputs> {
       writeFileSync(file, edited(edit));
       return file;
     },
+    started: startedIds,
+    async scheduledActivities(workflowId) {
+      const { events } = await client.workflow.getHandle(workflowId).fetchHistory();
+      const ended = new Map<string, Pick<ScheduledActivity, 'ended' | 'failureType'>>();
+      for (const event of events ?? []) {
+        const completed = event.activityTaskCompletedEventAttributes?.scheduledEventId;
+        const failed = event.activityTaskFailedEventAttributes;
+        const timedOut = event.activityTaskTimedOutEventAttributes?.scheduledEventId;
+        if (completed) ended.set(String(completed), { ended: 'completed' });
+        if (timedOut) ended.set(String(timedOut), { ended: 'failed' });
+        if (failed?.scheduledEventId) {
+          const type = failed.failure?.applicationFailureInfo?.type;
+          ended.set(String(failed.scheduledEventId), { ended: 'failed', ...(type ? { failureType: type } : {}) });
+        }
+      }
+      return (events ?? []).flatMap((event): ScheduledActivity[] => {
+        const scheduled = event.activityTaskScheduledEventAttributes;
+        const type = scheduled?.activityType?.name;
+        if (!scheduled || !type) return [];
+        const [input] = (scheduled.input?.payloads ?? []).map((p) =>
+          defaultPayloadConverter.fromPayload<{ dryRun?: boolean }>(p),
+        );
+        const name = type === 'applyOverlay' && input?.dryRun === true ? 'applyOverlay(dry-run)' : type;
+        return [{ name, ...(ended.get(String(event.eventId)) ?? { ended: 'running' }) }];
+      });
+    },
     async start(type, input) {
-      started += 1;
+      const workflowId = `bad-inputs-${type}-${process.pid}-${startedIds.length + 1}`;
+      startedIds.push(workflowId);
       return client.workflow.start(type, {
         taskQueue,
-        workflowId: `bad-inputs-${type}-${process.pid}-${started}`,
+        workflowId,
         args: [input] as never,
         // A row that does not fail would otherwise wait (for a gate, an approval) far longer than the table.
         workflowExecutionTimeout: '10 minutes',

@@ -65,15 +65,20 @@ let ctx: BadInputs;
 
 /** Runs one row: catalog, set-up, inventory, the bad input, inventory, assertions. */
 async function checkRow(t: TestContext, row: Row): Promise<void> {
-  ctx.useCatalog(row.catalog);
   let outcome: Outcome;
   let diff: string[];
+  let inventoryMs: number[];
+  let workflows: string[];
   try {
     await row.setUp?.();
+    ctx.useCatalog(row.catalog);
+    const firstWorkflow = ctx.started.length;
     const beforeRow = await takeInventory(ctx.sandbox);
     outcome = await row.run(t);
     const afterRow = await takeInventory(ctx.sandbox);
     diff = diffInventory(beforeRow, afterRow);
+    inventoryMs = [beforeRow.tookMs, afterRow.tookMs];
+    workflows = ctx.started.slice(firstWorkflow);
   } finally {
     ctx.useCatalog();
     await row.cleanUp?.();
@@ -85,14 +90,48 @@ async function checkRow(t: TestContext, row: Row): Promise<void> {
     diffEmpty: diff.length === 0,
   });
   t.diagnostic(
-    `${row.target} | ${row.name} | expected ${expectedText(row.expect)} | got ${gotText(outcome, row.expect)} | diff ${diff.length === 0 ? 'empty' : diff.length}`,
+    `${row.target} | ${row.name} | expected ${expectedText(row.expect)} | got ${gotText(outcome, row.expect)} | diff ${diff.length === 0 ? 'empty' : diff.length} | inventories ${inventoryMs.join(' + ')} ms`,
   );
   if ('type' in row.expect)
     assert.equal(outcome.type, row.expect.type, `failure type; the failure was: ${outcome.message}`);
   else assert.equal(outcome.exit, row.expect.exit, `exit code; the output was: ${outcome.message}`);
   for (const words of row.says) assert.match(outcome.message, words, 'the message says what to fix');
+  // The same claim from the other side: no activity that writes completed in the row's workflows. An
+  // `applyOverlay` that failed with a project failure type wrote nothing: it renders, then dry-runs every
+  // object, and those are where such failures come from (activities/kubernetes/overlay.ts).
+  for (const workflowId of workflows) {
+    const activities = await ctx.scheduledActivities(workflowId);
+    t.diagnostic(
+      `${workflowId} ran: ${activities.map((a) => `${a.name} (${a.failureType ?? a.ended})`).join(', ') || 'no activity'}`,
+    );
+    const writes = activities.filter(
+      (a) =>
+        !READ_ONLY_ACTIVITIES.has(a.name) &&
+        !(a.name === 'applyOverlay' && a.failureType !== undefined && PROJECT_TYPES.has(a.failureType)),
+    );
+    assert.deepEqual(writes, [], `${workflowId} ran activities that write`);
+  }
   assert.deepEqual(diff, [], `no side effect, but the inventory changed:\n${diff.join('\n')}`);
 }
+
+const PROJECT_TYPES: ReadonlySet<string> = new Set(Object.values(FailureType));
+
+/**
+ * Activities that write nothing: reads, renders, server-side dry-runs, and `resolveRevision` (which fetches
+ * into the worker's own clone, never pushes).
+ */
+const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
+  'loadCatalog',
+  'resolveRevision',
+  'renderOverlay',
+  'readDeployedState',
+  'readPinnedRevision',
+  'applyOverlay(dry-run)',
+  'inspectBucket',
+  'inspectLokiSecret',
+  'inventoryLiveObjects',
+  'scanDrift',
+]);
 
 // ── catalogs ──────────────────────────────────────────────────────────────────────────────
 
@@ -222,6 +261,9 @@ const update = async (call: Promise<unknown>): Promise<Outcome> =>
 
 const UNKNOWN_SHA = '0123456789abcdef0123456789abcdef01234567';
 const BROKEN_BRANCH = `bad-inputs-broken-${process.pid}`;
+/** Set up by their rows before the "before" inventory. */
+let brokenCommit = '';
+let unverifiedCommit = '';
 
 // ── the table ─────────────────────────────────────────────────────────────────────────────
 
@@ -317,7 +359,7 @@ const rows: Row[] = [
     says: [/overlay gitops\/overlays\/dev-missing does not exist/, /fix the overlay path in the catalog/],
     catalog: (doc) =>
       doc.setIn(['environments', environmentIndex(doc, 'dev'), 'overlay'], 'gitops/overlays/dev-missing'),
-    run: async () => ctx.run(rollout, { environment: 'dev', revision: (await ensureVerified('dev'))['revision'] }),
+    run: () => ctx.run(rollout, { environment: 'dev', revision: 'main' }),
   },
   {
     name: 'overlay the API server rejects (LokiStack size outside the CRD enum, pushed to a branch)',
@@ -391,7 +433,10 @@ const rows: Row[] = [
     target: promote,
     expect: { type: FailureType.RevisionNotVerified },
     says: [/is not the revision verified in dev/, /roll out and verify/],
-    run: async () => ctx.run(promote, { from: 'dev', to: 'staging', revision: await commitNotVerifiedIn('dev') }),
+    setUp: async () => {
+      unverifiedCommit = await commitNotVerifiedIn('dev');
+    },
+    run: () => ctx.run(promote, { from: 'dev', to: 'staging', revision: unverifiedCommit }),
   },
   {
     name: 'source stage with nothing verified (qa, never bootstrapped)',
@@ -446,7 +491,7 @@ const rows: Row[] = [
         from: 'staging',
         to: 'production',
         requestedBy: 'alice',
-        approvalTimeoutSeconds: 25,
+        approvalTimeoutSeconds: 20,
       });
       await untilAwaitingApproval(handle);
       const nested: Row[] = [
@@ -610,8 +655,6 @@ const rows: Row[] = [
     run: () => ctx.cli('validate', ctx.writeCatalog('one-approver.yaml', oneApprover)),
   },
 ];
-
-let brokenCommit = '';
 
 describe(
   'bad inputs: typed failure, a message that says what to fix, no side effect (gate statuses by stand-ins)',
