@@ -379,13 +379,28 @@ export interface InventoryOptions {
   readonly regions?: readonly string[];
 }
 
+/** Whole-snapshot attempts: a part of a loaded sandbox may answer one read with an error page. */
+const INVENTORY_ATTEMPTS = 3;
+
 /**
  * Takes a read-only snapshot of moto, every sandbox cluster and the Git remote (see the module doc
- * for what it covers). Parts are read concurrently; on the sandbox it takes about a second.
- * Never writes anything and never reads a secret value.
- * @throws when a part of the sandbox does not answer.
+ * for what it covers). Parts are read concurrently; on the sandbox it takes under a second when the
+ * machine is idle, a few seconds under load. A snapshot that fails is taken again from scratch, up to
+ * three times. Never writes anything and never reads a secret value.
+ * @throws the last error when a part of the sandbox does not answer three times.
  */
 export async function takeInventory(sandbox: SandboxRuntime, options: InventoryOptions = {}): Promise<Inventory> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await snapshot(sandbox, options);
+    } catch (error) {
+      if (attempt >= INVENTORY_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
+  }
+}
+
+async function snapshot(sandbox: SandboxRuntime, options: InventoryOptions): Promise<Inventory> {
   const started = Date.now();
   const aws = createAwsClients({
     endpoint: sandbox.aws.endpoint,
