@@ -50,7 +50,7 @@ import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { readObject } from '../../activities/kubernetes/apply.ts';
 import { AesGcmCodec, ENCRYPTED_ENCODING, generateCodecKey, parseCodecKeys } from '../../client/codec.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
-import type { BootstrapResult } from '../../domain/index.ts';
+import { SearchAttributeNames, type BootstrapResult } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
@@ -85,6 +85,8 @@ const STORE = GITOPS_NAMES.storeCredential;
 /** What one run of the workflow types left behind to scan. */
 interface RunRecord {
   readonly mode: 'plain' | 'codec';
+  /** The Temporal namespace the run used. */
+  readonly namespace: string;
   readonly taskQueue: string;
   readonly workflowIds: readonly string[];
   readonly log: string;
@@ -107,11 +109,59 @@ interface ExportedHistory {
   readonly plainUserPayloads: number;
 }
 
+/**
+ * The namespace of the codec run. Lock workflows (`lock-<env>`) are shared by every run that mutates an
+ * environment in a namespace: in the default namespace, where other runs without the codec ask for the same
+ * locks, a lock served by the codec worker would answer them with payloads they cannot decode (and theirs
+ * would receive ours), so the codec run keeps to a namespace of its own, as a codec-enabled fleet would.
+ */
+const CODEC_NAMESPACE = 'logstack-hygiene-codec';
+
 async function temporalCli(...argv: string[]): Promise<string> {
   const { stdout } = await execFileAsync(sandbox.temporal.cli, [...argv, '--address', sandbox.temporal.address], {
     maxBuffer: 256 * 1024 * 1024,
   });
   return stdout;
+}
+
+/** Registers the codec run's namespace and the search attributes the workflows set, when missing. */
+async function ensureCodecNamespace(): Promise<void> {
+  const attributes = (): Promise<string | undefined> =>
+    temporalCli('operator', 'search-attribute', 'list', '--namespace', CODEC_NAMESPACE, '--output', 'json').catch(
+      () => undefined,
+    );
+  const registered = async (): Promise<string> => {
+    // A new namespace is served once the frontend's namespace cache has it (about a second on the dev server).
+    for (let i = 0; i < 60; i++) {
+      const listed = await attributes();
+      if (listed !== undefined) return listed;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`namespace ${CODEC_NAMESPACE} is not served 30 s after it was created`);
+  };
+  if ((await attributes()) === undefined) {
+    await temporalCli('operator', 'namespace', 'create', '--namespace', CODEC_NAMESPACE, '--retention', '24h').catch(
+      (error: unknown) => {
+        if (!/already/i.test(String(error))) throw error;
+      },
+    );
+  }
+  const listed = await registered();
+  for (const name of [SearchAttributeNames.environment, SearchAttributeNames.revision]) {
+    if (!listed.includes(`"${name}"`)) {
+      await temporalCli(
+        'operator',
+        'search-attribute',
+        'create',
+        '--namespace',
+        CODEC_NAMESPACE,
+        '--name',
+        name,
+        '--type',
+        'Keyword',
+      );
+    }
+  }
 }
 
 /** Every payload object in a fetched history, with the path it was found at. */
@@ -132,22 +182,50 @@ function payloadsIn(
 
 const utf8 = (b: Uint8Array | null | undefined): string => (b ? Buffer.from(b).toString('utf8') : '');
 
+/**
+ * Exports one history. `own` lists the workflow ids of the run: a lock workflow is shared by every run that
+ * mutates the environment, so signals other runs' workflows send it carry their payloads, not this run's.
+ */
 async function exportHistory(
   client: Client,
   workflowId: string,
   runId: string,
   codec: AesGcmCodec | undefined,
+  own: readonly string[] = [],
 ): Promise<ExportedHistory> {
-  const cli = await temporalCli('workflow', 'show', '--workflow-id', workflowId, '--run-id', runId, '--output', 'json');
+  const cli = await temporalCli(
+    'workflow',
+    'show',
+    '--namespace',
+    client.options.namespace,
+    '--workflow-id',
+    workflowId,
+    '--run-id',
+    runId,
+    '--output',
+    'json',
+  );
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const signalFrom = (path: string): string | undefined => {
+    const index = /^\.events\.(\d+)\.workflowExecutionSignaledEventAttributes\./.exec(path)?.[1];
+    return index === undefined
+      ? undefined
+      : (history.events?.[Number(index)]?.workflowExecutionSignaledEventAttributes?.externalWorkflowExecution
+          ?.workflowId ?? undefined);
+  };
   const found = payloadsIn(history);
   let encrypted = 0;
   let plainUserPayloads = 0;
   const views: string[] = [];
   for (const { path, payload } of found) {
     const encoding = utf8(payload.metadata?.['encoding']);
+    const sender = signalFrom(path);
+    const foreign = sender !== undefined && !own.includes(sender);
     if (encoding === ENCRYPTED_ENCODING) encrypted++;
-    else if (!/searchAttributes|indexedFields|markerRecordedEventAttributes\.details\.patch-data/.test(path))
+    else if (
+      !foreign &&
+      !/searchAttributes|indexedFields|markerRecordedEventAttributes\.details\.patch-data/.test(path)
+    )
       plainUserPayloads++;
     const [decoded] = codec && encoding === ENCRYPTED_ENCODING ? await codec.decode([payload]) : [payload];
     const metadata = Object.fromEntries(Object.entries(decoded?.metadata ?? {}).map(([k, v]) => [k, utf8(v)]));
@@ -213,8 +291,14 @@ describe(
     let originalLokiSecret: string | undefined;
     let secrets: KnownSecret[] = [];
     const histories: { run: RunRecord; history: ExportedHistory }[] = [];
+    /** JSON of the dev store credential and Loki Secrets, read right after each bootstrap and rollout of the runs. */
+    const clusterSnapshots: string[] = [];
 
     /** The worker's AWS and store-credential settings: AWS through the recorder, the store key a marker. */
+    /** A client without codec (histories as stored) in `namespace`. */
+    const clientIn = (namespace: string): Client =>
+      namespace === 'default' ? client : new Client({ connection, namespace });
+
     const workerEnv = (): Record<string, string> => ({
       AWS_ENDPOINT_URL: recorder.endpoint,
       AWS_ACCESS_KEY_ID: 'test',
@@ -228,8 +312,9 @@ describe(
       worker: WorkerProcess,
       taskQueue: string,
       environments: readonly string[],
+      inNamespace: Client = client,
     ): Promise<void> {
-      await endLocksOnTaskQueue(client, environments, taskQueue, 'secret hygiene test');
+      await endLocksOnTaskQueue(inNamespace, environments, taskQueue, 'secret hygiene test');
       if (worker.child.exitCode === null && worker.child.signalCode === null) {
         worker.child.kill('SIGTERM');
         await worker.exited;
@@ -256,13 +341,18 @@ describe(
     /** Runs every workflow type through a worker process on a task queue of its own. */
     async function runAll(mode: RunRecord['mode']): Promise<RunRecord> {
       const taskQueue = `hygiene-${mode}-${PID}`;
+      const namespace = mode === 'codec' ? CODEC_NAMESPACE : 'default';
       const worker = startWorkerProcess({
         taskQueue,
-        env: { ...workerEnv(), ...(mode === 'codec' ? { LOGSTACK_CODEC_KEYS: codecSpec } : {}) },
+        env: {
+          ...workerEnv(),
+          ...(mode === 'codec' ? { LOGSTACK_CODEC_KEYS: codecSpec, TEMPORAL_NAMESPACE: namespace } : {}),
+        },
       });
       children.push(worker.child);
       const runClient =
-        mode === 'codec' ? new Client({ connection, dataConverter: { payloadCodecs: [codec] } }) : client;
+        mode === 'codec' ? new Client({ connection, namespace, dataConverter: { payloadCodecs: [codec] } }) : client;
+      const rawClient = clientIn(namespace);
       const ids: string[] = [];
       const execute = async <R>(type: string, name: string, input: Record<string, unknown>): Promise<R> => {
         const workflowId = `hygiene-${mode}-${name}-${PID}`;
@@ -271,6 +361,18 @@ describe(
         return (await handle.result()) as R;
       };
       let bootstrap: BootstrapResult;
+      // What the workers and ESO left in the dev cluster, read as soon as each step is done: other runs write there too.
+      const snapshot = async (): Promise<void> => {
+        for (const { name, namespace } of [STORE, { name: LOKI_SECRET_NAME, namespace: LOKI_NAMESPACE }]) {
+          const obj = await readObject(kube.forContext('logstack-dev'), {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            name,
+            namespace,
+          });
+          clusterSnapshots.push(toJsonText(obj));
+        }
+      };
       try {
         await worker.running;
         const revision = await knownGoodRevision(sandbox, 'dev');
@@ -278,8 +380,10 @@ describe(
           environment: 'dev',
           revision,
         });
+        await snapshot();
         if (mode === 'plain') await seedLokiMarker();
         await execute('rolloutEnvironment', 'rollout-dev', { environment: 'dev', revision, reason: 'secret hygiene' });
+        await snapshot();
         await execute('promoteEnvironment', 'promote-staging', {
           from: 'dev',
           to: 'staging',
@@ -288,10 +392,11 @@ describe(
         await execute('remediateDrift', 'drift-report', { mode: 'report' });
         await execute('migrateProduction', 'migrate-dry-run', { dryRun: true });
       } finally {
-        await stopWorker(worker, taskQueue, ENVIRONMENTS);
+        await stopWorker(worker, taskQueue, ENVIRONMENTS, rawClient);
       }
       const record: RunRecord = {
         mode,
+        namespace,
         taskQueue,
         workflowIds: ids,
         log: worker.output(),
@@ -357,6 +462,8 @@ describe(
       connection = await Connection.connect({ address: sandbox.temporal.address });
       client = new Client({ connection });
       await endOrphanedLocks(client, ENVIRONMENTS, 'secret hygiene test');
+      await ensureCodecNamespace();
+      await endOrphanedLocks(clientIn(CODEC_NAMESPACE), ENVIRONMENTS, 'secret hygiene test');
       recorder = await startAwsRecorder(sandbox.aws.endpoint);
       sm = new SecretsManagerClient(AWS);
       iam = new IAMClient(AWS);
@@ -438,29 +545,12 @@ describe(
         recorder.secrets.some((s) => s.value === lokiMarker),
         'the worker read the seeded marker from Secrets Manager',
       );
-      // The marker went from Secrets Manager through ESO into the dev cluster's Loki Secret, where the scanner must see it.
-      const lokiSecret = await readObject(kube.forContext('logstack-dev'), {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        name: LOKI_SECRET_NAME,
-        namespace: LOKI_NAMESPACE,
-      });
-      assert.notDeepEqual(
-        scanFor([secretOf('marker', lokiMarker)], toJsonText(lokiSecret), 'dev Loki Secret'),
-        [],
-        'ESO synced the seeded marker into the dev Loki Secret',
-      );
-      const storeSecret = await readObject(kube.forContext('logstack-dev'), {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        name: STORE.name,
-        namespace: STORE.namespace,
-      });
-      assert.notDeepEqual(
-        scanFor([secretOf('marker', storeMarker)], toJsonText(storeSecret), 'dev store credential'),
-        [],
-        'the worker wrote the store marker into the cluster',
-      );
+      // The marker went from Secrets Manager through ESO into the dev cluster's Loki Secret, and the store marker
+      // into the store credential Secret: the scanner must see both there (base64 in the Secrets' data).
+      const inCluster = (value: string) =>
+        clusterSnapshots.some((json) => scanFor([secretOf('marker', value)], json, 'dev Secrets').length > 0);
+      assert.ok(inCluster(lokiMarker), 'ESO synced the seeded marker into the dev Loki Secret');
+      assert.ok(inCluster(storeMarker), 'the worker wrote the store marker into the dev store credential Secret');
     });
 
     it('no workflow history of either run holds a secret: Temporal CLI export and fetchHistory, raw, base64-decoded and (codec) decrypted', async (t) => {
@@ -469,12 +559,14 @@ describe(
       const findings: SecretFinding[] = [];
       for (const run of runs) {
         const seen = new Set<string>();
-        for await (const execution of client.workflow.list({ query: `TaskQueue = "${run.taskQueue}"` })) {
+        const inNamespace = clientIn(run.namespace);
+        for await (const execution of inNamespace.workflow.list({ query: `TaskQueue = "${run.taskQueue}"` })) {
           const history = await exportHistory(
-            client,
+            inNamespace,
             execution.workflowId,
             execution.runId,
             run.mode === 'codec' ? codec : undefined,
+            run.workflowIds,
           );
           histories.push({ run, history });
           seen.add(execution.workflowId);
