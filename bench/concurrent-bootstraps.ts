@@ -25,14 +25,15 @@
  *
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50").
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
 import { startStandIns, startWorkerProcess } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { writeWorkflowBundle } from '../worker/bundle.ts';
+import { WORKFLOWS_PATH, bundlerOptions } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
 
@@ -80,7 +81,8 @@ const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
 const [single, ...many] = estate.environments as [Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
-await writeWorkflowBundle(bundle);
+// Built as `npm run build:bundle` builds it (same entry and options), without the bundler's progress lines.
+writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions, logger: new DefaultLogger('WARN') })).code);
 const standIns = await startStandIns();
 const worker = startWorkerProcess({ taskQueue, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;
@@ -100,12 +102,16 @@ async function bootstrap(env: Environment): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+/** `promise`, unless the deadline passes or the worker process exits first. */
 function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} not done after ${DEADLINE_MS / 60_000} min`)), DEADLINE_MS);
   });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  const died = worker.exited.then(({ code, signal }) => {
+    throw new Error(`the worker exited (${code ?? signal}) during ${what}:\n${worker.output().slice(-3000)}`);
+  });
+  return Promise.race([promise, deadline, died]).finally(() => clearTimeout(timer));
 }
 
 try {
