@@ -141,8 +141,8 @@ try {
         `peak RSS ${mib(peak).toFixed(0)} MiB; VmHWM since start ${mib(hwm).toFixed(0)} MiB; load average ${load()}`,
     );
     report('concurrent_bootstraps_idle_worker_rss_mb', mib(idle), 'MB');
-    report('concurrent_bootstraps_50_worker_rss_mb', mib(peak), 'MB', mib(one));
-    report('concurrent_bootstraps_50_wall_s', wall, 's', singleSeconds * COUNT);
+    report(`concurrent_bootstraps_${COUNT}_worker_rss_mb`, mib(peak), 'MB', mib(one));
+    report(`concurrent_bootstraps_${COUNT}_wall_s`, wall, 's', singleSeconds * COUNT);
   } finally {
     rss.stop();
   }
