@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { parseCatalog } from '../domain/index.ts';
-import { patchStatus, readObject, serverSideApply } from '../activities/kubernetes/apply.ts';
+import { deleteObject, patchStatus, readObject, serverSideApply } from '../activities/kubernetes/apply.ts';
 import { createKubeClusters } from '../activities/kubernetes/cluster.ts';
 import { isConditionTrue } from '../activities/kubernetes/objects.ts';
 import { openWatchCount } from '../activities/kubernetes/watch.ts';
@@ -90,13 +90,18 @@ function percentile(values: readonly number[], p: number): number {
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
-await setup();
 const gateMs: number[] = [];
 const baselineMs: number[] = [];
-for (let i = 0; i < trials; i++) {
-  const r = await trial();
-  gateMs.push(r.gate);
-  baselineMs.push(r.baseline);
+try {
+  await setup();
+  for (let i = 0; i < trials; i++) {
+    const r = await trial();
+    gateMs.push(r.gate);
+    baselineMs.push(r.baseline);
+  }
+} finally {
+  // The namespace and its LokiStack exist only for this run.
+  await deleteObject(cluster, { apiVersion: 'v1', kind: 'Namespace', name: namespace });
 }
 for (const p of [50, 99]) {
   const value = percentile(gateMs, p);
