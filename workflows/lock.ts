@@ -128,7 +128,8 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
       return;
     }
     queue.push(request);
-    if (busy) outbox.push({ kind: 'queued', to: request, heldBy: holder, position: queue.length });
+    // Ahead of it is the holder, or — between a release and the next grant — the first in line.
+    if (busy) outbox.push({ kind: 'queued', to: request, heldBy: busy, position: queue.length });
   });
   setHandler(lockReleaseSignal, (ref) => {
     changes++;
