@@ -288,7 +288,10 @@ describe(
     const codecSpec = generateCodecKey(`hygiene-${PID}`);
     const codecKey = parseCodecKeys(codecSpec)[0];
     let codec: AesGcmCodec;
+    /** The dev Loki secret as it was before the latest seeding (put back at the end). */
     let originalLokiSecret: string | undefined;
+    /** Every dev Loki secret value the seeding replaced. */
+    const replacedLokiSecrets: string[] = [];
     let secrets: KnownSecret[] = [];
     const histories: { run: RunRecord; history: ExportedHistory }[] = [];
     /** JSON of the dev store credential and Loki Secrets, read right after each bootstrap and rollout of the runs. */
@@ -325,9 +328,19 @@ describe(
      * Makes the stored Loki access key secret of dev a marker. The key id stays the user's active key, so
      * bootstrap keeps the stored value (it rotates only a key that is no longer active) and ESO syncs it.
      */
-    async function seedLokiMarker(): Promise<void> {
-      const current = await sm.send(new GetSecretValueCommand({ SecretId: LOKI_SECRET_DEV }));
+    async function seedLokiMarker(options: { ifPresent?: boolean } = {}): Promise<void> {
+      const current = await sm
+        .send(new GetSecretValueCommand({ SecretId: LOKI_SECRET_DEV }))
+        .catch((error: unknown) => {
+          // Another run may have deleted it (the drift tests do): the bootstrap that follows creates it again.
+          if (options.ifPresent && (error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+          throw error;
+        });
+      if (!current) return;
+      // Seeded already (and not rotated since by another run's bootstrap): nothing to do.
+      if (current.SecretString?.includes(lokiMarker)) return;
       originalLokiSecret = current.SecretString;
+      if (originalLokiSecret) replacedLokiSecrets.push(originalLokiSecret);
       const doc = JSON.parse(current.SecretString ?? '{}') as Record<string, string>;
       assert.ok(doc['access_key_id'], 'the dev Loki secret holds an access key id (static mode, bootstrapped)');
       await sm.send(
@@ -376,6 +389,8 @@ describe(
       try {
         await worker.running;
         const revision = await knownGoodRevision(sandbox, 'dev');
+        // The codec run's bootstrap reads the seeded marker (seeded again if another run rotated the key since).
+        if (mode === 'codec') await seedLokiMarker({ ifPresent: true });
         bootstrap = await execute<BootstrapResult>('bootstrapEnvironment', 'bootstrap-dev', {
           environment: 'dev',
           revision,
@@ -415,8 +430,8 @@ describe(
       addSecret(found, { label: 'payload codec key (raw bytes)', value: Buffer.from(codecKey.key) });
       addSecret(found, secretOf('LOGSTACK_CODEC_KEYS value', codecSpec));
       for (const s of recorder.secrets) addSecret(found, secretOf(`AWS traffic: ${s.label}`, s.value));
-      if (originalLokiSecret) {
-        const original = JSON.parse(originalLokiSecret) as Record<string, string>;
+      for (const replaced of replacedLokiSecrets) {
+        const original = JSON.parse(replaced) as Record<string, string>;
         addSecret(found, secretOf('dev Loki access key secret before seeding', original['access_key_secret'] ?? ''));
       }
       for (const env of ENVIRONMENTS) {
