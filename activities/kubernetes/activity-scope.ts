@@ -53,17 +53,20 @@ function heartbeatEveryMs(ctx: Context): number {
  * whenever the activity itself has not for a third of that timeout — so Temporal notices a lost worker within the
  * heartbeat timeout for every activity, not only the waiting ones, and a retry starts then rather than after the
  * start-to-close timeout. Progress heartbeats of the activity (through {@link activityScope}) are never overwritten
- * while they keep coming. Outside an activity, or without a heartbeat timeout, it only runs `fn`.
+ * while they keep coming, and the first beat waits a third of the timeout (Temporal counts the timeout from the
+ * start), so a waiting activity's first progress heartbeat is the one the SDK sends at once — it throttles later
+ * ones. Outside an activity, or without a heartbeat timeout, it only runs `fn`.
  */
 export async function withLivenessHeartbeat<R>(fn: () => Promise<R>): Promise<R> {
   const ctx = currentContext();
   if (!ctx?.info.heartbeatTimeoutMs) return fn();
   const every = heartbeatEveryMs(ctx);
+  const started = performance.now();
   const beat = (): void => {
-    const own = ownHeartbeats.get(ctx);
-    if (own === undefined || performance.now() - own >= every) ctx.heartbeat();
+    const last = ownHeartbeats.get(ctx) ?? started;
+    // Timers may fire a hair before the clock says `every` passed; a tenth of slack keeps every tick a beat.
+    if (performance.now() - last >= every * 0.9) ctx.heartbeat();
   };
-  beat();
   const timer = setInterval(beat, every);
   try {
     return await fn();
