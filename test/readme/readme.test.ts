@@ -38,6 +38,7 @@ const QUEUE = TEMPORAL_DEFAULTS.taskQueue;
 const CODEC_PORT = 8081;
 const versions = loadVersions();
 const TEMPORAL_CLI = join(CACHE_ROOT, `temporal-cli-${versions.go.temporalCli.version}`, 'temporal');
+const KUBECTL = join(CACHE_ROOT, 'build', `kube-${versions.go.kubernetes.version}`, 'bin', 'kubectl');
 
 /** The plays, in the order they run; each claims README commands by their exact text. */
 const PLAYS = {
@@ -55,6 +56,7 @@ const PLAYS = {
   kubectl: [
     'export KUBECONFIG=~/.cache/logstack-sandbox/run/kubeconfig',
     '~/.cache/logstack-sandbox/build/kube-v1.36.3/bin/kubectl --context logstack-dev get crds',
+    'kubectl --context <context> apply --server-side --field-manager=logstack -k gitops/base/orchestrator',
   ],
   mainJob: ['npm ci && npm run demo', 'npm run demo'],
   worker: [
@@ -124,7 +126,7 @@ const PLAYS = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Placeholders in the README's prose and what this run puts in their place. */
-const PLACEHOLDERS: Readonly<Record<string, string>> = { '<command>': 'status', '<id>': 'bootstrap-dev' };
+const PLACEHOLDERS: Readonly<Record<string, string>> = { '<command>': 'status', '<id>': 'bootstrap-dev', '<context>': 'logstack-dev' };
 const fill = (command: string): string => command.replace(/<\w+>/g, (p) => PLACEHOLDERS[p] ?? p);
 
 function ok(result: ShellResult, command: string): string {
@@ -189,7 +191,7 @@ function path2regex(glob: string): RegExp {
 
 describe('README: every command, run as written', () => {
   const commands: ReadmeCommand[] = loadReadmeCommands(README);
-  const shell = new ReadmeShell(TEMPORAL_CLI);
+  const shell = new ReadmeShell(TEMPORAL_CLI, KUBECTL);
   const background: Background[] = [];
   const children: ChildProcess[] = [];
   let connection: Connection | undefined;
@@ -265,10 +267,12 @@ describe('README: every command, run as written', () => {
     await connect();
   });
 
-  it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs', async () => {
-    const out = await run(PLAYS.kubectl.join('\n'));
+  it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs; an admin applies the worker RBAC', async () => {
+    const out = await run(PLAYS.kubectl.slice(0, 2).join('\n'));
     assert.match(out, /externalsecrets\.external-secrets\.io/);
     assert.match(out, /applications\.argoproj\.io/);
+    const rbac = await run(PLAYS.kubectl[2], { KUBECONFIG: requireSandbox().kubeconfig });
+    assert.match(rbac, /clusterrole\.rbac\.authorization\.k8s\.io\/logstack-worker serverside-applied/);
   });
 
   it('main job: `npm run demo` bootstraps, rolls out and promotes to production with approval', async () => {

@@ -1,6 +1,6 @@
 /**
  * Runs README commands as a reader would: through bash, in the repository root, with `logstack` (the
- * package's bin) and `temporal` (the sandbox's Temporal CLI) on PATH. Every command runs in a process group
+ * package's bin), `temporal` (the sandbox's Temporal CLI) and `kubectl` (the sandbox's) on PATH. Every command runs in a process group
  * of its own, so a long-running one (a worker, the codec server) is stopped with everything it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,16 +27,17 @@ export interface Background {
   stop(signal?: NodeJS.Signals): Promise<ShellResult>;
 }
 
-/** A bash with `logstack` and `temporal` on PATH. */
+/** A bash with `logstack`, `temporal` and `kubectl` on PATH. */
 export class ReadmeShell {
   private readonly bin: string;
 
-  constructor(temporalCli: string) {
+  constructor(temporalCli: string, kubectl: string) {
     this.bin = mkdtempSync(join(tmpdir(), 'logstack-readme-bin-'));
     const logstack = join(this.bin, 'logstack');
     writeFileSync(logstack, `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'client/bin.js')}" "$@"\n`);
     chmodSync(logstack, 0o755);
     symlinkSync(temporalCli, join(this.bin, 'temporal'));
+    symlinkSync(kubectl, join(this.bin, 'kubectl'));
   }
 
   /** The environment commands run with (`extra` on top). */
