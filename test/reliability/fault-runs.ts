@@ -52,7 +52,6 @@ export async function pushRunRevision(sandbox: SandboxRuntime, parent: string, v
 }
 
 type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
-const EventType = proto.temporal.api.enums.v1.EventType;
 
 function millis(event: HistoryEvent): number {
   const t = event.eventTime;
@@ -116,6 +115,21 @@ export async function activitySpans(handle: WorkflowHandle): Promise<ActivitySpa
   }));
 }
 
+/**
+ * Terminates those of `handles` still running: workflows of a test whose worker is about to stop would otherwise
+ * wait for a lock with nobody to run them — or hold it, since a running holder answers every lease check.
+ */
+export async function endRunning(handles: readonly WorkflowHandle[], reason: string): Promise<string[]> {
+  const ended: string[] = [];
+  for (const handle of handles) {
+    const description = await handle.describe().catch(() => undefined);
+    if (description?.status.name !== 'RUNNING') continue;
+    await handle.terminate(reason);
+    ended.push(handle.workflowId);
+  }
+  return ended;
+}
+
 /** One line per activity: type, the attempt that closed it, outcome, and the last failure. */
 export function describeSpans(spans: readonly ActivitySpan[]): string {
   return spans
@@ -123,9 +137,22 @@ export function describeSpans(spans: readonly ActivitySpan[]): string {
     .join('\n');
 }
 
-/** True when the workflow's history has an event of `type` (e.g. WORKFLOW_EXECUTION_COMPLETED). */
-export function hasEventType(events: readonly HistoryEvent[], type: keyof typeof EventType): boolean {
-  return events.some((e) => e.eventType === EventType[type]);
+/**
+ * The workflow's result; when it failed, an Error carrying the whole failure chain (activity type, the
+ * application failure's message) and every activity's attempts, rather than the bare WorkflowFailedError.
+ */
+export async function resultOrExplain(handle: WorkflowHandle): Promise<unknown> {
+  try {
+    return await handle.result();
+  } catch (error) {
+    const chain: string[] = [];
+    for (let e: unknown = error; e instanceof Error; e = e.cause) {
+      const activity = (e as { activityType?: unknown }).activityType;
+      chain.push(`${e.name}${typeof activity === 'string' ? ` (${activity})` : ''}: ${e.message}`);
+    }
+    const spans = await activitySpans(handle).catch(() => []);
+    throw new Error(`${handle.workflowId} failed:\n  ${chain.join('\n  ')}\nactivities:\n${describeSpans(spans)}`, { cause: error });
+  }
 }
 
 const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;

@@ -5,12 +5,12 @@
  * passes through; the serving certificate covers 127.0.0.1), and AWS_ENDPOINT_URL is the proxy in front of
  * moto. Everyone else keeps talking to the parts directly.
  *
- * A. A rollout of staging waits in its LokiStack gate (the LokiStack's status is cleared and the controller
- *    stand-ins are not running yet). The apiserver is made unreachable for 30 s: open connections — the
- *    gate's watch among them — are destroyed and new ones refused. While it is away the stand-ins
- *    write the LokiStack's status in the Loki Operator's place. After the restore the watch resumes, sees the
- *    status written during the outage, and the rollout completes with every rendered object present once,
- *    none re-created.
+ * A. A rollout of staging waits in its LokiStack gate: the LokiStack's status was cleared while the rollout
+ *    delivered, and the controller stand-ins are not running yet. The apiserver is made unreachable for 30 s:
+ *    open connections — the gate's watch among them — are destroyed and new ones refused. While it is away
+ *    the stand-ins start and write the LokiStack's status in the Loki Operator's place. After the restore
+ *    the watch resumes by itself (same activity attempt), sees the status written during the outage, and the
+ *    rollout completes with every rendered object present once, none re-created.
  * B. A bootstrap of dev must rotate the Loki access key (the stored key was made Inactive). The proxy lets
  *    `iam:CreateAccessKey` reach moto and drops its answer (the SDK repeats the call: moto now holds two new
  *    keys), then lets `secretsmanager:PutSecretValue` reach moto, drops its answer and takes moto down for
@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { GetBucketTaggingCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { ListAccessKeysCommand, ListUserTagsCommand, ListUsersCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
@@ -45,11 +45,13 @@ import {
   deliveredObjects,
   deployedState,
   describeSpans,
+  endRunning,
   keyOfRef,
   liveLokiStack,
   pendingActivities,
   proxiedKubeconfig,
   renderAt,
+  resultOrExplain,
   sleep,
   waitForActivityInFlight,
   type ActivitySpan,
@@ -62,7 +64,7 @@ const LOKISTACK_GATE = 'waitForLokiStackReady';
 /** `type: attempts` of every activity, one per line, for the diagnostics. */
 const attemptsLine = (spans: readonly ActivitySpan[]): string => spans.map((s) => `${s.type}: attempt ${s.attempt ?? '-'} ${s.outcome}`).join('\n');
 
-/** Clears the LokiStack's status in `env`, as if the Loki Operator had not reported on it yet. */
+/** Clears the LokiStack's status, as if the Loki Operator had not reported on it yet. */
 async function clearLokiStackStatus(kc: k8s.KubeConfig): Promise<void> {
   await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObjectStatus({
     group: 'loki.grafana.com',
@@ -96,7 +98,11 @@ async function bucketsOf(aws: AwsClients, env: Environment): Promise<string[]> {
   const names = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name ?? '');
   const owned: string[] = [];
   for (const name of names) {
-    const tags = await s3.send(new GetBucketTaggingCommand({ Bucket: name })).catch(() => ({ TagSet: [] }));
+    // An untagged bucket, or one another run deleted since the list, belongs to nobody.
+    const tags = await s3.send(new GetBucketTaggingCommand({ Bucket: name })).catch((error: unknown) => {
+      if (error instanceof Error && ['NoSuchTagSet', 'NoSuchBucket'].includes(error.name)) return { TagSet: [] };
+      throw error;
+    });
     if ((tags.TagSet ?? []).some((t) => t.Key === ENVIRONMENT_TAG && t.Value === env.name)) owned.push(name);
   }
   return owned;
@@ -107,7 +113,14 @@ async function usersOf(aws: AwsClients, env: Environment): Promise<string[]> {
   const users = ((await aws.iam().send(new ListUsersCommand({ MaxItems: 1000 }))).Users ?? []).map((u) => u.UserName ?? '');
   const owned: string[] = [];
   for (const user of users) {
-    const tags = await aws.iam().send(new ListUserTagsCommand({ UserName: user }));
+    // Other runs create and delete users meanwhile: one gone since the list has no tags to read.
+    const tags = await aws
+      .iam()
+      .send(new ListUserTagsCommand({ UserName: user }))
+      .catch((error: unknown) => {
+        if (error instanceof Error && error.name === 'NoSuchEntityException') return { Tags: [] };
+        throw error;
+      });
     if ((tags.Tags ?? []).some((t) => t.Key === ENVIRONMENT_TAG && t.Value === env.name)) owned.push(user);
   }
   return owned;
@@ -125,8 +138,9 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
   let client: Client;
   let worker: WorkerProcess;
   let standIns: ChildProcess | undefined;
-  let statusCleared = false;
+  const started: WorkflowHandle[] = [];
   /** Set while dev's stored access key is Inactive and no bootstrap has rotated it yet. */
+  let statusCleared = false;
   let deactivatedKey: { user: string; id: string } | undefined;
 
   before(async () => {
@@ -166,6 +180,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
         .send(new UpdateAccessKeyCommand({ UserName: deactivatedKey.user, AccessKeyId: deactivatedKey.id, Status: 'Active' }))
         .catch(() => undefined);
     }
+    if (client) await endRunning(started, 'outage test ended');
     const children = [worker?.child, standIns].filter((c): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null);
     const exits = children.map((c) => new Promise((r) => c.once('exit', r)));
     for (const child of children) child.kill('SIGTERM');
@@ -178,7 +193,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
     if (kubeconfigDir) rmSync(kubeconfigDir, { recursive: true, force: true });
   });
 
-  it('A: staging apiserver cut for 30 s while the LokiStack gate watches: the watch resumes, the rollout completes, no object missing, extra or re-created', async (t) => {
+  it('A: staging apiserver unreachable for 30 s while the LokiStack gate watches: the watch resumes, the rollout completes, no object missing, extra or re-created', async (t) => {
     const env = findEnvironment(catalog, 'staging');
     const revision = await knownGoodRevision(sandbox, env.name);
     const inventory = inventoryId(env.name, env.overlay);
@@ -186,24 +201,39 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
     assert.ok(rendered.some((o) => o.kind === 'LokiStack'), 'the overlay renders the LokiStack');
     const before = await deliveredObjects(sandbox, env.name, inventory, rendered);
 
-    const kc = clusterClient(sandbox, env.name);
-    await clearLokiStackStatus(kc);
-    statusCleared = true;
-    const handle = await client.workflow.start('rolloutEnvironment', {
-      taskQueue,
-      workflowId: `outage-rollout-staging-${process.pid}`,
-      args: [{ environment: env.name, revision, reason: 'apiserver outage test' }],
-    });
-    const gate = await waitForActivityInFlight(handle, (type) => type === LOKISTACK_GATE, 300_000);
-    assert.equal(gate.worker, worker.identity);
-    // Let the gate list and open its watch, then make sure it is still waiting for a status nobody writes yet.
-    await sleep(1_500);
-    assert.ok((await pendingActivities(handle)).some((a) => a.type === LOKISTACK_GATE && a.state === 'started'), 'the gate still waits');
-    assert.ok(!(await liveLokiStack(sandbox, env.name)).conditions.some((c) => c.type === 'Ready'), 'no Ready condition yet: the gate has nothing to see');
+    // The LokiStack's status goes once the rollout delivers: its gate has to wait for stand-ins. Stand-ins that
+    // another run starts meanwhile write it at once; then that rollout ends normally and the next one tries again.
+    let handle: WorkflowHandle | undefined;
+    for (let attempt = 1; !handle; attempt++) {
+      assert.ok(attempt <= 3, 'the LokiStack gate never waited: stand-ins of other runs kept writing its status');
+      const candidate = await client.workflow.start('rolloutEnvironment', {
+        taskQueue,
+        workflowId: `outage-rollout-staging-${process.pid}-${attempt}`,
+        args: [{ environment: env.name, revision, reason: 'apiserver outage test' }],
+      });
+      started.push(candidate);
+      await waitForActivityInFlight(candidate, (type) => type === 'applyOverlay', 300_000, 20);
+      await clearLokiStackStatus(clusterClient(sandbox, env.name));
+      statusCleared = true;
+      const waiting = await waitForActivityInFlight(candidate, (type) => type === LOKISTACK_GATE, 300_000, 20)
+        .then(() => sleep(1_500)) // let the gate list and open its watch
+        .then(async () => {
+          const pending = await pendingActivities(candidate);
+          const ready = (await liveLokiStack(sandbox, env.name)).conditions.some((c) => c.type === 'Ready');
+          return !ready && pending.some((a) => a.type === LOKISTACK_GATE && a.state === 'started');
+        })
+        .catch(() => false);
+      if (waiting) handle = candidate;
+      else {
+        await resultOrExplain(candidate);
+        t.diagnostic(`attempt ${attempt}: the LokiStack status was written before the cut (stand-ins of another run); trying again`);
+      }
+    }
 
     kube.cut();
     const cutAt = Date.now();
-    assert.ok(kube.stats.destroyed > 0, 'open connections (the watch among them) were destroyed');
+    const openAtCut = kube.stats.destroyed;
+    assert.ok(openAtCut > 0, "open connections (the gate's watch among them) were destroyed");
     standIns = await startStandIns();
     let readyDuringOutage = false;
     while (!readyDuringOutage && Date.now() - cutAt < OUTAGE_MS - 1_000) {
@@ -211,13 +241,12 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
       if (!readyDuringOutage) await sleep(250);
     }
     assert.ok(readyDuringOutage, 'the stand-ins wrote LokiStack Ready while the worker could not see it');
-    assert.ok((await pendingActivities(handle)).some((a) => a.type === LOKISTACK_GATE), 'the gate has not passed during the outage');
     await sleep(cutAt + OUTAGE_MS - Date.now());
     kube.restore();
     const restoredAt = Date.now();
-    t.diagnostic(`apiserver unreachable for ${((restoredAt - cutAt) / 1000).toFixed(1)} s: ${kube.stats.destroyed} open connections destroyed, ${kube.stats.refused} new ones refused`);
+    t.diagnostic(`apiserver unreachable for ${((restoredAt - cutAt) / 1000).toFixed(1)} s: ${openAtCut} open connections destroyed, ${kube.stats.refused} new ones refused`);
 
-    const result = (await handle.result()) as RolloutResult;
+    const result = (await resultOrExplain(handle)) as RolloutResult;
     assert.equal(result.environment, env.name);
     assert.equal(result.revision, revision);
     assert.equal(result.rolledBack, false, 'no gate failed: the outage was ridden out');
@@ -227,9 +256,10 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
 
     const spans = await activitySpans(handle);
     t.diagnostic(`activity attempts:\n${attemptsLine(spans)}`);
-    const gateSpan = spans.find((s) => s.type === LOKISTACK_GATE);
-    assert.equal(gateSpan?.outcome, 'completed', describeSpans(spans));
-    assert.ok((gateSpan.closedAt ?? 0) >= restoredAt, 'the gate passed only once the apiserver was back: its resumed watch saw the status');
+    const gate = spans.find((s) => s.type === LOKISTACK_GATE);
+    assert.equal(gate?.outcome, 'completed', describeSpans(spans));
+    assert.ok((gate.closedAt ?? 0) >= restoredAt, 'the gate passed only once the apiserver was back: its resumed watch saw the status');
+    assert.equal(gate.attempt, 1, 'in the attempt that was waiting at the cut: the watch resumed by itself, the activity was not retried');
 
     const afterObjects = await deliveredObjects(sandbox, env.name, inventory, rendered);
     const expected = new Set(rendered.map((o) => keyOfRef(o)));
@@ -246,8 +276,23 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
     const env = findEnvironment(catalog, 'dev');
     const user = principalName(env);
     const revision = await knownGoodRevision(sandbox, env.name);
+    // dev must hold a seeded static credential to rotate; an earlier run may have emptied moto: seed it first.
+    let documentBefore = await secretDocument(aws, env).catch((error: unknown): Record<string, string> => {
+      if (error instanceof Error && error.name === 'ResourceNotFoundException') return {};
+      throw error;
+    });
+    if (!documentBefore['access_key_id']) {
+      const seed = await client.workflow.start('bootstrapEnvironment', {
+        taskQueue,
+        workflowId: `outage-seed-dev-${process.pid}`,
+        args: [{ environment: env.name, revision }],
+      });
+      started.push(seed);
+      await resultOrExplain(seed);
+      documentBefore = await secretDocument(aws, env);
+      t.diagnostic('dev was not seeded: bootstrapped it first, without faults');
+    }
     const versionsBefore = await secretVersions(aws, env);
-    const documentBefore = await secretDocument(aws, env);
     const storedKey = documentBefore['access_key_id'];
     assert.ok(storedKey, 'dev has a seeded static credential');
     // The stored key stops being usable: the bootstrap has to create a new key and write a new version.
@@ -261,6 +306,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
       workflowId: `outage-bootstrap-dev-${process.pid}`,
       args: [{ environment: env.name, revision }],
     });
+    started.push(handle);
     const ended = handle.result().then(() => {
       throw new Error('the bootstrap ended before both answers were lost');
     });
@@ -282,7 +328,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
       `when the secret was written, the user had one key, and not the one whose answer was lost: ${keysAtPut.map((k) => `${k.id} ${k.status}`).join(', ')}`,
     );
 
-    const result = (await handle.result()) as BootstrapResult;
+    const result = (await resultOrExplain(handle)) as BootstrapResult;
     deactivatedKey = undefined;
     assert.equal(result.environment, env.name);
     assert.equal(result.bucket, env.aws.bucket);

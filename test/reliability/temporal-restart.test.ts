@@ -19,7 +19,7 @@ import type { BootstrapResult, PromoteResult, RolloutResult } from '../../domain
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { knownGoodRevision } from '../worker/sandbox-runs.ts';
-import { activitySpans, deployedState, describeSpans, pushRunRevision, sleep, waitForActivityInFlight } from './fault-runs.ts';
+import { activitySpans, deployedState, describeSpans, pushRunRevision, resultOrExplain, sleep, waitForActivityInFlight } from './fault-runs.ts';
 import { startPrivateTemporal, type PrivateTemporal } from './private-temporal.ts';
 
 /** How long the server stays down: longer than the worker's first reconnect attempts. */
@@ -59,23 +59,27 @@ describe('Temporal restart mid-promotion (private dev server; statuses written b
     // dev needs a verified revision that staging does not run yet, or the promotion has nothing to do.
     let devState = await deployedState(sandbox, 'dev');
     if (devState['verified'] !== 'true') {
-      const bootstrap = await client.workflow.execute('bootstrapEnvironment', {
-        taskQueue,
-        workflowId: `restart-bootstrap-dev-${process.pid}`,
-        args: [{ environment: 'dev', revision: await knownGoodRevision(sandbox, 'dev') }],
-      });
-      t.diagnostic(`dev bootstrapped at ${(bootstrap as BootstrapResult).revision}`);
+      const bootstrap = (await resultOrExplain(
+        await client.workflow.start('bootstrapEnvironment', {
+          taskQueue,
+          workflowId: `restart-bootstrap-dev-${process.pid}`,
+          args: [{ environment: 'dev', revision: await knownGoodRevision(sandbox, 'dev') }],
+        }),
+      )) as BootstrapResult;
+      t.diagnostic(`dev bootstrapped at ${bootstrap.revision}`);
       devState = await deployedState(sandbox, 'dev');
     }
     const stagingBefore = await deployedState(sandbox, 'staging');
     let revision = devState['revision'] ?? '';
     if (revision === stagingBefore['revision']) {
       revision = await pushRunRevision(sandbox, revision, `restart-${Date.now()}`);
-      const rollout = (await client.workflow.execute('rolloutEnvironment', {
-        taskQueue,
-        workflowId: `restart-rollout-dev-${process.pid}`,
-        args: [{ environment: 'dev', revision, reason: 'a revision for staging to promote' }],
-      })) as RolloutResult;
+      const rollout = (await resultOrExplain(
+        await client.workflow.start('rolloutEnvironment', {
+          taskQueue,
+          workflowId: `restart-rollout-dev-${process.pid}`,
+          args: [{ environment: 'dev', revision, reason: 'a revision for staging to promote' }],
+        }),
+      )) as RolloutResult;
       assert.equal(rollout.rolledBack, false, 'dev verified the new revision');
       t.diagnostic(`dev rolled out to ${revision}`);
     }
@@ -98,14 +102,14 @@ describe('Temporal restart mid-promotion (private dev server; statuses written b
     const restartedAt = Date.now();
     assert.notEqual(temporal.pid, pidBefore, 'a new server process');
 
-    const result = (await handle.result()) as PromoteResult;
+    const result = (await resultOrExplain(handle)) as PromoteResult;
     const completedAt = Date.now();
     assert.equal(result.from, 'dev');
     assert.equal(result.to, 'staging');
     assert.equal(result.revision, revision, 'the revision verified in dev was promoted');
     assert.equal(result.rolledBack, false);
     const lastVerified = stagingBefore['verified'] === 'true' ? stagingBefore['revision'] : stagingBefore['previousRevision'];
-    assert.equal(result.previousRevision, lastVerified || null, "staging's last verified revision before the promotion");
+    assert.equal(result.previousRevision, lastVerified || null, `staging's last verified revision before the promotion (staging was ${JSON.stringify(stagingBefore)})`);
     const staging = await deployedState(sandbox, 'staging');
     assert.equal(staging['revision'], revision, 'staging records the promoted revision');
     assert.equal(staging['verified'], 'true', 'verified by every gate of staging');
