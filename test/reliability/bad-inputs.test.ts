@@ -223,16 +223,32 @@ async function ensurePromotableToProduction(): Promise<void> {
   assert.equal(outcome.type, undefined, `set-up: rolling staging out to ${commit} failed: ${outcome.message}`);
 }
 
-/** A commit of the GitOps remote that is not the one verified in `env`. */
-async function commitNotVerifiedIn(env: string): Promise<string> {
-  const verified = (await ensureVerified(env))['revision'];
+/**
+ * A promotion whose source stage is verified (dev → staging, else staging → production; dev is bootstrapped
+ * when neither is), and a commit of the GitOps remote that is not the one verified there.
+ */
+async function promotionWithUnverifiedCommit(): Promise<{ from: string; to: string; commit: string }> {
+  const candidates = [
+    { from: 'dev', to: 'staging' },
+    { from: 'staging', to: 'production' },
+  ];
+  let chosen: { from: string; to: string; verified: string } | undefined;
+  for (const { from, to } of candidates) {
+    const state = await ctx.deployedState(from);
+    if (state['verified'] === 'true' && state['revision']) {
+      chosen = { from, to, verified: state['revision'] };
+      break;
+    }
+  }
+  chosen ??= { from: 'dev', to: 'staging', verified: (await ensureVerified('dev'))['revision'] ?? '' };
   const { stdout } = await execFileAsync('git', ['-C', ctx.sandbox.git.remote, 'rev-list', '--max-count=20', 'main']);
-  const other = stdout
+  const verified = chosen.verified;
+  const commit = stdout
     .trim()
     .split('\n')
     .find((c) => c && c !== verified);
-  if (!other) throw new Error('the GitOps remote has a single commit');
-  return other;
+  if (!commit) throw new Error('the GitOps remote has a single commit');
+  return { from: chosen.from, to: chosen.to, commit };
 }
 
 /** Waits until `handle`'s progress shows it waiting for approval. */
@@ -263,7 +279,7 @@ const UNKNOWN_SHA = '0123456789abcdef0123456789abcdef01234567';
 const BROKEN_BRANCH = `bad-inputs-broken-${process.pid}`;
 /** Set up by their rows before the "before" inventory. */
 let brokenCommit = '';
-let unverifiedCommit = '';
+let unverified = { from: '', to: '', commit: '' };
 
 // ── the table ─────────────────────────────────────────────────────────────────────────────
 
@@ -367,7 +383,6 @@ const rows: Row[] = [
     expect: { type: FailureType.ManifestRejected },
     says: [/LokiStack/, /1x\.huge/, /fix the manifest in Git/],
     setUp: async () => {
-      await ensureVerified('dev');
       brokenCommit = await ctx.pushCommit(
         BROKEN_BRANCH,
         (dir) => {
@@ -378,7 +393,9 @@ const rows: Row[] = [
       );
     },
     run: () => ctx.run(rollout, { environment: 'dev', revision: brokenCommit }),
-    cleanUp: () => ctx.deleteBranch(BROKEN_BRANCH),
+    cleanUp: async () => {
+      if (brokenCommit) await ctx.deleteBranch(BROKEN_BRANCH);
+    },
   },
   {
     name: 'catalog that fails its schema (protected production with one approver)',
@@ -432,11 +449,11 @@ const rows: Row[] = [
     name: 'revision that is not the one verified in the source stage',
     target: promote,
     expect: { type: FailureType.RevisionNotVerified },
-    says: [/is not the revision verified in dev/, /roll out and verify/],
+    says: [/is not the revision verified in (dev|staging)/, /roll out and verify/],
     setUp: async () => {
-      unverifiedCommit = await commitNotVerifiedIn('dev');
+      unverified = await promotionWithUnverifiedCommit();
     },
-    run: () => ctx.run(promote, { from: 'dev', to: 'staging', revision: unverifiedCommit }),
+    run: () => ctx.run(promote, { from: unverified.from, to: unverified.to, revision: unverified.commit }),
   },
   {
     name: 'source stage with nothing verified (qa, never bootstrapped)',
