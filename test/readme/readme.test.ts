@@ -44,7 +44,7 @@ const KUBECTL = join(CACHE_ROOT, 'build', `kube-${versions.go.kubernetes.version
 const PLAYS = {
   sandbox: [
     'npm run sandbox -- status',
-    'npm run sandbox -- status --json',
+    'npm run -s sandbox -- status --json',
     'npm run sandbox -- build',
     'npm run sandbox -- up',
     'npm run sandbox -- down',
@@ -236,7 +236,7 @@ describe('README: every command, run as written', () => {
 
   it('sandbox: status, build, idempotent up, down, up, down --purge, up --fresh (with and without the UI codec), reseed-git', async () => {
     assert.match(await run('npm run sandbox -- status'), /up\s+kube-apiserver-dev/);
-    const status = JSON.parse(await run('npm run sandbox -- status --json')) as { temporal: { address: string }; git: { remote: string } };
+    const status = JSON.parse(await run('npm run -s sandbox -- status --json')) as { temporal: { address: string }; git: { remote: string } };
     assert.equal(status.temporal.address, `127.0.0.1:${versions.ports.temporal}`);
     await run('npm run sandbox -- build');
     assert.doesNotMatch(await run('npm run sandbox -- up'), /starting/, 'a second `up` must change nothing');
@@ -281,15 +281,17 @@ describe('README: every command, run as written', () => {
     const out = await run('npm run demo');
     assert.match(out, /promote staging → production/);
     assert.match(out, /done — explore every workflow/);
-    for (const env of ENVIRONMENTS) assert.match(out, new RegExp(`\\b${env}\\b.*\\byes\\b`), `status row of ${env} is verified`);
+    for (const env of ENVIRONMENTS) assert.match(out, new RegExp(`${env}\\s*│\\s*([0-9a-f]{7})\\s*│\\s*\\1\\b`), `status row of ${env}: the pinned revision is verified`);
   });
 
   it('worker: prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
     for (const command of ['npm run worker', 'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker']) {
       const worker = shell.start(command);
+      background.push(worker); // stopped by the end of the file if an assertion fails first
       await worker.waitFor(/"state":"RUNNING"/);
-      const catalog = command.includes('LOGSTACK_CATALOG') ? 'gitops/environments.yaml' : 'sandbox/environments.yaml';
+      // Without LOGSTACK_CATALOG the worker uses the sandbox's catalog (copied into its runtime directory).
+      const catalog = command.includes('LOGSTACK_CATALOG') ? 'gitops/environments.yaml' : 'run/environments.yaml';
       assert.match(worker.output(), new RegExp(`"catalog":"[^"]*${catalog.replace('.', '\\.')}"`));
       const end = await worker.stop('SIGTERM');
       assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);
@@ -303,8 +305,8 @@ describe('README: every command, run as written', () => {
   });
 
   it('logstack CLI (controller statuses written by the stand-ins): every README example', async () => {
-    assert.match(await run('logstack validate'), /valid/);
-    assert.match(await run('npm run logstack -- validate gitops/environments.yaml'), /valid/);
+    assert.match(await run('logstack validate'), /3 environments \(dev → staging → production\)/);
+    assert.match(await run('npm run logstack -- validate gitops/environments.yaml'), /gitops\/environments\.yaml: 3 environments/);
     assert.match(await run('logstack render dev'), /kind: LokiStack/);
     for (const command of ['npm run logstack -- <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
       assert.match(await run(command), /production/);

@@ -334,7 +334,7 @@ const ACTIVITY_RIGHTS: readonly Access[] = [
   },
   {
     verb: 'bind',
-    resource: 'roles.rbac.authorization.k8s.io/logstack-worker',
+    resource: 'roles.rbac.authorization.k8s.io/logstack-worker-bootstrap',
     namespace: 'openshift-gitops',
     why: 'its own Role, bound in the dry run of the apply that creates it',
   },
