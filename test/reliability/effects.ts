@@ -17,7 +17,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DeleteBucketCommand, DeleteObjectsCommand, GetBucketTaggingCommand, HeadBucketCommand, ListBucketsCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetBucketTaggingCommand,
+  HeadBucketCommand,
+  ListBucketsCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import {
   DeleteAccessKeyCommand,
   DeleteUserCommand,
@@ -32,13 +40,28 @@ import {
   ListUserTagsCommand,
   ListUsersCommand,
 } from '@aws-sdk/client-iam';
-import { DeleteSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
 import { ENVIRONMENT_TAG, MANAGED_TAG } from '../../activities/aws/common.ts';
 import { pinPath } from '../../activities/gitops/pins.ts';
 import { inventoryId, PRUNE_KINDS } from '../../activities/kubernetes/overlay.ts';
-import { findEnvironment, INVENTORY_LABEL, parseCatalog, principalName, STATE_NAMESPACE, stateConfigMapName, type Catalog, type Environment } from '../../domain/index.ts';
+import {
+  findEnvironment,
+  INVENTORY_LABEL,
+  parseCatalog,
+  principalName,
+  STATE_NAMESPACE,
+  stateConfigMapName,
+  type Catalog,
+  type Environment,
+} from '../../domain/index.ts';
 import type { SandboxRuntime } from '../../sandbox/status.ts';
 
 const execFileAsync = promisify(execFile);
@@ -64,8 +87,16 @@ export interface MotoClients {
 
 /** Clients for the sandbox's moto in `region`. */
 export function motoClients(sandbox: SandboxRuntime, region: string): MotoClients {
-  const common = { endpoint: sandbox.aws.endpoint, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
-  return { s3: new S3Client({ ...common, forcePathStyle: true }), iam: new IAMClient(common), sm: new SecretsManagerClient(common) };
+  const common = {
+    endpoint: sandbox.aws.endpoint,
+    region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+  return {
+    s3: new S3Client({ ...common, forcePathStyle: true }),
+    iam: new IAMClient(common),
+    sm: new SecretsManagerClient(common),
+  };
 }
 
 /** One version of the environment's secret: id, staging labels and the SHA-256 of its content. */
@@ -95,7 +126,10 @@ export interface AwsState {
   readonly storedKeyId: string | null;
 }
 
-const tagged = (env: Environment, tags: readonly { Key?: string | undefined; Value?: string | undefined }[] | undefined): boolean =>
+const tagged = (
+  env: Environment,
+  tags: readonly { Key?: string | undefined; Value?: string | undefined }[] | undefined,
+): boolean =>
   (tags ?? []).some((t) => t.Key === MANAGED_TAG.key && t.Value === MANAGED_TAG.value) &&
   (tags ?? []).some((t) => t.Key === ENVIRONMENT_TAG && t.Value === env.name);
 
@@ -155,7 +189,10 @@ export async function readAwsState(sandbox: SandboxRuntime, env: Environment): P
       throw error;
     },
   );
-  const listed = exists ? ((await sm.send(new ListSecretVersionIdsCommand({ SecretId: env.aws.secretName, IncludeDeprecated: true }))).Versions ?? []) : [];
+  const listed = exists
+    ? ((await sm.send(new ListSecretVersionIdsCommand({ SecretId: env.aws.secretName, IncludeDeprecated: true })))
+        .Versions ?? [])
+    : [];
   for (const v of listed) {
     const id = v.VersionId ?? '';
     const value = await sm.send(new GetSecretValueCommand({ SecretId: env.aws.secretName, VersionId: id }));
@@ -168,7 +205,16 @@ export async function readAwsState(sandbox: SandboxRuntime, env: Environment): P
       storedKeyId = typeof document.access_key_id === 'string' ? document.access_key_id : null;
     }
   }
-  return { buckets: buckets.sort(), bucketExists, users: users.sort(), roles: roles.sort(), keys, versions, currentSha256, storedKeyId };
+  return {
+    buckets: buckets.sort(),
+    bucketExists,
+    users: users.sort(),
+    roles: roles.sort(),
+    keys,
+    versions,
+    currentSha256,
+    storedKeyId,
+  };
 }
 
 /**
@@ -179,10 +225,18 @@ export async function readAwsState(sandbox: SandboxRuntime, env: Environment): P
 export async function deleteAwsResources(sandbox: SandboxRuntime, env: Environment): Promise<void> {
   const { s3, iam, sm } = motoClients(sandbox, env.aws.region);
   const bucket = env.aws.bucket;
-  if (await s3.send(new HeadBucketCommand({ Bucket: bucket })).then(() => true, () => false)) {
+  if (
+    await s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
+      () => true,
+      () => false,
+    )
+  ) {
     for (;;) {
       const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-      const objects = [...(listed.Versions ?? []), ...(listed.DeleteMarkers ?? [])].map((o) => ({ Key: o.Key ?? '', VersionId: o.VersionId }));
+      const objects = [...(listed.Versions ?? []), ...(listed.DeleteMarkers ?? [])].map((o) => ({
+        Key: o.Key ?? '',
+        VersionId: o.VersionId,
+      }));
       if (objects.length === 0) break;
       await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects } }));
     }
@@ -195,26 +249,38 @@ export async function deleteAwsResources(sandbox: SandboxRuntime, env: Environme
       () => undefined,
     );
     if (exists !== undefined) {
-      for (const key of exists) await iam.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: key.AccessKeyId }));
+      for (const key of exists)
+        await iam.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: key.AccessKeyId }));
       for (const name of (await iam.send(new ListUserPoliciesCommand({ UserName: user }))).PolicyNames ?? []) {
         await iam.send(new DeleteUserPolicyCommand({ UserName: user, PolicyName: name }));
       }
-      for (const p of (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: user }))).AttachedPolicies ?? []) {
+      for (const p of (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: user }))).AttachedPolicies ??
+        []) {
         await iam.send(new DetachUserPolicyCommand({ UserName: user, PolicyArn: p.PolicyArn }));
       }
       await iam.send(new DeleteUserCommand({ UserName: user }));
     }
   }
-  await sm.send(new DeleteSecretCommand({ SecretId: env.aws.secretName, ForceDeleteWithoutRecovery: true })).catch((error: unknown) => {
-    if (errorName(error) !== 'ResourceNotFoundException') throw error;
-  });
+  await sm
+    .send(new DeleteSecretCommand({ SecretId: env.aws.secretName, ForceDeleteWithoutRecovery: true }))
+    .catch((error: unknown) => {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    });
 }
 
 // ── Git ──────────────────────────────────────────────────────────────────────────────────────
 
 /** Commits on `branch` of the GitOps remote that touch the environment's pin file, newest first. */
 export async function pinCommits(sandbox: SandboxRuntime, env: Environment, branch: string): Promise<string[]> {
-  const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'log', '--format=%H', branch, '--', pinPath(env.name)]);
+  const { stdout } = await execFileAsync('git', [
+    '-C',
+    sandbox.git.remote,
+    'log',
+    '--format=%H',
+    branch,
+    '--',
+    pinPath(env.name),
+  ]);
   return stdout.split('\n').filter((l) => l.trim() !== '');
 }
 
@@ -253,9 +319,21 @@ export async function renderOverlay(sandbox: SandboxRuntime, overlay: string, re
   const dir = await mkdtemp(join(tmpdir(), 'kill-matrix-render-'));
   try {
     const tar = join(dir, 'tree.tar');
-    await execFileAsync('git', ['-C', sandbox.git.remote, 'archive', '--format=tar', '-o', tar, revision, '--', 'gitops']);
+    await execFileAsync('git', [
+      '-C',
+      sandbox.git.remote,
+      'archive',
+      '--format=tar',
+      '-o',
+      tar,
+      revision,
+      '--',
+      'gitops',
+    ]);
     await execFileAsync('tar', ['-xf', tar, '-C', dir]);
-    const { stdout } = await execFileAsync(sandbox.kubectl, ['kustomize', join(dir, overlay)], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await execFileAsync(sandbox.kubectl, ['kustomize', join(dir, overlay)], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return parseAllDocuments(stdout)
       .map((d) => d.toJS() as Manifest | null)
       .filter((o): o is Manifest => o !== null && typeof o.kind === 'string');
@@ -269,7 +347,11 @@ export async function renderOverlay(sandbox: SandboxRuntime, overlay: string, re
  * overlays render: nothing missing, nothing extra (no duplicate or leftover), each labelled by the last overlay
  * that renders it. Objects being deleted are not counted.
  */
-export async function compareWithOverlays(sandbox: SandboxRuntime, env: Environment, applied: readonly AppliedOverlay[]): Promise<OverlayComparison> {
+export async function compareWithOverlays(
+  sandbox: SandboxRuntime,
+  env: Environment,
+  applied: readonly AppliedOverlay[],
+): Promise<OverlayComparison> {
   const expected = new Map<string, string>();
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
   for (const k of PRUNE_KINDS) kinds.set(`${k.apiVersion} ${k.kind}`, k);
@@ -287,7 +369,16 @@ export async function compareWithOverlays(sandbox: SandboxRuntime, env: Environm
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   const live = new Map<string, string>();
   for (const { apiVersion, kind } of kinds.values()) {
-    const list = await api.list(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, `${INVENTORY_LABEL} in (${labels.join(',')})`);
+    const list = await api.list(
+      apiVersion,
+      kind,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      `${INVENTORY_LABEL} in (${labels.join(',')})`,
+    );
     for (const item of list.items) {
       if (item.metadata?.deletionTimestamp) continue;
       live.set(refOf({ ...item, apiVersion, kind }), item.metadata?.labels?.[INVENTORY_LABEL] ?? '');
@@ -296,7 +387,9 @@ export async function compareWithOverlays(sandbox: SandboxRuntime, env: Environm
   return {
     missing: [...expected.keys()].filter((ref) => !live.has(ref)).sort(),
     extra: [...live.keys()].filter((ref) => !expected.has(ref)).sort(),
-    mislabelled: [...expected].filter(([ref, label]) => live.has(ref) && live.get(ref) !== label).map(([ref, label]) => `${ref} (${live.get(ref)}, expected ${label})`),
+    mislabelled: [...expected]
+      .filter(([ref, label]) => live.has(ref) && live.get(ref) !== label)
+      .map(([ref, label]) => `${ref} (${live.get(ref)}, expected ${label})`),
     live: live.size,
   };
 }
@@ -310,7 +403,11 @@ export interface EffectsSnapshot {
 }
 
 /** Reads AWS and the pin commits of `env`. */
-export async function snapshotEffects(sandbox: SandboxRuntime, env: Environment, branch: string): Promise<EffectsSnapshot> {
+export async function snapshotEffects(
+  sandbox: SandboxRuntime,
+  env: Environment,
+  branch: string,
+): Promise<EffectsSnapshot> {
   return { aws: await readAwsState(sandbox, env), pins: await pinCommits(sandbox, env, branch) };
 }
 
@@ -326,24 +423,39 @@ export interface ExpectedEffects {
  * names (static), secret versions only per distinct content (none when the content did not change), and
  * exactly `expected.pins` new pin commits. Returns the problems; empty means exactly once.
  */
-export function exactlyOnceProblems(env: Environment, before: EffectsSnapshot, after: EffectsSnapshot, expected: ExpectedEffects): string[] {
+export function exactlyOnceProblems(
+  env: Environment,
+  before: EffectsSnapshot,
+  after: EffectsSnapshot,
+  expected: ExpectedEffects,
+): string[] {
   const problems: string[] = [];
   const a = after.aws;
   if (!a.bucketExists) problems.push(`bucket ${env.aws.bucket} does not exist`);
-  if (a.buckets.join() !== env.aws.bucket) problems.push(`buckets tagged for ${env.name}: [${a.buckets.join(', ')}], expected exactly [${env.aws.bucket}]`);
+  if (a.buckets.join() !== env.aws.bucket)
+    problems.push(`buckets tagged for ${env.name}: [${a.buckets.join(', ')}], expected exactly [${env.aws.bucket}]`);
   const principal = principalName(env);
   const [mine, other, otherBefore] =
     env.aws.credentialMode === 'static' ? [a.users, a.roles, before.aws.roles] : [a.roles, a.users, before.aws.users];
   if (mine.join() !== principal) {
-    problems.push(`IAM ${env.aws.credentialMode === 'static' ? 'users' : 'roles'} tagged for ${env.name}: [${mine.join(', ')}], expected exactly [${principal}]`);
+    problems.push(
+      `IAM ${env.aws.credentialMode === 'static' ? 'users' : 'roles'} tagged for ${env.name}: [${mine.join(', ')}], expected exactly [${principal}]`,
+    );
   }
-  if (other.join() !== otherBefore.join()) problems.push(`IAM principals of the other credential mode changed: [${otherBefore.join(', ')}] → [${other.join(', ')}]`);
+  if (other.join() !== otherBefore.join())
+    problems.push(
+      `IAM principals of the other credential mode changed: [${otherBefore.join(', ')}] → [${other.join(', ')}]`,
+    );
   if (env.aws.credentialMode === 'static') {
     const active = a.keys.filter((k) => k.status === 'Active');
     if (a.keys.length !== 1 || active.length !== 1) {
-      problems.push(`access keys of ${principal}: ${a.keys.map((k) => `${k.id.slice(0, 8)}… ${k.status}`).join(', ') || 'none'}; expected exactly one, active`);
+      problems.push(
+        `access keys of ${principal}: ${a.keys.map((k) => `${k.id.slice(0, 8)}… ${k.status}`).join(', ') || 'none'}; expected exactly one, active`,
+      );
     } else if (a.storedKeyId !== active[0]?.id) {
-      problems.push(`the secret names access key ${a.storedKeyId?.slice(0, 8) ?? 'none'}…, not the active key ${active[0]?.id.slice(0, 8)}…`);
+      problems.push(
+        `the secret names access key ${a.storedKeyId?.slice(0, 8) ?? 'none'}…, not the active key ${active[0]?.id.slice(0, 8)}…`,
+      );
     }
   }
   if (a.versions.length === 0) problems.push(`secret ${env.aws.secretName} does not exist`);
@@ -351,14 +463,18 @@ export function exactlyOnceProblems(env: Environment, before: EffectsSnapshot, a
   const added = a.versions.filter((v) => !known.has(v.id));
   const contents = new Set<string>(before.aws.currentSha256 ? [before.aws.currentSha256] : []);
   for (const v of added) {
-    if (contents.has(v.sha256)) problems.push(`secret version ${v.id.slice(0, 8)}… repeats content sha256 ${v.sha256.slice(0, 12)} that was already stored`);
+    if (contents.has(v.sha256))
+      problems.push(
+        `secret version ${v.id.slice(0, 8)}… repeats content sha256 ${v.sha256.slice(0, 12)} that was already stored`,
+      );
     contents.add(v.sha256);
   }
   if (a.currentSha256 !== null && a.currentSha256 === before.aws.currentSha256 && added.length > 0) {
     problems.push(`${added.length} secret version(s) added although the current content did not change`);
   }
   const newPins = after.pins.filter((c) => !before.pins.includes(c));
-  if (newPins.length !== expected.pins) problems.push(`${newPins.length} new commit(s) on ${pinPath(env.name)}, expected ${expected.pins}`);
+  if (newPins.length !== expected.pins)
+    problems.push(`${newPins.length} new commit(s) on ${pinPath(env.name)}, expected ${expected.pins}`);
   return problems;
 }
 
@@ -373,7 +489,11 @@ export function describeEffects(s: EffectsSnapshot): string {
 }
 
 /** The revision the environment's pin file names on `branch`, or null without a pin. */
-export async function pinnedRevision(sandbox: SandboxRuntime, env: Environment, branch: string): Promise<string | null> {
+export async function pinnedRevision(
+  sandbox: SandboxRuntime,
+  env: Environment,
+  branch: string,
+): Promise<string | null> {
   try {
     const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'show', `${branch}:${pinPath(env.name)}`]);
     const revision = (parse(stdout, { version: '1.1' }) as { revision?: unknown } | null)?.revision;

@@ -100,9 +100,12 @@ async function outputMatches(worker: WorkerProcess, pattern: RegExp, what: strin
   const deadline = performance.now() + START_DEADLINE_MS;
   while (!pattern.test(worker.output())) {
     if (worker.child.exitCode !== null || worker.child.signalCode !== null) {
-      throw new Error(`worker exited with ${worker.child.exitCode ?? worker.child.signalCode} before ${what}:\n${worker.output().slice(-3000)}`);
+      throw new Error(
+        `worker exited with ${worker.child.exitCode ?? worker.child.signalCode} before ${what}:\n${worker.output().slice(-3000)}`,
+      );
     }
-    if (performance.now() > deadline) throw new Error(`worker not ${what} after ${START_DEADLINE_MS / 1000} s:\n${worker.output().slice(-3000)}`);
+    if (performance.now() > deadline)
+      throw new Error(`worker not ${what} after ${START_DEADLINE_MS / 1000} s:\n${worker.output().slice(-3000)}`);
     await sleep(50);
   }
 }
@@ -111,7 +114,10 @@ async function outputMatches(worker: WorkerProcess, pattern: RegExp, what: strin
  * Starts a kill-matrix worker on `taskQueue` (without a point it never kills) and waits until it is held:
  * connected and bundled, not polling.
  */
-export async function startHeldWorker(taskQueue: string, options: { point?: KillPoint; workflowId?: string; logFile: string }): Promise<HeldWorker> {
+export async function startHeldWorker(
+  taskQueue: string,
+  options: { point?: KillPoint; workflowId?: string; logFile: string },
+): Promise<HeldWorker> {
   const worker = startWorkerProcess({
     taskQueue,
     entry: KILL_WORKER_ENTRY,
@@ -161,7 +167,9 @@ const millis = (ts: { seconds?: unknown; nanos?: number | null } | null | undefi
 };
 
 /** The activities of a history in scheduling order, with their summaries and inputs. */
-export function scheduledActivities(history: readonly HistoryEvent[]): (Omit<PlannedActivity, 'wait'> & { readonly input: unknown })[] {
+export function scheduledActivities(
+  history: readonly HistoryEvent[],
+): (Omit<PlannedActivity, 'wait'> & { readonly input: unknown })[] {
   const planned: (Omit<PlannedActivity, 'wait'> & { input: unknown })[] = [];
   for (const e of history) {
     const a = e.activityTaskScheduledEventAttributes;
@@ -194,9 +202,22 @@ export function activityResults(history: readonly HistoryEvent[]): Map<string, u
 }
 
 /** The plan of a clean run: its activities, each marked as a wait when it logged a waiting heartbeat. */
-export function planFromCleanRun(history: readonly HistoryEvent[], logFile: string, workflowId: string): PlannedActivity[] {
-  const waits = new Set(readKillLog(logFile).filter((r) => r.workflowId === workflowId && r.event === 'waiting').map((r) => r.activityId));
-  return scheduledActivities(history).map(({ activityId, activityType, summary }) => ({ activityId, activityType, summary, wait: waits.has(activityId) }));
+export function planFromCleanRun(
+  history: readonly HistoryEvent[],
+  logFile: string,
+  workflowId: string,
+): PlannedActivity[] {
+  const waits = new Set(
+    readKillLog(logFile)
+      .filter((r) => r.workflowId === workflowId && r.event === 'waiting')
+      .map((r) => r.activityId),
+  );
+  return scheduledActivities(history).map(({ activityId, activityType, summary }) => ({
+    activityId,
+    activityType,
+    summary,
+    wait: waits.has(activityId),
+  }));
 }
 
 /** Where a run's activities differ from the plan (id and type, in order); empty when they are the same. */
@@ -209,7 +230,9 @@ export function planDifference(plan: readonly PlannedActivity[], history: readon
 }
 
 /** How each activity of a history ended: the attempt and worker of its final start, and the completion time. */
-function activityEnds(history: readonly HistoryEvent[]): Map<string, { attempt: number; identity: string; completedAt: number | null }> {
+function activityEnds(
+  history: readonly HistoryEvent[],
+): Map<string, { attempt: number; identity: string; completedAt: number | null }> {
   const byScheduled = new Map<string, string>();
   const ends = new Map<string, { attempt: number; identity: string; completedAt: number | null }>();
   for (const e of history) {
@@ -217,7 +240,8 @@ function activityEnds(history: readonly HistoryEvent[]): Map<string, { attempt: 
     if (scheduled?.activityId) byScheduled.set(String(e.eventId), scheduled.activityId);
     const started = e.activityTaskStartedEventAttributes;
     const startedId = started ? byScheduled.get(String(started.scheduledEventId)) : undefined;
-    if (started && startedId) ends.set(startedId, { attempt: started.attempt ?? 0, identity: started.identity ?? '', completedAt: null });
+    if (started && startedId)
+      ends.set(startedId, { attempt: started.attempt ?? 0, identity: started.identity ?? '', completedAt: null });
     const completed = e.activityTaskCompletedEventAttributes;
     const completedId = completed ? byScheduled.get(String(completed.scheduledEventId)) : undefined;
     const end = completedId ? ends.get(completedId) : undefined;
@@ -227,18 +251,33 @@ function activityEnds(history: readonly HistoryEvent[]): Map<string, { attempt: 
 }
 
 /** Resolves once the activity `activityId` of the workflow has completed (polls the history). */
-export async function activityCompleted(handle: WorkflowHandle, activityId: string, signal: AbortSignal): Promise<boolean> {
+export async function activityCompleted(
+  handle: WorkflowHandle,
+  activityId: string,
+  signal: AbortSignal,
+): Promise<boolean> {
   while (!signal.aborted) {
     const history = (await handle.fetchHistory()).events ?? [];
     const end = activityEnds(history).get(activityId);
     if (end?.completedAt != null) return true;
-    if (history.some((e) => e.workflowExecutionCompletedEventAttributes || e.workflowExecutionFailedEventAttributes || e.workflowExecutionTerminatedEventAttributes)) return false;
+    if (
+      history.some(
+        (e) =>
+          e.workflowExecutionCompletedEventAttributes ||
+          e.workflowExecutionFailedEventAttributes ||
+          e.workflowExecutionTerminatedEventAttributes,
+      )
+    )
+      return false;
     await sleep(500);
   }
   return false;
 }
 
-async function pendingActivity(handle: WorkflowHandle, activityId: string): Promise<temporal.api.workflow.v1.IPendingActivityInfo | undefined> {
+async function pendingActivity(
+  handle: WorkflowHandle,
+  activityId: string,
+): Promise<temporal.api.workflow.v1.IPendingActivityInfo | undefined> {
   const description = await handle.describe();
   return (description.raw.pendingActivities ?? []).find((a) => a.activityId === activityId);
 }
@@ -296,8 +335,22 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
   for (let i = 0; i < points.length; i++) {
     const point = points[i] as KillPoint;
     const activityId = point.activityId ?? '';
-    const base = { point: formatKillPoint(point), phase, activityId, activityType: point.activityType, summary: summaries.get(activityId) ?? '' };
-    const blank = { exit: null, startedOnKilledWorker: false, recordedHeartbeat: null, completedAttempt: null, completedBy: null, recoveredMs: null, killedWorker: null };
+    const base = {
+      point: formatKillPoint(point),
+      phase,
+      activityId,
+      activityType: point.activityType,
+      summary: summaries.get(activityId) ?? '',
+    };
+    const blank = {
+      exit: null,
+      startedOnKilledWorker: false,
+      recordedHeartbeat: null,
+      completedAttempt: null,
+      completedBy: null,
+      recoveredMs: null,
+      killedWorker: null,
+    };
     if (closed) {
       outcomes.push({ ...base, ...blank, hit: false, problems: ['not reached: the workflow had already closed'] });
       continue;
@@ -325,7 +378,11 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
     clearTimeout(timer);
     const problems: string[] = [];
     if (end.kind !== 'exit') {
-      problems.push(end.kind === 'closed' ? 'never hit: the workflow closed first' : `never hit within ${LINK_DEADLINE_MS / 1000} s`);
+      problems.push(
+        end.kind === 'closed'
+          ? 'never hit: the workflow closed first'
+          : `never hit within ${LINK_DEADLINE_MS / 1000} s`,
+      );
       await stopWorker(worker);
       const outcome: KillOutcome = { ...base, ...blank, hit: false, problems };
       outcomes.push(outcome);
@@ -334,13 +391,18 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
     }
     const exit = { code: end.exit.code, signal: end.exit.signal };
     const killed = readKillLog(logFile).find((r) => r.event === 'kill' && r.pid === worker.child.pid);
-    if (end.exit.signal !== 'SIGKILL') problems.push(`the worker exited with ${end.exit.code ?? end.exit.signal}, not by SIGKILL:\n${worker.output().slice(-1500)}`);
+    if (end.exit.signal !== 'SIGKILL')
+      problems.push(
+        `the worker exited with ${end.exit.code ?? end.exit.signal}, not by SIGKILL:\n${worker.output().slice(-1500)}`,
+      );
     if (!killed) problems.push('the worker logged no kill');
-    else if (killed.point !== base.point || killed.workflowId !== workflowId) problems.push(`the worker killed at ${killed.point} of ${killed.workflowId}, not here`);
+    else if (killed.point !== base.point || killed.workflowId !== workflowId)
+      problems.push(`the worker killed at ${killed.point} of ${killed.workflowId}, not here`);
     else if (killed.attempt !== 1) problems.push(`killed on attempt ${killed.attempt}, not the first`);
     const hit = problems.length === 0;
     const pending = await pendingActivity(handle, activityId);
-    const startedOnKilledWorker = pending?.state === STARTED && pending.attempt === 1 && pending.lastWorkerIdentity === worker.identity;
+    const startedOnKilledWorker =
+      pending?.state === STARTED && pending.attempt === 1 && pending.lastWorkerIdentity === worker.identity;
     if (!startedOnKilledWorker) {
       problems.push(
         `right after the kill Temporal did not have ${point.activityType} started on attempt 1 on the killed worker ` +
@@ -351,9 +413,19 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
     if (phase === 'heartbeat') {
       recordedHeartbeat = waitingForOf(pending);
       if (recordedHeartbeat === null) problems.push('Temporal recorded no waiting heartbeat before the kill');
-      else if (killed?.waitingFor !== recordedHeartbeat) problems.push(`Temporal recorded "${recordedHeartbeat}", the worker died after "${killed?.waitingFor ?? '-'}"`);
+      else if (killed?.waitingFor !== recordedHeartbeat)
+        problems.push(`Temporal recorded "${recordedHeartbeat}", the worker died after "${killed?.waitingFor ?? '-'}"`);
     }
-    const outcome: KillOutcome = { ...base, ...blank, hit, exit, startedOnKilledWorker, recordedHeartbeat, killedWorker: hit ? worker.identity : null, problems };
+    const outcome: KillOutcome = {
+      ...base,
+      ...blank,
+      hit,
+      exit,
+      startedOnKilledWorker,
+      recordedHeartbeat,
+      killedWorker: hit ? worker.identity : null,
+      problems,
+    };
     outcomes.push(outcome);
     options.onKill?.(outcome);
   }
@@ -373,16 +445,29 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
   try {
     result = await Promise.race([
       handle.result(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no result within ${RESULT_DEADLINE_MS / 1000} s`)), RESULT_DEADLINE_MS))),
+      new Promise(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`no result within ${RESULT_DEADLINE_MS / 1000} s`)),
+            RESULT_DEADLINE_MS,
+          )),
+      ),
     ]);
   } catch (error) {
-    failure = error instanceof Error ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}` : String(error);
+    failure =
+      error instanceof Error
+        ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`
+        : String(error);
   } finally {
     clearTimeout(timer);
   }
   const history = (await handle.fetchHistory()).events ?? [];
   const ends = activityEnds(history);
-  const killTimes = new Map(readKillLog(logFile).filter((r) => r.event === 'kill' && r.workflowId === workflowId).map((r) => [r.activityId, r.at]));
+  const killTimes = new Map(
+    readKillLog(logFile)
+      .filter((r) => r.event === 'kill' && r.workflowId === workflowId)
+      .map((r) => [r.activityId, r.at]),
+  );
   const judged = outcomes.map((o): KillOutcome => {
     if (!o.hit) return o;
     const end = ends.get(o.activityId);
@@ -402,17 +487,41 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
       problems,
     };
   });
-  return { workflowId, outcomes: judged, result, failure, lastWorker: last.process, history, seconds: (performance.now() - started) / 1000 };
+  return {
+    workflowId,
+    outcomes: judged,
+    result,
+    failure,
+    lastWorker: last.process,
+    history,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** Runs a workflow to its result on `worker` (which must poll `taskQueue`), without kills. */
-export async function runClean(options: { client: Client; taskQueue: string; workflowType: string; workflowId: string; args: unknown[] }): Promise<{ result: unknown; history: HistoryEvent[]; seconds: number }> {
+export async function runClean(options: {
+  client: Client;
+  taskQueue: string;
+  workflowType: string;
+  workflowId: string;
+  args: unknown[];
+}): Promise<{ result: unknown; history: HistoryEvent[]; seconds: number }> {
   const started = performance.now();
-  const handle = await options.client.workflow.start(options.workflowType, { taskQueue: options.taskQueue, workflowId: options.workflowId, args: options.args });
+  const handle = await options.client.workflow.start(options.workflowType, {
+    taskQueue: options.taskQueue,
+    workflowId: options.workflowId,
+    args: options.args,
+  });
   let timer: NodeJS.Timeout | undefined;
   const result = await Promise.race([
     handle.result(),
-    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${options.workflowId}: no result within ${RESULT_DEADLINE_MS / 1000} s`)), RESULT_DEADLINE_MS))),
+    new Promise(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(new Error(`${options.workflowId}: no result within ${RESULT_DEADLINE_MS / 1000} s`)),
+          RESULT_DEADLINE_MS,
+        )),
+    ),
   ]).finally(() => clearTimeout(timer));
   const history = (await handle.fetchHistory()).events ?? [];
   return { result, history, seconds: (performance.now() - started) / 1000 };

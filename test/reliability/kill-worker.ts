@@ -21,7 +21,12 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from '@temporalio/activity';
-import { Runtime, Worker, type ActivityInboundCallsInterceptor, type ActivityInterceptorsFactory } from '@temporalio/worker';
+import {
+  Runtime,
+  Worker,
+  type ActivityInboundCallsInterceptor,
+  type ActivityInterceptorsFactory,
+} from '@temporalio/worker';
 import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
 import { connect, installRuntime, workerOptions } from '../../worker/main.ts';
 
@@ -49,9 +54,15 @@ export function formatKillPoint(point: KillPoint): string {
 export function parseKillPoint(text: string): KillPoint {
   const match = /^([A-Za-z][\w]*):(start|end|heartbeat)(?:@([\w-]+))?$/.exec(text.trim());
   if (!match?.[1] || !match[2]) {
-    throw new Error(`LOGSTACK_KILL_AT="${text}": expected <activityType>:<start|end|heartbeat>[@<activityId>], e.g. applyOverlay:end@8`);
+    throw new Error(
+      `LOGSTACK_KILL_AT="${text}": expected <activityType>:<start|end|heartbeat>[@<activityId>], e.g. applyOverlay:end@8`,
+    );
   }
-  return { activityType: match[1], phase: match[2] as KillPhase, ...(match[3] !== undefined ? { activityId: match[3] } : {}) };
+  return {
+    activityType: match[1],
+    phase: match[2] as KillPhase,
+    ...(match[3] !== undefined ? { activityId: match[3] } : {}),
+  };
 }
 
 /** One line of the kill log. */
@@ -111,7 +122,10 @@ export function killInterceptor(options: KillInterceptorOptions): ActivityInterc
   const { point, workflowId, logFile } = options;
   return (ctx: Context) => {
     const info = ctx.info;
-    const execution = { workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '' };
+    const execution = {
+      workflowId: info.workflowExecution?.workflowId ?? '',
+      runId: info.workflowExecution?.runId ?? '',
+    };
     const ours = workflowId === undefined || execution.workflowId === workflowId;
     if (!ours) return {};
     const record = (event: KillLogRecord['event'], extra: Partial<KillLogRecord> = {}): void => {
@@ -144,13 +158,18 @@ export function killInterceptor(options: KillInterceptorOptions): ActivityInterc
     // Every heartbeat of the activity goes through this wrapper (activities heartbeat via Context.current()).
     let waiting = false;
     const heartbeat = ctx.heartbeat;
+    const heartbeatKill = armed && point.phase === KillPhases.heartbeat;
     (ctx as { heartbeat: Context['heartbeat'] }).heartbeat = (details?: unknown) => {
-      heartbeat(details);
       const waitingFor = waitingForOf(details);
+      // Armed for the waiting heartbeat, hold back the liveness beats before it (Temporal counts the heartbeat
+      // timeout from the start anyway): the SDK sends a first heartbeat at once and throttles the next ones, so the
+      // waiting heartbeat reaches Temporal before the kill only when it is the first.
+      if (heartbeatKill && !waiting && waitingFor === undefined) return;
+      heartbeat(details);
       if (waitingFor === undefined || waiting) return;
       waiting = true;
       record('waiting', { waitingFor });
-      if (armed && point.phase === KillPhases.heartbeat) {
+      if (heartbeatKill) {
         // The SDK encodes and hands the heartbeat to its core in promise jobs; they run before this callback.
         // Freezing then keeps the activity from observing anything while the core's threads deliver it.
         setImmediate(() => {
@@ -196,8 +215,22 @@ export async function runKillWorker(env: NodeJS.ProcessEnv = process.env): Promi
     const worker = await Worker.create({
       ...options,
       // First in the list is outermost: the kill happens before and after everything the product wraps around an activity.
-      interceptors: { ...interceptors, activity: [killInterceptor({ ...(point ? { point } : {}), ...(workflowId ? { workflowId } : {}), ...(logFile ? { logFile } : {}) }), ...(interceptors.activity ?? [])] },
+      interceptors: {
+        ...interceptors,
+        activity: [
+          killInterceptor({
+            ...(point ? { point } : {}),
+            ...(workflowId ? { workflowId } : {}),
+            ...(logFile ? { logFile } : {}),
+          }),
+          ...(interceptors.activity ?? []),
+        ],
+      },
     });
+    // Load the activity modules before polling, as the worker's own start-up does right after it: a first task
+    // must not spend its heartbeat timeout loading them (reading the catalog is side-effect free).
+    const activities = (options.activities ?? {}) as Partial<Record<string, () => Promise<unknown>>>;
+    await activities['loadCatalog']?.();
     if (env['LOGSTACK_KILL_HOLD'] === '1') {
       await new Promise<void>((release) => {
         process.once('SIGUSR2', () => release());
