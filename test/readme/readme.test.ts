@@ -109,6 +109,7 @@ const PLAYS = {
     'npm run test:activities',
     'npm run test:workflows',
     'npm run test:client',
+    'npm run test:reliability',
     'npm run typecheck',
     'npm run lint',
     'npm run gitops:validate',
@@ -411,7 +412,7 @@ describe('README: every command, run as written', () => {
     }
     const suite = filesOfScript(scripts['test:node'] ?? '');
     assert.ok(suite.includes('test/readme/readme.test.ts'), 'this file is part of `npm run test:node`');
-    for (const name of ['test:sandbox', 'test:gitops', 'test:activities', 'test:workflows', 'test:client']) {
+    for (const name of ['test:sandbox', 'test:gitops', 'test:activities', 'test:workflows', 'test:client', 'test:reliability']) {
       const files = filesOfScript(scripts[name] ?? '');
       assert.ok(files.length > 0, `${name} runs some files`);
       assert.deepEqual(files.filter((f) => !suite.includes(f)), [], `${name} runs only files of test:node`);
