@@ -159,15 +159,19 @@ function pushChange(remote: string, note: string): string {
   }
 }
 
-/** Waits until the workflow reports that it awaits approval. */
-async function awaitingApproval(client: Client, workflowId: string): Promise<void> {
+/** Waits until the workflow reports that it awaits approval; fails at once when `command` ends first. */
+async function awaitingApproval(client: Client, workflowId: string, command?: Background): Promise<void> {
   const handle = client.workflow.getHandle(workflowId);
+  let ended = false;
+  void command?.exited.then(() => (ended = true));
   for (let i = 0; i < 600; i++) {
     const progress = await handle.query(progressQuery).catch(() => undefined);
     if (progress?.awaitingApproval) return;
+    if (ended) throw new Error(`the command ended before ${workflowId} asked for approval:\n${command?.output().slice(-4000) ?? ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${workflowId} never asked for approval`);
+  const description = await handle.describe().catch(() => undefined);
+  throw new Error(`${workflowId} never asked for approval (${description?.status.name ?? 'not found'}):\n${command?.output().slice(-4000) ?? ''}`);
 }
 
 /** Files matched by a `tsx --test` script of package.json (its quoted or bare glob arguments). */
@@ -246,7 +250,9 @@ describe('README: every command, run as written', () => {
     await connection?.close();
     connection = undefined;
     await run('npm run sandbox -- down');
-    assert.match(ok(await shell.run('npm run sandbox -- status'), 'status'), /down/);
+    const down = await shell.run('npm run sandbox -- status');
+    assert.equal(down.code, 1, `status exits 1 while the sandbox is down:\n${down.out}`);
+    assert.match(down.out, /sandbox: down/);
     assert.match(await run('npm run sandbox -- up'), /starting kube-apiserver for dev/);
     assert.equal(remoteCommits(status.git.remote), commitsBefore, '`down` then `up` keeps the state');
 
@@ -268,12 +274,10 @@ describe('README: every command, run as written', () => {
     await connect();
   });
 
-  it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs; an admin applies the worker RBAC', async () => {
+  it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs', async () => {
     const out = await run(PLAYS.kubectl.slice(0, 2).join('\n'));
     assert.match(out, /externalsecrets\.external-secrets\.io/);
     assert.match(out, /applications\.argoproj\.io/);
-    const rbac = await run(PLAYS.kubectl[2], { KUBECONFIG: requireSandbox().kubeconfig });
-    assert.match(rbac, /clusterrole\.rbac\.authorization\.k8s\.io\/logstack-worker serverside-applied/);
   });
 
   it('main job: `npm run demo` bootstraps, rolls out and promotes to production with approval', async () => {
@@ -285,7 +289,9 @@ describe('README: every command, run as written', () => {
     for (const env of ENVIRONMENTS) assert.match(out, new RegExp(`${env}\\s*│\\s*([0-9a-f]{7})\\s*│\\s*\\1\\b`), `status row of ${env}: the pinned revision is verified`);
   });
 
-  it('worker: prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
+  it('worker: the admin applies its RBAC to a cluster whose namespaces exist; prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
+    const rbac = await run(PLAYS.kubectl[2], { KUBECONFIG: requireSandbox().kubeconfig });
+    assert.match(rbac, /clusterrole\.rbac\.authorization\.k8s\.io\/logstack-worker serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
     for (const command of ['npm run worker', 'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker']) {
       const worker = shell.start(command);
@@ -323,7 +329,7 @@ describe('README: every command, run as written', () => {
     // Rejected: the promotion ends with exit 3, and `watch` follows it to that end.
     const rejected = shell.start('logstack promote --from staging --to production --requested-by alice --wait');
     background.push(rejected);
-    await awaitingApproval(client, workflowIds.promote('production'));
+    await awaitingApproval(client, workflowIds.promote('production'), rejected);
     const watch = shell.start('logstack watch promote-production');
     background.push(watch);
     await watch.waitFor(/approval/i);
@@ -335,7 +341,7 @@ describe('README: every command, run as written', () => {
     // Approved: the same promotion again, approved by another allowed person.
     const approved = shell.start('logstack promote --from staging --to production --requested-by alice --wait');
     background.push(approved);
-    await awaitingApproval(client, workflowIds.promote('production'));
+    await awaitingApproval(client, workflowIds.promote('production'), approved);
     await run('logstack approve production --by bob --comment "diff reviewed"');
     assert.equal((await approved.exited).code, 0, approved.output());
     assert.match(await run('logstack watch <id>'), /completed/i);
