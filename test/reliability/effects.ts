@@ -503,14 +503,6 @@ export async function pinnedRevision(
   }
 }
 
-/** The first commit of the GitOps remote (its seed). */
-export async function seedCommit(sandbox: SandboxRuntime, branch: string): Promise<string> {
-  const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'rev-list', '--max-parents=0', branch]);
-  const seed = stdout.trim().split('\n')[0];
-  if (!seed) throw new Error(`the GitOps remote ${sandbox.git.remote} has no commit on ${branch}`);
-  return seed;
-}
-
 /** The deployed-revision record of an environment (its `logstack-system` ConfigMap), empty when there is none. */
 export async function deployedRecord(sandbox: SandboxRuntime, env: Environment): Promise<Record<string, string>> {
   const kc = new k8s.KubeConfig();
@@ -521,4 +513,34 @@ export async function deployedRecord(sandbox: SandboxRuntime, env: Environment):
     .readNamespacedConfigMap({ name: stateConfigMapName(env.name), namespace: STATE_NAMESPACE })
     .then((cm) => cm.data ?? {})
     .catch(() => ({}));
+}
+
+/**
+ * A commit with exactly the tree of `commit` (so it renders the same overlays) but another SHA, on the branch
+ * `branch` of the GitOps remote (created or moved there; `main` is never touched). Gives an environment a second
+ * known-good revision to be at, so that promoting `commit` to it has something to do.
+ */
+export async function sameTreeCommit(sandbox: SandboxRuntime, commit: string, branch: string): Promise<string> {
+  const git = async (...args: string[]): Promise<string> =>
+    (
+      await execFileAsync('git', ['-C', sandbox.git.remote, ...args], {
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'Kill Matrix',
+          GIT_AUTHOR_EMAIL: 'kill-matrix@localhost',
+          GIT_COMMITTER_NAME: 'Kill Matrix',
+          GIT_COMMITTER_EMAIL: 'kill-matrix@localhost',
+        },
+      })
+    ).stdout.trim();
+  const copy = await git(
+    'commit-tree',
+    `${commit}^{tree}`,
+    '-p',
+    commit,
+    '-m',
+    `The tree of ${commit.slice(0, 7)} under another commit (kill matrix)`,
+  );
+  await git('update-ref', `refs/heads/${branch}`, copy);
+  return copy;
 }

@@ -49,7 +49,7 @@ import {
   pinnedRevision,
   sandboxCatalog,
   sandboxEnvironment,
-  seedCommit,
+  sameTreeCommit,
   snapshotEffects,
   type AppliedOverlay,
 } from './effects.ts';
@@ -353,32 +353,39 @@ describe(
         assert.equal(bootstrapClean.failure, null, `the clean bootstrap of ${BOOTSTRAPPED} completes`);
         const bootstrapPlan = planFromCleanRun(bootstrapClean.history, logs.bootstrap, bootstrapCleanId);
 
-        // Something to promote: before each promotion, staging is rolled out to a known-good revision other than the
-        // one verified in dev — staging's verified revision, its previous one, or the seed.
-        const seed = await seedCommit(sandbox, branch);
+        // Something to promote: before each promotion, staging is put back on a second known-good revision — a commit
+        // with exactly the tree of the revision verified in dev, on a branch of its own — and staging is bootstrapped
+        // there first when it has never been (a fresh sandbox).
+        const verifiedInDev = (await deployedRecord(sandbox, fromEnv))['revision'] ?? '';
+        const alternative = await sameTreeCommit(sandbox, verifiedInDev, `kill-matrix-${run}`);
+        if ((await deployedRecord(sandbox, toEnv))['verified'] !== 'true') {
+          await client.workflow.execute('bootstrapEnvironment', {
+            taskQueue: queues.promote,
+            workflowId: `kill-matrix-setup-${TO}-${run}`,
+            args: [{ environment: TO, revision: alternative }],
+          });
+        }
         const resetStaging = async (pass: string): Promise<void> => {
           const promoted = (await deployedRecord(sandbox, fromEnv))['revision'] ?? '';
           const staging = await deployedRecord(sandbox, toEnv);
-          const candidates = [
-            staging['verified'] === 'true' ? staging['revision'] : undefined,
-            staging['previousRevision'],
-            seed,
-          ];
-          const target = candidates.find((c): c is string => typeof c === 'string' && c !== '' && c !== promoted);
-          assert.ok(target, `a known-good revision of ${TO} other than ${promoted}`);
-          const result = (await client.workflow.execute('rolloutEnvironment', {
-            taskQueue: queues.promote,
-            workflowId: `kill-matrix-reset-${TO}-${pass}-${run}`,
-            args: [
-              {
-                environment: TO,
-                revision: target,
-                reason: 'kill matrix: another known-good revision, so there is something to promote',
-              },
-            ],
-          })) as { revision: string; rolledBack: boolean };
-          assert.equal(result.rolledBack, false, `${TO} rolled out to ${target}`);
-          note(`${pass}: ${TO} rolled out to ${target.slice(0, 7)}; ${FROM} has ${promoted.slice(0, 7)} to promote`);
+          assert.notEqual(alternative, promoted, `${FROM} verified another revision than the one ${TO} returns to`);
+          if (staging['revision'] !== alternative || staging['verified'] !== 'true') {
+            const result = (await client.workflow.execute('rolloutEnvironment', {
+              taskQueue: queues.promote,
+              workflowId: `kill-matrix-reset-${TO}-${pass}-${run}`,
+              args: [
+                {
+                  environment: TO,
+                  revision: alternative,
+                  reason: 'kill matrix: another known-good revision, so there is something to promote',
+                },
+              ],
+            })) as { revision: string; rolledBack: boolean };
+            assert.equal(result.rolledBack, false, `${TO} rolled out to ${alternative}`);
+          }
+          note(
+            `${pass}: ${TO} at ${alternative.slice(0, 7)} (the tree of ${verifiedInDev.slice(0, 7)}); ${FROM} has ${promoted.slice(0, 7)} to promote`,
+          );
         };
         /** Waits (up to 5 min) until dev's deployed state is verified: a promotion reads it first. */
         const devVerified = async (): Promise<void> => {
