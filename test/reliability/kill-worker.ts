@@ -28,7 +28,7 @@ import {
   type ActivityInterceptorsFactory,
 } from '@temporalio/worker';
 import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
-import { connect, installRuntime, workerOptions } from '../../worker/main.ts';
+import { configuredActivities, connect, installRuntime, workerOptions } from '../../worker/main.ts';
 
 /** Where in an activity execution a kill point sits. */
 export const KillPhases = { start: 'start', end: 'end', heartbeat: 'heartbeat' } as const;
@@ -210,7 +210,8 @@ export async function runKillWorker(env: NodeJS.ProcessEnv = process.env): Promi
   sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
-    const options = workerOptions(config, connection);
+    const activities = configuredActivities(config);
+    const options = workerOptions(config, connection, activities);
     const interceptors = options.interceptors ?? {};
     const worker = await Worker.create({
       ...options,
@@ -228,9 +229,8 @@ export async function runKillWorker(env: NodeJS.ProcessEnv = process.env): Promi
       },
     });
     // Load the activity modules before polling, as the worker's own start-up does right after it: a first task
-    // must not spend its heartbeat timeout loading them (reading the catalog is side-effect free).
-    const activities = (options.activities ?? {}) as Partial<Record<string, () => Promise<unknown>>>;
-    await activities['loadCatalog']?.();
+    // must not spend its heartbeat timeout loading them.
+    await activities.preload();
     if (env['LOGSTACK_KILL_HOLD'] === '1') {
       await new Promise<void>((release) => {
         process.once('SIGUSR2', () => release());
