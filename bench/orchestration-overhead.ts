@@ -40,7 +40,7 @@ import type { LogstackActivities } from '../activities/contract.ts';
 import { GateKinds, WorkflowTypes } from '../domain/index.ts';
 import { startStandIns } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { loadWorkerConfig, sandboxAwsCredentials } from '../worker/config.ts';
+import { loadWorkerConfig } from '../config/index.ts';
 import { workerOptions } from '../worker/main.ts';
 import { report } from './report.ts';
 import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
@@ -108,7 +108,6 @@ const taskQueue = `bench-overhead-${process.pid}`;
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, LOGSTACK_CATALOG: estate.catalogPath });
-sandboxAwsCredentials(config);
 const raw = createActivities({
   catalogPath: estate.catalogPath,
   kubectlPath: config.kubectlPath,

@@ -32,8 +32,9 @@ export function buildProgram(io: CliIo, runner: Runner): Command {
   const program = new Command('logstack')
     .description('Run the GitOps lifecycle of the OpenShift logging stack as Temporal workflows')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
-    .addOption(new Option('--address <host:port>', `Temporal frontend (default: $TEMPORAL_ADDRESS, the sandbox, or ${TEMPORAL_DEFAULTS.address})`))
+    .addOption(new Option('--address <host:port>', `Temporal frontend (default: $TEMPORAL_ADDRESS, the profile's address, or ${TEMPORAL_DEFAULTS.address})`))
     .addOption(new Option('--namespace <name>', `Temporal namespace (default: $TEMPORAL_NAMESPACE or ${TEMPORAL_DEFAULTS.namespace})`))
+    .addOption(new Option('--profile <name>', 'Temporal profile to read from $TEMPORAL_CONFIG_FILE (default: $TEMPORAL_PROFILE or "default")'))
     .addOption(new Option('--task-queue <name>', `task queue of the worker (default: $LOGSTACK_TASK_QUEUE or ${TEMPORAL_DEFAULTS.taskQueue})`))
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .exitOverride()
@@ -41,9 +42,12 @@ export function buildProgram(io: CliIo, runner: Runner): Command {
     .addHelpText(
       'after',
       `
-Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LOGSTACK_TASK_QUEUE, TEMPORAL_TLS_CERT,
-  TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, LOGSTACK_UI_URL,
+Environment: TEMPORAL_CONFIG_FILE + TEMPORAL_PROFILE (a Temporal TOML profile), TEMPORAL_ADDRESS,
+  TEMPORAL_NAMESPACE, LOGSTACK_TASK_QUEUE, TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CERT,
+  TEMPORAL_TLS_CLIENT_KEY_PATH / TEMPORAL_TLS_KEY, TEMPORAL_TLS_SERVER_CA_CERT_PATH / TEMPORAL_TLS_CA,
+  TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, LOGSTACK_UI_URL, LOGSTACK_CATALOG, LOGSTACK_KUBECTL,
   LOGSTACK_CODEC_KEYS (payload encryption keys, the same as the worker's).
+  Flags override variables, variables override the profile, the profile overrides the defaults.
 Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     );
   for (const register of [

@@ -1,63 +1,33 @@
 /**
- * The typed Temporal client of the CLI. Settings come from flags, then environment variables (the same
- * ones the worker reads), then the running sandbox, then the documented defaults.
+ * The typed Temporal client of the CLI. Settings come from the shared resolver of the `config/` room
+ * (flags, then `TEMPORAL_*` / `LOGSTACK_*` variables, then the Temporal profile, then the defaults) —
+ * the same one the worker uses.
  */
-import { readFileSync } from 'node:fs';
-import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
-import { readSandbox } from '../sandbox/status.ts';
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, connectionOptions, resolveTemporal, type TemporalFlags, type TemporalSettings } from '../config/index.ts';
 import { dataConverterFromEnv } from './codec.ts';
-import { CliError } from './errors.ts';
+import { CliError, ExitCode } from './errors.ts';
 
 /** Where and how the CLI talks to Temporal. */
-export interface ConnectionSettings {
-  readonly address: string;
-  readonly namespace: string;
-  readonly taskQueue: string;
-  /** Base URL of the Temporal Web UI, for links. */
-  readonly uiBase: string;
-  readonly tls?: { readonly cert?: string; readonly key?: string; readonly ca?: string; readonly serverName?: string };
-  readonly apiKey?: string;
-  /** Where the address came from, for error messages. */
-  readonly source: 'flag' | 'env' | 'sandbox' | 'default';
-}
+export type ConnectionSettings = TemporalSettings;
 
-/** Flags that override the environment. */
-export interface ConnectionFlags {
-  readonly address?: string | undefined;
-  readonly namespace?: string | undefined;
-  readonly taskQueue?: string | undefined;
-}
+/** Flags that override the environment and the profile. */
+export type ConnectionFlags = TemporalFlags;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Resolves the settings: flags, then `TEMPORAL_ADDRESS` / `TEMPORAL_NAMESPACE` / `LOGSTACK_TASK_QUEUE`
- * / `TEMPORAL_TLS_*` / `TEMPORAL_API_KEY` / `LOGSTACK_UI_URL`, then the sandbox's status file, then
- * `localhost:7233`, `default`, `logstack`.
+ * Resolves the settings: flags, then the variables, then the Temporal profile, then `localhost:7233`,
+ * `default`, `logstack`.
+ * @throws CliError (usage) listing every wrong value, one per line.
  */
 export function resolveSettings(flags: ConnectionFlags = {}, env: Env = process.env): ConnectionSettings {
-  const sandbox = readSandbox();
-  const address = flags.address ?? env['TEMPORAL_ADDRESS'] ?? sandbox?.temporal.address ?? TEMPORAL_DEFAULTS.address;
-  const source = flags.address ? 'flag' : env['TEMPORAL_ADDRESS'] ? 'env' : sandbox ? 'sandbox' : 'default';
-  const cert = env['TEMPORAL_TLS_CERT'];
-  const key = env['TEMPORAL_TLS_KEY'];
-  const ca = env['TEMPORAL_TLS_CA'];
-  const serverName = env['TEMPORAL_TLS_SERVER_NAME'];
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new CliError('set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY for mTLS, or neither', 2);
+  try {
+    return resolveTemporal(flags, env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.usage);
+    throw error;
   }
-  const tls = cert || ca || serverName ? { ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(ca ? { ca } : {}), ...(serverName ? { serverName } : {}) } : undefined;
-  const apiKey = env['TEMPORAL_API_KEY'];
-  return {
-    address,
-    namespace: flags.namespace ?? env['TEMPORAL_NAMESPACE'] ?? TEMPORAL_DEFAULTS.namespace,
-    taskQueue: flags.taskQueue ?? env['LOGSTACK_TASK_QUEUE'] ?? TEMPORAL_DEFAULTS.taskQueue,
-    uiBase: (env['LOGSTACK_UI_URL'] ?? sandbox?.temporal.ui ?? `http://127.0.0.1:${TEMPORAL_DEFAULTS.uiPort}`).replace(/\/$/, ''),
-    ...(tls ? { tls } : {}),
-    ...(apiKey ? { apiKey } : {}),
-    source,
-  };
 }
 
 /** The Web UI page of a workflow. */
@@ -65,20 +35,13 @@ export function workflowUrl(settings: ConnectionSettings, workflowId: string): s
   return `${settings.uiBase}/namespaces/${encodeURIComponent(settings.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-function readPem(path: string, variable: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch {
-    throw new CliError(`cannot read ${variable}=${path}; point it at a PEM file`, 2);
-  }
-}
-
 /** What to do when Temporal cannot be reached, per where the address came from. */
 export function unreachableHint(settings: ConnectionSettings): string {
   switch (settings.source) {
-    case 'sandbox':
     case 'default':
-      return `cannot reach Temporal at ${settings.address} — is the sandbox up? run \`npm run sandbox -- up\` (or set TEMPORAL_ADDRESS / --address)`;
+      return `cannot reach Temporal at ${settings.address} (the default) — set --address / TEMPORAL_ADDRESS or a Temporal profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE); for the local sandbox run \`npm run sandbox -- up\` and \`npm run sandbox -- exec -- <command>\``;
+    case 'profile':
+      return `cannot reach Temporal at ${settings.address} (from profile "${settings.profile.name}" in ${settings.profile.file ?? 'no file'}) — check the profile, or override with --address / TEMPORAL_ADDRESS`;
     default:
       return `cannot reach Temporal at ${settings.address} — check --address / TEMPORAL_ADDRESS, and TLS or API key settings`;
   }
@@ -97,24 +60,9 @@ export interface TemporalClient {
  * @throws CliError (exit 1) with {@link unreachableHint} when Temporal does not answer.
  */
 export async function connectClient(settings: ConnectionSettings, options: { connectTimeoutMs?: number; env?: Env } = {}): Promise<TemporalClient> {
-  const t = settings.tls;
-  const tls: ConnectionOptions['tls'] = t
-    ? {
-        ...(t.cert && t.key ? { clientCertPair: { crt: readPem(t.cert, 'TEMPORAL_TLS_CERT'), key: readPem(t.key, 'TEMPORAL_TLS_KEY') } } : {}),
-        ...(t.ca ? { serverRootCACertificate: readPem(t.ca, 'TEMPORAL_TLS_CA') } : {}),
-        ...(t.serverName ? { serverNameOverride: t.serverName } : {}),
-      }
-    : settings.apiKey
-      ? true
-      : undefined;
   let connection: Connection;
   try {
-    connection = await Connection.connect({
-      address: settings.address,
-      connectTimeout: options.connectTimeoutMs ?? 5000,
-      ...(tls ? { tls } : {}),
-      ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
-    });
+    connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: options.connectTimeoutMs ?? 5000 });
   } catch (error) {
     throw new CliError(`${unreachableHint(settings)}\n  (${error instanceof Error ? error.message : String(error)})`, 1);
   }

@@ -42,10 +42,10 @@ export class CommandContext {
   constructor(io: CliIo, options: GlobalOptions) {
     this.io = io;
     this.output = options.output;
-    this.#flags = { address: options.address, namespace: options.namespace, taskQueue: options.taskQueue };
+    this.#flags = { address: options.address, namespace: options.namespace, taskQueue: options.taskQueue, profile: options.profile };
   }
 
-  /** Resolved Temporal settings (flags → env → sandbox → defaults). */
+  /** Resolved Temporal settings (flags → variables → Temporal profile → defaults). */
   get settings(): ConnectionSettings {
     this.#settings ??= resolveSettings(this.#flags, this.io.env);
     return this.#settings;

@@ -3,6 +3,7 @@
  * Temporal dev server + Web UI, moto, one kube-apiserver + etcd per environment with upstream CRDs,
  * a real External Secrets controller per cluster, and a bare Git remote.
  */
+import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import { parse, stringify } from 'yaml';
 import { buildAll } from './build.ts';
 import { clusterPorts, ensureGitRemote, startAll } from './components.ts';
 import { recordedPids, stopDaemon } from './exec.ts';
-import { CACHE_ROOT, GIT_REMOTE_DIR, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
+import { CACHE_ROOT, ENV_FILE, GIT_REMOTE_DIR, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
+import { publishInputs, readInputs, withdrawInputs } from './inputs.ts';
 import { readSandbox, type SandboxRuntime, type SandboxStatus } from './status.ts';
 
 const say = (line: string): void => {
@@ -64,6 +66,7 @@ async function up(fresh: boolean): Promise<void> {
     pids: recordedPids(processNames()),
   };
   writeFileSync(STATUS_FILE, JSON.stringify(status, null, 2));
+  publishInputs(status);
   say(`up in ${((Date.now() - started) / 1000).toFixed(1)}s (build ${((built - started) / 1000).toFixed(1)}s); Web UI ${status.temporal.ui}`);
 }
 
@@ -72,6 +75,7 @@ async function down(purge: boolean): Promise<void> {
     if (await stopDaemon(name)) say(`stopped ${name}`);
   }
   rmSync(STATUS_FILE, { force: true });
+  withdrawInputs();
   if (purge) {
     rmSync(RUN_DIR, { recursive: true, force: true });
     say(`removed state in ${RUN_DIR} (build cache in ${CACHE_ROOT} kept)`);
@@ -100,6 +104,27 @@ function status(json: boolean): void {
   for (const name of processNames()) process.stdout.write(`  ${pids[name] ? 'up  ' : 'DOWN'} ${name}${pids[name] ? ` (pid ${pids[name]})` : ''}\n`);
 }
 
+/**
+ * Runs `command` with the sandbox's published inputs in its environment and exits as it exits. The
+ * sandbox's values win over the caller's for the variables it publishes, so a shell set up for real AWS
+ * or a real cluster never leaks into the sandbox; every other variable passes through. Termination
+ * signals are forwarded, so a worker started this way still drains on SIGTERM.
+ */
+function exec(command: string, args: readonly string[]): void {
+  const child = spawn(command, [...args], { stdio: 'inherit', env: { ...process.env, ...readInputs() } });
+  const forward = (signal: NodeJS.Signals) => () => {
+    child.kill(signal);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, forward(signal));
+  child.once('error', (error) => {
+    say(`cannot run ${command}: ${error.message}`);
+    process.exitCode = 127;
+  });
+  child.once('exit', (code, signal) => {
+    process.exitCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGINT' ? 2 : 15);
+  });
+}
+
 const program = new Command('sandbox').description('the local sandbox of real parts');
 program.command('build').description('build every part that is missing from the cache').action(async () => {
   await buildAll(loadVersions(), say);
@@ -120,6 +145,21 @@ program
   .option('--json', 'print the machine-readable status')
   .action((o: { json?: boolean }) => status(o.json === true));
 
+program
+  .command('exec')
+  .description("run a command with the sandbox's inputs (Temporal profile, catalog, kubeconfig, kubectl, AWS endpoint and moto's test key) in its environment")
+  .argument('<command>', 'the program to run')
+  .argument('[args...]', 'its arguments')
+  .passThroughOptions()
+  .action((command: string, args: string[]) => exec(command, args));
+program
+  .command('env')
+  .description('print the env file the sandbox publishes (for `node --env-file`, or `set -a; . <file>`)')
+  .option('--path', 'print only its path')
+  .action((o: { path?: boolean }) => {
+    const inputs = readInputs();
+    process.stdout.write(o.path ? `${ENV_FILE}\n` : Object.entries(inputs).map(([k, v]) => `${k}=${v}\n`).join(''));
+  });
 program
   .command('reseed-git')
   .description("replace the sandbox's Git remote with a fresh one seeded from the current gitops/ tree (drops pins)")

@@ -15,6 +15,7 @@ import { parse, parseDocument } from 'yaml';
 import { runCli } from '../client/cli.ts';
 import type { CliIo } from '../client/context.ts';
 import { ExitCode } from '../client/errors.ts';
+import { readInputs } from './inputs.ts';
 import { requireSandbox } from './status.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -106,6 +107,9 @@ try {
   say('sandbox up');
   await runToEnd(['sandbox/cli.ts', 'up']);
   const sandbox = requireSandbox();
+  // The demo targets the sandbox the way a user would: its published inputs become this process's
+  // environment, read by the CLI below and inherited by the worker and the stand-ins.
+  Object.assign(process.env, readInputs());
 
   say('worker and controller stand-ins up');
   children.push(await startChild('stand-ins', ['sandbox/cli.ts', 'stand-ins'], /stand-ins writing/));

@@ -35,6 +35,12 @@ export const CACHE_ROOT = process.env['LOGSTACK_SANDBOX_CACHE'] ?? join(process.
 export const RUN_DIR = join(CACHE_ROOT, 'run');
 /** The status file written by `up`; read by every tool to find the sandbox without configuration. */
 export const STATUS_FILE = join(RUN_DIR, 'status.json');
+/** The Temporal profile file the sandbox publishes (profile {@link SANDBOX_PROFILE}). */
+export const PROFILE_FILE = join(RUN_DIR, 'temporal.toml');
+/** The name of the sandbox's Temporal profile in {@link PROFILE_FILE}. */
+export const SANDBOX_PROFILE = 'sandbox';
+/** The env file the sandbox publishes: the product's ordinary inputs pointing at the sandbox. */
+export const ENV_FILE = join(RUN_DIR, 'sandbox.env');
 /** The kubeconfig with one context per environment. */
 export const KUBECONFIG_FILE = join(RUN_DIR, 'kubeconfig');
 /** The bare Git repository promotions push to. */

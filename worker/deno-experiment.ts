@@ -119,11 +119,13 @@ async function trivialWorker(): Promise<{ workflowId: string; result: string }> 
 async function logstackWorker(): Promise<{ workflowId: string; findings: number; remediated: number }> {
   const { Worker } = await import('@temporalio/worker');
   const { Client, Connection } = await import('@temporalio/client');
-  const { loadWorkerConfig, sandboxAwsCredentials } = await import('./config.ts');
+  const { loadWorkerConfig } = await import('../config/index.ts');
+  const { readInputs } = await import('../sandbox/inputs.ts');
   const { connect, workerOptions } = await import('./main.ts');
   const taskQueue = `deno-experiment-logstack-${process.pid}`;
+  // The experiment targets the sandbox: its published inputs become this process's environment.
+  Object.assign(process.env, readInputs());
   const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, LOGSTACK_WORKFLOW_BUNDLE: '' });
-  sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
     const worker = await stage('logstack-create-worker', () => Worker.create(workerOptions(config, connection)));

@@ -4,30 +4,33 @@
  * down gracefully on SIGTERM/SIGINT: polling stops at once, in-flight activities get
  * `LOGSTACK_SHUTDOWN_GRACE_SECONDS` to finish before they are cancelled (and then heartbeat out).
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.ts';
-import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
+import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 
-/** Connects to Temporal with the configured TLS / API key. */
+/** Connects to Temporal with the configured profile, TLS, API key and gRPC metadata (the CLI's resolver). */
 export async function connect(config: WorkerConfig): Promise<NativeConnection> {
-  const t = config.temporal;
-  const tls =
-    t.tlsCert && t.tlsKey
-      ? {
-          clientCertPair: { crt: readFileSync(t.tlsCert), key: readFileSync(t.tlsKey) },
-          ...(t.tlsCa ? { serverRootCACertificate: readFileSync(t.tlsCa) } : {}),
-          ...(t.tlsServerName ? { serverNameOverride: t.tlsServerName } : {}),
-        }
-      : t.apiKey
-        ? true
-        : undefined;
-  return NativeConnection.connect({ address: t.address, ...(tls ? { tls } : {}), ...(t.apiKey ? { apiKey: t.apiKey } : {}) });
+  return NativeConnection.connect(connectionOptions(config.temporal));
+}
+
+/**
+ * The worker's flags: `--address`, `--namespace`, `--task-queue` and `--profile` override the variables
+ * and the profile, as they do for the CLI.
+ * @throws TypeError naming an unknown flag.
+ */
+export function workerFlags(argv: readonly string[]): TemporalFlags {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { address: { type: 'string' }, namespace: { type: 'string' }, 'task-queue': { type: 'string' }, profile: { type: 'string' } },
+    strict: true,
+  });
+  return { address: values.address, namespace: values.namespace, taskQueue: values['task-queue'], profile: values.profile };
 }
 
 /**
@@ -83,17 +86,18 @@ export function installRuntime(config: WorkerConfig): void {
 /** Runs the worker until a shutdown signal; resolves when it has drained. */
 export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Promise<void> {
   installRuntime(config);
-  sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
-    const dataConverter = await dataConverterFromEnv();
+    const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
     const activities = configuredActivities(config);
     const worker = await Worker.create({ ...workerOptions(config, connection, activities), ...(dataConverter ? { dataConverter } : {}) });
     Runtime.instance().logger.info('logstack worker started', {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       address: config.temporal.address,
+      profile: config.temporal.profile.file ? `${config.temporal.profile.name} (${config.temporal.profile.file})` : 'none',
+      tls: config.temporal.tls ? 'on' : 'off',
       bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
@@ -115,9 +119,9 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    await runWorker();
+    await runWorker(loadWorkerConfig(process.env, workerFlags(process.argv.slice(2))));
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`logstack worker: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
   }
 }

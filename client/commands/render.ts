@@ -17,7 +17,7 @@ export function registerRender(program: Command, runner: Runner): void {
     .description("print the rendered manifests of an environment's overlay (kubectl kustomize)")
     .argument('<env>', 'environment name from the catalog', environmentName)
     .option('--catalog <file>', 'catalog file (default: $LOGSTACK_CATALOG or gitops/environments.yaml)')
-    .option('--kubectl <path>', 'kubectl binary (default: $LOGSTACK_KUBECTL, the sandbox kubectl, or kubectl on PATH)')
+    .option('--kubectl <path>', 'kubectl binary (default: $LOGSTACK_KUBECTL, or kubectl on PATH)')
     .addHelpText('after', '\nExample:\n  logstack render staging | kubectl diff --server-side -f -')
     .action((env: string, opts: { catalog?: string; kubectl?: string }, command: Command) =>
       runner.run(command, async (ctx) => {

@@ -4,12 +4,11 @@
  * embedded kustomize is the same renderer the worker's activities use.
  */
 import { execFile } from 'node:child_process';
-import { readSandbox } from '../../sandbox/status.ts';
 import { CliError, ExitCode } from '../errors.ts';
 
-/** The kubectl to use: `--kubectl`, `LOGSTACK_KUBECTL` (as the worker), the sandbox's kubectl, else `kubectl` on PATH. */
+/** The kubectl to use: `--kubectl`, `LOGSTACK_KUBECTL` (as the worker), else `kubectl` on PATH. */
 export function kubectlPath(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
-  return flag ?? env['LOGSTACK_KUBECTL'] ?? readSandbox()?.kubectl ?? 'kubectl';
+  return flag ?? env['LOGSTACK_KUBECTL'] ?? 'kubectl';
 }
 
 /**

@@ -24,7 +24,7 @@ import {
   generateCodecKey,
 } from '../../client/codec.ts';
 import { startCodecServer, type RunningCodecServer } from '../../client/codec-server.ts';
-import { loadWorkerConfig } from '../../worker/config.ts';
+import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';
 import { startE2E, type E2E } from '../e2e/harness.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';

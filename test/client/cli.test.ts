@@ -78,10 +78,10 @@ describe('logstack CLI: help and usage (no server needed)', () => {
     const viaFlag = await cli(['--address', '127.0.0.1:1', 'status']);
     assert.equal(viaFlag.code, 1);
     assert.match(viaFlag.err, /cannot reach Temporal at 127\.0\.0\.1:1 — check --address \/ TEMPORAL_ADDRESS/);
-    for (const source of ['sandbox', 'default'] as const) {
-      const settings = { ...resolveSettings({}, {}), address: '127.0.0.1:7233', source };
-      assert.equal(unreachableHint(settings), 'cannot reach Temporal at 127.0.0.1:7233 — is the sandbox up? run `npm run sandbox -- up` (or set TEMPORAL_ADDRESS / --address)');
-    }
+    const defaults = resolveSettings({}, {});
+    assert.equal(defaults.source, 'default');
+    assert.match(unreachableHint(defaults), /^cannot reach Temporal at localhost:7233 \(the default\) — set --address \/ TEMPORAL_ADDRESS or a Temporal profile/);
+    assert.match(unreachableHint(defaults), /npm run sandbox -- exec -- <command>/);
   });
 });
 
@@ -147,13 +147,13 @@ describe('logstack CLI building blocks', () => {
     assert.deepEqual(failureInfo({ name: 'WorkflowFailedError', message: 'wf', cause: { name: 'TerminatedFailure', message: 'terminated' } }).type, 'Terminated');
   });
 
-  it('resolves settings: flags over environment over sandbox over defaults; builds Web UI links', () => {
+  it('resolves settings: flags over environment over defaults; builds Web UI links', () => {
     const s = resolveSettings({ address: 'temporal:7233', taskQueue: 'q' }, { TEMPORAL_ADDRESS: 'env:7233', TEMPORAL_NAMESPACE: 'ns', LOGSTACK_UI_URL: 'https://ui.example/' });
     assert.deepEqual([s.address, s.namespace, s.taskQueue, s.uiBase, s.source], ['temporal:7233', 'ns', 'q', 'https://ui.example', 'flag']);
     const e = resolveSettings({}, { TEMPORAL_ADDRESS: 'env:7233', TEMPORAL_API_KEY: 'k' });
     assert.deepEqual([e.address, e.namespace, e.taskQueue, e.source, e.apiKey], ['env:7233', 'default', 'logstack', 'env', 'k']);
     assert.equal(workflowUrl({ ...e, uiBase: 'http://127.0.0.1:8233' }, 'promote-production'), 'http://127.0.0.1:8233/namespaces/default/workflows/promote-production');
-    assert.throws(() => resolveSettings({}, { TEMPORAL_TLS_CERT: '/c.pem' }), /both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+    assert.throws(() => resolveSettings({}, { TEMPORAL_TLS_CERT: '/c.pem' }), /TEMPORAL_TLS_CLIENT_KEY_PATH \(unset\): both halves of the mTLS pair/);
   });
 
   it('builds visibility queries only from safe values', () => {

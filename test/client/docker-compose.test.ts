@@ -165,8 +165,8 @@ describe('Dockerfile (structure)', () => {
     assert.match(dockerfile, /^CMD \["node","--import","tsx","worker\/main\.ts"\]$/m);
   });
 
-  it('keeps node_modules, dist and .git out of the build context', () => {
+  it('keeps node_modules, dist, .git and the development rooms (sandbox, tests, benchmarks) out of the image', () => {
     const ignored = readFileSync(`${REPO}.dockerignore`, 'utf8').split('\n').map((l) => l.trim());
-    for (const entry of ['node_modules', 'dist', '.git']) assert.ok(ignored.includes(entry), entry);
+    for (const entry of ['node_modules', 'dist', '.git', 'sandbox', 'test', 'bench']) assert.ok(ignored.includes(entry), entry);
   });
 });

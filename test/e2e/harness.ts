@@ -16,7 +16,7 @@ import { runCli } from '../../client/cli.ts';
 import { workflowIds } from '../../domain/index.ts';
 import type { CliIo } from '../../client/context.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
-import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
+import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';
 import { startStandIns } from '../support/processes.ts';
 
@@ -56,7 +56,6 @@ export async function startE2E(): Promise<E2E> {
   const sandbox = requireSandbox();
   const taskQueue = `e2e-${process.pid}`;
   const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue });
-  sandboxAwsCredentials(config);
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create(workerOptions(config, nativeConnection));
   const running = worker.run();

@@ -26,6 +26,7 @@ import { Client, Connection, ScheduleNotFoundError, WorkflowFailedError } from '
 import { TEMPORAL_DEFAULTS, workflowIds, DRIFT_SCHEDULE_ID } from '../../domain/index.ts';
 import { progressQuery } from '../../workflows/messages.ts';
 import { CACHE_ROOT, loadVersions, RUN_DIR, STATUS_FILE } from '../../sandbox/paths.ts';
+import { readInputs } from '../../sandbox/inputs.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { ROOT, startStandIns } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks } from '../worker/sandbox-runs.ts';
@@ -53,6 +54,11 @@ const PLAYS = {
     'npm run sandbox -- up --fresh',
     'npm run sandbox -- reseed-git',
   ],
+  inputs: [
+    'npm run -s sandbox -- env',
+    'npm run sandbox -- exec -- node client/cli.ts status',
+    'set -a && . ~/.cache/logstack-sandbox/run/sandbox.env && set +a',
+  ],
   kubectl: [
     'export KUBECONFIG=~/.cache/logstack-sandbox/run/kubeconfig',
     '~/.cache/logstack-sandbox/build/kube-v1.36.3/bin/kubectl --context logstack-dev get crds',
@@ -62,18 +68,19 @@ const PLAYS = {
   worker: [
     'npm run build:bundle',
     'npm run worker',
-    'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker',
+    'npx node worker/main.ts',
     'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
   ],
   cli: [
     'logstack validate',
-    'npm run logstack -- validate gitops/environments.yaml',
+    'npx node client/cli.ts validate gitops/environments.yaml',
+    'npx node client/cli.ts <command>',
     'logstack render dev',
     'npm run logstack -- <command>',
     'npm run -s deno -- task logstack <command>',
     'logstack status',
     'logstack bootstrap dev --wait',
-    'npm run logstack -- bootstrap dev --wait',
+    'npx node client/cli.ts bootstrap dev --wait',
     'logstack rollout staging --revision main --reason "raise limits" --wait',
     'logstack promote --from staging --to production --requested-by alice --wait',
     'logstack watch promote-production',
@@ -196,7 +203,7 @@ function path2regex(glob: string): RegExp {
 
 describe('README: every command, run as written', () => {
   const commands: ReadmeCommand[] = loadReadmeCommands(README);
-  const shell = new ReadmeShell(TEMPORAL_CLI, KUBECTL);
+  const shell = new ReadmeShell(TEMPORAL_CLI, KUBECTL, Object.keys(readInputs()));
   const background: Background[] = [];
   const children: ChildProcess[] = [];
   let connection: Connection | undefined;
@@ -274,6 +281,21 @@ describe('README: every command, run as written', () => {
     await connect();
   });
 
+  it("inputs: a clean shell reaches the sandbox through its env file, with `sandbox exec` or by loading it", async () => {
+    const clean = async (command: string): Promise<string> => ok(await shell.run(command, {}, 600_000, true), command);
+    const [env, exec, load] = PLAYS.inputs;
+    const published = await clean(env);
+    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL']) {
+      assert.match(published, new RegExp(`^${name}=\\S+$`, 'm'), `${env} lists ${name}`);
+    }
+    assert.match(await clean(exec), /production/);
+    assert.match(await clean(`${load}\nlogstack status`), /production/);
+    // The clean shell had none of them before the line, and has them after it.
+    const show = 'echo "profile=${TEMPORAL_PROFILE:-none} catalog=${LOGSTACK_CATALOG:-none}"';
+    assert.equal((await clean(show)).trim(), 'profile=none catalog=none');
+    assert.match(await clean(`${load}\n${show}`), /^profile=sandbox catalog=\S+\/run\/environments\.yaml$/m);
+  });
+
   it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs', async () => {
     const out = await run(PLAYS.kubectl.slice(0, 2).join('\n'));
     assert.match(out, /externalsecrets\.external-secrets\.io/);
@@ -293,12 +315,13 @@ describe('README: every command, run as written', () => {
     const rbac = await run(PLAYS.kubectl[2], { KUBECONFIG: requireSandbox().kubeconfig });
     assert.match(rbac, /clusterrole\.rbac\.authorization\.k8s\.io\/logstack-worker serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
-    for (const command of ['npm run worker', 'LOGSTACK_CATALOG=gitops/environments.yaml npm run worker']) {
-      const worker = shell.start(command);
+    for (const command of ['npm run worker', 'npx node worker/main.ts']) {
+      // The product start is shown with a catalog of the reader's own (the quick start's).
+      const worker = shell.start(command, command.startsWith('npx') ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
       background.push(worker); // stopped by the end of the file if an assertion fails first
       await worker.waitFor(/"state":"RUNNING"/);
       // Without LOGSTACK_CATALOG the worker uses the sandbox's catalog (copied into its runtime directory).
-      const catalog = command.includes('LOGSTACK_CATALOG') ? 'gitops/environments.yaml' : 'run/environments.yaml';
+      const catalog = command.startsWith('npx') ? 'gitops/environments.yaml' : 'run/environments.yaml';
       assert.match(worker.output(), new RegExp(`"catalog":"[^"]*${catalog.replace('.', '\\.')}"`));
       const end = await worker.stop('SIGTERM');
       assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);
@@ -313,13 +336,13 @@ describe('README: every command, run as written', () => {
 
   it('logstack CLI (controller statuses written by the stand-ins): every README example', async () => {
     assert.match(await run('logstack validate'), /3 environments \(dev → staging → production\)/);
-    assert.match(await run('npm run logstack -- validate gitops/environments.yaml'), /gitops\/environments\.yaml: 3 environments/);
+    assert.match(await run('npx node client/cli.ts validate gitops/environments.yaml'), /gitops\/environments\.yaml: 3 environments/);
     assert.match(await run('logstack render dev'), /kind: LokiStack/);
-    for (const command of ['npm run logstack -- <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
+    for (const command of ['npm run logstack -- <command>', 'npx node client/cli.ts <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
       assert.match(await run(command), /production/);
     }
     await run('logstack bootstrap dev --wait');
-    await run('npm run logstack -- bootstrap dev --wait');
+    await run('npx node client/cli.ts bootstrap dev --wait');
 
     const remote = requireSandbox().git.remote;
     const first = pushChange(remote, 'raise limits');
@@ -437,10 +460,11 @@ describe('README: every command, run as written', () => {
     // `npm run bench` at full scale is the same command without the knobs; each bench:* script runs one of its files.
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const runner = readFileSync(join(ROOT, 'bench/run.ts'), 'utf8');
-    assert.equal(scripts['bench'], 'tsx bench/run.ts');
+    const SANDBOX_EXEC = 'tsx sandbox/cli.ts exec -- ';
+    assert.equal(scripts['bench'], `${SANDBOX_EXEC}tsx bench/run.ts`);
     for (const command of PLAYS.bench.slice(2)) {
       const script = scripts[command.replace('npm run ', '')] ?? '';
-      const file = /^tsx bench\/([\w-]+\.ts)$/.exec(script)?.[1];
+      const file = /^tsx bench\/([\w-]+\.ts)$/.exec(script.replace(SANDBOX_EXEC, ''))?.[1];
       assert.ok(file && runner.includes(`'${file}'`), `${command} runs a benchmark npm run bench runs (${script})`);
     }
   });

@@ -31,7 +31,11 @@ export interface Background {
 export class ReadmeShell {
   private readonly bin: string;
 
-  constructor(temporalCli: string, kubectl: string) {
+  /** Variables the sandbox publishes; a clean shell (one that has not loaded them) runs without them. */
+  private readonly published: readonly string[];
+
+  constructor(temporalCli: string, kubectl: string, published: readonly string[] = []) {
+    this.published = published;
     this.bin = mkdtempSync(join(tmpdir(), 'logstack-readme-bin-'));
     const logstack = join(this.bin, 'logstack');
     writeFileSync(logstack, `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'client/bin.js')}" "$@"\n`);
@@ -40,9 +44,13 @@ export class ReadmeShell {
     symlinkSync(kubectl, join(this.bin, 'kubectl'));
   }
 
-  /** The environment commands run with (`extra` on top). */
-  env(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  /**
+   * The environment commands run with (`extra` on top): a reader's shell that has loaded the sandbox's
+   * inputs as the README says (this suite runs under `sandbox exec`), or with `clean`, one that has not.
+   */
+  env(extra: Readonly<Record<string, string>> = {}, clean = false): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
+    if (clean) for (const name of this.published) delete env[name];
     // A reader's shell has none of the test runner's own settings.
     delete env['NODE_TEST_CONTEXT'];
     delete env['LOGSTACK_TASK_QUEUE'];
@@ -51,8 +59,8 @@ export class ReadmeShell {
   }
 
   /** Starts `script` in the background. */
-  start(script: string, extra: Readonly<Record<string, string>> = {}): Background {
-    const child = spawn('bash', ['-c', script], { cwd: ROOT, env: this.env(extra), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  start(script: string, extra: Readonly<Record<string, string>> = {}, clean = false): Background {
+    const child = spawn('bash', ['-c', script], { cwd: ROOT, env: this.env(extra, clean), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const listeners = new Set<() => void>();
     const onData = (chunk: Buffer): void => {
@@ -111,8 +119,8 @@ export class ReadmeShell {
   }
 
   /** Runs `script` to its end (killed after `timeoutMs`). */
-  async run(script: string, extra: Readonly<Record<string, string>> = {}, timeoutMs = 600_000): Promise<ShellResult> {
-    const background = this.start(script, extra);
+  async run(script: string, extra: Readonly<Record<string, string>> = {}, timeoutMs = 600_000, clean = false): Promise<ShellResult> {
+    const background = this.start(script, extra, clean);
     const timer = setTimeout(() => void background.stop('SIGKILL'), timeoutMs);
     try {
       return await background.exited;

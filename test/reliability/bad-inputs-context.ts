@@ -18,7 +18,7 @@ import { runCli } from '../../client/cli.ts';
 import type { CliIo } from '../../client/context.ts';
 import { FailureType, STATE_NAMESPACE, stateConfigMapName, type WorkflowType } from '../../domain/index.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
-import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
+import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';
 import { startStandIns } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks } from '../worker/sandbox-runs.ts';
@@ -116,7 +116,6 @@ export async function startBadInputs(): Promise<BadInputs> {
   writeFileSync(catalogFile, sandboxCatalog);
 
   const config = loadWorkerConfig({ ...process.env, LOGSTACK_CATALOG: catalogFile, LOGSTACK_TASK_QUEUE: taskQueue });
-  sandboxAwsCredentials(config);
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create(workerOptions(config, nativeConnection));
   const running = worker.run();

@@ -27,7 +27,7 @@ import {
   type ActivityInboundCallsInterceptor,
   type ActivityInterceptorsFactory,
 } from '@temporalio/worker';
-import { loadWorkerConfig, sandboxAwsCredentials } from '../../worker/config.ts';
+import { loadWorkerConfig } from '../../config/index.ts';
 import { configuredActivities, connect, installRuntime, workerOptions } from '../../worker/main.ts';
 
 /** Where in an activity execution a kill point sits. */
@@ -207,7 +207,6 @@ export async function runKillWorker(env: NodeJS.ProcessEnv = process.env): Promi
   const logFile = env['LOGSTACK_KILL_LOG'] || undefined;
   const config = loadWorkerConfig(env);
   installRuntime(config);
-  sandboxAwsCredentials(config);
   const connection = await connect(config);
   try {
     const activities = configuredActivities(config);

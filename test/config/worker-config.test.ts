@@ -1,14 +1,16 @@
 /** Worker configuration: every wrong variable is reported at start, each on its own line, named with its value and what is expected. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadWorkerConfig } from '../../worker/config.ts';
+import { tmpdir } from 'node:os';
+import { ConfigError, loadWorkerConfig } from '../../config/index.ts';
 
 /** The message `loadWorkerConfig` throws for `env`. */
 function configError(env: NodeJS.ProcessEnv): string {
   try {
     loadWorkerConfig(env);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
   }
   assert.fail('the configuration was accepted');
 }
@@ -29,7 +31,7 @@ describe('worker configuration', () => {
       KUBECONFIG: '/dev/null',
       LOGSTACK_KUBECTL: 'kubectl',
     });
-    assert.match(message, /^logstack worker: invalid configuration; fix these values:/);
+    assert.match(message, /^invalid configuration; fix these values:/);
     const lines = problems(message);
     assert.equal(lines.length, 3, message);
     assert.ok(lines.includes('- TEMPORAL_ADDRESS="temporal.internal": host:port, e.g. localhost:7233'), message);
@@ -53,8 +55,22 @@ describe('worker configuration', () => {
     assert.match(lines[1] ?? '', /^- LOGSTACK_SHUTDOWN_GRACE_SECONDS="-1": .*0/);
   });
 
-  it('asks for both halves of an mTLS pair', () => {
-    assert.match(configError({ TEMPORAL_TLS_CERT: '/dev/null' }), /set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+  it('asks for both halves of an mTLS pair, and for both halves of Worker Versioning', () => {
+    const lines = problems(configError({ TEMPORAL_TLS_CERT: '/dev/null', LOGSTACK_BUILD_ID: 'b1' }));
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0] ?? '', /^- TEMPORAL_TLS_CLIENT_KEY_PATH \(unset\): both halves of the mTLS pair: .*TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+    assert.match(lines[1] ?? '', /^- LOGSTACK_DEPLOYMENT_NAME \(unset\): set with its pair/);
+  });
+
+  it('names the default it used when the default itself is wrong', () => {
+    // From a folder without gitops/, the default catalog path is wrong and is named as the default.
+    const cwd = process.cwd();
+    process.chdir(tmpdir());
+    try {
+      assert.deepEqual(problems(configError({})), ['- LOGSTACK_CATALOG (unset; default "gitops/environments.yaml"): catalog file does not exist']);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it('accepts a valid configuration', () => {
@@ -72,5 +88,8 @@ describe('worker configuration', () => {
     assert.equal(config.logLevel, 'DEBUG');
     assert.equal(config.shutdownGraceSeconds, 5);
     assert.deepEqual(config.versioning, { deploymentName: 'logstack', buildId: 'b1' });
+    assert.equal(config.temporal.namespace, 'platform');
+    assert.equal(config.kubectlPath, 'kubectl');
+    assert.equal(config.workflowBundle, undefined);
   });
 });

@@ -1,0 +1,147 @@
+/**
+ * The worker's configuration: the shared Temporal settings ({@link resolveTemporal}) plus logstack's
+ * own variables. Nothing here knows about the local sandbox: it publishes its facts as these same
+ * variables and a Temporal profile (see the README), and a user's own setup is read the same way.
+ */
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, type Env, type Problem } from './problems.ts';
+import { resolveTemporal, TEMPORAL_VARIABLES, type TemporalFlags, type TemporalSettings } from './temporal.ts';
+
+/** logstack's own worker variables, with what each means; printed with validation errors. */
+export const WORKER_VARIABLES = {
+  LOGSTACK_CATALOG: 'environment catalog path (default gitops/environments.yaml)',
+  KUBECONFIG: 'kubeconfig holding one context per environment (default: the client library default)',
+  LOGSTACK_KUBECTL: 'kubectl used to render Kustomize overlays (default kubectl on PATH)',
+  AWS_ENDPOINT_URL: 'AWS endpoint override (for an S3/IAM/STS/Secrets Manager compatible endpoint)',
+  LOGSTACK_WORKFLOW_BUNDLE: 'prebuilt workflow bundle (npm run build:bundle); unset = bundle at start',
+  LOGSTACK_METRICS_ADDRESS: 'host:port serving Prometheus metrics',
+  LOGSTACK_LOG_LEVEL: 'TRACE|DEBUG|INFO|WARN|ERROR (default INFO)',
+  LOGSTACK_DEPLOYMENT_NAME: 'Worker Deployment name (with LOGSTACK_BUILD_ID enables Worker Versioning)',
+  LOGSTACK_BUILD_ID: 'build id of this worker',
+  LOGSTACK_MAX_CONCURRENT_ACTIVITIES: 'activity slots (default 100)',
+  LOGSTACK_SHUTDOWN_GRACE_SECONDS: 'how long in-flight activities may finish after SIGTERM (default 30)',
+  LOGSTACK_CODEC_KEYS: 'payload encryption keys "id:base64key,…" (first encrypts, all decrypt); unset = no codec',
+} as const;
+
+/** Every variable the worker reads, Temporal's first. */
+export const ENVIRONMENT_VARIABLES = { ...TEMPORAL_VARIABLES, ...WORKER_VARIABLES } as const;
+
+type WorkerVariable = keyof typeof WORKER_VARIABLES;
+
+const existingFile = (what: string) => z.string().min(1).refine((p) => existsSync(p), { message: `${what} does not exist` });
+
+const schema = z.object({
+  catalogPath: existingFile('catalog file'),
+  // KUBECONFIG may be a list of files (`a:b`), as kubectl reads it: the client library checks it.
+  kubeconfig: z.string().min(1).optional(),
+  kubectlPath: z.string().min(1),
+  awsEndpoint: z.url().optional(),
+  workflowBundle: existingFile('file').optional(),
+  metricsAddress: z
+    .string()
+    .regex(/^[\w.-]*:\d{1,5}$/, 'host:port for the Prometheus endpoint')
+    .optional(),
+  logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']),
+  deploymentName: z.string().min(1).optional(),
+  buildId: z.string().min(1).optional(),
+  maxConcurrentActivities: z.coerce.number().int().min(1).max(1000),
+  shutdownGraceSeconds: z.coerce.number().int().min(0).max(3600),
+  codecKeys: z.string().min(1).optional(),
+});
+
+/** The variable each schema field comes from, and its default. */
+const FIELDS: Readonly<Record<keyof z.input<typeof schema>, { variable: WorkerVariable; fallback?: string }>> = {
+  catalogPath: { variable: 'LOGSTACK_CATALOG', fallback: 'gitops/environments.yaml' },
+  kubeconfig: { variable: 'KUBECONFIG' },
+  kubectlPath: { variable: 'LOGSTACK_KUBECTL', fallback: 'kubectl' },
+  awsEndpoint: { variable: 'AWS_ENDPOINT_URL' },
+  workflowBundle: { variable: 'LOGSTACK_WORKFLOW_BUNDLE' },
+  metricsAddress: { variable: 'LOGSTACK_METRICS_ADDRESS' },
+  logLevel: { variable: 'LOGSTACK_LOG_LEVEL', fallback: 'INFO' },
+  deploymentName: { variable: 'LOGSTACK_DEPLOYMENT_NAME' },
+  buildId: { variable: 'LOGSTACK_BUILD_ID' },
+  maxConcurrentActivities: { variable: 'LOGSTACK_MAX_CONCURRENT_ACTIVITIES', fallback: '100' },
+  shutdownGraceSeconds: { variable: 'LOGSTACK_SHUTDOWN_GRACE_SECONDS', fallback: '30' },
+  codecKeys: { variable: 'LOGSTACK_CODEC_KEYS' },
+};
+
+/** The validated worker configuration. */
+export interface WorkerConfig {
+  readonly temporal: TemporalSettings;
+  readonly catalogPath: string;
+  readonly kubeconfig: string | undefined;
+  /** kubectl used for `kubectl kustomize`. */
+  readonly kubectlPath: string;
+  readonly awsEndpoint: string | undefined;
+  /** Prebuilt workflow bundle (production starts); when absent the worker bundles on the fly. */
+  readonly workflowBundle: string | undefined;
+  readonly metricsAddress: string | undefined;
+  readonly logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Worker Versioning, when both the deployment name and the build id are set. */
+  readonly versioning: { readonly deploymentName: string; readonly buildId: string } | undefined;
+  readonly maxConcurrentActivities: number;
+  readonly shutdownGraceSeconds: number;
+  /** `LOGSTACK_CODEC_KEYS` as given; the codec parses and checks it at start. */
+  readonly codecKeys: string | undefined;
+}
+
+/** The raw value of each field: the variable when set and not empty, else the default. */
+function rawValues(env: Env): Record<string, string | undefined> {
+  const raw: Record<string, string | undefined> = {};
+  for (const [field, { variable, fallback }] of Object.entries(FIELDS)) {
+    const given = env[variable];
+    raw[field] = given !== undefined && given !== '' ? given : fallback;
+  }
+  if (raw['logLevel'] !== undefined) raw['logLevel'] = raw['logLevel'].toUpperCase();
+  return raw;
+}
+
+/** The worker's own problems, one per wrong variable. */
+function workerProblems(error: z.ZodError, env: Env): Problem[] {
+  return error.issues.map((issue) => {
+    const spec = FIELDS[String(issue.path[0]) as keyof typeof FIELDS];
+    const given = env[spec.variable];
+    return {
+      key: spec.variable,
+      value: given !== undefined && given !== '' ? given : undefined,
+      expected: issue.message,
+      ...(spec.fallback !== undefined ? { defaulted: spec.fallback } : {}),
+    };
+  });
+}
+
+/**
+ * Reads and validates the worker's configuration: flags over variables over the Temporal profile over
+ * the defaults. Reads no file but the profile, and checks that the files named exist.
+ * @throws ConfigError with one line per wrong value (Temporal's and the worker's together).
+ */
+export function loadWorkerConfig(env: Env = process.env, flags: TemporalFlags = {}): WorkerConfig {
+  const problems: Problem[] = [];
+  let temporal: TemporalSettings | undefined;
+  try {
+    temporal = resolveTemporal(flags, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const parsed = schema.safeParse(rawValues(env));
+  if (!parsed.success) problems.push(...workerProblems(parsed.error, env));
+  const data = parsed.data;
+  if (data && Boolean(data.deploymentName) !== Boolean(data.buildId)) {
+    const missing = data.deploymentName ? 'LOGSTACK_BUILD_ID' : 'LOGSTACK_DEPLOYMENT_NAME';
+    problems.push({ key: missing, value: undefined, expected: 'set with its pair to enable Worker Versioning (LOGSTACK_DEPLOYMENT_NAME and LOGSTACK_BUILD_ID), or unset both' });
+  }
+  if (problems.length > 0 || !temporal || !data) throw new ConfigError(problems, ENVIRONMENT_VARIABLES);
+  const { deploymentName, buildId, ...rest } = data;
+  return {
+    temporal,
+    ...rest,
+    kubeconfig: rest.kubeconfig,
+    awsEndpoint: rest.awsEndpoint,
+    workflowBundle: rest.workflowBundle,
+    metricsAddress: rest.metricsAddress,
+    codecKeys: rest.codecKeys,
+    versioning: deploymentName && buildId ? { deploymentName, buildId } : undefined,
+  };
+}

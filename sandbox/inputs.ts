@@ -1,0 +1,51 @@
+/**
+ * What the sandbox offers, published as the product's ordinary inputs: a Temporal profile (TOML, the
+ * format the `temporal` CLI and the SDKs read) and an env file of the variables the worker and the CLI
+ * read. The product never reads the sandbox; the project's own scripts load these files explicitly
+ * (`sandbox exec -- <command>`), and a user can do the same (`node --env-file=<file> …`).
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { clientConfigToToml } from '@temporalio/envconfig';
+import { ENV_FILE, PROFILE_FILE, SANDBOX_PROFILE } from './paths.ts';
+import type { SandboxRuntime } from './status.ts';
+
+/** moto accepts any key; these are its conventional test credentials, never a real key. */
+const MOTO_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' } as const;
+
+/** The variables the sandbox publishes, in the order the env file lists them. */
+export function sandboxVariables(status: SandboxRuntime): Record<string, string> {
+  return {
+    TEMPORAL_CONFIG_FILE: PROFILE_FILE,
+    TEMPORAL_PROFILE: SANDBOX_PROFILE,
+    LOGSTACK_UI_URL: status.temporal.ui,
+    LOGSTACK_CATALOG: status.catalog,
+    KUBECONFIG: status.kubeconfig,
+    LOGSTACK_KUBECTL: status.kubectl,
+    AWS_ENDPOINT_URL: status.aws.endpoint,
+    ...MOTO_CREDENTIALS,
+  };
+}
+
+/** Writes the profile and the env file (mode 0600: the env file holds moto's test key). */
+export function publishInputs(status: SandboxRuntime): void {
+  const toml = clientConfigToToml({ profiles: { [SANDBOX_PROFILE]: { address: status.temporal.address, namespace: 'default' } } });
+  writeFileSync(PROFILE_FILE, toml, { mode: 0o600 });
+  const lines = Object.entries(sandboxVariables(status)).map(([name, value]) => `${name}=${JSON.stringify(value)}`);
+  writeFileSync(ENV_FILE, `# Inputs of the logstack sandbox, written by \`sandbox up\`; load with \`sandbox exec -- <command>\` or \`node --env-file\`.\n${lines.join('\n')}\n`, { mode: 0o600 });
+}
+
+/** Removes the published inputs (on `down`), so nothing points at stopped parts. */
+export function withdrawInputs(): void {
+  rmSync(ENV_FILE, { force: true });
+  rmSync(PROFILE_FILE, { force: true });
+}
+
+/**
+ * The published variables, read back from the env file.
+ * @throws Error saying how to start the sandbox when it has not published its inputs.
+ */
+export function readInputs(): Record<string, string> {
+  if (!existsSync(ENV_FILE)) throw new Error(`the sandbox is not up (no ${ENV_FILE}): run \`npm run sandbox -- up\` first`);
+  return parseEnv(readFileSync(ENV_FILE, 'utf8')) as Record<string, string>;
+}

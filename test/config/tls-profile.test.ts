@@ -1,0 +1,110 @@
+/**
+ * On the sandbox: the worker and the CLI, started with `node` alone, reach Temporal through a Temporal
+ * profile that uses TLS. A TLS-terminating loopback proxy with a CA of its own stands in front of the
+ * sandbox's Temporal; the CA is given only as `TEMPORAL_TLS_CA` (the older variable name), so both
+ * programs must honour it. Without it, both refuse the proxy's certificate.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:tls';
+import { requireSandbox } from '../../sandbox/status.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'logstack-tls-'));
+const openssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+
+/** A CA, and a server certificate it signed for localhost and 127.0.0.1. */
+function makeCertificates(): { ca: string; key: Buffer; cert: Buffer } {
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=logstack test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'san.ext', '-out', 'server.pem');
+  return { ca: join(dir, 'ca.pem'), key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) };
+}
+
+/** Terminates TLS (HTTP/2 by ALPN, as gRPC asks) and pipes the bytes to the plaintext frontend. */
+function startProxy(target: string, key: Buffer, cert: Buffer): Promise<Server> {
+  const [host, port] = target.split(':');
+  const server = createServer({ key, cert, ALPNProtocols: ['h2'] }, (socket) => {
+    const upstream = connect(Number(port), host ?? '127.0.0.1');
+    socket.pipe(upstream).pipe(socket);
+    const close = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.on('error', close);
+    upstream.on('error', close);
+  });
+  server.on('tlsClientError', () => undefined); // refused handshakes are the negative cases' point
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** Runs `node <script> …args` with `env` and resolves with its exit code and output. */
+function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, until?: RegExp): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (until?.test(output)) child.kill('SIGTERM');
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('a Temporal profile with TLS, CA from TEMPORAL_TLS_CA (worker and CLI on plain node)', () => {
+  let proxy: Server;
+  let env: NodeJS.ProcessEnv;
+  let withoutCa: NodeJS.ProcessEnv;
+
+  before(async () => {
+    const sandbox = requireSandbox();
+    const { ca, key, cert } = makeCertificates();
+    proxy = await startProxy(sandbox.temporal.address, key, cert);
+    const port = (proxy.address() as AddressInfo).port;
+    const profile = join(dir, 'temporal.toml');
+    writeFileSync(profile, `[profile.tls]\naddress = "127.0.0.1:${port}"\nnamespace = "default"\n[profile.tls.tls]\nserver_name = "localhost"\n`);
+    const { TEMPORAL_ADDRESS: _address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: _ca, ...inherited } = process.env;
+    withoutCa = { ...inherited, TEMPORAL_CONFIG_FILE: profile, TEMPORAL_PROFILE: 'tls', LOGSTACK_TASK_QUEUE: `tls-profile-${process.pid}` };
+    env = { ...withoutCa, TEMPORAL_TLS_CA: ca };
+  });
+  after(() => {
+    proxy?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the worker connects through the proxy, polls and drains on SIGTERM', async () => {
+    const { code, output } = await runNode('worker/main.ts', [], env, /"state":"RUNNING"/);
+    assert.match(output, /"message":"logstack worker started".*"profile":"tls \(/, output.slice(-3000));
+    assert.match(output, /"tls":"on"/);
+    assert.match(output, /"state":"RUNNING"/, output.slice(-3000));
+    assert.equal(code, 0, output.slice(-3000));
+  });
+
+  it('the CLI reads the workflows through the proxy', async () => {
+    const { code, output } = await runNode('client/cli.ts', ['status', '-o', 'json'], env);
+    assert.equal(code, 0, output);
+    assert.ok(Array.isArray(JSON.parse(output)), output);
+  });
+
+  it('without the CA both refuse the proxy certificate and say where they tried', async () => {
+    const cli = await runNode('client/cli.ts', ['status'], withoutCa);
+    assert.equal(cli.code, 1, cli.output);
+    assert.match(cli.output, /cannot reach Temporal at 127\.0\.0\.1:\d+ \(from profile "tls"/);
+    const worker = await runNode('worker/main.ts', [], withoutCa);
+    assert.equal(worker.code, 1, worker.output);
+    assert.match(worker.output, /logstack worker: .*(certificate|Failed to connect|transport)/is);
+  });
+});
