@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
@@ -83,15 +83,33 @@ export function installRuntime(config: WorkerConfig): void {
   });
 }
 
-/** Runs the worker until a shutdown signal; resolves when it has drained. */
-export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Promise<void> {
+/** What a caller may add to the worker `runWorker` builds: more activity interceptors, and a step before polling. */
+export interface WorkerHooks {
+  /** Activity interceptors placed outermost, before the product's own. */
+  readonly activityInterceptors?: readonly ActivityInterceptorsFactory[];
+  /** Runs after the worker is created and before it polls (the activities may be preloaded here). */
+  readonly beforePoll?: (activities: LazyActivities) => Promise<void>;
+}
+
+/**
+ * Runs the worker until a shutdown signal; resolves when it has drained. The one start-up of the worker:
+ * runtime, connection, codec, activities, worker options; `hooks` only add to it.
+ */
+export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks: WorkerHooks = {}): Promise<void> {
   installRuntime(config);
   const connection = await connect(config);
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
     const activities = configuredActivities(config);
-    const worker = await Worker.create({ ...workerOptions(config, connection, activities), ...(dataConverter ? { dataConverter } : {}) });
+    const options = workerOptions(config, connection, activities);
+    const interceptors = options.interceptors ?? {};
+    const worker = await Worker.create({
+      ...options,
+      ...(dataConverter ? { dataConverter } : {}),
+      ...(hooks.activityInterceptors ? { interceptors: { ...interceptors, activity: [...hooks.activityInterceptors, ...(interceptors.activity ?? [])] } } : {}),
+    });
+    await hooks.beforePoll?.(activities);
     Runtime.instance().logger.info('logstack worker started', {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,

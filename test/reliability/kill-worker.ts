@@ -1,6 +1,6 @@
 /**
- * The kill-matrix worker: the real logstack worker, built exactly as `worker/main.ts` builds it (configuration,
- * runtime, sandbox AWS credentials, connection, worker options), plus one activity inbound interceptor that
+ * The kill-matrix worker: the real logstack worker, started by the worker's own `runWorker` (configuration,
+ * runtime, connection, codec, worker options), plus one activity inbound interceptor, outermost, that
  * SIGKILLs its own process at one exact point of one activity execution. Test-only; never part of the image.
  *
  * Environment:
@@ -21,14 +21,9 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from '@temporalio/activity';
-import {
-  Runtime,
-  Worker,
-  type ActivityInboundCallsInterceptor,
-  type ActivityInterceptorsFactory,
-} from '@temporalio/worker';
+import { Runtime, type ActivityInboundCallsInterceptor, type ActivityInterceptorsFactory } from '@temporalio/worker';
 import { loadWorkerConfig } from '../../config/index.ts';
-import { configuredActivities, connect, installRuntime, workerOptions } from '../../worker/main.ts';
+import { runWorker } from '../../worker/main.ts';
 
 /** Where in an activity execution a kill point sits. */
 export const KillPhases = { start: 'start', end: 'end', heartbeat: 'heartbeat' } as const;
@@ -205,46 +200,30 @@ export async function runKillWorker(env: NodeJS.ProcessEnv = process.env): Promi
   const point = killAt ? parseKillPoint(killAt) : undefined;
   const workflowId = env['LOGSTACK_KILL_WORKFLOW'] || undefined;
   const logFile = env['LOGSTACK_KILL_LOG'] || undefined;
-  const config = loadWorkerConfig(env);
-  installRuntime(config);
-  const connection = await connect(config);
-  try {
-    const activities = configuredActivities(config);
-    const options = workerOptions(config, connection, activities);
-    const interceptors = options.interceptors ?? {};
-    const worker = await Worker.create({
-      ...options,
-      // First in the list is outermost: the kill happens before and after everything the product wraps around an activity.
-      interceptors: {
-        ...interceptors,
-        activity: [
-          killInterceptor({
-            ...(point ? { point } : {}),
-            ...(workflowId ? { workflowId } : {}),
-            ...(logFile ? { logFile } : {}),
-          }),
-          ...(interceptors.activity ?? []),
-        ],
-      },
-    });
-    // Load the activity modules before polling, as the worker's own start-up does right after it: a first task
-    // must not spend its heartbeat timeout loading them.
-    await activities.preload();
-    if (env['LOGSTACK_KILL_HOLD'] === '1') {
-      await new Promise<void>((release) => {
-        process.once('SIGUSR2', () => release());
-        process.stdout.write(`${HELD_LINE}\n`);
+  await runWorker(loadWorkerConfig(env), {
+    // Outermost: the kill happens before and after everything the product wraps around an activity.
+    activityInterceptors: [
+      killInterceptor({
+        ...(point ? { point } : {}),
+        ...(workflowId ? { workflowId } : {}),
+        ...(logFile ? { logFile } : {}),
+      }),
+    ],
+    async beforePoll(activities) {
+      // Load the activity modules before polling: a first task must not spend its heartbeat timeout loading them.
+      await activities.preload();
+      if (env['LOGSTACK_KILL_HOLD'] === '1') {
+        await new Promise<void>((release) => {
+          process.once('SIGUSR2', () => release());
+          process.stdout.write(`${HELD_LINE}\n`);
+        });
+      }
+      Runtime.instance().logger.info('logstack kill-matrix worker started', {
+        killAt: point ? formatKillPoint(point) : 'none',
+        workflowId: workflowId ?? 'any',
       });
-    }
-    Runtime.instance().logger.info('logstack kill-matrix worker started', {
-      taskQueue: config.temporal.taskQueue,
-      killAt: point ? formatKillPoint(point) : 'none',
-      workflowId: workflowId ?? 'any',
-    });
-    await worker.run();
-  } finally {
-    await connection.close();
-  }
+    },
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
