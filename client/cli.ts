@@ -1,5 +1,5 @@
 /**
- * The `logstack` CLI (DESIGN §4.3): commander for parsing, one file per command under `commands/`.
+ * The `logstack` CLI (docs/architecture.md#the-logstack-cli): commander for parsing, one file per command under `commands/`.
  * Runs on Node (`npm run logstack -- …`, the `logstack` bin) and on Deno (`deno task logstack …`).
  * Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or timed out.
  */

@@ -1,5 +1,5 @@
 /**
- * CLI errors and exit codes (DESIGN §4.3): 0 done, 1 failed, 2 usage, 3 rejected or timed out.
+ * CLI errors and exit codes (docs/architecture.md#the-logstack-cli): 0 done, 1 failed, 2 usage, 3 rejected or timed out.
  * Temporal failures are classified by `ApplicationFailure.type` strings, never by `instanceof` on
  * workflow-side classes.
  */

@@ -215,7 +215,7 @@ export function assertNotFrozen(env: Environment, at: number): void {
   }
 }
 
-/** The Loki object-storage Secret keys the Loki Operator reads, per credential mode (DESIGN §5.1). */
+/** The Loki object-storage Secret keys the Loki Operator reads, per credential mode (docs/architecture.md#loki-object-storage-secret-s3). */
 export const LOKI_SECRET_KEYS = {
   static: ['access_key_id', 'access_key_secret', 'bucketnames', 'endpoint', 'region'],
   sts: ['bucketnames', 'region', 'role_arn'],

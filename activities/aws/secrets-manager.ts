@@ -1,6 +1,6 @@
 /**
  * The Loki object-storage secret in Secrets Manager, in exactly the shape the Loki Operator reads
- * (DESIGN §5.1). A version is put only when the content differs; results carry the ARN, version id
+ * (docs/architecture.md#loki-object-storage-secret-s3). A version is put only when the content differs; results carry the ARN, version id
  * and a SHA-256 — never a value. Secret values are never logged and never placed in an error.
  */
 import {

@@ -1,137 +1,25 @@
 /**
- * The bad-input table on the sandbox's real parts: every workflow type and the CLI, each fed an input
- * that is wrong in one way. Each row asserts the documented failure type (`ApplicationFailure.type`
- * along the failure's cause chain) or CLI exit code, a message that names what to fix, and **no side
- * effect**: an inventory of moto, every cluster and the Git remote (test/reliability/inventory.ts)
- * taken before and after the row is the same. Set-ups that must change something (a pushed commit,
- * a promotion left waiting for approval) run before the "before" inventory.
+ * The rows of the bad-input table, grouped by what is wrong: every workflow type and the CLI, each fed an
+ * input that is wrong in one way. Each group runs in a `bad-inputs-<group>.test.ts` file of its own
+ * (test/reliability/bad-inputs-table.ts runs a group); `bad-inputs-coverage.test.ts` checks the groups
+ * together cover every workflow type and the CLI.
  *
- * The workflows run on a real in-process worker on this file's own task queue, whose catalog file is
- * rewritten per row (the worker reads it on every run). The controller stand-ins write OLM, Loki
- * Operator and Cluster Logging Operator statuses for the set-ups that wait on those gates.
- *
- * Not an effect, hence not in the inventory: Temporal itself — the failed workflow executions, and the
- * `lock-<env>` workflow a row may start before it fails (it holds no lease afterwards and is ended
- * when this file's worker stops).
+ * The catalog edits and set-ups some rows share are here too: a set-up runs after the row's catalog is in
+ * place and before the "before" inventory.
  */
-import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Document } from 'yaml';
-import { FailureType, MAX_INPUT_BYTES, WorkflowTypes, type WorkflowType } from '../../domain/index.ts';
+import { FailureType, MAX_INPUT_BYTES, WorkflowTypes } from '../../domain/index.ts';
 import { approveUpdate, progressQuery, rejectUpdate } from '../../workflows/messages.ts';
 import { knownGoodRevision } from '../worker/sandbox-runs.ts';
-import { outcomeOf, startBadInputs, type BadInputs, type CatalogEdit, type Outcome } from './bad-inputs-context.ts';
-import { diffInventory, takeInventory } from './inventory.ts';
+import { outcomeOf, type BadInputs, type CatalogEdit, type Outcome } from './bad-inputs-context.ts';
+import { checkRow, ctx, type Row } from './bad-inputs-table.ts';
 
 const execFileAsync = promisify(execFile);
-
-/** What a row must end with. */
-type Expected = { readonly type: FailureType } | { readonly exit: number };
-
-interface Row {
-  readonly name: string;
-  /** The workflow type or `cli`. */
-  readonly target: WorkflowType | 'cli' | 'approve update' | 'reject update';
-  readonly expect: Expected;
-  /** Each must match the message: the field, environment or action a person has to fix. */
-  readonly says: readonly RegExp[];
-  /** The worker's catalog for this row (default: the sandbox catalog). */
-  readonly catalog?: CatalogEdit;
-  /** Runs after the catalog is in place and before the "before" inventory. */
-  readonly setUp?: () => Promise<void>;
-  readonly run: (t: TestContext) => Promise<Outcome>;
-  /** Runs after the "after" inventory (undoes the set-up). */
-  readonly cleanUp?: () => Promise<void>;
-}
-
-/** One line of the printed table. */
-interface Line {
-  readonly row: string;
-  readonly expected: string;
-  readonly got: string;
-  readonly diffEmpty: boolean;
-}
-
-const lines: Line[] = [];
-const expectedText = (e: Expected): string => ('type' in e ? e.type : `exit ${e.exit}`);
-const gotText = (o: Outcome, e: Expected): string =>
-  'type' in e ? (o.type ?? `no type (${o.message.slice(0, 60)})`) : `exit ${o.exit ?? '?'}`;
-
-let ctx: BadInputs;
-
-/** Runs one row: catalog, set-up, inventory, the bad input, inventory, assertions. */
-async function checkRow(t: TestContext, row: Row): Promise<void> {
-  let outcome: Outcome;
-  let diff: string[];
-  let inventoryMs: number[];
-  let workflows: string[];
-  try {
-    await row.setUp?.();
-    ctx.useCatalog(row.catalog);
-    const firstWorkflow = ctx.started.length;
-    const beforeRow = await takeInventory(ctx.sandbox);
-    outcome = await row.run(t);
-    const afterRow = await takeInventory(ctx.sandbox);
-    diff = diffInventory(beforeRow, afterRow);
-    inventoryMs = [beforeRow.tookMs, afterRow.tookMs];
-    workflows = ctx.started.slice(firstWorkflow);
-  } finally {
-    ctx.useCatalog();
-    await row.cleanUp?.();
-  }
-  lines.push({
-    row: `${row.target}: ${row.name}`,
-    expected: expectedText(row.expect),
-    got: gotText(outcome, row.expect),
-    diffEmpty: diff.length === 0,
-  });
-  t.diagnostic(
-    `${row.target} | ${row.name} | expected ${expectedText(row.expect)} | got ${gotText(outcome, row.expect)} | diff ${diff.length === 0 ? 'empty' : diff.length} | inventories ${inventoryMs.join(' + ')} ms`,
-  );
-  if ('type' in row.expect)
-    assert.equal(outcome.type, row.expect.type, `failure type; the failure was: ${outcome.message}`);
-  else assert.equal(outcome.exit, row.expect.exit, `exit code; the output was: ${outcome.message}`);
-  for (const words of row.says) assert.match(outcome.message, words, 'the message says what to fix');
-  // The same claim from the other side: no activity that writes completed in the row's workflows. An
-  // `applyOverlay` that failed with a project failure type wrote nothing: it renders, then dry-runs every
-  // object, and those are where such failures come from (activities/kubernetes/overlay.ts).
-  for (const workflowId of workflows) {
-    const activities = await ctx.scheduledActivities(workflowId);
-    t.diagnostic(
-      `${workflowId} ran: ${activities.map((a) => `${a.name} (${a.failureType ?? a.ended})`).join(', ') || 'no activity'}`,
-    );
-    const writes = activities.filter(
-      (a) =>
-        !READ_ONLY_ACTIVITIES.has(a.name) &&
-        !(a.name === 'applyOverlay' && a.failureType !== undefined && PROJECT_TYPES.has(a.failureType)),
-    );
-    assert.deepEqual(writes, [], `${workflowId} ran activities that write`);
-  }
-  assert.deepEqual(diff, [], `no side effect, but the inventory changed:\n${diff.join('\n')}`);
-}
-
-const PROJECT_TYPES: ReadonlySet<string> = new Set(Object.values(FailureType));
-
-/**
- * Activities that write nothing: reads, renders, server-side dry-runs, and `resolveRevision` (which fetches
- * into the worker's own clone, never pushes).
- */
-const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
-  'loadCatalog',
-  'resolveRevision',
-  'renderOverlay',
-  'readDeployedState',
-  'readPinnedRevision',
-  'applyOverlay(dry-run)',
-  'inspectBucket',
-  'inspectLokiSecret',
-  'inventoryLiveObjects',
-  'scanDrift',
-]);
 
 // ── catalogs ──────────────────────────────────────────────────────────────────────────────
 
@@ -188,14 +76,14 @@ const oneApprover: CatalogEdit = (doc) => {
 
 /** Bootstraps `env` at a known-good revision unless it is verified already (a fresh sandbox). */
 async function ensureVerified(env: string): Promise<Record<string, string>> {
-  const state = await ctx.deployedState(env);
+  const state = await ctx().deployedState(env);
   if (state['verified'] === 'true' && state['revision']) return state;
-  const outcome = await ctx.run(WorkflowTypes.bootstrapEnvironment, {
+  const outcome = await ctx().run(WorkflowTypes.bootstrapEnvironment, {
     environment: env,
-    revision: await knownGoodRevision(ctx.sandbox, env),
+    revision: await knownGoodRevision(ctx().sandbox, env),
   });
   assert.equal(outcome.type, undefined, `set-up: bootstrapping ${env} failed: ${outcome.message}`);
-  return ctx.deployedState(env);
+  return ctx().deployedState(env);
 }
 
 /**
@@ -205,9 +93,9 @@ async function ensureVerified(env: string): Promise<Record<string, string>> {
  */
 async function ensurePromotableToProduction(): Promise<void> {
   const staging = await ensureVerified('staging');
-  const production = await ctx.deployedState('production');
+  const production = await ctx().deployedState('production');
   if (production['verified'] !== 'true' || production['revision'] !== staging['revision']) return;
-  const commit = await ctx.pushCommit(
+  const commit = await ctx().pushCommit(
     'main',
     (dir) => {
       const readme = join(dir, 'gitops', 'README.md');
@@ -215,7 +103,7 @@ async function ensurePromotableToProduction(): Promise<void> {
     },
     'GitOps README: review note',
   );
-  const outcome = await ctx.run(WorkflowTypes.rolloutEnvironment, {
+  const outcome = await ctx().run(WorkflowTypes.rolloutEnvironment, {
     environment: 'staging',
     revision: commit,
     reason: 'set-up: a revision to promote',
@@ -234,14 +122,14 @@ async function promotionWithUnverifiedCommit(): Promise<{ from: string; to: stri
   ];
   let chosen: { from: string; to: string; verified: string } | undefined;
   for (const { from, to } of candidates) {
-    const state = await ctx.deployedState(from);
+    const state = await ctx().deployedState(from);
     if (state['verified'] === 'true' && state['revision']) {
       chosen = { from, to, verified: state['revision'] };
       break;
     }
   }
   chosen ??= { from: 'dev', to: 'staging', verified: (await ensureVerified('dev'))['revision'] ?? '' };
-  const { stdout } = await execFileAsync('git', ['-C', ctx.sandbox.git.remote, 'rev-list', '--max-count=20', 'main']);
+  const { stdout } = await execFileAsync('git', ['-C', ctx().sandbox.git.remote, 'rev-list', '--max-count=20', 'main']);
   const verified = chosen.verified;
   const commit = stdout
     .trim()
@@ -281,7 +169,7 @@ const BROKEN_BRANCH = `bad-inputs-broken-${process.pid}`;
 let brokenCommit = '';
 let unverified = { from: '', to: '', commit: '' };
 
-// ── the table ─────────────────────────────────────────────────────────────────────────────
+// ── the rows, by what they get wrong ──────────────────────────────────────────────────────
 
 const bootstrap = WorkflowTypes.bootstrapEnvironment;
 const rollout = WorkflowTypes.rolloutEnvironment;
@@ -289,84 +177,135 @@ const promote = WorkflowTypes.promoteEnvironment;
 const migrate = WorkflowTypes.migrateProduction;
 const drift = WorkflowTypes.remediateDrift;
 
-const rows: Row[] = [
-  {
-    name: 'unknown environment',
-    target: bootstrap,
-    expect: { type: FailureType.UnknownEnvironment },
-    says: [/unknown environment "qa"/, /catalog knows: dev, staging, production/],
-    run: () => ctx.run(bootstrap, { environment: 'qa' }),
-  },
+/** Inputs of the wrong shape: missing, unknown and wrongly typed fields, a malformed revision, an oversized input. */
+export const shapeRows: readonly Row[] = [
   {
     name: 'missing field',
     target: bootstrap,
     expect: { type: FailureType.InvalidInput },
     says: [/fix these fields/, /environment/],
-    run: () => ctx.run(bootstrap, {}),
+    run: () => ctx().run(bootstrap, {}),
   },
   {
     name: 'wrong type: a string instead of the input object',
     target: bootstrap,
     expect: { type: FailureType.InvalidInput },
     says: [/fix these fields/, /\(root\).*object/i],
-    run: () => ctx.run(bootstrap, 'dev'),
+    run: () => ctx().run(bootstrap, 'dev'),
   },
   {
     name: 'wrong type: environment is a number',
     target: bootstrap,
     expect: { type: FailureType.InvalidInput },
     says: [/environment: .*string/i],
-    run: () => ctx.run(bootstrap, { environment: 42 }),
+    run: () => ctx().run(bootstrap, { environment: 42 }),
   },
   {
     name: 'malformed revision',
     target: bootstrap,
     expect: { type: FailureType.InvalidInput },
     says: [/revision/, /Git commit SHA, branch or tag/],
-    run: () => ctx.run(bootstrap, { environment: 'dev', revision: 'main..HEAD' }),
-  },
-  {
-    name: 'unknown revision (well-formed SHA that is not on the remote)',
-    target: bootstrap,
-    expect: { type: FailureType.InvalidInput },
-    says: [new RegExp(UNKNOWN_SHA), /not a branch, tag or commit of the GitOps remote/, /push it first/],
-    run: () => ctx.run(bootstrap, { environment: 'dev', revision: UNKNOWN_SHA }),
-  },
-  {
-    name: 'missing overlay for a new environment (catalog points at a path that does not exist)',
-    target: bootstrap,
-    expect: { type: FailureType.InvalidInput },
-    says: [/overlay gitops\/overlays\/qa-missing does not exist/, /fix the overlay path in the catalog/],
-    catalog: (doc) => addQa(doc, ['dev', 'qa', 'staging', 'production'], 'gitops/overlays/qa-missing'),
-    run: () => ctx.run(bootstrap, { environment: 'qa' }),
+    run: () => ctx().run(bootstrap, { environment: 'dev', revision: 'main..HEAD' }),
   },
   {
     name: 'unknown field',
     target: rollout,
     expect: { type: FailureType.InvalidInput },
     says: [/force/, /[Uu]nrecognized key/],
-    run: () => ctx.run(rollout, { environment: 'dev', revision: 'main', force: true }),
+    run: () => ctx().run(rollout, { environment: 'dev', revision: 'main', force: true }),
   },
   {
     name: 'missing revision',
     target: rollout,
     expect: { type: FailureType.InvalidInput },
     says: [/revision:/],
-    run: () => ctx.run(rollout, { environment: 'dev' }),
+    run: () => ctx().run(rollout, { environment: 'dev' }),
   },
   {
     name: 'oversized input',
     target: rollout,
     expect: { type: FailureType.InvalidInput },
     says: [new RegExp(`the limit is ${MAX_INPUT_BYTES}`), /Pass names and revisions, not manifests/],
-    run: () => ctx.run(rollout, { environment: 'dev', revision: 'main', reason: 'x'.repeat(MAX_INPUT_BYTES + 1) }),
+    run: () => ctx().run(rollout, { environment: 'dev', revision: 'main', reason: 'x'.repeat(MAX_INPUT_BYTES + 1) }),
   },
   {
-    name: 'unknown revision',
-    target: rollout,
+    name: 'wrong type: autoApprove is a string',
+    target: promote,
     expect: { type: FailureType.InvalidInput },
-    says: [/no-such-branch/, /not a branch, tag or commit/],
-    run: () => ctx.run(rollout, { environment: 'dev', revision: 'no-such-branch' }),
+    says: [/autoApprove/, /boolean/],
+    run: () => ctx().run(promote, { from: 'dev', to: 'staging', autoApprove: 'yes' }),
+  },
+  {
+    name: 'environment other than production',
+    target: migrate,
+    expect: { type: FailureType.InvalidInput },
+    says: [/environment/, /"production"/],
+    run: () => ctx().run(migrate, { environment: 'staging' }),
+  },
+  {
+    name: 'wrong type: dryRun is a string',
+    target: migrate,
+    expect: { type: FailureType.InvalidInput },
+    says: [/dryRun/, /boolean/],
+    run: () => ctx().run(migrate, { dryRun: 'yes' }),
+  },
+  {
+    name: 'unknown mode',
+    target: drift,
+    expect: { type: FailureType.InvalidInput },
+    says: [/mode/, /report/, /remediate/],
+    run: () => ctx().run(drift, { mode: 'fix' }),
+  },
+];
+
+/** Environments the catalog does not know, and promotions that break the promotion order. */
+export const environmentRows: readonly Row[] = [
+  {
+    name: 'unknown environment',
+    target: bootstrap,
+    expect: { type: FailureType.UnknownEnvironment },
+    says: [/unknown environment "qa"/, /catalog knows: dev, staging, production/],
+    run: () => ctx().run(bootstrap, { environment: 'qa' }),
+  },
+  {
+    name: 'from = to',
+    target: promote,
+    expect: { type: FailureType.InvalidInput },
+    says: [/from and to are both "staging"/, /promote to the next stage/],
+    run: () => ctx().run(promote, { from: 'staging', to: 'staging' }),
+  },
+  {
+    name: 'skipped stage dev → production',
+    target: promote,
+    expect: { type: FailureType.PromotionOrderViolation },
+    says: [/"production" does not follow "dev"/, /promote dev → staging first/],
+    run: () => ctx().run(promote, { from: 'dev', to: 'production', requestedBy: 'alice' }),
+  },
+  {
+    name: 'unknown target environment',
+    target: promote,
+    expect: { type: FailureType.UnknownEnvironment },
+    says: [/unknown environment "prod"/, /catalog knows/],
+    run: () => ctx().run(promote, { from: 'staging', to: 'prod' }),
+  },
+  {
+    name: 'unknown environment',
+    target: drift,
+    expect: { type: FailureType.UnknownEnvironment },
+    says: [/unknown environment "qa"/, /catalog knows/],
+    run: () => ctx().run(drift, { environments: ['dev', 'qa'], mode: 'remediate' }),
+  },
+];
+
+/** The worker's catalog is at fault (missing overlay, schema violation) or forbids the change (a freeze window). */
+export const catalogRows: readonly Row[] = [
+  {
+    name: 'missing overlay for a new environment (catalog points at a path that does not exist)',
+    target: bootstrap,
+    expect: { type: FailureType.InvalidInput },
+    says: [/overlay gitops\/overlays\/qa-missing does not exist/, /fix the overlay path in the catalog/],
+    catalog: (doc) => addQa(doc, ['dev', 'qa', 'staging', 'production'], 'gitops/overlays/qa-missing'),
+    run: () => ctx().run(bootstrap, { environment: 'qa' }),
   },
   {
     name: 'missing overlay (catalog points dev at a path that does not exist)',
@@ -375,27 +314,7 @@ const rows: Row[] = [
     says: [/overlay gitops\/overlays\/dev-missing does not exist/, /fix the overlay path in the catalog/],
     catalog: (doc) =>
       doc.setIn(['environments', environmentIndex(doc, 'dev'), 'overlay'], 'gitops/overlays/dev-missing'),
-    run: () => ctx.run(rollout, { environment: 'dev', revision: 'main' }),
-  },
-  {
-    name: 'overlay the API server rejects (LokiStack size outside the CRD enum, pushed to a branch)',
-    target: rollout,
-    expect: { type: FailureType.ManifestRejected },
-    says: [/LokiStack/, /1x\.huge/, /fix the manifest in Git/],
-    setUp: async () => {
-      brokenCommit = await ctx.pushCommit(
-        BROKEN_BRANCH,
-        (dir) => {
-          const file = join(dir, 'gitops', 'overlays', 'dev', 'patches', 'lokistack-size.yaml');
-          writeFileSync(file, readFileSync(file, 'utf8').replace('size: 1x.demo', 'size: 1x.huge'));
-        },
-        'dev: LokiStack size 1x.huge (not a size the Loki Operator knows)',
-      );
-    },
-    run: () => ctx.run(rollout, { environment: 'dev', revision: brokenCommit }),
-    cleanUp: async () => {
-      if (brokenCommit) await ctx.deleteBranch(BROKEN_BRANCH);
-    },
+    run: () => ctx().run(rollout, { environment: 'dev', revision: 'main' }),
   },
   {
     name: 'catalog that fails its schema (protected production with one approver)',
@@ -403,7 +322,7 @@ const rows: Row[] = [
     expect: { type: FailureType.InvalidInput },
     says: [/environment catalog .* is invalid/, /environments\.2\.approvers/, /at least two approvers/],
     catalog: oneApprover,
-    run: () => ctx.run(rollout, { environment: 'dev', revision: 'main' }),
+    run: () => ctx().run(rollout, { environment: 'dev', revision: 'main' }),
   },
   {
     name: 'change freeze on production',
@@ -415,35 +334,69 @@ const rows: Row[] = [
       /retry after it ends or remove the window/,
     ],
     catalog: freezeProduction,
-    run: () => ctx.run(rollout, { environment: 'production', revision: 'main' }),
+    run: () => ctx().run(rollout, { environment: 'production', revision: 'main' }),
   },
   {
-    name: 'from = to',
+    name: 'change freeze on production',
     target: promote,
+    expect: { type: FailureType.ChangeFreeze },
+    says: [/production is in a change freeze/, new RegExp(FREEZE_REASON)],
+    catalog: freezeProduction,
+    run: () => ctx().run(promote, { from: 'staging', to: 'production', requestedBy: 'alice' }),
+  },
+  {
+    name: 'change freeze on production',
+    target: migrate,
+    expect: { type: FailureType.ChangeFreeze },
+    says: [/production is in a change freeze/, /remove the window from the catalog/],
+    catalog: freezeProduction,
+    run: () => ctx().run(migrate, {}),
+  },
+  {
+    name: 'catalog that fails its schema (retention beyond 30 days)',
+    target: drift,
     expect: { type: FailureType.InvalidInput },
-    says: [/from and to are both "staging"/, /promote to the next stage/],
-    run: () => ctx.run(promote, { from: 'staging', to: 'staging' }),
+    says: [/is invalid; fix these fields/, /environments\.0\.retentionDays/, /30/],
+    catalog: (doc) => doc.setIn(['environments', environmentIndex(doc, 'dev'), 'retentionDays'], 90),
+    run: () => ctx().run(drift, { mode: 'remediate' }),
   },
+];
+
+/** Revisions that cannot be delivered: unknown on the remote, rejected by the API server, not verified where they come from. */
+export const revisionRows: readonly Row[] = [
   {
-    name: 'skipped stage dev → production',
-    target: promote,
-    expect: { type: FailureType.PromotionOrderViolation },
-    says: [/"production" does not follow "dev"/, /promote dev → staging first/],
-    run: () => ctx.run(promote, { from: 'dev', to: 'production', requestedBy: 'alice' }),
-  },
-  {
-    name: 'unknown target environment',
-    target: promote,
-    expect: { type: FailureType.UnknownEnvironment },
-    says: [/unknown environment "prod"/, /catalog knows/],
-    run: () => ctx.run(promote, { from: 'staging', to: 'prod' }),
-  },
-  {
-    name: 'wrong type: autoApprove is a string',
-    target: promote,
+    name: 'unknown revision (well-formed SHA that is not on the remote)',
+    target: bootstrap,
     expect: { type: FailureType.InvalidInput },
-    says: [/autoApprove/, /boolean/],
-    run: () => ctx.run(promote, { from: 'dev', to: 'staging', autoApprove: 'yes' }),
+    says: [new RegExp(UNKNOWN_SHA), /not a branch, tag or commit of the GitOps remote/, /push it first/],
+    run: () => ctx().run(bootstrap, { environment: 'dev', revision: UNKNOWN_SHA }),
+  },
+  {
+    name: 'unknown revision',
+    target: rollout,
+    expect: { type: FailureType.InvalidInput },
+    says: [/no-such-branch/, /not a branch, tag or commit/],
+    run: () => ctx().run(rollout, { environment: 'dev', revision: 'no-such-branch' }),
+  },
+  {
+    name: 'overlay the API server rejects (LokiStack size outside the CRD enum, pushed to a branch)',
+    target: rollout,
+    expect: { type: FailureType.ManifestRejected },
+    says: [/LokiStack/, /1x\.huge/, /fix the manifest in Git/],
+    setUp: async () => {
+      brokenCommit = await ctx().pushCommit(
+        BROKEN_BRANCH,
+        (dir) => {
+          const file = join(dir, 'gitops', 'overlays', 'dev', 'patches', 'lokistack-size.yaml');
+          writeFileSync(file, readFileSync(file, 'utf8').replace('size: 1x.demo', 'size: 1x.huge'));
+        },
+        'dev: LokiStack size 1x.huge (not a size the Loki Operator knows)',
+      );
+    },
+    run: () => ctx().run(rollout, { environment: 'dev', revision: brokenCommit }),
+    cleanUp: async () => {
+      if (brokenCommit) await ctx().deleteBranch(BROKEN_BRANCH);
+    },
   },
   {
     name: 'revision that is not the one verified in the source stage',
@@ -453,7 +406,7 @@ const rows: Row[] = [
     setUp: async () => {
       unverified = await promotionWithUnverifiedCommit();
     },
-    run: () => ctx.run(promote, { from: unverified.from, to: unverified.to, revision: unverified.commit }),
+    run: () => ctx().run(promote, { from: unverified.from, to: unverified.to, revision: unverified.commit }),
   },
   {
     name: 'source stage with nothing verified (qa, never bootstrapped)',
@@ -461,16 +414,12 @@ const rows: Row[] = [
     expect: { type: FailureType.RevisionNotVerified },
     says: [/nothing is verified in qa yet/, /roll out and verify a revision there first/],
     catalog: (doc) => addQa(doc, ['dev', 'qa', 'staging', 'production']),
-    run: () => ctx.run(promote, { from: 'qa', to: 'staging' }),
+    run: () => ctx().run(promote, { from: 'qa', to: 'staging' }),
   },
-  {
-    name: 'change freeze on production',
-    target: promote,
-    expect: { type: FailureType.ChangeFreeze },
-    says: [/production is in a change freeze/, new RegExp(FREEZE_REASON)],
-    catalog: freezeProduction,
-    run: () => ctx.run(promote, { from: 'staging', to: 'production', requestedBy: 'alice' }),
-  },
+];
+
+/** Approvals on protected production: `autoApprove` does not bypass them; refused approvers leave the promotion waiting. */
+export const approvalRows: readonly Row[] = [
   {
     name: 'autoApprove on protected production is refused: it still waits, and times out',
     target: promote,
@@ -478,7 +427,7 @@ const rows: Row[] = [
     says: [/nobody approved the change to production/, /alice, bob, carol/],
     setUp: ensurePromotableToProduction,
     run: async () => {
-      const handle = await ctx.start(promote, {
+      const handle = await ctx().start(promote, {
         from: 'staging',
         to: 'production',
         requestedBy: 'alice',
@@ -504,7 +453,7 @@ const rows: Row[] = [
     ],
     setUp: ensurePromotableToProduction,
     run: async (t) => {
-      const handle = await ctx.start(promote, {
+      const handle = await ctx().start(promote, {
         from: 'staging',
         to: 'production',
         requestedBy: 'alice',
@@ -538,7 +487,7 @@ const rows: Row[] = [
           target: 'cli',
           expect: { exit: 1 },
           says: [/NotAuthorized/, /"mallory" may not approve/, /allowed approvers/],
-          run: () => ctx.cli('approve', handle.workflowId, '--by', 'mallory'),
+          run: () => ctx().cli('approve', handle.workflowId, '--by', 'mallory'),
         },
       ];
       for (const row of nested) await t.test(`${row.target}: ${row.name}`, (tt) => checkRow(tt, row));
@@ -550,152 +499,95 @@ const rows: Row[] = [
       );
     },
   },
-  {
-    name: 'environment other than production',
-    target: migrate,
-    expect: { type: FailureType.InvalidInput },
-    says: [/environment/, /"production"/],
-    run: () => ctx.run(migrate, { environment: 'staging' }),
-  },
-  {
-    name: 'wrong type: dryRun is a string',
-    target: migrate,
-    expect: { type: FailureType.InvalidInput },
-    says: [/dryRun/, /boolean/],
-    run: () => ctx.run(migrate, { dryRun: 'yes' }),
-  },
-  {
-    name: 'change freeze on production',
-    target: migrate,
-    expect: { type: FailureType.ChangeFreeze },
-    says: [/production is in a change freeze/, /remove the window from the catalog/],
-    catalog: freezeProduction,
-    run: () => ctx.run(migrate, {}),
-  },
-  {
-    name: 'unknown environment',
-    target: drift,
-    expect: { type: FailureType.UnknownEnvironment },
-    says: [/unknown environment "qa"/, /catalog knows/],
-    run: () => ctx.run(drift, { environments: ['dev', 'qa'], mode: 'remediate' }),
-  },
-  {
-    name: 'unknown mode',
-    target: drift,
-    expect: { type: FailureType.InvalidInput },
-    says: [/mode/, /report/, /remediate/],
-    run: () => ctx.run(drift, { mode: 'fix' }),
-  },
-  {
-    name: 'catalog that fails its schema (retention beyond 30 days)',
-    target: drift,
-    expect: { type: FailureType.InvalidInput },
-    says: [/is invalid; fix these fields/, /environments\.0\.retentionDays/, /30/],
-    catalog: (doc) => doc.setIn(['environments', environmentIndex(doc, 'dev'), 'retentionDays'], 90),
-    run: () => ctx.run(drift, { mode: 'remediate' }),
-  },
+];
+
+/** The `logstack` CLI: usage errors (exit 2) and failures the workflows report (exit 1). */
+export const cliRows: readonly Row[] = [
   {
     name: 'no command',
     target: 'cli',
     expect: { exit: 2 },
     says: [/Usage: logstack/, /bootstrap/],
-    run: () => ctx.cli(),
+    run: () => ctx().cli(),
   },
   {
     name: 'unknown command',
     target: 'cli',
     expect: { exit: 2 },
     says: [/unknown command 'deploy'/],
-    run: () => ctx.cli('deploy', 'dev'),
+    run: () => ctx().cli('deploy', 'dev'),
   },
   {
     name: 'rollout without --revision',
     target: 'cli',
     expect: { exit: 2 },
     says: [/required option '--revision/],
-    run: () => ctx.cli('rollout', 'dev'),
+    run: () => ctx().cli('rollout', 'dev'),
   },
   {
     name: 'environment name that is not one',
     target: 'cli',
     expect: { exit: 2 },
     says: [/Production/, /an environment name: lowercase letters/],
-    run: () => ctx.cli('promote', '--from', 'staging', '--to', 'Production'),
+    run: () => ctx().cli('promote', '--from', 'staging', '--to', 'Production'),
   },
   {
     name: 'malformed revision',
     target: 'cli',
     expect: { exit: 2 },
     says: [/revision/, /Git commit SHA, branch or tag/],
-    run: () => ctx.cli('rollout', 'dev', '--revision', 'main..HEAD'),
+    run: () => ctx().cli('rollout', 'dev', '--revision', 'main..HEAD'),
   },
   {
     name: 'approval timeout of zero seconds',
     target: 'cli',
     expect: { exit: 2 },
     says: [/--approval-timeout/, /whole number of seconds ≥ 1/],
-    run: () => ctx.cli('promote', '--from', 'staging', '--to', 'production', '--approval-timeout', '0'),
+    run: () => ctx().cli('promote', '--from', 'staging', '--to', 'production', '--approval-timeout', '0'),
   },
   {
     name: 'unknown drift mode',
     target: 'cli',
     expect: { exit: 2 },
     says: [/fix/, /report, remediate/],
-    run: () => ctx.cli('drift', '--mode', 'fix'),
+    run: () => ctx().cli('drift', '--mode', 'fix'),
   },
   {
     name: 'unknown output format',
     target: 'cli',
     expect: { exit: 2 },
     says: [/xml/, /table, json/],
-    run: () => ctx.cli('status', '--output', 'xml'),
+    run: () => ctx().cli('status', '--output', 'xml'),
   },
   {
     name: 'bootstrap of an unknown environment (refused by the workflow)',
     target: 'cli',
     expect: { exit: 1 },
     says: [/UnknownEnvironment/, /unknown environment "qa"/, /catalog knows/],
-    run: () => ctx.cli('bootstrap', 'qa', '--wait'),
+    run: () => ctx().cli('bootstrap', 'qa', '--wait'),
   },
   {
     name: 'promotion that skips a stage (refused by the workflow)',
     target: 'cli',
     expect: { exit: 1 },
     says: [/PromotionOrderViolation/, /promote dev → staging first/],
-    run: () => ctx.cli('promote', '--from', 'dev', '--to', 'production', '--requested-by', 'alice', '--wait'),
+    run: () => ctx().cli('promote', '--from', 'dev', '--to', 'production', '--requested-by', 'alice', '--wait'),
   },
   {
     name: 'validate a catalog that fails its schema',
     target: 'cli',
     expect: { exit: 1 },
     says: [/environments\.2\.approvers/, /at least two approvers/],
-    run: () => ctx.cli('validate', ctx.writeCatalog('one-approver.yaml', oneApprover)),
+    run: () => ctx().cli('validate', ctx().writeCatalog('one-approver.yaml', oneApprover)),
   },
 ];
 
-describe(
-  'bad inputs: typed failure, a message that says what to fix, no side effect (gate statuses by stand-ins)',
-  { concurrency: false },
-  () => {
-    before(async () => {
-      ctx = await startBadInputs();
-    });
-    after(async () => {
-      await ctx?.stop();
-    });
-
-    for (const row of rows) {
-      it(`${row.target}: ${row.name}`, (t) => checkRow(t, row));
-    }
-
-    it('covers every workflow type and the CLI with at least 15 rows, and prints the table', (t) => {
-      const targets = new Set(lines.map((l) => l.row.split(':')[0]));
-      for (const type of [...Object.values(WorkflowTypes), 'cli']) assert.ok(targets.has(type), `a row for ${type}`);
-      assert.ok(lines.length >= 15, `${lines.length} rows`);
-      const width = Math.max(...lines.map((l) => l.row.length));
-      t.diagnostic(`${'row'.padEnd(width)} | expected | got | diff empty`);
-      for (const l of lines)
-        t.diagnostic(`${l.row.padEnd(width)} | ${l.expected} | ${l.got} | ${l.diffEmpty ? 'yes' : 'NO'}`);
-    });
-  },
-);
+/** Every group, by the name its test file runs it under. */
+export const rowGroups = {
+  'input shape': shapeRows,
+  environments: environmentRows,
+  catalog: catalogRows,
+  revisions: revisionRows,
+  approvals: approvalRows,
+  cli: cliRows,
+} as const satisfies Record<string, readonly Row[]>;

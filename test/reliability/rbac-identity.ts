@@ -1,0 +1,246 @@
+/**
+ * The worker's Kubernetes RBAC (gitops/base/orchestrator) as the worker itself sees it, for the `rbac-*` tests:
+ * the rendered Roles, ClusterRole and bindings are applied to the staging cluster for a service account of
+ * this run, and a token is issued for it through the TokenRequest API.
+ *
+ * The service account and its bindings carry a suffix of this run, so nothing here changes the rights of
+ * `logstack-worker` itself while other runs use the cluster; the rules are the rendered ones, unchanged
+ * (resource names inside rules included).
+ */
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { GITOPS_NAMES } from '../../domain/gitops.ts';
+import { requireSandbox } from '../../sandbox/status.ts';
+import { ROOT } from '../support/processes.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** The environment whose cluster the RBAC is checked on. */
+export const ENV = 'staging';
+/** Its kubeconfig context. */
+export const CONTEXT = `logstack-${ENV}`;
+/** This run (one per test file process): the suffix of the identity's names and the value of its label. */
+export const RUN = `rbac-${process.pid}`;
+/** The worker's namespace. */
+export const NAMESPACE = GITOPS_NAMES.workerNamespace;
+/** This run's copy of the worker service account. */
+export const SERVICE_ACCOUNT = `${GITOPS_NAMES.workerServiceAccount}-${RUN}`;
+/** The user name that account authenticates as. */
+export const SUBJECT = `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`;
+/** Label on every object of this run's identity, for the clean-up. */
+export const RUN_LABEL = 'logstack.io/rbac-test';
+
+/** A Kubernetes object as rendered (plain JSON). */
+export interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  roleRef?: { name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+  rules?: unknown[];
+}
+
+/** One `kubectl auth can-i` question: verb, resource (`plural[.group][/name]`), namespace. */
+export interface Access {
+  readonly verb: string;
+  readonly resource: string;
+  readonly namespace?: string;
+  /** A subresource (`exec`, `token`, `log`, `approval`). */
+  readonly subresource?: string;
+  /** Why the worker needs it, or why it must not have it. */
+  readonly why: string;
+}
+
+/** The running sandbox. */
+export const sandbox = requireSandbox();
+
+/** Runs kubectl on the environment's cluster (as the sandbox admin unless `kubeconfig` says otherwise); never throws. */
+export async function kubectl(
+  args: readonly string[],
+  options: { kubeconfig?: string; input?: string } = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const argv = ['--kubeconfig', options.kubeconfig ?? sandbox.kubeconfig, '--context', CONTEXT, ...args];
+  const child = execFileAsync(sandbox.kubectl, argv, { maxBuffer: 64 * 1024 * 1024 });
+  if (options.input !== undefined) {
+    child.child.stdin?.end(options.input);
+  }
+  try {
+    const { stdout, stderr } = await child;
+    return { code: 0, out: stdout, err: stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, out: e.stdout ?? '', err: e.stderr ?? '' };
+  }
+}
+
+/** The objects `kubectl kustomize` renders from `dir` of this tree. */
+export async function render(dir: string): Promise<Obj[]> {
+  const { stdout } = await execFileAsync(sandbox.kubectl, ['kustomize', join(ROOT, dir)], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+/**
+ * The rendered identity for a service account of this run: the same rules, with the account, the roles and
+ * the bindings renamed (`…-<suffix>`). Rule contents — resource names included — stay exactly as rendered.
+ */
+export function forThisRun(objects: readonly Obj[], suffix = RUN): Obj[] {
+  const renamed: Obj[] = [];
+  for (const source of objects) {
+    if (source.kind === 'Namespace') continue;
+    const o = structuredClone(source);
+    o.metadata.name = `${o.metadata.name}-${suffix}`;
+    o.metadata.labels = { ...o.metadata.labels, [RUN_LABEL]: RUN };
+    if (o.roleRef) o.roleRef.name = `${o.roleRef.name}-${suffix}`;
+    for (const s of o.subjects ?? []) {
+      assert.equal(
+        `${s.kind} ${s.namespace}/${s.name}`,
+        `ServiceAccount ${NAMESPACE}/${GITOPS_NAMES.workerServiceAccount}`,
+        'the orchestrator binds only the worker account',
+      );
+      s.name = `${GITOPS_NAMES.workerServiceAccount}-${suffix}`;
+    }
+    renamed.push(o);
+  }
+  return renamed;
+}
+
+function describeAccess(q: Access): string {
+  return `${q.verb} ${q.resource}${q.subresource ? ` --subresource=${q.subresource}` : ''}${q.namespace ? ` -n ${q.namespace}` : ''}`;
+}
+
+/** Runs `can-i` for each question, four at a time; returns the ones answered otherwise than `expected`. */
+export async function canI(questions: readonly Access[], expected: 'yes' | 'no'): Promise<string[]> {
+  const wrong: string[] = [];
+  const queue = [...questions];
+  const ask = async (): Promise<void> => {
+    for (let q = queue.shift(); q; q = queue.shift()) {
+      const args = [
+        'auth',
+        'can-i',
+        q.verb,
+        q.resource,
+        `--as=${SUBJECT}`,
+        ...(q.namespace ? ['-n', q.namespace] : []),
+        ...(q.subresource ? [`--subresource=${q.subresource}`] : []),
+      ];
+      const { code, out, err } = await kubectl(args);
+      const answer = out.trim();
+      if (answer !== 'yes' && answer !== 'no')
+        throw new Error(`kubectl ${args.join(' ')} answered neither yes nor no (${code}): ${out}${err}`);
+      if (answer !== expected) wrong.push(`${describeAccess(q)} → ${answer} (${q.why})`);
+    }
+  };
+  await Promise.all([ask(), ask(), ask(), ask()]);
+  return wrong;
+}
+
+/** A kubeconfig whose only context is the environment's cluster, authenticated by `token` alone. */
+export function tokenKubeconfig(token: string, dir: string, account = SERVICE_ACCOUNT): string {
+  const admin = parse(readFileSync(sandbox.kubeconfig, 'utf8')) as {
+    clusters: { name: string; cluster: Record<string, unknown> }[];
+    contexts: { name: string; context: { cluster: string } }[];
+  };
+  const clusterName = admin.contexts.find((c) => c.name === CONTEXT)?.context.cluster;
+  const cluster = admin.clusters.find((c) => c.name === clusterName);
+  assert.ok(cluster, `the sandbox kubeconfig has context ${CONTEXT}`);
+  const file = join(dir, `kubeconfig-${account}`);
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [cluster],
+      users: [{ name: account, user: { token } }],
+      contexts: [{ name: CONTEXT, context: { cluster: cluster.name, user: account } }],
+      'current-context': CONTEXT,
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/** This run's identity on the cluster: its fields are filled by {@link RbacIdentity.setUp}. */
+export interface RbacIdentity {
+  /** Scratch directory of the run (kubeconfigs). */
+  dir: string;
+  /** The token issued for {@link SERVICE_ACCOUNT}. */
+  token: string;
+  /** A kubeconfig authenticated by that token alone. */
+  tokenConfig: string;
+  /** The objects of gitops/base/orchestrator as rendered. */
+  rendered: Obj[];
+  /** Renders the RBAC, makes sure the namespaces it names exist, applies it for this run and issues the token. */
+  setUp(): Promise<void>;
+  /** Deletes every object of this run's identity (labelled {@link RUN_LABEL}) and the scratch directory. */
+  tearDown(): Promise<void>;
+}
+
+/** This run's identity; call `setUp` in a `before` hook and `tearDown` in an `after` hook. */
+export function rbacIdentity(): RbacIdentity {
+  const identity: RbacIdentity = {
+    dir: '',
+    token: '',
+    tokenConfig: '',
+    rendered: [],
+    async setUp() {
+      identity.dir = mkdtempSync(join(tmpdir(), 'logstack-rbac-'));
+      const rendered = await render('gitops/base/orchestrator');
+      identity.rendered = rendered;
+      // The namespaces the roles live in exist once the environment has been bootstrapped; make sure they do.
+      const namespaces = new Set(
+        rendered.flatMap((o) =>
+          o.kind === 'Namespace' ? [o.metadata.name] : o.metadata.namespace ? [o.metadata.namespace] : [],
+        ),
+      );
+      for (const ns of namespaces) {
+        const got = await kubectl(['get', 'namespace', ns, '-o', 'name']);
+        if (got.code !== 0)
+          assert.equal((await kubectl(['create', 'namespace', ns])).code, 0, `namespace ${ns} created`);
+      }
+      const applied = await kubectl(['apply', '--server-side', '--field-manager=logstack-rbac-test', '-f', '-'], {
+        input: forThisRun(rendered)
+          .map((o) => stringify(o))
+          .join('---\n'),
+      });
+      assert.equal(applied.code, 0, applied.err);
+      const issued = await kubectl(['create', 'token', SERVICE_ACCOUNT, '-n', NAMESPACE, '--duration=2h']);
+      assert.equal(issued.code, 0, issued.err);
+      identity.token = issued.out.trim();
+      identity.tokenConfig = tokenKubeconfig(identity.token, identity.dir);
+    },
+    async tearDown() {
+      // Cluster-scoped kinds, then the namespaced ones in every namespace.
+      for (const kinds of [['clusterrolebinding,clusterrole'], ['rolebinding,role,serviceaccount', '--all-namespaces']])
+        await kubectl(['delete', ...kinds, '-l', `${RUN_LABEL}=${RUN}`, '--ignore-not-found']);
+      if (identity.dir) rmSync(identity.dir, { recursive: true, force: true });
+    },
+  };
+  return identity;
+}
+
+/**
+ * Registers a suite run on this run's identity (`worker RBAC … on the staging cluster: <what>`): set up before
+ * its tests, torn down after them. `body` registers the tests.
+ */
+export function describeRbac(what: string, body: (identity: RbacIdentity) => void): void {
+  describe(
+    `worker RBAC from gitops/base/orchestrator on the ${ENV} cluster: ${what}`,
+    { concurrency: false, timeout: 900_000 },
+    () => {
+      const identity = rbacIdentity();
+      before(() => identity.setUp());
+      after(() => identity.tearDown());
+      body(identity);
+    },
+  );
+}

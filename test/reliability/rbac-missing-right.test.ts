@@ -1,0 +1,64 @@
+/**
+ * A right the activities need, missing from the worker's RBAC (a second identity of this run without the
+ * cluster-wide list of ConfigMaps that prune searches — test/reliability/rbac-identity.ts): the activity fails
+ * at once with a non-retryable `AccessDenied` naming what the API server refused.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { parse, stringify } from 'yaml';
+import { createActivities } from '../../activities/index.ts';
+import { parseCatalog } from '../../domain/index.ts';
+import { GITOPS_NAMES } from '../../domain/gitops.ts';
+import { knownGoodRevision } from '../worker/sandbox-runs.ts';
+import { ENV, NAMESPACE, RUN, forThisRun, kubectl, describeRbac, sandbox, tokenKubeconfig } from './rbac-identity.ts';
+
+describeRbac('a missing right', (identity) => {
+  it('a right missing from the RBAC fails the activity at once, non-retryable AccessDenied naming what was refused', async () => {
+    // A second identity of this run: the same rules without the cluster-wide list of ConfigMaps that prune searches.
+    const suffix = `${RUN}-nolist`;
+    const account = `${GITOPS_NAMES.workerServiceAccount}-${suffix}`;
+    const reduced = forThisRun(identity.rendered, suffix);
+    let removed = 0;
+    for (const o of reduced.filter((r) => r.kind === 'ClusterRole')) {
+      for (const rule of (o.rules ?? []) as { resources?: string[]; verbs?: string[] }[]) {
+        if (rule.resources?.includes('configmaps') && rule.verbs?.join() === 'list') {
+          rule.resources = rule.resources.filter((r) => r !== 'configmaps');
+          removed++;
+        }
+      }
+    }
+    assert.equal(removed, 1, 'the ClusterRole has the cluster-wide ConfigMap list rule to remove');
+    const applied = await kubectl(['apply', '--server-side', '--field-manager=logstack-rbac-test', '-f', '-'], {
+      input: reduced.map((o) => stringify(o)).join('---\n'),
+    });
+    assert.equal(applied.code, 0, applied.err);
+    const issued = await kubectl(['create', 'token', account, '-n', NAMESPACE, '--duration=10m']);
+    assert.equal(issued.code, 0, issued.err);
+    const activities = createActivities({
+      catalogPath: sandbox.catalog,
+      kubeconfig: tokenKubeconfig(issued.out.trim(), identity.dir, account),
+      kubectlPath: sandbox.kubectl,
+      git: { workdir: join(identity.dir, 'git') },
+    });
+    const environment = parseCatalog(parse(readFileSync(sandbox.catalog, 'utf8'))).environments.find(
+      (e) => e.name === ENV,
+    );
+    assert.ok(environment);
+    const revision = await knownGoodRevision(sandbox, ENV);
+    const error = await activities.applyOverlay({ environment, revision, dryRun: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(
+      error instanceof ApplicationFailure,
+      `the dry-run apply failed with an ApplicationFailure: ${String(error)}`,
+    );
+    assert.equal(error.type, 'AccessDenied');
+    assert.equal(error.nonRetryable, true, 'a retry cannot grant the right');
+    assert.match(error.message, /ConfigMap list across namespaces/);
+    assert.match(error.message, /cannot list resource "configmaps"/);
+  });
+});
