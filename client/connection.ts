@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
 import { readSandbox } from '../sandbox/status.ts';
-import { dataConverterFromEnv } from './codec.ts';
+import { dataConverterFromEnv } from '../codec/codec.ts';
 import { CliError } from './errors.ts';
 
 /** Where and how the CLI talks to Temporal. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { dataConverterFromEnv } from '../client/codec.ts';
+import { dataConverterFromEnv } from '../codec/codec.ts';
 import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
@@ -87,7 +87,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
   const connection = await connect(config);
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
-    const dataConverter = await dataConverterFromEnv();
+    const dataConverter = await dataConverterFromEnv(process.env);
     const activities = configuredActivities(config);
     const worker = await Worker.create({ ...workerOptions(config, connection, activities), ...(dataConverter ? { dataConverter } : {}) });
     Runtime.instance().logger.info('logstack worker started', {

@@ -48,7 +48,7 @@ import {
 import { parse, stringify } from 'yaml';
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { readObject } from '../../activities/kubernetes/apply.ts';
-import { AesGcmCodec, ENCRYPTED_ENCODING, generateCodecKey, parseCodecKeys } from '../../client/codec.ts';
+import { AesGcmCodec, ENCRYPTED_ENCODING, generateCodecKey, parseCodecKeys } from '../../codec/codec.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import { SearchAttributeNames, type BootstrapResult } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';

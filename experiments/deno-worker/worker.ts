@@ -16,12 +16,12 @@
  */
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import type { DriftResult } from '../domain/index.ts';
-import type { denoExperimentHello } from './deno-experiment-workflows.ts';
-import { readSandbox } from '../sandbox/status.ts';
+import type { DriftResult } from '../../domain/index.ts';
+import type { denoExperimentHello } from './workflows.ts';
+import { readSandbox } from '../../sandbox/status.ts';
 
 const STAGE_TIMEOUT_MS = Number(process.env['LOGSTACK_EXPERIMENT_STAGE_TIMEOUT_MS'] ?? '60000');
-const WORKFLOWS = fileURLToPath(new URL('./deno-experiment-workflows.ts', import.meta.url));
+const WORKFLOWS = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 type Stage =
   | 'runtime'
@@ -119,8 +119,8 @@ async function trivialWorker(): Promise<{ workflowId: string; result: string }> 
 async function logstackWorker(): Promise<{ workflowId: string; findings: number; remediated: number }> {
   const { Worker } = await import('@temporalio/worker');
   const { Client, Connection } = await import('@temporalio/client');
-  const { loadWorkerConfig, sandboxAwsCredentials } = await import('./config.ts');
-  const { connect, workerOptions } = await import('./main.ts');
+  const { loadWorkerConfig, sandboxAwsCredentials } = await import('../../worker/config.ts');
+  const { connect, workerOptions } = await import('../../worker/main.ts');
   const taskQueue = `deno-experiment-logstack-${process.pid}`;
   const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, LOGSTACK_WORKFLOW_BUNDLE: '' });
   sandboxAwsCredentials(config);
