@@ -38,14 +38,14 @@ const bytes = (view: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(view
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
-/** Standard or URL-safe base64, padded or not; undefined when it does not decode. */
-function fromBase64(encoded: string): Uint8Array | undefined {
-  const standard = encoded.replace(/-/g, '+').replace(/_/g, '/');
-  try {
-    return Uint8Array.from(atob(standard.padEnd(Math.ceil(standard.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
+/**
+ * The bytes of standard or URL-safe base64 digits, padded or not. As Node's decoder does, a lone last
+ * digit (less than a byte) is dropped, so a key of the wrong size is reported by its size.
+ */
+function fromBase64(digits: string): Uint8Array {
+  const standard = digits.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  const whole = standard.length % 4 === 1 ? standard.slice(0, -1) : standard;
+  return Uint8Array.from(atob(whole.padEnd(Math.ceil(whole.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
 }
 
 /** Standard, padded base64. */
@@ -97,8 +97,10 @@ export function parseCodecKeys(spec: string): CodecKey[] {
     if (!KEY_ID.test(id) || encoded.length === 0) {
       throw new CodecConfigError(`${CODEC_KEYS_ENV} entry ${i + 1} must look like id:base64key (id of letters, digits, . _ -)`);
     }
-    const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded) ? fromBase64(encoded) : undefined;
-    if (!key) throw new CodecConfigError(`${CODEC_KEYS_ENV} key "${id}" is not base64`);
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) {
+      throw new CodecConfigError(`${CODEC_KEYS_ENV} key "${id}" is not base64`);
+    }
+    const key = fromBase64(encoded);
     if (key.length !== KEY_BYTES) {
       throw new CodecConfigError(`${CODEC_KEYS_ENV} key "${id}" is ${key.length} bytes; AES-256 needs exactly ${KEY_BYTES} (\`openssl rand -base64 32\`)`);
     }
@@ -215,7 +217,9 @@ export class AesGcmCodec implements PayloadCodec {
  * JSON; secrets still never enter history because activities return references).
  * @throws CodecConfigError when the variable is set but malformed.
  */
-export async function codecFromEnv(env: Readonly<Record<string, string | undefined>>): Promise<AesGcmCodec | undefined> {
+export async function codecFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<AesGcmCodec | undefined> {
   const spec = env[CODEC_KEYS_ENV];
   if (spec === undefined || spec.trim() === '') return undefined;
   return AesGcmCodec.create(parseCodecKeys(spec));
@@ -225,7 +229,9 @@ export async function codecFromEnv(env: Readonly<Record<string, string | undefin
  * The data converter for `Client`/`Worker` options: `{ payloadCodecs: [codec] }` when
  * `LOGSTACK_CODEC_KEYS` is set, else undefined (the SDK default).
  */
-export async function dataConverterFromEnv(env: Readonly<Record<string, string | undefined>>): Promise<DataConverter | undefined> {
+export async function dataConverterFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<DataConverter | undefined> {
   const codec = await codecFromEnv(env);
   return codec ? { payloadCodecs: [codec] } : undefined;
 }
