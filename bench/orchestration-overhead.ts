@@ -36,7 +36,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
-import type { LogstackActivities } from '../activities/contract.ts';
+import type { LogstackActivities } from '../domain/activity-contract.ts';
 import { GateKinds, WorkflowTypes } from '../domain/index.ts';
 import { startStandIns } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';

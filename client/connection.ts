@@ -5,7 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, connectionOptions, resolveTemporal, type TemporalFlags, type TemporalSettings } from '../config/index.ts';
-import { dataConverterFromEnv } from './codec.ts';
+import { dataConverterFromEnv } from '../codec/codec.ts';
 import { CliError, ExitCode } from './errors.ts';
 
 /** Where and how the CLI talks to Temporal. */

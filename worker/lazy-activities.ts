@@ -3,8 +3,8 @@
  * Kubernetes and AWS clients (most of its start-up time); the modules load once, in the background
  * right after start or on the first activity task, whichever comes first.
  */
-import type { LogstackActivities } from '../activities/contract.ts';
-import { ACTIVITY_NAMES } from '../activities/names.ts';
+import type { LogstackActivities } from '../domain/activity-contract.ts';
+import { ACTIVITY_NAMES } from '../domain/activity-names.ts';
 
 /** Activities that load their implementation on first use, plus `preload()` to load it now. */
 export interface LazyActivities {

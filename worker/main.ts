@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
-import { dataConverterFromEnv } from '../client/codec.ts';
+import { dataConverterFromEnv } from '../codec/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
 import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';

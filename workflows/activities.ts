@@ -4,7 +4,7 @@
  */
 import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURES } from '../domain/index.ts';
-import type { LogstackActivities } from '../activities/contract.ts';
+import type { LogstackActivities } from '../domain/activity-contract.ts';
 
 /** Every project failure type is the input's (or the world's) fault: retrying cannot help. */
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];

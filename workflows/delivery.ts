@@ -4,7 +4,7 @@
  */
 import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import { FailureType, GateKinds, shortSha, type Environment, type GateResult } from '../domain/index.ts';
-import type { DeployedState } from '../activities/contract.ts';
+import type { DeployedState } from '../domain/activity-contract.ts';
 import { failureMessage, failureType, hasFailureType, typedFailure } from './failures.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 import { runStep, type StepKind } from './steps/index.ts';

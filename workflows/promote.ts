@@ -12,7 +12,7 @@ import {
   type PromoteInput,
   type PromoteResult,
 } from '../domain/index.ts';
-import type { DeployedState } from '../activities/contract.ts';
+import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { typedFailure, validate } from './failures.ts';

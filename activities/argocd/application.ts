@@ -5,7 +5,7 @@
  * revision turns out Degraded or its sync operation failed.
  */
 import { type Environment, FailureType, GateKinds, isCommitSha, shortSha } from '../../domain/index.ts';
-import type { GateOutcome } from '../contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import { mergePatch, readObject } from '../kubernetes/apply.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';

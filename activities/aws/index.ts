@@ -3,7 +3,7 @@
  * returned by {@link createAwsActivities} on the worker beside the other activity modules.
  */
 import type { Environment } from '../../domain/index.ts';
-import type { LogstackActivities } from '../contract.ts';
+import type { LogstackActivities } from '../../domain/activity-contract.ts';
 import { fromDomainError } from '../errors.ts';
 import type { AwsClients } from './clients.ts';
 import { accountIdLookup, assertAwsInput, currentCancellationSignal } from './common.ts';

@@ -11,7 +11,7 @@
  * Safe means: re-applying Git (or refreshing) converges it without losing data.
  */
 import { type DriftFinding, type Environment, FailureType, INVENTORY_LABEL, STATE_NAMESPACE, isCommitSha, stateConfigMapName } from '../../domain/index.ts';
-import type { LogstackActivities } from '../contract.ts';
+import type { LogstackActivities } from '../../domain/activity-contract.ts';
 import { isApplicationFailure } from '../errors.ts';
 import { ARGOCD_API_VERSION, REFRESH_ANNOTATION, judgeApplication } from '../argocd/application.ts';
 import { ESO_API_VERSION, FORCE_SYNC_ANNOTATION, findLokiExternalSecret, keyMismatch } from '../eso/external-secret.ts';

@@ -5,7 +5,7 @@
  * credential mode. Only key names are ever read into results; values never leave the cluster.
  */
 import { type Environment, FailureType, GateKinds, LOKI_SECRET_KEYS } from '../../domain/index.ts';
-import type { GateOutcome } from '../contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import { activityExecutionKey } from '../kubernetes/activity-scope.ts';
 import { listObjects, mergePatch } from '../kubernetes/apply.ts';

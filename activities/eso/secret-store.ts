@@ -4,7 +4,7 @@
  * heartbeating, cancellable; reads conditions only.
  */
 import { type Environment, FailureType, GateKinds, INVENTORY_LABEL } from '../../domain/index.ts';
-import type { GateOutcome } from '../contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';
 import { describeCondition, isConditionTrue } from '../kubernetes/objects.ts';

@@ -4,7 +4,7 @@
  * spells the first two `observability.openshift.io/Authorized` and `…/Valid`).
  */
 import { type Environment, GateKinds } from '../../domain/index.ts';
-import type { GateOutcome } from '../contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, conditionOf, describeCondition, isConditionTrue, refOf } from '../kubernetes/objects.ts';
 import { type Snapshot, type Verdict, waitUntil } from '../kubernetes/watch.ts';

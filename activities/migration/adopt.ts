@@ -11,7 +11,7 @@
  */
 import { PatchStrategy } from '@kubernetes/client-node';
 import { type Environment, FIELD_MANAGER, FailureType } from '../../domain/index.ts';
-import type { MigrationInventory } from '../contract.ts';
+import type { MigrationInventory } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import type { GitRepo } from '../gitops/git.ts';
 import type { OverlayRenderer } from '../gitops/render.ts';

@@ -5,7 +5,7 @@
  * exactly the expected CSV.
  */
 import { type Environment, FailureType, GateKinds } from '../../domain/index.ts';
-import type { GateOutcome } from '../contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import { listObjects, mergePatch, readObject } from '../kubernetes/apply.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';

@@ -5,7 +5,7 @@
  * `verifiedAt`, `previousRevision`. Written by server-side apply with the `logstack` field manager.
  */
 import { type Environment, FailureType, STATE_NAMESPACE, stateConfigMapName } from '../../domain/index.ts';
-import type { DeployedState } from '../contract.ts';
+import type { DeployedState } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import { readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';

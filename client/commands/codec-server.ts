@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { CODEC_KEYS_ENV, codecFromEnv } from '../codec.ts';
+import { CODEC_KEYS_ENV, codecFromEnv } from '../../codec/codec.ts';
 import { startCodecServer } from '../codec-server.ts';
 import { CliError, ExitCode } from '../errors.ts';
 import type { Runner } from './runner.ts';

@@ -22,7 +22,7 @@ import {
   dataConverterFromEnv,
   ENCRYPTED_ENCODING,
   generateCodecKey,
-} from '../../client/codec.ts';
+} from '../../codec/codec.ts';
 import { startCodecServer, type RunningCodecServer } from '../../client/codec-server.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';

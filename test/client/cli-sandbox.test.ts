@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
-import { dataConverterFromEnv } from '../../client/codec.ts';
+import { dataConverterFromEnv } from '../../codec/codec.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { cli, codecKey, startFixtureWorker, suffix, waitFor, type FixtureWorker } from './helpers.ts';
 

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AesGcmCodec, parseCodecKeys } from '../../client/codec.ts';
+import { AesGcmCodec, parseCodecKeys } from '../../codec/codec.ts';
 import { startCodecServer, type JsonPayload, type RunningCodecServer } from '../../client/codec-server.ts';
 
 const UI = 'http://127.0.0.1:8233';

@@ -6,8 +6,9 @@
  *
  * Three kinds of claims cannot execute the line itself, and say so: `npm ci` (the install step this
  * suite was started by — a test cannot reinstall the node_modules it runs from), the commands that are
- * this suite or part of it (checked to really run the same files), and `docker compose` (no Docker
- * engine here; the compose file's structure is tested in test/client/docker-compose.test.ts).
+ * this suite or part of it (checked to really run the same files; `test:experiments` is checked to run
+ * files of experiments/ only, none of this suite's), and `docker compose` (no Docker engine here; the
+ * compose file's structure is tested in test/client/docker-compose.test.ts).
  *
  * The Loki Operator, Cluster Logging Operator, OLM and Argo CD cannot run here: while the CLI plays run,
  * the sandbox's controller stand-ins write their statuses, as in the main job.
@@ -117,6 +118,7 @@ const PLAYS = {
     'npm run test:workflows',
     'npm run test:client',
     'npm run test:reliability',
+    'npm run test:experiments',
     'npm run typecheck',
     'npm run lint',
     'npm run gitops:validate',
@@ -193,6 +195,7 @@ function filesOfScript(script: string): string[] {
     }
   };
   walk(join(ROOT, 'test'));
+  walk(join(ROOT, 'experiments'));
   return all.filter((file) => globs.some((glob) => path2regex(glob).test(file)));
 }
 
@@ -446,6 +449,14 @@ describe('README: every command, run as written', () => {
       assert.ok(files.length > 0, `${name} runs some files`);
       assert.deepEqual(files.filter((f) => !suite.includes(f)), [], `${name} runs only files of test:node`);
     }
+    // The experiments are outside the product: their tests run by their own script, never within npm test.
+    const experiments = filesOfScript(scripts['test:experiments'] ?? '');
+    assert.ok(experiments.length > 0, 'test:experiments runs some files');
+    assert.deepEqual(
+      experiments.filter((f) => !f.startsWith('experiments/') || suite.includes(f)),
+      [],
+      'test:experiments runs only experiments/, none of test:node',
+    );
     assert.match(await run('npm run gitops:validate'), /valid/);
   });
 

@@ -13,7 +13,7 @@ import { IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readObject } from '../../activities/kubernetes/apply.ts';
 import { createKubeClusters, type KubeClusters } from '../../activities/kubernetes/cluster.ts';
-import { type AesGcmCodec, ENCRYPTED_ENCODING } from '../../client/codec.ts';
+import { type AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, type WorkerProcess } from '../support/processes.ts';

@@ -33,7 +33,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { KubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { readObject } from '../../activities/kubernetes/apply.ts';
-import { AesGcmCodec, generateCodecKey, parseCodecKeys } from '../../client/codec.ts';
+import { AesGcmCodec, generateCodecKey, parseCodecKeys } from '../../codec/codec.ts';
 import { SearchAttributeNames, type BootstrapResult } from '../../domain/index.ts';
 import { startWorkerProcess } from '../support/processes.ts';
 import { endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';

@@ -1,8 +1,8 @@
 /** Activities registered before their modules load: every contract name, one load, retried after a failure. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LogstackActivities } from '../../activities/contract.ts';
-import { ACTIVITY_NAMES } from '../../activities/names.ts';
+import type { LogstackActivities } from '../../domain/activity-contract.ts';
+import { ACTIVITY_NAMES } from '../../domain/activity-names.ts';
 import { lazyActivities } from '../../worker/lazy-activities.ts';
 
 /** A double of the activity implementation: only `resolveRevision` is used. */

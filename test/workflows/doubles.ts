@@ -15,7 +15,12 @@ import {
   type Environment,
   type GateKind,
 } from '../../domain/index.ts';
-import type { DeployedState, GateOutcome, LogstackActivities, MigrationInventory } from '../../activities/contract.ts';
+import type {
+  DeployedState,
+  GateOutcome,
+  LogstackActivities,
+  MigrationInventory,
+} from '../../domain/activity-contract.ts';
 import { catalogDocument, REFS } from './fixtures.ts';
 
 /** One recorded activity call. */

@@ -3,7 +3,7 @@
  * (or fail fast, e.g. on Argo CD Degraded). One step per {@link GateKind}.
  */
 import { GateKinds, shortSha, type Environment, type GateKind } from '../../domain/index.ts';
-import type { GateOutcome } from '../../activities/contract.ts';
+import type { GateOutcome } from '../../domain/activity-contract.ts';
 import { defineStep } from './step.ts';
 import type { EnvironmentInput } from './aws.ts';
 

@@ -1,5 +1,5 @@
 /** Migration steps: inventory what a script made, then adopt it without deleting anything. */
-import type { MigrationInventory } from '../../activities/contract.ts';
+import type { MigrationInventory } from '../../domain/activity-contract.ts';
 import { defineStep } from './step.ts';
 import type { OverlayInput } from './kubernetes.ts';
 

@@ -4,7 +4,7 @@
  * result described in a line for the `progress` query.
  */
 import type { ActivityInterfaceFor, ActivityOptions } from '@temporalio/workflow';
-import type { LogstackActivities } from '../../activities/contract.ts';
+import type { LogstackActivities } from '../../domain/activity-contract.ts';
 import type { ActivityProfile } from '../activities.ts';
 
 /** What a step's `run` receives besides its input. */

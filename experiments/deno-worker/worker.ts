@@ -16,12 +16,12 @@
  */
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import type { DriftResult } from '../domain/index.ts';
-import type { denoExperimentHello } from './deno-experiment-workflows.ts';
-import { readSandbox } from '../sandbox/status.ts';
+import type { DriftResult } from '../../domain/index.ts';
+import type { denoExperimentHello } from './workflows.ts';
+import { readSandbox } from '../../sandbox/status.ts';
 
 const STAGE_TIMEOUT_MS = Number(process.env['LOGSTACK_EXPERIMENT_STAGE_TIMEOUT_MS'] ?? '60000');
-const WORKFLOWS = fileURLToPath(new URL('./deno-experiment-workflows.ts', import.meta.url));
+const WORKFLOWS = fileURLToPath(new URL('./workflows.ts', import.meta.url));
 
 type Stage =
   | 'runtime'
@@ -119,9 +119,9 @@ async function trivialWorker(): Promise<{ workflowId: string; result: string }> 
 async function logstackWorker(): Promise<{ workflowId: string; findings: number; remediated: number }> {
   const { Worker } = await import('@temporalio/worker');
   const { Client, Connection } = await import('@temporalio/client');
-  const { loadWorkerConfig } = await import('../config/index.ts');
-  const { readInputs } = await import('../sandbox/inputs.ts');
-  const { connect, workerOptions } = await import('./main.ts');
+  const { loadWorkerConfig } = await import('../../config/index.ts');
+  const { readInputs } = await import('../../sandbox/inputs.ts');
+  const { connect, workerOptions } = await import('../../worker/main.ts');
   const taskQueue = `deno-experiment-logstack-${process.pid}`;
   // The experiment targets the sandbox: its published inputs become this process's environment.
   Object.assign(process.env, readInputs());

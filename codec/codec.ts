@@ -1,6 +1,8 @@
 /**
  * Payload encryption shared by the worker, the client and the codec server: AES-256-GCM through
- * WebCrypto (`globalThis.crypto.subtle`), so the same code runs on Node and Deno.
+ * WebCrypto (`globalThis.crypto.subtle`), so the same code runs on Node and Deno. A room of its own
+ * because both `worker/` and `client/` use it and neither may import the other; it imports only the
+ * SDK's payload types and protobuf codec, no runtime built-ins.
  *
  * Each encrypted payload is the protobuf encoding of the original payload (metadata and data), sealed
  * with a fresh 96-bit IV; its metadata says `encoding: binary/encrypted` and names the key in
@@ -8,7 +10,6 @@
  * another key id fails authentication instead of decrypting under the wrong key. Keys rotate by id:
  * the first key of `LOGSTACK_CODEC_KEYS` encrypts, every listed key decrypts.
  */
-import { Buffer } from 'node:buffer';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 // CommonJS: only the default export is reliable across Node's and Deno's ESM interop.
 import proto from '@temporalio/proto';
@@ -36,6 +37,19 @@ const bytes = (view: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(view
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
+
+/**
+ * The bytes of standard or URL-safe base64 digits, padded or not. As Node's decoder does, a lone last
+ * digit (less than a byte) is dropped, so a key of the wrong size is reported by its size.
+ */
+function fromBase64(digits: string): Uint8Array {
+  const standard = digits.replace(/=+$/, '').replace(/-/g, '+').replace(/_/g, '/');
+  const whole = standard.length % 4 === 1 ? standard.slice(0, -1) : standard;
+  return Uint8Array.from(atob(whole.padEnd(Math.ceil(whole.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+}
+
+/** Standard, padded base64. */
+const toBase64 = (data: Uint8Array): string => btoa(String.fromCharCode(...data));
 
 /** One raw AES-256 key and its id. */
 export interface CodecKey {
@@ -86,7 +100,7 @@ export function parseCodecKeys(spec: string): CodecKey[] {
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) {
       throw new CodecConfigError(`${CODEC_KEYS_ENV} key "${id}" is not base64`);
     }
-    const key = new Uint8Array(Buffer.from(encoded, encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64'));
+    const key = fromBase64(encoded);
     if (key.length !== KEY_BYTES) {
       throw new CodecConfigError(`${CODEC_KEYS_ENV} key "${id}" is ${key.length} bytes; AES-256 needs exactly ${KEY_BYTES} (\`openssl rand -base64 32\`)`);
     }
@@ -99,7 +113,7 @@ export function parseCodecKeys(spec: string): CodecKey[] {
 /** A new random key in `LOGSTACK_CODEC_KEYS` entry form, `id:base64`. */
 export function generateCodecKey(id: string): string {
   if (!KEY_ID.test(id)) throw new CodecConfigError(`key id "${id}" must be letters, digits, . _ - (≤ 64)`);
-  return `${id}:${Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(KEY_BYTES))).toString('base64')}`;
+  return `${id}:${toBase64(globalThis.crypto.getRandomValues(new Uint8Array(KEY_BYTES)))}`;
 }
 
 /**
@@ -203,7 +217,9 @@ export class AesGcmCodec implements PayloadCodec {
  * JSON; secrets still never enter history because activities return references).
  * @throws CodecConfigError when the variable is set but malformed.
  */
-export async function codecFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): Promise<AesGcmCodec | undefined> {
+export async function codecFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<AesGcmCodec | undefined> {
   const spec = env[CODEC_KEYS_ENV];
   if (spec === undefined || spec.trim() === '') return undefined;
   return AesGcmCodec.create(parseCodecKeys(spec));
@@ -213,7 +229,9 @@ export async function codecFromEnv(env: Readonly<Record<string, string | undefin
  * The data converter for `Client`/`Worker` options: `{ payloadCodecs: [codec] }` when
  * `LOGSTACK_CODEC_KEYS` is set, else undefined (the SDK default).
  */
-export async function dataConverterFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): Promise<DataConverter | undefined> {
+export async function dataConverterFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<DataConverter | undefined> {
   const codec = await codecFromEnv(env);
   return codec ? { payloadCodecs: [codec] } : undefined;
 }

@@ -1,11 +1,13 @@
-import type { Catalog, DiffSummary, DriftFinding, Environment, GateKind } from '../domain/index.ts';
+import type { Catalog, Environment, GateKind } from './environments.ts';
+import type { DriftFinding } from './inputs.ts';
+import type { DiffSummary } from './progress.ts';
 
 /**
  * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
- * imports it as a type only) and the implementations in this room. Every activity is idempotent,
- * returns no secret material (ARNs, versions, hashes and names only), heartbeats while it waits and
- * stops on cancellation. Input-at-fault errors are non-retryable `ApplicationFailure`s whose `type`
- * is a `FailureType`.
+ * imports it as a type only) and the implementations in `activities/`, kept here so that neither of
+ * those rooms imports the other. Every activity is idempotent, returns no secret material (ARNs,
+ * versions, hashes and names only), heartbeats while it waits and stops on cancellation.
+ * Input-at-fault errors are non-retryable `ApplicationFailure`s whose `type` is a `FailureType`.
  */
 export interface LogstackActivities {
   // ── catalog ──────────────────────────────────────────────────────────────────────────────

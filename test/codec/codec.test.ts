@@ -14,7 +14,7 @@ import {
   dataConverterFromEnv,
   generateCodecKey,
   parseCodecKeys,
-} from '../../client/codec.ts';
+} from '../../codec/codec.ts';
 
 const text = new TextDecoder();
 const key = (byte: number): string => btoa(String.fromCharCode(...new Uint8Array(32).fill(byte)));
@@ -127,9 +127,21 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
     assert.throws(() => parseCodecKeys(`bad id:${key(1)}`), /entry 1/);
   });
 
+  it('reads a key in standard or URL-safe base64, padded or not, to the same bytes', () => {
+    const raw = Uint8Array.from({ length: 32 }, (_, i) => 0xf8 + (i % 8));
+    const standard = btoa(String.fromCharCode(...raw));
+    assert.match(standard, /[+/]/, 'the key has bytes whose standard and URL-safe forms differ');
+    const urlSafe = standard.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    assert.deepEqual(parseCodecKeys(`s:${standard}`)[0]?.key, raw);
+    assert.deepEqual(parseCodecKeys(`u:${urlSafe}`)[0]?.key, raw);
+    // A lone last digit carries less than a byte: the key is reported by its size, as for any short key.
+    assert.throws(() => parseCodecKeys('k1:short'), /"k1" is 3 bytes; AES-256 needs exactly 32/);
+  });
+
   it('generates keys that parse, and builds the data converter from the environment', async () => {
     const generated = generateCodecKey('2026-01');
     assert.equal(parseCodecKeys(generated)[0]?.id, '2026-01');
+    assert.equal(parseCodecKeys(generated)[0]?.key.length, 32);
     assert.equal(await codecFromEnv({}), undefined);
     assert.equal(await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: '' }), undefined);
     const converter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: generated });

@@ -3,7 +3,7 @@
  * activity modules (and their Kubernetes and AWS clients) are loaded. The compiler keeps the list exact —
  * a name missing here or not in the contract fails the build.
  */
-import type { LogstackActivities } from './contract.ts';
+import type { LogstackActivities } from './activity-contract.ts';
 
 /** Every activity name, in the contract's order. */
 export const ACTIVITY_NAMES = [

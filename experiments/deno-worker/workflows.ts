@@ -1,5 +1,5 @@
 /**
- * EXPERIMENTAL — the one workflow of the Deno worker experiment (`worker/deno-experiment.ts`). Not part of
+ * EXPERIMENTAL — the one workflow of the Deno worker experiment (`experiments/deno-worker/worker.ts`). Not part of
  * the product's workflows: it only proves that a workflow task and an activity task can run.
  */
 import { proxyActivities } from '@temporalio/workflow';

@@ -1,5 +1,5 @@
 /**
- * Smoke test of the EXPERIMENTAL Deno worker (`deno task worker:experimental`, worker/deno-experiment.ts)
+ * Smoke test of the EXPERIMENTAL Deno worker (`deno task worker:experimental`, experiments/deno-worker/worker.ts)
  * on the sandbox's Temporal: what runs under Deno today, checked from Node through the server's records.
  */
 import { after, before, describe, it } from 'node:test';
