@@ -107,15 +107,20 @@ function status(json: boolean): void {
 /**
  * Runs `command` with the sandbox's published inputs in its environment and exits as it exits. The
  * sandbox's values win over the caller's for the variables it publishes, so a shell set up for real AWS
- * or a real cluster never leaks into the sandbox; every other variable passes through. Termination
- * signals are forwarded, so a worker started this way still drains on SIGTERM.
+ * or a real cluster never leaks into the sandbox; every other variable passes through.
+ *
+ * The command runs in a process group of its own and every termination signal this process receives is
+ * forwarded to it exactly once: a worker drains on the first SIGTERM or SIGINT and would end at once on
+ * a second, which a signal sent to the caller's whole group (a terminal's Ctrl-C, a supervisor) and then
+ * forwarded would otherwise be.
  */
 function exec(command: string, args: readonly string[]): void {
-  const child = spawn(command, [...args], { stdio: 'inherit', env: { ...process.env, ...readInputs() } });
-  const forward = (signal: NodeJS.Signals) => () => {
-    child.kill(signal);
-  };
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, forward(signal));
+  const child = spawn(command, [...args], { stdio: 'inherit', detached: true, env: { ...process.env, ...readInputs() } });
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    });
+  }
   child.once('error', (error) => {
     say(`cannot run ${command}: ${error.message}`);
     process.exitCode = 127;
@@ -125,7 +130,7 @@ function exec(command: string, args: readonly string[]): void {
   });
 }
 
-const program = new Command('sandbox').description('the local sandbox of real parts');
+const program = new Command('sandbox').description('the local sandbox of real parts').enablePositionalOptions();
 program.command('build').description('build every part that is missing from the cache').action(async () => {
   await buildAll(loadVersions(), say);
 });

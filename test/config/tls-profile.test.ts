@@ -49,10 +49,14 @@ function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, until?:
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let stopping = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (until?.test(output)) child.kill('SIGTERM');
+      if (!stopping && until?.test(output)) {
+        stopping = true; // once: a second SIGTERM would end the process before it drains
+        child.kill('SIGTERM');
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);

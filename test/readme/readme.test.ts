@@ -284,21 +284,6 @@ describe('README: every command, run as written', () => {
     await connect();
   });
 
-  it("inputs: a clean shell reaches the sandbox through its env file, with `sandbox exec` or by loading it", async () => {
-    const clean = async (command: string): Promise<string> => ok(await shell.run(command, {}, 600_000, true), command);
-    const [env, exec, load] = PLAYS.inputs;
-    const published = await clean(env);
-    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL']) {
-      assert.match(published, new RegExp(`^${name}=\\S+$`, 'm'), `${env} lists ${name}`);
-    }
-    assert.match(await clean(exec), /production/);
-    assert.match(await clean(`${load}\nlogstack status`), /production/);
-    // The clean shell had none of them before the line, and has them after it.
-    const show = 'echo "profile=${TEMPORAL_PROFILE:-none} catalog=${LOGSTACK_CATALOG:-none}"';
-    assert.equal((await clean(show)).trim(), 'profile=none catalog=none');
-    assert.match(await clean(`${load}\n${show}`), /^profile=sandbox catalog=\S+\/run\/environments\.yaml$/m);
-  });
-
   it('kubectl: the sandbox kubeconfig and kubectl list the upstream CRDs', async () => {
     const out = await run(PLAYS.kubectl.slice(0, 2).join('\n'));
     assert.match(out, /externalsecrets\.external-secrets\.io/);
@@ -312,6 +297,21 @@ describe('README: every command, run as written', () => {
     assert.match(out, /promote staging → production/);
     assert.match(out, /done — explore every workflow/);
     for (const env of ENVIRONMENTS) assert.match(out, new RegExp(`${env}\\s*│\\s*([0-9a-f]{7})\\s*│\\s*\\1\\b`), `status row of ${env}: the pinned revision is verified`);
+  });
+
+  it("inputs: a clean shell reaches the sandbox through its env file, with `sandbox exec` or by loading it", async () => {
+    const clean = async (command: string): Promise<string> => ok(await shell.run(command, {}, 600_000, true), command);
+    const [env, exec, load] = PLAYS.inputs;
+    const published = await clean(env);
+    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL']) {
+      assert.match(published, new RegExp(`^${name}=\\S+$`, 'm'), `${env} lists ${name}`);
+    }
+    assert.match(await clean(exec), /production/);
+    assert.match(await clean(`${load}\nlogstack status`), /production/);
+    // The clean shell had none of them before the line, and has them after it.
+    const show = 'echo "profile=${TEMPORAL_PROFILE:-none} catalog=${LOGSTACK_CATALOG:-none}"';
+    assert.equal((await clean(show)).trim(), 'profile=none catalog=none');
+    assert.match(await clean(`${load}\n${show}`), /^profile=sandbox catalog=\S+\/run\/environments\.yaml$/m);
   });
 
   it('worker: the admin applies its RBAC to a cluster whose namespaces exist; prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
