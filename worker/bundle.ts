@@ -10,18 +10,31 @@ import { fileURLToPath } from 'node:url';
 /** Absolute path of the workflows entry point. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/** Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs. */
+export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
+  fileURLToPath(new URL('../workflows/failure-logging.ts', import.meta.url)),
+];
+
 /** Default location of the prebuilt bundle. */
 export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
 /** Bundler options shared by prebuilt and on-the-fly bundles: TypeScript sources with `.ts` import extensions. */
 export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (config) => {
-  config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] }, extensions: ['.ts', '.js', '.mjs', '.cjs'] };
+  config.resolve = {
+    ...config.resolve,
+    extensionAlias: { '.js': ['.ts', '.js'] },
+    extensions: ['.ts', '.js', '.mjs', '.cjs'],
+  };
   return config;
 };
 
 /** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. */
 export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH): Promise<number> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
+    webpackConfigHook: bundlerOptions,
+  });
   mkdirSync(dirname(outputPath), { recursive: true });
   writeFileSync(outputPath, code);
   return Buffer.byteLength(code);

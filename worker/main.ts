@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../client/codec.ts';
 import { loadWorkerConfig, sandboxAwsCredentials, type WorkerConfig } from './config.ts';
-import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
+import { bundlerOptions, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 
@@ -48,9 +48,15 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
 
 /** Worker options derived from configuration; the activities are built from the configured clients. */
 export function workerOptions(config: WorkerConfig, connection: NativeConnection, activities: LazyActivities = configuredActivities(config)): WorkerOptions {
-  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> = config.workflowBundle
-    ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
-    : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { webpackConfigHook: bundlerOptions } };
+  // A prebuilt bundle already holds the workflow interceptors; the SDK ignores `workflowModules` with it.
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> =
+    config.workflowBundle
+      ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
+      : {
+          workflowsPath: WORKFLOWS_PATH,
+          bundlerOptions: { webpackConfigHook: bundlerOptions },
+          interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] },
+        };
   return {
     connection,
     namespace: config.temporal.namespace,
