@@ -15,7 +15,7 @@
  * LokiStack and ClusterLogForwarder Ready (statuses written by the sandbox stand-ins in the Loki and Cluster
  * Logging Operators' place).
  *
- * The worker is a separate process started as the image starts it (`node --import tsx worker/main.ts`, with
+ * The worker is a separate process started as the image starts it (`node worker/main.ts`, with
  * a workflow bundle prebuilt for this run), so its memory is its own: VmRSS of /proc/<pid>/status sampled
  * every 100 ms; VmHWM (the kernel's peak) is printed too, but it also covers start-up. Side by side in the
  * same process: its idle RSS after start (`concurrent_bootstraps_idle_worker_rss_mb`), and its peak RSS
@@ -33,7 +33,7 @@ import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
 import { startStandIns, startWorkerProcess } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { WORKFLOWS_PATH, bundlerOptions } from '../worker/bundle.ts';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH, bundlerOptions } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
 
@@ -82,7 +82,8 @@ const [single, ...many] = estate.environments as [Environment, ...Environment[]]
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
 // Built as `npm run build:bundle` builds it (same entry and options), without the bundler's progress lines.
-writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions, logger: new DefaultLogger('WARN') })).code);
+const bundleOptions = { workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES], webpackConfigHook: bundlerOptions };
+writeFileSync(bundle, (await bundleWorkflowCode({ ...bundleOptions, logger: new DefaultLogger('WARN') })).code);
 const standIns = await startStandIns();
 const worker = startWorkerProcess({ taskQueue, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;

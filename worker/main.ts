@@ -90,7 +90,12 @@ export function installRuntime(config: WorkerConfig): void {
 export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Promise<void> {
   installRuntime(config);
   sandboxAwsCredentials(config);
-  const connection = await connect(config);
+  const connection = await connect(config).catch((error: unknown) => {
+    // The native client's own message is a Rust transport error; say which address and what to check.
+    const reason = error instanceof Error ? error.message : String(error);
+    const hint = 'check TEMPORAL_ADDRESS, and TLS or API key settings';
+    throw new Error(`cannot reach Temporal at ${config.temporal.address} — ${hint}: ${reason}`, { cause: error });
+  });
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv();
