@@ -25,15 +25,15 @@
  *
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50").
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
 import { startStandIns, startWorkerProcess } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH, bundlerOptions } from '../worker/bundle.ts';
+import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
 
@@ -81,9 +81,8 @@ const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
 const [single, ...many] = estate.environments as [Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
-// Built as `npm run build:bundle` builds it (same entry and options), without the bundler's progress lines.
-const bundleOptions = { workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES], webpackConfigHook: bundlerOptions };
-writeFileSync(bundle, (await bundleWorkflowCode({ ...bundleOptions, logger: new DefaultLogger('WARN') })).code);
+// Built by the function `npm run build:bundle` runs (same entry, interceptors and options), without progress lines.
+await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
 const standIns = await startStandIns();
 const worker = startWorkerProcess({ taskQueue, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;

@@ -2,7 +2,7 @@
  * The workflow bundle: built once ahead of time for production starts (`npm run build:bundle`), or on
  * the fly in dev mode. Both use the same options so the code that runs is the same.
  */
-import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type BundleOptions, type Logger } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,12 +28,13 @@ export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (
   return config;
 };
 
-/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. */
-export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH): Promise<number> {
+/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. `logger` gets the bundler's progress. */
+export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<number> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
     webpackConfigHook: bundlerOptions,
+    ...(logger ? { logger } : {}),
   });
   mkdirSync(dirname(outputPath), { recursive: true });
   writeFileSync(outputPath, code);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { FailureType, WorkflowTypes, type LoggedFailure } from '../../domain/index.ts';
 import { writeWorkflowBundle } from '../../worker/bundle.ts';
 import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
@@ -92,7 +93,7 @@ describe('worker logs: failures as JSON lines', { timeout: 240_000 }, () => {
     catalog = join(dir, 'environments.yaml');
     writeFileSync(catalog, 'environments: [dev\n  gitops: {\n');
     bundle = join(dir, 'workflow-bundle.js');
-    await writeWorkflowBundle(bundle);
+    await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
   });
 
   after(async () => {
