@@ -113,9 +113,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig()): Prom
     // Load the activity modules now that the worker polls, so the first task does not wait for them.
     setImmediate(() => {
       activities.preload().catch((error: unknown) => {
-        Runtime.instance().logger.error('loading the activities failed; the first activity task retries it', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+        Runtime.instance().logger.error('loading the activities failed; the first activity task retries it', { error });
       });
     });
     await running;
