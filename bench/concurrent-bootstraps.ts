@@ -15,7 +15,7 @@
  * LokiStack and ClusterLogForwarder Ready (statuses written by the sandbox stand-ins in the Loki and Cluster
  * Logging Operators' place).
  *
- * The worker is a separate process started as the image starts it (`node --import tsx worker/main.ts`, with
+ * The worker is a separate process started as the image starts it (`node worker/main.ts`, with
  * a workflow bundle prebuilt for this run), so its memory is its own: VmRSS of /proc/<pid>/status sampled
  * every 100 ms; VmHWM (the kernel's peak) is printed too, but it also covers start-up. Side by side in the
  * same process: its idle RSS after start (`concurrent_bootstraps_idle_worker_rss_mb`), and its peak RSS
@@ -25,15 +25,15 @@
  *
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50").
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
 import { startStandIns, startWorkerProcess } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { WORKFLOWS_PATH, bundlerOptions } from '../worker/bundle.ts';
+import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
 
@@ -81,8 +81,8 @@ const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
 const [single, ...many] = estate.environments as [Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
-// Built as `npm run build:bundle` builds it (same entry and options), without the bundler's progress lines.
-writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions, logger: new DefaultLogger('WARN') })).code);
+// Built by the function `npm run build:bundle` runs (same entry, interceptors and options), without progress lines.
+await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
 const standIns = await startStandIns();
 const worker = startWorkerProcess({ taskQueue, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;

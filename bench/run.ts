@@ -14,7 +14,7 @@ for (const file of BENCHES) {
   const path = `bench/${file}`;
   if (!existsSync(`${ROOT}/${path}`)) continue;
   process.stderr.write(`bench: ${file}\n`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', path], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const result = spawnSync(process.execPath, [path], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) {
     failed++;
     process.stderr.write(`bench: ${file} failed (exit ${result.status})\n`);

@@ -1,50 +1,169 @@
 /**
- * `worker_cold_start_s`: from spawning the worker process to its state RUNNING, with the prebuilt
- * workflow bundle (production start) against bundling on the fly (dev mode), alternated run by run.
- * Needs the sandbox's Temporal; uses its own task queue so it never takes real work.
+ * Worker start-up, measured on real worker processes (`worker/main.ts`) against Temporal (the sandbox's, or
+ * TEMPORAL_ADDRESS), on their own task queue so they never take real work:
+ * - cold start: seconds from spawning the process to its state RUNNING;
+ * - idle RSS: VmRSS of /proc/<pid>/status BENCH_IDLE_MS (default 5000) after RUNNING, the activity modules
+ *   preloaded by then, as a worker waiting for work holds it.
+ * Four variants, interleaved (the order rotates every repetition, BENCH_RUNS repetitions, default 5):
+ * Node's own type stripping (`node worker/main.ts`, how the image and `npm run worker` start it) against
+ * the tsx loader (`node --import tsx worker/main.ts`, how they started it before, the baseline), each with
+ * a bundle prebuilt for this run (production start) and bundling on the fly (dev mode). Medians reported:
+ * - `worker_cold_start_s`: type stripping, prebuilt; baseline: type stripping, on the fly;
+ * - `worker_cold_start_prebuilt_node_vs_tsx_s`, `worker_cold_start_on_the_fly_node_vs_tsx_s`,
+ *   `worker_idle_rss_prebuilt_node_vs_tsx_mb`, `worker_idle_rss_on_the_fly_node_vs_tsx_mb`: type stripping;
+ *   baseline: the tsx loader (ratio = tsx / node).
+ * Every run and the load average before and after go to stderr.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_BUNDLE_PATH, writeWorkflowBundle } from '../worker/bundle.ts';
+import { DefaultLogger } from '@temporalio/worker';
+import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? '5');
+const IDLE_MS = Number(process.env['BENCH_IDLE_MS'] ?? '5000');
+const RUNNING_DEADLINE_MS = 120_000;
 
-/** Starts a worker and resolves with seconds until it logs RUNNING; then stops it with SIGTERM. */
-function coldStart(bundle: string | undefined): Promise<number> {
+const LOADERS = { node: [], tsx: ['--import', 'tsx'] } as const satisfies Record<string, readonly string[]>;
+type Loader = keyof typeof LOADERS;
+type Bundle = 'prebuilt' | 'on-the-fly';
+interface Variant {
+  readonly loader: Loader;
+  readonly bundle: Bundle;
+}
+interface Sample {
+  readonly seconds: number;
+  readonly rssMiB: number;
+}
+
+const say = (line: string): boolean => process.stderr.write(`worker-cold-start: ${line}\n`);
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const label = (v: Variant): string =>
+  `${v.loader === 'node' ? 'node (type stripping)' : 'node --import tsx'}, ${v.bundle}`;
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  const kib = Number(/(\d+) kB/.exec(line ?? '')?.[1]);
+  if (!Number.isFinite(kib)) throw new Error(`no VmRSS for pid ${pid}`);
+  return kib / 1024;
+}
+
+/** Starts a worker; resolves with seconds until it logs RUNNING and its RSS once idle; then stops it with SIGTERM. */
+function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    const child = spawn(process.execPath, [...LOADERS[variant.loader], 'worker/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, LOGSTACK_TASK_QUEUE: `bench-cold-start-${process.pid}`, ...(bundle ? { LOGSTACK_WORKFLOW_BUNDLE: bundle } : { LOGSTACK_WORKFLOW_BUNDLE: '' }) },
+      env: {
+        ...process.env,
+        LOGSTACK_TASK_QUEUE: `bench-cold-start-${process.pid}`,
+        LOGSTACK_WORKFLOW_BUNDLE: variant.bundle === 'prebuilt' ? bundlePath : '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    const timer = setTimeout(() => {
+    let seconds: number | undefined;
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`worker did not reach RUNNING in 120 s:\n${out.slice(-2000)}`));
-    }, 120_000);
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => fail(new Error(`${label(variant)}: not RUNNING in ${RUNNING_DEADLINE_MS / 1000} s:\n${out.slice(-2000)}`)),
+      RUNNING_DEADLINE_MS,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (/"state":"RUNNING"/.test(out)) {
-        const seconds = (performance.now() - started) / 1000;
-        clearTimeout(timer);
-        child.once('exit', () => resolve(seconds));
-        child.kill('SIGTERM');
-      }
+      if (seconds !== undefined || !/"state":"RUNNING"/.test(out)) return;
+      seconds = (performance.now() - started) / 1000;
+      clearTimeout(timer);
+      setTimeout(() => {
+        try {
+          const rss = rssMiB(child.pid ?? -1);
+          child.once('exit', () => resolve({ seconds: seconds ?? Number.NaN, rssMiB: rss }));
+          child.kill('SIGTERM');
+        } catch (error) {
+          fail(new Error(`${label(variant)}: ${(error as Error).message}:\n${out.slice(-2000)}`));
+        }
+      }, IDLE_MS);
     });
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('error', reject);
+    child.once('error', fail);
+    child.once('exit', (code, signal) => {
+      if (seconds === undefined)
+        fail(new Error(`${label(variant)}: exited (${code ?? signal}) before RUNNING:\n${out.slice(-2000)}`));
+    });
   });
 }
 
-if (!existsSync(DEFAULT_BUNDLE_PATH)) await writeWorkflowBundle();
-const prebuilt: number[] = [];
-const onTheFly: number[] = [];
-for (let i = 0; i < RUNS; i++) {
-  prebuilt.push(await coldStart(DEFAULT_BUNDLE_PATH));
-  onTheFly.push(await coldStart(undefined));
+const VARIANTS: readonly Variant[] = [
+  { loader: 'tsx', bundle: 'prebuilt' },
+  { loader: 'node', bundle: 'prebuilt' },
+  { loader: 'tsx', bundle: 'on-the-fly' },
+  { loader: 'node', bundle: 'on-the-fly' },
+];
+const key = (v: Variant): string => `${v.loader}/${v.bundle}`;
+const samples = new Map<string, Sample[]>(VARIANTS.map((v) => [key(v), []]));
+const median = (v: Variant, of: keyof Sample): number =>
+  percentile(
+    (samples.get(key(v)) ?? []).map((s) => s[of]),
+    50,
+  );
+
+const dir = mkdtempSync(join(tmpdir(), 'logstack-bench-cold-start-'));
+try {
+  // Built for this run as `npm run build:bundle` builds it, so the prebuilt variants load current code.
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  await writeWorkflowBundle(bundlePath, new DefaultLogger('WARN'));
+  say(
+    `${RUNS} repetitions of ${VARIANTS.length} variants, idle RSS read ${IDLE_MS} ms after RUNNING; load average ${load()}`,
+  );
+  for (let i = 0; i < RUNS; i++) {
+    const order = VARIANTS.map((_, j) => VARIANTS[(i + j) % VARIANTS.length] as Variant);
+    for (const variant of order) {
+      const sample = await startOnce(variant, bundlePath);
+      samples.get(key(variant))?.push(sample);
+      say(
+        `run ${i + 1} ${label(variant)}: RUNNING after ${sample.seconds.toFixed(2)} s, idle RSS ${sample.rssMiB.toFixed(0)} MiB`,
+      );
+    }
+  }
+  say(`load average after: ${load()}`);
+  for (const v of VARIANTS) {
+    const all = samples.get(key(v)) ?? [];
+    const seconds = all.map((s) => s.seconds);
+    say(
+      `${label(v).padEnd(34)} cold start p50 ${median(v, 'seconds').toFixed(2)} s (min ${Math.min(...seconds).toFixed(2)}, ` +
+        `max ${Math.max(...seconds).toFixed(2)}), idle RSS p50 ${median(v, 'rssMiB').toFixed(0)} MiB`,
+    );
+  }
+  const node = (bundle: Bundle): Variant => ({ loader: 'node', bundle });
+  const tsx = (bundle: Bundle): Variant => ({ loader: 'tsx', bundle });
+  report('worker_cold_start_s', median(node('prebuilt'), 'seconds'), 's', median(node('on-the-fly'), 'seconds'));
+  for (const bundle of ['prebuilt', 'on-the-fly'] as const) {
+    const name = bundle.replaceAll('-', '_');
+    report(
+      `worker_cold_start_${name}_node_vs_tsx_s`,
+      median(node(bundle), 'seconds'),
+      's',
+      median(tsx(bundle), 'seconds'),
+    );
+    report(
+      `worker_idle_rss_${name}_node_vs_tsx_mb`,
+      median(node(bundle), 'rssMiB'),
+      'MB',
+      median(tsx(bundle), 'rssMiB'),
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }
-report('worker_cold_start_s', percentile(prebuilt, 50), 's', percentile(onTheFly, 50));

@@ -3,6 +3,7 @@
  * No I/O; runs unchanged on Node and Deno.
  */
 export * from './failures.ts';
+export * from './failure-log.ts';
 export * from './ids.ts';
 export * from './revision.ts';
 export * from './environments.ts';

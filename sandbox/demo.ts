@@ -36,10 +36,10 @@ async function cli(prefix: string, ...argv: string[]): Promise<void> {
   if (code !== ExitCode.ok) throw new Error(`logstack ${argv.join(' ')} exited with ${code}`);
 }
 
-/** Runs a tsx script as a child process and resolves once `ready` matches its output. */
+/** Runs a TypeScript module as a Node child process (type stripping) and resolves once `ready` matches its output. */
 function startChild(name: string, args: string[], ready: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = '';
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
@@ -59,7 +59,7 @@ function startChild(name: string, args: string[], ready: RegExp): Promise<ChildP
 
 function runToEnd(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: 'inherit' });
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}`))));
   });
 }

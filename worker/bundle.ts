@@ -2,7 +2,7 @@
  * The workflow bundle: built once ahead of time for production starts (`npm run build:bundle`), or on
  * the fly in dev mode. Both use the same options so the code that runs is the same.
  */
-import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type BundleOptions, type Logger } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,18 +10,32 @@ import { fileURLToPath } from 'node:url';
 /** Absolute path of the workflows entry point. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/** Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs. */
+export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
+  fileURLToPath(new URL('../workflows/failure-logging.ts', import.meta.url)),
+];
+
 /** Default location of the prebuilt bundle. */
 export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
 /** Bundler options shared by prebuilt and on-the-fly bundles: TypeScript sources with `.ts` import extensions. */
 export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (config) => {
-  config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] }, extensions: ['.ts', '.js', '.mjs', '.cjs'] };
+  config.resolve = {
+    ...config.resolve,
+    extensionAlias: { '.js': ['.ts', '.js'] },
+    extensions: ['.ts', '.js', '.mjs', '.cjs'],
+  };
   return config;
 };
 
-/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. */
-export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH): Promise<number> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, webpackConfigHook: bundlerOptions });
+/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. `logger` gets the bundler's progress. */
+export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<number> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
+    webpackConfigHook: bundlerOptions,
+    ...(logger ? { logger } : {}),
+  });
   mkdirSync(dirname(outputPath), { recursive: true });
   writeFileSync(outputPath, code);
   return Buffer.byteLength(code);

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../codec/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
-import { bundlerOptions, WORKFLOWS_PATH } from './bundle.ts';
+import { bundlerOptions, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 
@@ -51,9 +51,15 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
 
 /** Worker options derived from configuration; the activities are built from the configured clients. */
 export function workerOptions(config: WorkerConfig, connection: NativeConnection, activities: LazyActivities = configuredActivities(config)): WorkerOptions {
-  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> = config.workflowBundle
-    ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
-    : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { webpackConfigHook: bundlerOptions } };
+  // A prebuilt bundle already holds the workflow interceptors; the SDK ignores `workflowModules` with it.
+  const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> =
+    config.workflowBundle
+      ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
+      : {
+          workflowsPath: WORKFLOWS_PATH,
+          bundlerOptions: { webpackConfigHook: bundlerOptions },
+          interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] },
+        };
   return {
     connection,
     namespace: config.temporal.namespace,
@@ -97,7 +103,12 @@ export interface WorkerHooks {
  */
 export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks: WorkerHooks = {}): Promise<void> {
   installRuntime(config);
-  const connection = await connect(config);
+  const connection = await connect(config).catch((error: unknown) => {
+    // The native client's own message is a Rust transport error; say which address and what to check.
+    const reason = error instanceof Error ? error.message : String(error);
+    const hint = 'check --address / TEMPORAL_ADDRESS or the Temporal profile, and TLS or API key settings';
+    throw new Error(`cannot reach Temporal at ${config.temporal.address} — ${hint}: ${reason}`, { cause: error });
+  });
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
@@ -124,9 +135,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     // Load the activity modules now that the worker polls, so the first task does not wait for them.
     setImmediate(() => {
       activities.preload().catch((error: unknown) => {
-        Runtime.instance().logger.error('loading the activities failed; the first activity task retries it', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+        Runtime.instance().logger.error('loading the activities failed; the first activity task retries it', { error });
       });
     });
     await running;

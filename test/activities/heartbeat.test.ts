@@ -19,7 +19,7 @@ const activityQueue = `t-heartbeat-act-${id}`;
 let child: ChildProcess | undefined;
 
 function startActivityWorker(): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/activity-worker.ts'), activityQueue], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/activity-worker.ts'), activityQueue], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     proc.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve(proc);

@@ -1,5 +1,5 @@
 /**
- * The CLI as users start it, in child processes: the `logstack` bin on Node 24 (tsx loader), the same
+ * The CLI as users start it, in child processes: the `logstack` bin on Node 24 (its own type stripping), the same
  * CLI on Deno (`deno run client/cli.ts`, what `deno task logstack` runs), real exit codes, and the
  * codec server command serving HTTP until SIGTERM. Needs the sandbox's Temporal for `status`.
  */

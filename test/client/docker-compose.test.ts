@@ -80,7 +80,8 @@ describe('docker-compose.yml (structure)', () => {
     assert.equal(ui['TEMPORAL_ADDRESS'], 'temporal:7233');
     assert.equal(ui['TEMPORAL_CODEC_ENDPOINT'], 'http://localhost:8081');
     const command = svc('codec-server').command as string[];
-    assert.deepEqual(command.slice(0, 4), ['npx', 'tsx', 'client/cli.ts', 'codec-server']);
+    // Node runs the TypeScript CLI itself; the image has no tsx (a dev dependency).
+    assert.deepEqual(command.slice(0, 3), ['node', 'client/cli.ts', 'codec-server']);
     const flag = (f: string): string | undefined => command[command.indexOf(f) + 1];
     assert.equal(flag('--port'), '8081');
     assert.equal(flag('--host'), '0.0.0.0');
@@ -149,20 +150,116 @@ describe('docker-compose.yml (structure)', () => {
 
 describe('Dockerfile (structure)', () => {
   const dockerfile = readFileSync(`${REPO}Dockerfile`, 'utf8');
-  const pkg = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { devDependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+    scripts: Record<string, string>;
+  };
+  // Instructions (comments and continuations folded away), grouped by stage.
+  const instructions = dockerfile
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const stages: string[][] = [];
+  for (const line of instructions) {
+    if (line.startsWith('FROM ')) stages.push([line]);
+    else stages.at(-1)?.push(line);
+  }
+  const build = stages.find((s) => / AS build$/.test(s[0] ?? '')) ?? [];
+  const final = stages.at(-1) ?? [];
+  const indexOf = (stage: string[], prefix: string): number => stage.findIndex((l) => l.startsWith(prefix));
 
-  it('builds on the Node 24 release the project pins, with the locked dependencies and a prebuilt bundle', () => {
+  it('builds on the Node 24 release the project pins: a build stage with every dependency builds the bundle', () => {
     assert.match(dockerfile, /^ARG NODE_VERSION=(\d+\.\d+\.\d+)$/m);
     assert.equal(/^ARG NODE_VERSION=(.+)$/m.exec(dockerfile)?.[1], pkg.devDependencies['node']);
-    assert.match(dockerfile, /^FROM node:\$\{NODE_VERSION\}-bookworm-slim$/m);
     assert.match(dockerfile, /^ARG KUBECTL_VERSION=v\d+\.\d+\.\d+$/m);
-    const steps = ['COPY package.json package-lock.json ./', 'RUN npm ci', 'COPY . .', 'RUN npm run build:bundle'].map((s) => dockerfile.indexOf(s));
-    assert.ok(steps.every((i) => i >= 0), 'npm ci before copying sources, bundle after');
-    assert.deepEqual([...steps].sort((a, b) => a - b), steps);
-    assert.match(dockerfile, /LOGSTACK_WORKFLOW_BUNDLE=dist\/workflow-bundle\.js/);
-    assert.match(dockerfile, /^USER node$/m);
+    assert.equal(build[0], 'FROM node:${NODE_VERSION}-bookworm-slim AS build');
+    const steps = [
+      'COPY package.json package-lock.json ./',
+      'RUN npm ci --no-audit',
+      'COPY . .',
+      'RUN npm run build:bundle',
+    ].map((s) => indexOf(build, s));
+    assert.ok(
+      steps.every((i) => i > 0),
+      `npm ci (dev dependencies included), sources, bundle: ${build.join(' | ')}`,
+    );
+    assert.deepEqual(
+      [...steps].sort((a, b) => a - b),
+      steps,
+    );
+    assert.equal(pkg.scripts['build:bundle'], 'node worker/bundle.ts', 'the bundle lands in dist/workflow-bundle.js');
+  });
+
+  it('ends with a stage of production dependencies, the prebuilt bundle and the sources, run by Node itself', () => {
+    assert.equal(final[0], 'FROM node:${NODE_VERSION}-bookworm-slim');
+    assert.notEqual(final, build);
+    const install = final.filter((l) => l.startsWith('RUN npm'));
+    assert.equal(install.length, 1, install.join(' | '));
+    assert.match(install[0] ?? '', /^RUN npm ci --omit=dev /);
+    assert.ok(indexOf(final, 'COPY package.json package-lock.json ./') < indexOf(final, 'RUN npm ci'));
+    assert.equal(indexOf(final, 'COPY . .'), -1, 'no wholesale copy of the build context');
+    assert.ok(final.includes('COPY --from=build /app/dist/workflow-bundle.js ./dist/workflow-bundle.js'));
+    assert.ok(
+      final.some((l) => l.startsWith('ENV ') && l.includes('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js')),
+    );
+    assert.ok(final.includes('USER node'));
     // The worker is PID 1 itself, so SIGTERM reaches it (the shutdown test runs this same command).
-    assert.match(dockerfile, /^CMD \["node","--import","tsx","worker\/main\.ts"\]$/m);
+    assert.equal(final.at(-1), 'CMD ["node","worker/main.ts"]');
+    assert.ok(!final.join('\n').includes('tsx'), 'nothing in the final stage uses tsx');
+    assert.ok(!pkg.dependencies['tsx'] && !pkg.dependencies['node'], 'tsx and the node package are dev dependencies');
+  });
+
+  it('copies every source the worker and the CLI import into the final stage, and they import production dependencies only', () => {
+    const copied = final
+      .filter((l) => l.startsWith('COPY ') && !l.startsWith('COPY --'))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1))
+      .map((src) => src.replace(/\/$/, ''));
+    const inImage = (file: string): boolean => copied.some((src) => file === src || file.startsWith(`${src}/`));
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const pending = ['worker/main.ts', 'worker/bundle.ts', 'client/cli.ts', 'client/bin.js'];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (files.has(file)) continue;
+      files.add(file);
+      const source = readFileSync(`${REPO}${file}`, 'utf8');
+      const dir = file.split('/').slice(0, -1);
+      const resolve = (specifier: string): string => {
+        const parts = [...dir];
+        for (const part of specifier.split('/')) {
+          if (part === '..') parts.pop();
+          else if (part !== '.') parts.push(part);
+        }
+        return parts.join('/');
+      };
+      for (const [, specifier = ''] of source.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*'([^']+)'/g)) {
+        if (specifier.startsWith('.')) pending.push(resolve(specifier));
+        else if (!specifier.startsWith('node:'))
+          packages.add(
+            specifier
+              .split('/')
+              .slice(0, specifier.startsWith('@') ? 2 : 1)
+              .join('/'),
+          );
+      }
+      // Files read at run time next to the module (the workflow entry points, the sandbox's versions).
+      for (const [, specifier = ''] of source.matchAll(/new URL\('(\.{1,2}\/[^']+\.\w+)', import\.meta\.url\)/g)) {
+        const path = resolve(specifier);
+        if (!path.startsWith('dist/')) pending.push(path);
+      }
+    }
+    assert.ok(files.has('workflows/failure-logging.ts') && files.has('activities/index.ts'), [...files].join(' '));
+    assert.deepEqual(
+      [...files].filter((f) => !inImage(f)).sort(),
+      [],
+      'sources imported but not copied into the image',
+    );
+    assert.deepEqual(
+      [...packages].filter((p) => !pkg.dependencies[p]).sort(),
+      [],
+      'packages imported that npm ci --omit=dev leaves out',
+    );
   });
 
   it('keeps node_modules, dist, .git and the development rooms (sandbox, tests, benchmarks) out of the image', () => {

@@ -58,7 +58,7 @@ export interface FixtureWorker {
  * The worker always runs on Node (Temporal workers are Node-only), also when the tests run on Deno.
  */
 export async function startFixtureWorker(taskQueue: string, env: Record<string, string | undefined>): Promise<FixtureWorker> {
-  const child: ChildProcess = spawn(NODE24, ['--import', 'tsx', 'test/client/fixtures/worker.ts', taskQueue], {
+  const child: ChildProcess = spawn(NODE24, ['test/client/fixtures/worker.ts', taskQueue], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -471,7 +471,7 @@ describe('README: every command, run as written', () => {
     // `npm run bench` at full scale is the same command without the knobs; each bench:* script runs one of its files.
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const runner = readFileSync(join(ROOT, 'bench/run.ts'), 'utf8');
-    const SANDBOX_EXEC = 'tsx sandbox/cli.ts exec -- ';
+    const SANDBOX_EXEC = 'node sandbox/cli.ts exec -- ';
     assert.equal(scripts['bench'], `${SANDBOX_EXEC}tsx bench/run.ts`);
     for (const command of PLAYS.bench.slice(2)) {
       const script = scripts[command.replace('npm run ', '')] ?? '';

@@ -1,6 +1,6 @@
 /**
- * Child processes that tests run next to the sandbox: the real worker (`node --import tsx <entry>`, the
- * image's command by default) and the controller stand-ins. Each is a real OS process, so a test can
+ * Child processes that tests run next to the sandbox: the real worker (`node <entry>`, Node's own type
+ * stripping as in the image, `worker/main.ts` by default) and the controller stand-ins. Each is a real OS process, so a test can
  * SIGTERM or SIGKILL it and start another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -51,7 +51,7 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
     delete env['LOGSTACK_CODEC_KEYS'];
   }
   Object.assign(env, options.env ?? {}, { LOGSTACK_TASK_QUEUE: options.taskQueue });
-  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'worker/main.ts'], {
+  const child = spawn(process.execPath, [options.entry ?? 'worker/main.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,7 +86,7 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
 /** Starts the controller stand-ins (statuses of OLM, Loki Operator, Cluster Logging Operator); resolves once they write. */
 export function startStandIns(): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/cli.ts', 'stand-ins'], {
+    const child = spawn(process.execPath, ['sandbox/cli.ts', 'stand-ins'], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,5 +1,5 @@
 /**
- * The worker process on SIGTERM, on the sandbox: the real worker (`node --import tsx worker/main.ts`, the
+ * The worker process on SIGTERM, on the sandbox: the real worker (`node worker/main.ts`, the
  * image's command) runs a bootstrap of staging whose LokiStack gate is waiting — the LokiStack's status is
  * cleared and no controller stand-ins of this test run yet, so nothing writes it. SIGTERM mid-activity: polling stops, the in-flight
  * activity gets `LOGSTACK_SHUTDOWN_GRACE_SECONDS` and is then cancelled, and the process exits 0. A second
