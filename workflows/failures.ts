@@ -1,6 +1,6 @@
 /**
- * Turning pure-code errors and activity failures into the typed, non-retryable workflow failures of
- * DESIGN §4.1. Everything here branches on `failure.type` strings, never on `instanceof`: workflow code
+ * Turning pure-code errors and activity failures into the typed, non-retryable workflow failures clients
+ * read by `failure.type`. Everything here branches on `failure.type` strings, never on `instanceof`: workflow code
  * runs in its own realm.
  */
 import { ApplicationFailure } from '@temporalio/workflow';

@@ -1,0 +1,104 @@
+/**
+ * The register of every patch ID the workflows pass to `patched()` or `deprecatePatch()`. Call sites use
+ * these constants, never a string, so each ID lives here once, with when it came in, where it can be
+ * reached, and when it may be deprecated and then removed.
+ *
+ * Why they matter: every workflow type is `AUTO_UPGRADE` on versioned workers (see `versioning.ts`), so an
+ * execution that started on an older build carries on, on the new build, from its recorded history. A
+ * `patched()` branch lets such an execution replay the path it took; new executions record a marker and
+ * take the new path. Lifecycle of an ID: `patched(id)` → `deprecatePatch(id)` once no open execution can
+ * lack the marker at the call site → no call at all once no open execution can carry the marker.
+ * `test/replay/replay.test.ts` lists, from the recorded histories, which of them carry each marker and which
+ * reach a patched workflow type without it.
+ */
+import type { WorkflowType } from '../domain/index.ts';
+
+/** Where a patch stands: still branching (`patched`), or only keeping its marker valid (`deprecated`). */
+export type PatchStage = 'patched' | 'deprecated';
+
+/** One patch ID with its history. */
+export interface Patch<I extends string = string> {
+  /** The marker ID recorded in history; never change it once released. */
+  readonly id: I;
+  /** When the ID first appeared in `workflows/` (`git log -S '<id>' -- workflows`), and in which commit. */
+  readonly introduced: { readonly date: string; readonly commit: string };
+  readonly stage: PatchStage;
+  /** The workflow types whose executions can reach the call site. */
+  readonly workflowTypes: readonly WorkflowType[];
+  /** What the new path does that the old one did not. */
+  readonly change: string;
+  /** When `patched(id)` may become `deprecatePatch(id)` (the old branch deleted). */
+  readonly deprecateWhen: string;
+  /** When the `deprecatePatch(id)` call may go too. */
+  readonly removeWhen: string;
+}
+
+const patch = <const I extends string>(p: Patch<I>): Patch<I> => p;
+
+/** Removal of a deprecated call is the same rule for every ID: nobody may still replay its marker. */
+const REMOVE_WHEN =
+  'the build with deprecatePatch has run long enough that no execution it started is open (visibility: ' +
+  'ExecutionStatus="Running" AND StartTime < that deploy, for these types, is empty), and no recorded history ' +
+  'in test/replay/histories carries the marker any more';
+
+/**
+ * `bootstrap-renders-overlay-first` — introduced 2026-11-26 (e70b07d). Bootstrap renders the environment's
+ * overlay right after resolving the revision, so a catalog naming an overlay that does not build fails
+ * before the bucket, credentials and secret exist. Deprecate once no `bootstrapEnvironment` started before
+ * that build is open and the bootstrap histories without the marker are re-recorded.
+ */
+export const bootstrapRendersOverlayFirst = patch({
+  id: 'bootstrap-renders-overlay-first',
+  introduced: { date: '2026-11-26', commit: 'e70b07d' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment'],
+  change: 'render-overlay runs after resolve-revision, before the lock and any AWS resource',
+  deprecateWhen:
+    'no bootstrapEnvironment started by a build before e70b07d is open (the call site is the first command ' +
+    'after resolve-revision, so every such run reaches it), and the bootstrapEnvironment histories without the ' +
+    'marker are re-recorded',
+  removeWhen: REMOVE_WHEN,
+});
+
+/**
+ * `rejected-delivery-fails-without-rollback` — introduced 2026-11-26 (e70b07d). A direct delivery the API
+ * server rejects before writing anything fails `ManifestRejected` instead of rolling back. Reached only
+ * after such a rejection, by rollouts and promotions; a promotion can be open for its approval timeout (up
+ * to 7 days) plus its wait for the lock.
+ */
+export const rejectedDeliveryFailsWithoutRollback = patch({
+  id: 'rejected-delivery-fails-without-rollback',
+  introduced: { date: '2026-11-26', commit: 'e70b07d' },
+  stage: 'patched',
+  workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
+  change: 'a direct delivery rejected before any write fails ManifestRejected without a rollback',
+  deprecateWhen:
+    'no rolloutEnvironment or promoteEnvironment started by a build before e70b07d is open (a promotion may ' +
+    'wait up to approvalTimeoutSeconds, at most 7 days, for its approver), and no recorded history of those ' +
+    'types reaches a rejected delivery without the marker',
+  removeWhen: REMOVE_WHEN,
+});
+
+/**
+ * `migrate-merge-pass-covers-overlay` — introduced 2026-11-26 (caed98c). The merge pass of a migration
+ * covers every rendered object (creating what is absent) and, with direct delivery, is the delivery, so
+ * ESO owns the Secret only after every gate.
+ */
+export const migrateMergePassCoversOverlay = patch({
+  id: 'migrate-merge-pass-covers-overlay',
+  introduced: { date: '2026-11-26', commit: 'caed98c' },
+  stage: 'patched',
+  workflowTypes: ['migrateProduction'],
+  change: 'the merge pass covers every rendered object and replaces the plain apply with direct delivery',
+  deprecateWhen:
+    'no migrateProduction started by a build before caed98c is open, and the migrateProduction histories ' +
+    'that reach the lock without the marker are re-recorded',
+  removeWhen: REMOVE_WHEN,
+});
+
+/** Every patch in the register. */
+export const PATCHES: readonly Patch[] = [
+  bootstrapRendersOverlayFirst,
+  rejectedDeliveryFailsWithoutRollback,
+  migrateMergePassCoversOverlay,
+];
