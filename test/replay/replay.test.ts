@@ -7,15 +7,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import ts from 'typescript';
 import { WorkflowTypes } from '../../domain/index.ts';
 import * as patchModule from '../../workflows/patches.ts';
 import { PATCHES, type Patch } from '../../workflows/patches.ts';
-import { WORKFLOWS_PATH } from '../workflows/harness.ts';
+import { installTestRuntime, WORKFLOWS_PATH } from '../workflows/harness.ts';
 import { historyFromPlain } from './history-json.ts';
 
-Runtime.install({ logger: new DefaultLogger('ERROR') });
+installTestRuntime();
 
 /** One event of a history file, as much of it as this test reads. */
 interface PlainEvent {
