@@ -20,6 +20,7 @@ export type BootstrapWorkflowInput = BootstrapInput & LockOptions;
  * bootstrap overlay → ClusterSecretStore Ready (static mode) → deliver the environment overlay at `revision`
  * (default: the GitOps branch head) → gates (the ExternalSecret sync among them) → record the verified
  * revision. Every step is idempotent, so re-running it converges. Holds the environment lock throughout.
+ * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput` (including an overlay that does not exist or build), `UnknownEnvironment`,
  *   `ChangeFreeze` before any side effect; `EnvironmentLocked` (failIfLocked); `GateFailed`, `ManifestRejected`,
  *   `Conflict`, `AccessDenied` from the steps.

@@ -33,6 +33,7 @@ const DEFAULT_CONTINUE_AS_NEW_AFTER = 5000;
  * `report` (default) only lists findings. `remediate` fixes the findings marked safe, holding the environment
  * lock; an environment that is locked by another change or frozen is reported but not touched. Run by the
  * Schedule `drift-remediation` (overlap: skip). Continues as new between environments when history grows.
+ * `AUTO_UPGRADE` on versioned workers: each run after a continue-as-new starts on the current build (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment` before any scan.
  */
 export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Promise<DriftResult> {

@@ -112,6 +112,8 @@ const now = (): string => new Date().toISOString();
 /**
  * The lock workflow of one environment (workflow ID `lock-<env>`). Grants leases in FIFO order by signal,
  * never two at once; survives its own cancellation; continues as new with its holder and queue.
+ * `AUTO_UPGRADE` on versioned workers: it never ends, so pinned it would keep its first build alive for ever
+ * (`versioning.ts`).
  */
 export async function environmentLock(input: EnvironmentLockInput): Promise<void> {
   const { environment } = input;

@@ -31,6 +31,7 @@ const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
  * is the delivery itself, so no plain apply turns the ExternalSecret to `Owner` before the gates are green.
  * `dryRun` stops after the plan: `adopted` then lists what would be adopted, `skipped` what will be created.
  * The revision is the one verified in production, or the GitOps branch head when none is.
+ * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
  *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked).
  */

@@ -62,6 +62,8 @@ async function verifiedRevision(
  * what `to` will change (shown in `progress.awaitingApproval.diff`, destructive changes flagged); a protected
  * `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for `approvalTimeoutSeconds`
  * (default 24 h). Then rollout semantics, including the automatic rollback. Holds the lock of `to`.
+ * `AUTO_UPGRADE` on versioned workers: waiting a day for an approver, it must not be stranded when the only
+ * worker is replaced by a new build (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `PromotionOrderViolation`,
  *   `RevisionNotVerified`, `ChangeFreeze` before any side effect; `ApprovalRejected`, `ApprovalTimedOut`,
  *   `ChangeFreeze` (a freeze began while waiting), `EnvironmentLocked` (failIfLocked), `GateFailed`.

@@ -13,6 +13,7 @@ export type RolloutWorkflowInput = RolloutInput & LockOptions;
  * Delivers `revision` (branch, tag or SHA, resolved to a commit) to one environment, waits for its gates and
  * records it verified. When a gate fails, rolls back to the previous verified revision and waits for it to be
  * healthy again (`rolledBack: true`); a failed rollback fails the workflow (`GateFailed`, `rollbackFailed`).
+ * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
  *   `EnvironmentLocked` (failIfLocked); `GateFailed`/`ManifestRejected` when there is nothing to roll back to.
  */
