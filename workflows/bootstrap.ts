@@ -31,7 +31,6 @@ export async function bootstrapEnvironment(input: BootstrapWorkflowInput): Promi
     const opening = await prepare(
       run,
       {
-        workflowType: WorkflowTypes.bootstrapEnvironment,
         schema: bootstrapInputSchema,
         environment: (args) => args.environment,
         resolve: async ({ args, catalog }) => ({

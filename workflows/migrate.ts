@@ -41,7 +41,6 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
     const { args, environment, revision, prior, failIfLocked } = await prepare(
       run,
       {
-        workflowType: WorkflowTypes.migrateProduction,
         schema: migrateInputSchema,
         environment: (args) => args.environment ?? 'production',
         // A dry run changes nothing, so it may show its plan inside a freeze window.

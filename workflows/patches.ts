@@ -33,19 +33,32 @@ export interface Patch<I extends string = string> {
   readonly removeWhen: string;
 }
 
-const patch = <const I extends string>(p: Patch<I>): Patch<I> => p;
+/** What a register entry states; the deprecation and removal rules follow from it. */
+type PatchFacts<I extends string> = Omit<Patch<I>, 'deprecateWhen' | 'removeWhen'> & {
+  /** What else must hold before the old branch goes, beyond the older executions having closed. */
+  readonly alsoBeforeDeprecating: string;
+};
 
-/** Removal of a deprecated call is the same rule for every ID: nobody may still replay its marker. */
-const REMOVE_WHEN =
-  'the build with deprecatePatch has run long enough that no execution it started is open (visibility: ' +
-  'ExecutionStatus="Running" AND StartTime < that deploy, for these types, is empty), and no recorded history ' +
-  'in test/replay/histories carries the marker any more';
+/**
+ * An entry of the register. Deprecation: no execution of its types started by a build older than the patch
+ * is open, and `alsoBeforeDeprecating`. Removal: the same for the build that brought `deprecatePatch`, and
+ * no recorded history carries the marker any more.
+ */
+function patch<const I extends string>({ alsoBeforeDeprecating, ...facts }: PatchFacts<I>): Patch<I> {
+  const types = facts.workflowTypes.join(' or ');
+  const openBefore = (build: string) =>
+    `no ${types} started by a build before ${build} is open (visibility: WorkflowType, ExecutionStatus="Running", StartTime before its deploy)`;
+  return {
+    ...facts,
+    deprecateWhen: `${openBefore(facts.introduced.commit)}, and ${alsoBeforeDeprecating}`,
+    removeWhen: `${openBefore('the one with deprecatePatch')}, and no history in test/replay/histories carries the marker`,
+  };
+}
 
 /**
  * `bootstrap-renders-overlay-first` — introduced 2026-11-26 (e70b07d). Bootstrap renders the environment's
  * overlay right after resolving the revision, so a catalog naming an overlay that does not build fails
- * before the bucket, credentials and secret exist. Deprecate once no `bootstrapEnvironment` started before
- * that build is open and the bootstrap histories without the marker are re-recorded.
+ * before the bucket, credentials and secret exist. Every bootstrap reaches the call site.
  */
 export const bootstrapRendersOverlayFirst = patch({
   id: 'bootstrap-renders-overlay-first',
@@ -53,11 +66,7 @@ export const bootstrapRendersOverlayFirst = patch({
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment'],
   change: 'render-overlay runs after resolve-revision, before the lock and any AWS resource',
-  deprecateWhen:
-    'no bootstrapEnvironment started by a build before e70b07d is open (the call site is the first command ' +
-    'after resolve-revision, so every such run reaches it), and the bootstrapEnvironment histories without the ' +
-    'marker are re-recorded',
-  removeWhen: REMOVE_WHEN,
+  alsoBeforeDeprecating: 'the bootstrapEnvironment histories without the marker are recorded again',
 });
 
 /**
@@ -72,17 +81,13 @@ export const rejectedDeliveryFailsWithoutRollback = patch({
   stage: 'patched',
   workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
   change: 'a direct delivery rejected before any write fails ManifestRejected without a rollback',
-  deprecateWhen:
-    'no rolloutEnvironment or promoteEnvironment started by a build before e70b07d is open (a promotion may ' +
-    'wait up to approvalTimeoutSeconds, at most 7 days, for its approver), and no recorded history of those ' +
-    'types reaches a rejected delivery without the marker',
-  removeWhen: REMOVE_WHEN,
+  alsoBeforeDeprecating: 'no recorded history of those types reaches a rejected delivery without the marker',
 });
 
 /**
  * `migrate-merge-pass-covers-overlay` — introduced 2026-11-26 (caed98c). The merge pass of a migration
  * covers every rendered object (creating what is absent) and, with direct delivery, is the delivery, so
- * ESO owns the Secret only after every gate.
+ * ESO owns the Secret only after every gate. Dry runs end before the call site.
  */
 export const migrateMergePassCoversOverlay = patch({
   id: 'migrate-merge-pass-covers-overlay',
@@ -90,10 +95,7 @@ export const migrateMergePassCoversOverlay = patch({
   stage: 'patched',
   workflowTypes: ['migrateProduction'],
   change: 'the merge pass covers every rendered object and replaces the plain apply with direct delivery',
-  deprecateWhen:
-    'no migrateProduction started by a build before caed98c is open, and the migrateProduction histories ' +
-    'that reach the lock without the marker are re-recorded',
-  removeWhen: REMOVE_WHEN,
+  alsoBeforeDeprecating: 'the migrateProduction histories that take the lock without the marker are recorded again',
 });
 
 /** Every patch in the register. */

@@ -74,7 +74,6 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
     const opening = await prepare(
       run,
       {
-        workflowType: WorkflowTypes.promoteEnvironment,
         schema: promoteInputSchema,
         check: (args, catalog) => assertPromotionOrder(catalog, args.from, args.to),
         environment: (args) => args.to,

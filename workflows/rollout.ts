@@ -22,7 +22,6 @@ export async function rolloutEnvironment(input: RolloutWorkflowInput): Promise<R
     const opening = await prepare(
       run,
       {
-        workflowType: WorkflowTypes.rolloutEnvironment,
         schema: rolloutInputSchema,
         environment: (args) => args.environment,
         resolve: async ({ args }) => ({

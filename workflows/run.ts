@@ -26,6 +26,7 @@ import { planSteps, runStep, type PlannedStep } from './steps/index.ts';
 
 /** The per-run helpers of one workflow execution. */
 export interface WorkflowRun {
+  readonly workflowType: WorkflowType;
   readonly tracker: ProgressTracker;
   readonly approval: ApprovalGate;
   readonly locks: EnvironmentLocks;
@@ -42,6 +43,7 @@ export async function runWorkflow<T>(workflowType: WorkflowType, body: (run: Wor
   const tracker = new ProgressTracker();
   setHandler(progressQuery, () => tracker.snapshot());
   const run: WorkflowRun = {
+    workflowType,
     tracker,
     approval: new ApprovalGate(tracker, workflowType),
     locks: new EnvironmentLocks(tracker),
@@ -73,7 +75,6 @@ export interface OpeningContext<A> {
 
 /** How one mutating workflow opens. Every callback but `resolve` is pure and runs no activity. */
 export interface OpeningSpec<S extends z.ZodObject, R extends { readonly revision: string }> {
-  readonly workflowType: WorkflowType;
   /** The input schema; the shared `failIfLocked` option is added to it. */
   readonly schema: S;
   /** Whole-catalog checks that come before the environment is looked up (e.g. the promotion order). */
@@ -106,7 +107,7 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
   input: unknown,
 ): Promise<Opening<S, R>> {
   const { failIfLocked, ...rest } = validate(() =>
-    parseInput(spec.schema.extend(lockOptionSchema.shape), input, spec.workflowType),
+    parseInput(spec.schema.extend(lockOptionSchema.shape), input, run.workflowType),
   ) as z.output<S> & { failIfLocked?: boolean };
   const args = rest as z.output<S>;
   const catalog = await loadCatalog(run);

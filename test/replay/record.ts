@@ -42,6 +42,18 @@ const phase = (handle: WorkflowHandle, wanted: string) =>
   );
 const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
 
+/** A promotion of the revision verified in staging to production, requested by alice, once it waits for approval. */
+async function awaitingApproval(h: Harness, workflowId: string): Promise<WorkflowHandle> {
+  h.world.verified('staging', REV.v2);
+  const handle = await h.start(
+    promoteEnvironment,
+    [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
+    workflowId,
+  );
+  await phase(handle, 'awaiting-approval');
+  return handle;
+}
+
 /** Runs one workflow to its end (success or failure) and saves its history under `name`. */
 const single = (
   name: string,
@@ -99,14 +111,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     files: ['promoteEnvironment--approved'],
     async run(h, save) {
-      h.world.verified('staging', REV.v2);
       h.world.verified('production', REV.v1);
-      const approved = await h.start(
-        promoteEnvironment,
-        [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
-        'promote-production',
-      );
-      await phase(approved, 'awaiting-approval');
+      const approved = await awaitingApproval(h, 'promote-production');
       await quiet(approved.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }));
       await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
       await approved.result();
@@ -116,13 +122,7 @@ const SCENARIOS: readonly Scenario[] = [
   {
     files: ['promoteEnvironment--rejected'],
     async run(h, save) {
-      h.world.verified('staging', REV.v2);
-      const rejected = await h.start(
-        promoteEnvironment,
-        [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
-        'promote-production-2',
-      );
-      await phase(rejected, 'awaiting-approval');
+      const rejected = await awaitingApproval(h, 'promote-production-2');
       await rejected.executeUpdate(rejectUpdate, { args: [{ by: 'carol', reason: 'needs a change ticket' }] });
       await quiet(rejected.result());
       await save('promoteEnvironment--rejected', rejected);
