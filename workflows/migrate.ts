@@ -115,18 +115,16 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       const scriptManaged = (ref: string): boolean => toAdopt.includes(ref);
       // Both passes go over every rendered object: absent ones are created (in Merge), managed ones converge.
       const passObjects = mergePassCoversOverlay ? [...toAdopt, ...managed, ...absent] : toAdopt;
-      if (passObjects.length > 0) {
-        const merged = await runStep(tracker, 'adopt-objects', {
-          environment,
-          revision,
-          objects: passObjects,
-          phase: 'merge',
-        });
-        adopted.push(...merged.adopted.filter(scriptManaged));
-        unchanged.push(...merged.unchanged.filter(scriptManaged));
-      } else {
-        tracker.skip('adopt-objects', 'adopt objects (merge)', 'nothing is managed by a script');
-      }
+      const adoptionPass = async (phase: 'merge' | 'own'): Promise<{ adopted: string[]; unchanged: string[] }> => {
+        if (passObjects.length === 0) {
+          tracker.skip('adopt-objects', `adopt objects (${phase})`, 'nothing is managed by a script');
+          return { adopted: [], unchanged: [] };
+        }
+        return runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase });
+      };
+      const merged = await adoptionPass('merge');
+      adopted.push(...merged.adopted.filter(scriptManaged));
+      unchanged.push(...merged.unchanged.filter(scriptManaged));
       await runStep(tracker, 'wait-external-secret-synced', { environment });
 
       tracker.setPhase(Phase.delivering);
@@ -144,17 +142,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
 
       // Every gate is green: hand the Secret to ESO for good, and only now let pruning remove leftovers.
       tracker.setPhase(Phase.adopting);
-      if (passObjects.length > 0) {
-        const owned = await runStep(tracker, 'adopt-objects', {
-          environment,
-          revision,
-          objects: passObjects,
-          phase: 'own',
-        });
-        adopted.push(...owned.adopted.filter(scriptManaged));
-      } else {
-        tracker.skip('adopt-objects', 'adopt objects (own)', 'nothing is managed by a script');
-      }
+      adopted.push(...(await adoptionPass('own')).adopted.filter(scriptManaged));
       await runStep(tracker, 'wait-external-secret-synced', { environment });
       if (environment.delivery === 'direct') await runStep(tracker, 'prune-overlay', { environment, revision });
       await runStep(tracker, 'record-deployed-state', {

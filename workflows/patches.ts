@@ -25,8 +25,6 @@ export interface Patch<I extends string = string> {
   readonly stage: PatchStage;
   /** The workflow types whose executions can reach the call site. */
   readonly workflowTypes: readonly WorkflowType[];
-  /** What the new path does that the old one did not. */
-  readonly change: string;
   /** When `patched(id)` may become `deprecatePatch(id)` (the old branch deleted). */
   readonly deprecateWhen: string;
   /** When the `deprecatePatch(id)` call may go too. */
@@ -65,7 +63,6 @@ export const bootstrapRendersOverlayFirst = patch({
   introduced: { date: '2026-11-26', commit: 'e70b07d' },
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment'],
-  change: 'render-overlay runs after resolve-revision, before the lock and any AWS resource',
   alsoBeforeDeprecating: 'the bootstrapEnvironment histories without the marker are recorded again',
 });
 
@@ -80,7 +77,6 @@ export const rejectedDeliveryFailsWithoutRollback = patch({
   introduced: { date: '2026-11-26', commit: 'e70b07d' },
   stage: 'patched',
   workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
-  change: 'a direct delivery rejected before any write fails ManifestRejected without a rollback',
   alsoBeforeDeprecating: 'no recorded history of those types reaches a rejected delivery without the marker',
 });
 
@@ -94,7 +90,6 @@ export const migrateMergePassCoversOverlay = patch({
   introduced: { date: '2026-11-26', commit: 'caed98c' },
   stage: 'patched',
   workflowTypes: ['migrateProduction'],
-  change: 'the merge pass covers every rendered object and replaces the plain apply with direct delivery',
   alsoBeforeDeprecating: 'the migrateProduction histories that take the lock without the marker are recorded again',
 });
 
