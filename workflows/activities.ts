@@ -22,13 +22,25 @@ export const profileOptions = {
   short: {
     startToCloseTimeout: '2 minutes',
     heartbeatTimeout,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes,
+    },
   },
   /** Render + server-side apply of a whole overlay: slower, fewer attempts. */
   apply: {
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout,
-    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes },
+    retry: {
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes,
+    },
   },
   /**
    * Watch-driven gates. They heartbeat while they wait, so a lost worker is noticed within the heartbeat
@@ -37,7 +49,13 @@ export const profileOptions = {
   gate: {
     startToCloseTimeout: '20 minutes',
     heartbeatTimeout,
-    retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes },
+    retry: {
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes,
+    },
   },
 } as const satisfies Record<string, ActivityOptions>;
 

@@ -28,7 +28,9 @@ interface OpenRequest {
   readonly requestedBy: string | undefined;
 }
 
-type Decision = { readonly kind: 'approved'; readonly input: ApproveInput } | { readonly kind: 'rejected'; readonly input: RejectInput };
+type Decision =
+  | { readonly kind: 'approved'; readonly input: ApproveInput }
+  | { readonly kind: 'rejected'; readonly input: RejectInput };
 
 /** One approval gate per workflow run; construct it at the start so the updates are always handled. */
 export class ApprovalGate {
@@ -73,7 +75,10 @@ export class ApprovalGate {
   }): Promise<ApproveInput> {
     const { environment, requestedBy, diff, timeoutSeconds } = request;
     const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
-    const step = this.#tracker.start('await-approval', `await approval for ${environment.name} (${environment.approvers.join(', ')})`);
+    const step = this.#tracker.start(
+      'await-approval',
+      `await approval for ${environment.name} (${environment.approvers.join(', ')})`,
+    );
     this.#tracker.setPhase(Phase.awaitingApproval);
     this.#tracker.setAwaitingApproval({
       environment: environment.name,
@@ -97,7 +102,11 @@ export class ApprovalGate {
       if (decision.kind === 'rejected') {
         const message = `${decision.input.by} rejected the change to ${environment.name}: ${decision.input.reason}`;
         this.#tracker.end(step, 'failed', message);
-        throw typedFailure(FailureType.ApprovalRejected, message, { environment: environment.name, rejectedBy: decision.input.by, reason: decision.input.reason });
+        throw typedFailure(FailureType.ApprovalRejected, message, {
+          environment: environment.name,
+          rejectedBy: decision.input.by,
+          reason: decision.input.reason,
+        });
       }
       const comment = decision.input.comment ? `: ${decision.input.comment}` : '';
       this.#tracker.end(step, 'succeeded', `approved by ${decision.input.by}${comment}`);
@@ -116,7 +125,10 @@ export class ApprovalGate {
   #decide(decision: Decision): void {
     // Two decisions accepted in the same task: the first one wins, the second update fails.
     if (this.#decision) {
-      throw ApplicationFailure.nonRetryable(`already ${this.#decision.kind} by ${this.#decision.input.by}`, FailureType.InvalidInput);
+      throw ApplicationFailure.nonRetryable(
+        `already ${this.#decision.kind} by ${this.#decision.input.by}`,
+        FailureType.InvalidInput,
+      );
     }
     this.#decision = decision;
   }

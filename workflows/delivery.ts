@@ -3,9 +3,10 @@
  * promotion and migration — and the automatic rollback to the last verified revision.
  */
 import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
-import { FailureType, GateKinds, shortSha, type Environment, type GateResult } from '../domain/index.ts';
+import { FailureType, GateKinds, shortSha, type Environment, type GateKind, type GateResult } from '../domain/index.ts';
 import type { DeployedState } from '../domain/activity-contract.ts';
 import { failureMessage, failureType, hasFailureType, typedFailure } from './failures.ts';
+import { rejectedDeliveryFailsWithoutRollback } from './patches.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 import { runStep, type StepKind } from './steps/index.ts';
 import { gatesOf, gateSteps } from './steps/gates.ts';
@@ -29,16 +30,22 @@ export function priorState(state: DeployedState | null): PriorState {
     : { lastVerified: state.previousRevision, beforeLastVerified: null };
 }
 
-/** The gates checked after delivery; with Argo CD delivery the Application gate is part of delivery itself. */
-function postDeliveryGates(environment: Environment): StepKind[] {
-  return gatesOf(environment)
-    .filter((g) => !(environment.delivery === 'argocd' && g === GateKinds.argoAppAtRevision))
-    .flatMap((g): StepKind[] => (g === GateKinds.operatorsSucceeded ? ['approve-install-plans', gateSteps[g]] : [gateSteps[g]]));
+/** The catalog gates checked after delivery: with Argo CD delivery the Application gate is part of delivery itself. */
+function gatesAfterDelivery(environment: Environment): GateKind[] {
+  return gatesOf(environment).filter((g) => !(environment.delivery === 'argocd' && g === GateKinds.argoAppAtRevision));
+}
+
+/** The step kinds of the gates checked after delivery, in catalog order, the InstallPlan approval before the operators gate. */
+export function postDeliveryGates(environment: Environment): StepKind[] {
+  return gatesAfterDelivery(environment).flatMap((g): StepKind[] =>
+    g === GateKinds.operatorsSucceeded ? ['approve-install-plans', gateSteps[g]] : [gateSteps[g]],
+  );
 }
 
 /** The step kinds {@link deliverAndVerify} runs, in order — for the up-front plan. */
 export function deliveryPlan(environment: Environment): StepKind[] {
-  const deliver: StepKind[] = environment.delivery === 'argocd' ? ['pin-revision', 'wait-argocd-app'] : ['apply-overlay'];
+  const deliver: StepKind[] =
+    environment.delivery === 'argocd' ? ['pin-revision', 'wait-argocd-app'] : ['apply-overlay'];
   const prune: StepKind[] = environment.delivery === 'direct' ? ['prune-overlay'] : [];
   return [...deliver, 'record-deployed-state', ...postDeliveryGates(environment), ...prune, 'record-deployed-state'];
 }
@@ -49,7 +56,12 @@ const gateResult = (gate: string, detail: string): GateResult => ({ gate, ok: tr
  * `direct`: render + server-side apply (no pruning yet). `argocd`: pin the commit in Git and wait for the
  * Application at exactly that commit. Returns the Argo CD gate result when there is one.
  */
-export async function deliver(tracker: ProgressTracker, environment: Environment, revision: string, label?: string): Promise<GateResult | undefined> {
+export async function deliver(
+  tracker: ProgressTracker,
+  environment: Environment,
+  revision: string,
+  label?: string,
+): Promise<GateResult | undefined> {
   if (environment.delivery === 'direct') {
     await runStep(tracker, 'apply-overlay', { environment, revision }, { label });
     return undefined;
@@ -60,13 +72,18 @@ export async function deliver(tracker: ProgressTracker, environment: Environment
 }
 
 /** Runs the environment's gates in catalog order. The first failure (usually `GateFailed`) is thrown. */
-export async function runGates(tracker: ProgressTracker, environment: Environment, revision: string, label?: string): Promise<GateResult[]> {
+export async function runGates(
+  tracker: ProgressTracker,
+  environment: Environment,
+  revision: string,
+  label?: string,
+): Promise<GateResult[]> {
   const results: GateResult[] = [];
-  for (const gate of gatesOf(environment)) {
-    if (environment.delivery === 'argocd' && gate === GateKinds.argoAppAtRevision) continue;
+  for (const gate of gatesAfterDelivery(environment)) {
     const kind = gateSteps[gate];
     // Manual InstallPlans pinned in Git are approved here; anything else waits for a person and fails the gate in time.
-    if (gate === GateKinds.operatorsSucceeded) await runStep(tracker, 'approve-install-plans', { environment }, { label });
+    if (gate === GateKinds.operatorsSucceeded)
+      await runStep(tracker, 'approve-install-plans', { environment }, { label });
     const outcome =
       kind === 'wait-argocd-app'
         ? await runStep(tracker, kind, { environment, revision }, { label })
@@ -93,11 +110,21 @@ export async function deliverAndVerify(
   const argo = await deliver(tracker, environment, revision, label);
   onDelivered?.();
   if (argo) gates.push(argo);
-  await runStep(tracker, 'record-deployed-state', { environment, revision, verified: false, previousRevision }, { label });
+  await runStep(
+    tracker,
+    'record-deployed-state',
+    { environment, revision, verified: false, previousRevision },
+    { label },
+  );
   if (!label) tracker.setPhase(Phase.verifying);
   gates.push(...(await runGates(tracker, environment, revision, label)));
   if (environment.delivery === 'direct') await runStep(tracker, 'prune-overlay', { environment, revision }, { label });
-  await runStep(tracker, 'record-deployed-state', { environment, revision, verified: true, previousRevision }, { label });
+  await runStep(
+    tracker,
+    'record-deployed-state',
+    { environment, revision, verified: true, previousRevision },
+    { label },
+  );
   return gates;
 }
 
@@ -133,9 +160,13 @@ export async function releaseWithRollback(
   } catch (err) {
     const cancelled = isCancellation(err);
     if (!cancelled && !hasFailureType(err, FailureType.GateFailed, FailureType.ManifestRejected)) throw err;
-    const rejectedBeforeWrite = !cancelled && !delivered && environment.delivery === 'direct' && hasFailureType(err, FailureType.ManifestRejected);
-    // Histories recorded before this rule rolled back after such a rejection; they replay that path.
-    if (rejectedBeforeWrite && patched('rejected-delivery-fails-without-rollback')) {
+    const rejectedBeforeWrite =
+      !cancelled &&
+      !delivered &&
+      environment.delivery === 'direct' &&
+      hasFailureType(err, FailureType.ManifestRejected);
+    // Executions that reached this point before the rule existed rolled back after such a rejection.
+    if (rejectedBeforeWrite && patched(rejectedDeliveryFailsWithoutRollback.id)) {
       tracker.skipPending(`not run: the API server rejected ${shortSha(revision)}; nothing was applied`);
       throw typedFailure(
         FailureType.ManifestRejected,
@@ -147,16 +178,17 @@ export async function releaseWithRollback(
     const target = prior.lastVerified;
     if (!target || target === revision) {
       if (cancelled) throw err;
-      const type = failureType(err) as FailureType;
       throw typedFailure(
-        type,
+        hasFailureType(err, FailureType.ManifestRejected) ? FailureType.ManifestRejected : FailureType.GateFailed,
         `${failureMessage(err)} — and ${environment.name} has no earlier verified revision to roll back to; fix forward with a new rollout`,
         { environment: environment.name, revision, rolledBack: false },
         err as Error,
       );
     }
     tracker.skipPending(`not run: ${cancelled ? 'cancelled' : 'a gate failed'}; rolling back to ${shortSha(target)}`);
-    await CancellationScope.nonCancellable(() => rollback(tracker, environment, revision, target, prior.beforeLastVerified, err));
+    await CancellationScope.nonCancellable(() =>
+      rollback(tracker, environment, revision, target, prior.beforeLastVerified, err),
+    );
     if (cancelled) throw err;
     tracker.finish(Phase.rolledBack);
     return { gates: [], rolledBack: true };
@@ -174,13 +206,21 @@ async function rollback(
   try {
     await deliverAndVerify(tracker, environment, target, beforeTarget, 'rollback');
   } catch (rollbackErr) {
-    const why = isCancellation(cause) ? 'the rollout was cancelled' : `${failureType(cause) ?? 'failure'}: ${failureMessage(cause)}`;
+    const why = isCancellation(cause)
+      ? 'the rollout was cancelled'
+      : `${failureType(cause) ?? 'failure'}: ${failureMessage(cause)}`;
     tracker.finish(Phase.rollbackFailed);
     throw typedFailure(
       FailureType.GateFailed,
       `ROLLBACK FAILED: ${environment.name} could not return to ${shortSha(target)} (${failureType(rollbackErr) ?? 'failure'}: ${failureMessage(rollbackErr)}) after ${shortSha(failed)} failed (${why}). ` +
         `${environment.name} is at neither verified revision: inspect it, then roll out a known-good revision.`,
-      { environment: environment.name, revision: failed, rollbackRevision: target, rolledBack: false, rollbackFailed: true },
+      {
+        environment: environment.name,
+        revision: failed,
+        rollbackRevision: target,
+        rolledBack: false,
+        rollbackFailed: true,
+      },
       rollbackErr as Error,
     );
   }

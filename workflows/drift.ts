@@ -13,9 +13,10 @@ import {
 } from '../domain/index.ts';
 import { failureMessage, failureType, validate } from './failures.ts';
 import { Phase } from './progress.ts';
-import { beginRun, execute, loadCatalog } from './run.ts';
+import { loadCatalog, runWorkflow } from './run.ts';
 import { markWorkflow } from './search-attributes.ts';
 import { planSteps, runStep } from './steps/index.ts';
+import { declareVersioning } from './versioning.ts';
 
 /** State carried across continue-as-new (not part of the user-facing input). */
 export interface DriftCarry {
@@ -32,12 +33,12 @@ const DEFAULT_CONTINUE_AS_NEW_AFTER = 5000;
  * `report` (default) only lists findings. `remediate` fixes the findings marked safe, holding the environment
  * lock; an environment that is locked by another change or frozen is reported but not touched. Run by the
  * Schedule `drift-remediation` (overlap: skip). Continues as new between environments when history grows.
+ * `AUTO_UPGRADE` on versioned workers: each run after a continue-as-new starts on the current build (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment` before any scan.
  */
 export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Promise<DriftResult> {
-  const run = beginRun(WorkflowTypes.remediateDrift);
-  const { tracker } = run;
-  return execute(run, async () => {
+  return runWorkflow(WorkflowTypes.remediateDrift, async (run) => {
+    const { tracker } = run;
     const args = validate(() => parseInput(driftInputSchema, input ?? {}, WorkflowTypes.remediateDrift));
     const mode = args.mode ?? 'report';
     const catalog = await loadCatalog(run);
@@ -47,7 +48,10 @@ export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Pro
     const remediated: DriftFinding[] = [...(carry?.remediated ?? [])];
     const limit = carry?.continueAsNewAfterEvents ?? DEFAULT_CONTINUE_AS_NEW_AFTER;
 
-    planSteps(tracker, environments.map(() => 'scan-drift' as const));
+    planSteps(
+      tracker,
+      environments.map(() => 'scan-drift' as const),
+    );
     for (const [i, environment] of environments.entries()) {
       markWorkflow({ environment: environment.name });
       tracker.setPhase(Phase.scanning);
@@ -57,7 +61,11 @@ export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Pro
       if (mode === 'remediate' && safe.length > 0) {
         const freeze = environment.protected ? activeFreeze(environment, Date.now()) : undefined;
         if (freeze) {
-          tracker.skip('remediate-finding', `remediate ${safe.length} findings in ${environment.name}`, `not touched: change freeze until ${freeze.end} (${freeze.reason})`);
+          tracker.skip(
+            'remediate-finding',
+            `remediate ${safe.length} findings in ${environment.name}`,
+            `not touched: change freeze until ${freeze.end} (${freeze.reason})`,
+          );
         } else {
           try {
             await run.locks.withLock(environment.name, { failIfLocked: true }, async () => {
@@ -74,16 +82,24 @@ export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Pro
             });
           } catch (err) {
             if (failureType(err) !== FailureType.EnvironmentLocked) throw err;
-            tracker.skip('remediate-finding', `remediate ${safe.length} findings in ${environment.name}`, `not touched: ${failureMessage(err)}`);
+            tracker.skip(
+              'remediate-finding',
+              `remediate ${safe.length} findings in ${environment.name}`,
+              `not touched: ${failureMessage(err)}`,
+            );
           }
         }
       }
       const remaining = environments.slice(i + 1).map((e) => e.name);
       const info = workflowInfo();
       if (remaining.length > 0 && (info.continueAsNewSuggested || info.historyLength >= limit)) {
-        await continueAsNew<typeof remediateDrift>({ environments: remaining, mode }, { findings, remediated, continueAsNewAfterEvents: limit });
+        await continueAsNew<typeof remediateDrift>(
+          { environments: remaining, mode },
+          { findings, remediated, continueAsNewAfterEvents: limit },
+        );
       }
     }
     return { findings, remediated };
   });
 }
+declareVersioning(remediateDrift, WorkflowTypes.remediateDrift);

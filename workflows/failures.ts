@@ -63,7 +63,8 @@ export function validate<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (isDomainError(err)) throw ApplicationFailure.nonRetryable(err.message, err.type, ...(err.details ? [err.details] : []));
+    if (isDomainError(err))
+      throw ApplicationFailure.nonRetryable(err.message, err.type, ...(err.details ? [err.details] : []));
     throw err;
   }
 }
@@ -74,7 +75,8 @@ export function validate<T>(fn: () => T): T {
  * as its cause. Cancellation and everything else pass through unchanged.
  */
 export function liftFailure(err: unknown): unknown {
-  if (isDomainError(err)) return ApplicationFailure.nonRetryable(err.message, err.type, ...(err.details ? [err.details] : []));
+  if (isDomainError(err))
+    return ApplicationFailure.nonRetryable(err.message, err.type, ...(err.details ? [err.details] : []));
   const type = failureType(err);
   if (type === undefined || !KNOWN_TYPES.has(type)) return err;
   const top = err as FailureLike;

@@ -30,6 +30,7 @@ import { FailureType, workflowIds } from '../domain/index.ts';
 import { failureMessage, failureType, typedFailure } from './failures.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 import { markWorkflow } from './search-attributes.ts';
+import { declareVersioning, LOCK_WORKFLOW_TYPE } from './versioning.ts';
 
 /** Identifies one workflow run. */
 export interface LockHolderRef {
@@ -75,7 +76,8 @@ export const lockGrantedSignal = defineSignal<[{ environment: string; grantedAt:
 /** Lock → requester (`failIfLocked`): someone holds or waits for the lock. */
 export const lockRefusedSignal = defineSignal<[{ environment: string; heldBy: LockRequest }]>('lockRefused');
 /** Lock → requester: you are queued at `position` (1 = next). */
-export const lockQueuedSignal = defineSignal<[{ environment: string; heldBy: LockRequest | null; position: number }]>('lockQueued');
+export const lockQueuedSignal =
+  defineSignal<[{ environment: string; heldBy: LockRequest | null; position: number }]>('lockQueued');
 /** Lock → holder: liveness check while others wait; delivery failing means the holder is gone. */
 export const lockLeaseCheckSignal = defineSignal<[{ environment: string }]>('lockLeaseCheck');
 /** Requester → lock: enqueue me (idempotent per run). */
@@ -97,7 +99,12 @@ type Outgoing =
   | { readonly kind: 'granted'; readonly to: LockLease }
   | { readonly kind: 'lease-check'; readonly to: LockLease }
   | { readonly kind: 'refused'; readonly to: LockRequest; readonly heldBy: LockRequest }
-  | { readonly kind: 'queued'; readonly to: LockRequest; readonly heldBy: LockRequest | null; readonly position: number };
+  | {
+      readonly kind: 'queued';
+      readonly to: LockRequest;
+      readonly heldBy: LockRequest | null;
+      readonly position: number;
+    };
 
 const sameRun = (a: LockHolderRef, b: LockHolderRef): boolean => a.workflowId === b.workflowId && a.runId === b.runId;
 const now = (): string => new Date().toISOString();
@@ -105,6 +112,8 @@ const now = (): string => new Date().toISOString();
 /**
  * The lock workflow of one environment (workflow ID `lock-<env>`). Grants leases in FIFO order by signal,
  * never two at once; survives its own cancellation; continues as new with its holder and queue.
+ * `AUTO_UPGRADE` on versioned workers: it never ends, so pinned it would keep its first build alive for ever
+ * (`versioning.ts`).
  */
 export async function environmentLock(input: EnvironmentLockInput): Promise<void> {
   const { environment } = input;
@@ -184,15 +193,21 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
       }
       const current = holder;
       const waiting = current !== null && queue.length > 0;
-      const woke = await condition(() => changes !== seen || outbox.length > 0, waiting ? LEASE_CHECK_INTERVAL : RENEW_AFTER, {
-        summary: waiting ? `check ${current.workflowId} still holds ${environment}` : `renew lock of ${environment}`,
-      });
+      const woke = await condition(
+        () => changes !== seen || outbox.length > 0,
+        waiting ? LEASE_CHECK_INTERVAL : RENEW_AFTER,
+        {
+          summary: waiting ? `check ${current.workflowId} still holds ${environment}` : `renew lock of ${environment}`,
+        },
+      );
       if (woke) continue;
       if (waiting && holder === current) outbox.push({ kind: 'lease-check', to: current });
       else renewDue = true;
     }
   });
 }
+
+declareVersioning(environmentLock, LOCK_WORKFLOW_TYPE);
 
 /** Options of {@link EnvironmentLocks.withLock}. */
 export interface LockOptions {
@@ -274,11 +289,14 @@ export class EnvironmentLocks {
     if (heldBy) {
       const message = `${environment} is locked by ${heldBy.workflowType} ${heldBy.workflowId} (requested ${heldBy.requestedAt}); retry when it ends, or start without failIfLocked to wait in line`;
       this.#tracker.end(step, 'failed', message);
-      throw typedFailure(FailureType.EnvironmentLocked, message, { environment, heldBy: { workflowId: heldBy.workflowId, workflowType: heldBy.workflowType } });
+      throw typedFailure(FailureType.EnvironmentLocked, message, {
+        environment,
+        heldBy: { workflowId: heldBy.workflowId, workflowType: heldBy.workflowType },
+      });
     }
     const behind = this.#queuedBehind.get(environment);
     this.#tracker.end(step, 'succeeded', behind ? `granted after waiting behind ${behind}` : 'granted');
-    this.#tracker.setPhase(phase as Phase);
+    this.#tracker.setPhase(phase);
   }
 
   async #request(lockId: string, request: LockRequest): Promise<void> {
@@ -314,7 +332,10 @@ export class EnvironmentLocks {
     const info = workflowInfo();
     this.#granted.delete(environment);
     try {
-      await getExternalWorkflowHandle(workflowIds.lock(environment)).signal(lockReleaseSignal, { workflowId: info.workflowId, runId: info.runId });
+      await getExternalWorkflowHandle(workflowIds.lock(environment)).signal(lockReleaseSignal, {
+        workflowId: info.workflowId,
+        runId: info.runId,
+      });
     } catch (err) {
       // The lock workflow is gone, and with it any lease: nothing to release.
       log.warn('lock: release not delivered', { environment, error: failureMessage(err) });

@@ -1,22 +1,20 @@
 /** `migrateProduction`: zero-downtime takeover of script-managed objects by GitOps. */
 import { patched } from '@temporalio/workflow';
 import {
-  assertNotFrozen,
   FailureType,
-  findEnvironment,
   migrateInputSchema,
   WorkflowTypes,
   type MigrateInput,
   type MigrateResult,
 } from '../domain/index.ts';
-import { deliver, priorState, runGates } from './delivery.ts';
-import { typedFailure, validate } from './failures.ts';
+import { deliver, postDeliveryGates, priorState, runGates } from './delivery.ts';
+import { typedFailure } from './failures.ts';
 import type { LockOptions } from './lock.ts';
+import { migrateMergePassCoversOverlay } from './patches.ts';
 import { Phase } from './progress.ts';
-import { beginRun, execute, loadCatalog, parseWithLockOption } from './run.ts';
-import { markWorkflow } from './search-attributes.ts';
-import { planSteps, runStep, type StepKind } from './steps/index.ts';
-import { gatesOf, gateSteps } from './steps/gates.ts';
+import { prepare, runWorkflow } from './run.ts';
+import { planSteps, runStep } from './steps/index.ts';
+import { declareVersioning } from './versioning.ts';
 
 /** Input of {@link migrateProduction}. */
 export type MigrateWorkflowInput = MigrateInput & LockOptions;
@@ -33,29 +31,42 @@ const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
  * is the delivery itself, so no plain apply turns the ExternalSecret to `Owner` before the gates are green.
  * `dryRun` stops after the plan: `adopted` then lists what would be adopted, `skipped` what will be created.
  * The revision is the one verified in production, or the GitOps branch head when none is.
+ * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
  *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked).
  */
 export async function migrateProduction(input: MigrateWorkflowInput): Promise<MigrateResult> {
-  const run = beginRun(WorkflowTypes.migrateProduction);
-  const { tracker } = run;
-  return execute(run, async () => {
-    const { input: args, failIfLocked } = parseWithLockOption(migrateInputSchema, input ?? {}, WorkflowTypes.migrateProduction);
+  return runWorkflow(WorkflowTypes.migrateProduction, async (run) => {
+    const { tracker } = run;
+    const { args, environment, revision, prior, failIfLocked } = await prepare(
+      run,
+      {
+        schema: migrateInputSchema,
+        environment: (args) => args.environment ?? 'production',
+        // A dry run changes nothing, so it may show its plan inside a freeze window.
+        changes: (args) => !(args.dryRun ?? false),
+        // Unlike the other workflows, migration reads the record before it takes the lock; recorded histories
+        // have the read here, so moving it under the lock takes a patch.
+        resolve: async ({ environment, catalog }) => {
+          const prior = priorState(await runStep(tracker, 'read-deployed-state', { environment }));
+          const revision =
+            prior.lastVerified ??
+            (await runStep(tracker, 'resolve-revision', { revision: catalog.gitops.branch })).commit;
+          return { prior, revision };
+        },
+      },
+      input ?? {},
+    );
     const dryRun = args.dryRun ?? false;
-    const catalog = await loadCatalog(run);
-    const environment = validate(() => findEnvironment(catalog, args.environment ?? 'production'));
-    if (!dryRun) validate(() => assertNotFrozen(environment, Date.now()));
-    markWorkflow({ environment: environment.name });
-    const prior = priorState(await runStep(tracker, 'read-deployed-state', { environment }));
-    const revision = prior.lastVerified ?? (await runStep(tracker, 'resolve-revision', { revision: catalog.gitops.branch })).commit;
-    markWorkflow({ revision });
 
     const plan = async () => {
       tracker.setPhase(Phase.planning);
       const inventory = await runStep(tracker, 'inventory-live-objects', { environment, revision });
       const { diff } = await runStep(tracker, 'diff-overlay', { environment, revision });
       return {
-        toAdopt: inventory.objects.filter((o) => o.managedBy === 'script' || o.managedBy === 'client-side-apply').map((o) => o.ref),
+        toAdopt: inventory.objects
+          .filter((o) => o.managedBy === 'script' || o.managedBy === 'client-side-apply')
+          .map((o) => o.ref),
         managed: inventory.objects.filter((o) => o.managedBy === 'logstack').map((o) => o.ref),
         absent: inventory.objects.filter((o) => o.managedBy === 'absent').map((o) => o.ref),
         diff,
@@ -69,11 +80,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       return { adopted: toAdopt, unchanged: managed, skipped: absent, gates: [] };
     }
 
-    const gateKinds: StepKind[] = gatesOf(environment)
-      .filter((g) => !(environment.delivery === 'argocd' && g === 'argocd-app-at-revision'))
-      .map((g) => gateSteps[g]);
-    // Histories recorded before the merge pass covered every rendered object replay the earlier path.
-    const mergePassCoversOverlay = patched('migrate-merge-pass-covers-overlay');
+    const mergePassCoversOverlay = patched(migrateMergePassCoversOverlay.id);
     const mergePassDelivers = mergePassCoversOverlay && environment.delivery === 'direct';
     planSteps(tracker, [
       'acquire-lock',
@@ -81,9 +88,13 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       'diff-overlay',
       'adopt-objects',
       'wait-external-secret-synced',
-      ...(environment.delivery === 'argocd' ? (['pin-revision', 'wait-argocd-app'] as const) : mergePassDelivers ? [] : (['apply-overlay'] as const)),
+      ...(environment.delivery === 'argocd'
+        ? (['pin-revision', 'wait-argocd-app'] as const)
+        : mergePassDelivers
+          ? []
+          : (['apply-overlay'] as const)),
       'record-deployed-state',
-      ...gateKinds,
+      ...postDeliveryGates(environment),
       'adopt-objects',
       'wait-external-secret-synced',
       ...(environment.delivery === 'direct' ? (['prune-overlay'] as const) : []),
@@ -104,36 +115,50 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       const scriptManaged = (ref: string): boolean => toAdopt.includes(ref);
       // Both passes go over every rendered object: absent ones are created (in Merge), managed ones converge.
       const passObjects = mergePassCoversOverlay ? [...toAdopt, ...managed, ...absent] : toAdopt;
-      if (passObjects.length > 0) {
-        const merged = await runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase: 'merge' });
-        adopted.push(...merged.adopted.filter(scriptManaged));
-        unchanged.push(...merged.unchanged.filter(scriptManaged));
-      } else {
-        tracker.skip('adopt-objects', 'adopt objects (merge)', 'nothing is managed by a script');
-      }
+      const adoptionPass = async (phase: 'merge' | 'own'): Promise<{ adopted: string[]; unchanged: string[] }> => {
+        if (passObjects.length === 0) {
+          tracker.skip('adopt-objects', `adopt objects (${phase})`, 'nothing is managed by a script');
+          return { adopted: [], unchanged: [] };
+        }
+        return runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase });
+      };
+      const merged = await adoptionPass('merge');
+      adopted.push(...merged.adopted.filter(scriptManaged));
+      unchanged.push(...merged.unchanged.filter(scriptManaged));
       await runStep(tracker, 'wait-external-secret-synced', { environment });
 
       tracker.setPhase(Phase.delivering);
       const gates = [];
       const argo = mergePassDelivers ? undefined : await deliver(tracker, environment, revision);
       if (argo) gates.push(argo);
-      await runStep(tracker, 'record-deployed-state', { environment, revision, verified: false, previousRevision: prior.lastVerified });
+      await runStep(tracker, 'record-deployed-state', {
+        environment,
+        revision,
+        verified: false,
+        previousRevision: prior.lastVerified,
+      });
       tracker.setPhase(Phase.verifying);
       gates.push(...(await runGates(tracker, environment, revision)));
 
       // Every gate is green: hand the Secret to ESO for good, and only now let pruning remove leftovers.
       tracker.setPhase(Phase.adopting);
-      if (passObjects.length > 0) {
-        const owned = await runStep(tracker, 'adopt-objects', { environment, revision, objects: passObjects, phase: 'own' });
-        adopted.push(...owned.adopted.filter(scriptManaged));
-      } else {
-        tracker.skip('adopt-objects', 'adopt objects (own)', 'nothing is managed by a script');
-      }
+      adopted.push(...(await adoptionPass('own')).adopted.filter(scriptManaged));
       await runStep(tracker, 'wait-external-secret-synced', { environment });
       if (environment.delivery === 'direct') await runStep(tracker, 'prune-overlay', { environment, revision });
-      await runStep(tracker, 'record-deployed-state', { environment, revision, verified: true, previousRevision: prior.lastVerified });
+      await runStep(tracker, 'record-deployed-state', {
+        environment,
+        revision,
+        verified: true,
+        previousRevision: prior.lastVerified,
+      });
       const adoptedRefs = unique(adopted);
-      return { adopted: adoptedRefs, unchanged: unique(unchanged).filter((r) => !adoptedRefs.includes(r)), skipped: absent, gates };
+      return {
+        adopted: adoptedRefs,
+        unchanged: unique(unchanged).filter((r) => !adoptedRefs.includes(r)),
+        skipped: absent,
+        gates,
+      };
     });
   });
 }
+declareVersioning(migrateProduction, WorkflowTypes.migrateProduction);

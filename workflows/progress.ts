@@ -41,13 +41,13 @@ const now = (): string => new Date().toISOString();
  * named by their title) and are filled in when they run; steps that never ran end as `skipped`.
  */
 export class ProgressTracker {
-  #phase: string = Phase.validating;
+  #phase: Phase = Phase.validating;
   readonly #steps: Mutable<TrackedStep>[] = [];
   #awaiting: AwaitingApproval | undefined;
   #finished = false;
 
   /** The current phase. */
-  get phase(): string {
+  get phase(): Phase {
     return this.#phase;
   }
 
@@ -137,6 +137,8 @@ export class ProgressTracker {
   /** A copy of the current state, as the `progress` query returns it. */
   snapshot(): Progress {
     const steps = this.#steps.map((s) => ({ ...s }));
-    return this.#awaiting ? { phase: this.#phase, steps, awaitingApproval: this.#awaiting } : { phase: this.#phase, steps };
+    return this.#awaiting
+      ? { phase: this.#phase, steps, awaitingApproval: this.#awaiting }
+      : { phase: this.#phase, steps };
   }
 }

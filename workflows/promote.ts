@@ -18,9 +18,9 @@ import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
 import type { ProgressTracker } from './progress.ts';
-import { beginRun, execute, loadCatalog, parseWithLockOption } from './run.ts';
-import { markWorkflow } from './search-attributes.ts';
-import { planSteps, runStep } from './steps/index.ts';
+import { prepare, runWorkflow, underLock } from './run.ts';
+import { runStep } from './steps/index.ts';
+import { declareVersioning } from './versioning.ts';
 
 /** Input of {@link promoteEnvironment}. */
 export type PromoteWorkflowInput = PromoteInput & LockOptions;
@@ -29,7 +29,12 @@ export type PromoteWorkflowInput = PromoteInput & LockOptions;
  * The commit to promote: the revision verified in `from`, or `requested` when it resolves to exactly that.
  * @throws ApplicationFailure `RevisionNotVerified`.
  */
-async function verifiedRevision(tracker: ProgressTracker, from: Environment, state: DeployedState | null, requested: string | undefined): Promise<string> {
+async function verifiedRevision(
+  tracker: ProgressTracker,
+  from: Environment,
+  state: DeployedState | null,
+  requested: string | undefined,
+): Promise<string> {
   const verified = state?.verified ? state.revision : null;
   if (!verified) {
     throw typedFailure(
@@ -39,7 +44,9 @@ async function verifiedRevision(tracker: ProgressTracker, from: Environment, sta
     );
   }
   if (requested === undefined) return verified;
-  const commit = isCommitSha(requested) ? requested : (await runStep(tracker, 'resolve-revision', { revision: requested })).commit;
+  const commit = isCommitSha(requested)
+    ? requested
+    : (await runStep(tracker, 'resolve-revision', { revision: requested })).commit;
   if (commit !== verified) {
     throw typedFailure(
       FailureType.RevisionNotVerified,
@@ -55,28 +62,32 @@ async function verifiedRevision(tracker: ProgressTracker, from: Environment, sta
  * what `to` will change (shown in `progress.awaitingApproval.diff`, destructive changes flagged); a protected
  * `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for `approvalTimeoutSeconds`
  * (default 24 h). Then rollout semantics, including the automatic rollback. Holds the lock of `to`.
+ * `AUTO_UPGRADE` on versioned workers: waiting a day for an approver, it must not be stranded when the only
+ * worker is replaced by a new build (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `PromotionOrderViolation`,
  *   `RevisionNotVerified`, `ChangeFreeze` before any side effect; `ApprovalRejected`, `ApprovalTimedOut`,
  *   `ChangeFreeze` (a freeze began while waiting), `EnvironmentLocked` (failIfLocked), `GateFailed`.
  */
 export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<PromoteResult> {
-  const run = beginRun(WorkflowTypes.promoteEnvironment);
-  const { tracker } = run;
-  return execute(run, async () => {
-    const { input: args, failIfLocked } = parseWithLockOption(promoteInputSchema, input, WorkflowTypes.promoteEnvironment);
-    const catalog = await loadCatalog(run);
-    validate(() => assertPromotionOrder(catalog, args.from, args.to));
-    const from = validate(() => findEnvironment(catalog, args.from));
-    const to = validate(() => findEnvironment(catalog, args.to));
-    validate(() => assertNotFrozen(to, Date.now()));
-    markWorkflow({ environment: to.name });
-    const fromState = await runStep(tracker, 'read-deployed-state', { environment: from });
-    const commit = await verifiedRevision(tracker, from, fromState, args.revision);
-    markWorkflow({ revision: commit });
-
-    planSteps(tracker, ['acquire-lock', 'read-deployed-state', 'diff-overlay', ...(to.protected ? (['await-approval'] as const) : []), ...deliveryPlan(to)]);
-    return run.locks.withLock(to.name, { failIfLocked }, async () => {
-      const toState = await runStep(tracker, 'read-deployed-state', { environment: to });
+  return runWorkflow(WorkflowTypes.promoteEnvironment, async (run) => {
+    const { tracker } = run;
+    const opening = await prepare(
+      run,
+      {
+        schema: promoteInputSchema,
+        check: (args, catalog) => assertPromotionOrder(catalog, args.from, args.to),
+        environment: (args) => args.to,
+        resolve: async ({ args, catalog }) => {
+          const from = validate(() => findEnvironment(catalog, args.from));
+          const fromState = await runStep(tracker, 'read-deployed-state', { environment: from });
+          return { from, revision: await verifiedRevision(tracker, from, fromState, args.revision) };
+        },
+      },
+      input,
+    );
+    const { args, from, environment: to, revision: commit } = opening;
+    const plan = ['diff-overlay', ...(to.protected ? (['await-approval'] as const) : []), ...deliveryPlan(to)] as const;
+    return underLock(opening, plan, async (toState) => {
       const prior = priorState(toState);
       const base = { from: from.name, to: to.name, revision: commit };
       if (toState?.verified && toState.revision === commit) {
@@ -86,7 +97,8 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
       const { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
       let approvedBy: string | undefined;
       if (to.protected) {
-        if (args.autoApprove) tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
+        if (args.autoApprove)
+          tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
         const approval = await run.approval.wait({
           environment: to,
           requestedBy: args.requestedBy,
@@ -98,7 +110,13 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         validate(() => assertNotFrozen(to, Date.now()));
       }
       const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior);
-      return { ...base, previousRevision: prior.lastVerified, ...(approvedBy !== undefined ? { approvedBy } : {}), rolledBack };
+      return {
+        ...base,
+        previousRevision: prior.lastVerified,
+        ...(approvedBy !== undefined ? { approvedBy } : {}),
+        rolledBack,
+      };
     });
   });
 }
+declareVersioning(promoteEnvironment, WorkflowTypes.promoteEnvironment);

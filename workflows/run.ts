@@ -1,65 +1,140 @@
 /**
- * What every mutating workflow sets up first: the progress tracker behind the `progress` query, the
- * approval gate behind `approve`/`reject`, and the per-environment lock client — then validation helpers
- * that turn bad input into a typed failure before any side effect.
+ * What every workflow sets up first — the progress tracker behind the `progress` query, the approval gate
+ * behind `approve`/`reject`, the per-environment lock client — and the opening every mutating workflow
+ * shares: validate the input, load the catalog, find the environment, refuse a freeze, mark the search
+ * attributes and resolve the commit, in that order and before any side effect.
  */
 import { isCancellation, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { lockOptionSchema, parseInput, type Catalog } from '../domain/index.ts';
+import {
+  assertNotFrozen,
+  findEnvironment,
+  lockOptionSchema,
+  parseInput,
+  type Catalog,
+  type Environment,
+  type WorkflowType,
+} from '../domain/index.ts';
+import type { DeployedState } from '../domain/activity-contract.ts';
 import { ApprovalGate } from './approval.ts';
 import { liftFailure, validate } from './failures.ts';
 import { EnvironmentLocks } from './lock.ts';
 import { progressQuery } from './messages.ts';
 import { Phase, ProgressTracker } from './progress.ts';
-import { runStep } from './steps/index.ts';
+import { markWorkflow } from './search-attributes.ts';
+import { planSteps, runStep, type PlannedStep } from './steps/index.ts';
 
 /** The per-run helpers of one workflow execution. */
 export interface WorkflowRun {
+  readonly workflowType: WorkflowType;
   readonly tracker: ProgressTracker;
   readonly approval: ApprovalGate;
   readonly locks: EnvironmentLocks;
 }
 
-/** Registers the `progress` query, the approval updates and the lock signals. Call first thing. */
-export function beginRun(workflowType: string): WorkflowRun {
+/**
+ * Runs one workflow execution: registers the `progress` query, the approval updates and the lock signals
+ * before anything else, then runs `body`. On success the phase ends `succeeded` (unless the body already
+ * finished the tracker, e.g. `rolled-back`); on failure `failed` or `cancelled`, and failures carrying a
+ * project type are lifted to a top-level, non-retryable `ApplicationFailure` of that type. Continue-as-new
+ * passes through untouched.
+ */
+export async function runWorkflow<T>(workflowType: WorkflowType, body: (run: WorkflowRun) => Promise<T>): Promise<T> {
   const tracker = new ProgressTracker();
   setHandler(progressQuery, () => tracker.snapshot());
-  return { tracker, approval: new ApprovalGate(tracker, workflowType), locks: new EnvironmentLocks(tracker) };
-}
-
-/**
- * Runs the body of a workflow: on success the phase ends `succeeded` (unless the body already finished the
- * tracker, e.g. `rolled-back`); on failure `failed` or `cancelled`, and failures carrying a project type are
- * lifted to a top-level, non-retryable `ApplicationFailure` of that type.
- */
-export async function execute<T>(run: WorkflowRun, body: () => Promise<T>): Promise<T> {
+  const run: WorkflowRun = {
+    workflowType,
+    tracker,
+    approval: new ApprovalGate(tracker, workflowType),
+    locks: new EnvironmentLocks(tracker),
+  };
   try {
-    const result = await body();
-    if (!run.tracker.finished) run.tracker.finish(Phase.succeeded);
+    const result = await body(run);
+    if (!tracker.finished) tracker.finish(Phase.succeeded);
     return result;
   } catch (err) {
     if ((err as { name?: unknown }).name === 'ContinueAsNew') throw err;
-    if (!run.tracker.finished) run.tracker.finish(isCancellation(err) ? Phase.cancelled : Phase.failed);
+    if (!tracker.finished) tracker.finish(isCancellation(err) ? Phase.cancelled : Phase.failed);
     throw liftFailure(err);
   }
-}
-
-/**
- * Validates a workflow input against its schema plus the shared `failIfLocked` option.
- * @throws ApplicationFailure `InvalidInput` listing each wrong field.
- */
-export function parseWithLockOption<S extends z.ZodObject>(
-  schema: S,
-  input: unknown,
-  what: string,
-): { input: z.output<S>; failIfLocked: boolean } {
-  const { failIfLocked, ...rest } = validate(() => parseInput(schema.extend(lockOptionSchema.shape), input, what)) as z.output<S> & {
-    failIfLocked?: boolean;
-  };
-  return { input: rest as z.output<S>, failIfLocked: failIfLocked ?? false };
 }
 
 /** Loads the catalog: read-only, and the only activity a workflow calls before its input is validated. */
 export function loadCatalog(run: WorkflowRun): Promise<Catalog> {
   return runStep(run.tracker, 'load-catalog', {});
+}
+
+/** What the opening of a mutating workflow has validated, for its resolver. */
+export interface OpeningContext<A> {
+  readonly run: WorkflowRun;
+  readonly args: A;
+  readonly catalog: Catalog;
+  /** The environment the workflow changes: known, and not frozen unless the run changes nothing. */
+  readonly environment: Environment;
+}
+
+/** How one mutating workflow opens. Every callback but `resolve` is pure and runs no activity. */
+export interface OpeningSpec<S extends z.ZodObject, R extends { readonly revision: string }> {
+  /** The input schema; the shared `failIfLocked` option is added to it. */
+  readonly schema: S;
+  /** Whole-catalog checks that come before the environment is looked up (e.g. the promotion order). */
+  readonly check?: (args: z.output<S>, catalog: Catalog) => void;
+  /** The name of the environment the workflow changes. */
+  readonly environment: (args: z.output<S>) => string;
+  /** False for a run that changes nothing (a dry run), which may proceed inside a freeze window. */
+  readonly changes?: (args: z.output<S>) => boolean;
+  /**
+   * The commit to deliver and anything read on the way to it. Its activities are the first after the
+   * environment is marked; the revision is marked after it returns.
+   */
+  readonly resolve: (context: OpeningContext<z.output<S>>) => Promise<R>;
+}
+
+/** What {@link prepare} returns: the validated input, the catalog, the environment and the resolved commit. */
+export type Opening<S extends z.ZodObject, R> = OpeningContext<z.output<S>> & R & { readonly failIfLocked: boolean };
+
+/**
+ * The opening of a mutating workflow, in an order recorded histories depend on: validate the input (with
+ * `failIfLocked`) → `load-catalog` → `check` → find the environment → refuse a freeze (when the run
+ * changes something) → mark `LogstackEnvironment` → `resolve` → mark `LogstackRevision`. Nothing it does
+ * has a side effect.
+ * @throws ApplicationFailure `InvalidInput` (naming each wrong field), `UnknownEnvironment`, `ChangeFreeze`,
+ *   and whatever `check` or `resolve` throws.
+ */
+export async function prepare<S extends z.ZodObject, R extends { readonly revision: string }>(
+  run: WorkflowRun,
+  spec: OpeningSpec<S, R>,
+  input: unknown,
+): Promise<Opening<S, R>> {
+  const { failIfLocked, ...rest } = validate(() =>
+    parseInput(spec.schema.extend(lockOptionSchema.shape), input, run.workflowType),
+  ) as z.output<S> & { failIfLocked?: boolean };
+  const args = rest as z.output<S>;
+  const catalog = await loadCatalog(run);
+  validate(() => spec.check?.(args, catalog));
+  const environment = validate(() => findEnvironment(catalog, spec.environment(args)));
+  if (spec.changes?.(args) ?? true) validate(() => assertNotFrozen(environment, Date.now()));
+  markWorkflow({ environment: environment.name });
+  const context = { run, args, catalog, environment };
+  const resolved = await spec.resolve(context);
+  markWorkflow({ revision: resolved.revision });
+  return { ...context, ...resolved, failIfLocked: failIfLocked ?? false };
+}
+
+/**
+ * Plans `acquire-lock`, `read-deployed-state` and then `plan`, takes the lock of `environment` and runs
+ * `body` with the environment's deployed-state record read under it. The lock is released however `body`
+ * ends.
+ * @throws ApplicationFailure `EnvironmentLocked` when `failIfLocked` and anyone holds or waits for the lock.
+ */
+export function underLock<T>(
+  opening: Pick<OpeningContext<unknown>, 'run' | 'environment'> & { readonly failIfLocked: boolean },
+  plan: readonly PlannedStep[],
+  body: (state: DeployedState | null) => Promise<T>,
+): Promise<T> {
+  const { run, environment, failIfLocked } = opening;
+  planSteps(run.tracker, ['acquire-lock', 'read-deployed-state', ...plan]);
+  return run.locks.withLock(environment.name, { failIfLocked }, async () =>
+    body(await runStep(run.tracker, 'read-deployed-state', { environment })),
+  );
 }

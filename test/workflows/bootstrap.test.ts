@@ -1,4 +1,4 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Progress } from '../../domain/index.ts';
 import { progressQuery } from '../../workflows/messages.ts';
@@ -6,25 +6,14 @@ import { bootstrapEnvironment } from '../../workflows/index.ts';
 import { environmentKey, revisionKey } from '../../workflows/search-attributes.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, startHarness, wid, type Harness } from './harness.ts';
+import { failureOf, useHarness, wid } from './harness.ts';
 
 describe('bootstrapEnvironment', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness();
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => h.world.reset());
+  const h = useHarness();
 
   it('provisions, delivers directly, passes the gates and records the verified revision', async () => {
     const workflowId = wid('bootstrap-dev');
-    const handle = await h.env.client.workflow.start(bootstrapEnvironment, {
-      taskQueue: h.taskQueue,
-      workflowId,
-      args: [{ environment: 'dev' }],
-    });
+    const handle = await h.start(bootstrapEnvironment, [{ environment: 'dev' }], workflowId);
     const result = await handle.result();
     assert.deepEqual(result, {
       environment: 'dev',
@@ -54,29 +43,36 @@ describe('bootstrapEnvironment', () => {
       'applyOverlay',
       'recordDeployedState',
     ]);
-    const applies = h.world.calls.filter((c) => c.workflowId === workflowId && c.name === 'applyOverlay').map((c) => c.input);
+    const applies = h.world.calls
+      .filter((c) => c.workflowId === workflowId && c.name === 'applyOverlay')
+      .map((c) => c.input);
     assert.deepEqual(applies, [
       { overlay: 'gitops/overlays/bootstrap', prune: false },
       { overlay: 'gitops/overlays/dev', prune: false },
       { overlay: 'gitops/overlays/dev', prune: true },
     ]);
-    assert.deepEqual(h.world.deployed.get('dev'), { ...h.world.deployed.get('dev'), revision: REV.main, verified: true, previousRevision: null });
+    assert.deepEqual(h.world.deployed.get('dev'), {
+      ...h.world.deployed.get('dev'),
+      revision: REV.main,
+      verified: true,
+      previousRevision: null,
+    });
 
     const progress: Progress = await handle.query(progressQuery);
     assert.equal(progress.phase, 'succeeded');
-    assert.ok(progress.steps.every((s) => s.status === 'succeeded'), JSON.stringify(progress.steps));
-    assert.deepEqual(
-      progress.steps.map((s) => s.name).slice(0, 7),
-      [
-        'load environment catalog',
-        'resolve revision main',
-        'render gitops/overlays/dev at 3f2c1a9 for dev',
-        'acquire lock lock-dev',
-        'read deployed state of dev',
-        'ensure bucket logstack-dev-loki',
-        'ensure IAM user logstack-dev-loki',
-      ],
+    assert.ok(
+      progress.steps.every((s) => s.status === 'succeeded'),
+      JSON.stringify(progress.steps),
     );
+    assert.deepEqual(progress.steps.map((s) => s.name).slice(0, 7), [
+      'load environment catalog',
+      'resolve revision main',
+      'render gitops/overlays/dev at 3f2c1a9 for dev',
+      'acquire lock lock-dev',
+      'read deployed state of dev',
+      'ensure bucket logstack-dev-loki',
+      'ensure IAM user logstack-dev-loki',
+    ]);
 
     const description = await handle.describe();
     assert.equal(description.typedSearchAttributes.get(environmentKey), 'dev');
@@ -90,18 +86,17 @@ describe('bootstrapEnvironment', () => {
       const data = e.userMetadata?.summary?.data;
       return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined;
     });
-    assert.ok(summaries.every((s) => typeof s === 'string' && s.length > 0), JSON.stringify(summaries));
+    assert.ok(
+      summaries.every((s) => typeof s === 'string' && s.length > 0),
+      JSON.stringify(summaries),
+    );
     assert.ok(summaries.includes('ensure bucket logstack-dev-loki'));
     assert.ok(summaries.includes(`apply gitops/overlays/bootstrap at 3f2c1a9 to dev`));
   });
 
   it('delivers through Argo CD: pins the commit and waits for the Application at it', async () => {
     const workflowId = wid('bootstrap-staging');
-    const result = await h.env.client.workflow.execute(bootstrapEnvironment, {
-      taskQueue: h.taskQueue,
-      workflowId,
-      args: [{ environment: 'staging', revision: 'v1.0.0' }],
-    });
+    const result = await h.execute(bootstrapEnvironment, [{ environment: 'staging', revision: 'v1.0.0' }], workflowId);
     assert.equal(result.revision, REV.v1);
     assert.deepEqual(
       result.gates.map((g) => g.gate),
@@ -129,10 +124,7 @@ describe('bootstrapEnvironment', () => {
     ['an input that is not an object', 'dev', 'InvalidInput'],
   ] as const) {
     it(`fails with ${type} for ${title}, before any side effect`, async () => {
-      const workflowId = wid('bootstrap-bad');
-      const failure = await failureOf(
-        h.env.client.workflow.execute('bootstrapEnvironment', { taskQueue: h.taskQueue, workflowId, args: [input] }),
-      );
+      const failure = await failureOf(h.execute('bootstrapEnvironment', [input]));
       assert.equal(failure.type, type, failure.message);
       assert.deepEqual(h.world.calls.filter(isSideEffect), []);
     });
@@ -144,8 +136,7 @@ describe('bootstrapEnvironment', () => {
       if (++attempts < 3) throw new Error('SlowDown: please reduce your request rate');
       return { bucket: environment.aws.bucket, created: true, changed: [] };
     };
-    const workflowId = wid('bootstrap-flaky');
-    const result = await h.env.client.workflow.execute(bootstrapEnvironment, { taskQueue: h.taskQueue, workflowId, args: [{ environment: 'dev' }] });
+    const result = await h.execute(bootstrapEnvironment, [{ environment: 'dev' }]);
     assert.equal(result.bucket, 'logstack-dev-loki');
     assert.deepEqual(
       h.world.calls.filter((c) => c.name === 'ensureBucket').map((c) => c.attempt),
@@ -159,7 +150,7 @@ describe('bootstrapEnvironment', () => {
       throw ApplicationFailure.nonRetryable('bucket logstack-dev-loki is owned by another account', 'Conflict');
     };
     const workflowId = wid('bootstrap-conflict');
-    const failure = await failureOf(h.env.client.workflow.execute(bootstrapEnvironment, { taskQueue: h.taskQueue, workflowId, args: [{ environment: 'dev' }] }));
+    const failure = await failureOf(h.execute(bootstrapEnvironment, [{ environment: 'dev' }], workflowId));
     assert.equal(failure.type, 'Conflict');
     assert.match(failure.message, /owned by another account/);
     assert.equal(h.world.calls.filter((c) => c.name === 'ensureBucket').length, 1);
@@ -168,8 +159,7 @@ describe('bootstrapEnvironment', () => {
 
   it('fails with GateFailed when a gate fails, recording the revision unverified (nothing to roll back to)', async () => {
     h.world.gateFails = (gate) => gate === 'lokistack-ready';
-    const workflowId = wid('bootstrap-gate');
-    const handle = await h.env.client.workflow.start(bootstrapEnvironment, { taskQueue: h.taskQueue, workflowId, args: [{ environment: 'dev' }] });
+    const handle = await h.start(bootstrapEnvironment, [{ environment: 'dev' }]);
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'GateFailed');
     assert.equal(h.world.deployed.get('dev')?.verified, false);

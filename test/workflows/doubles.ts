@@ -53,11 +53,19 @@ export function isSideEffect(call: ActivityCall): boolean {
   return !READ_ONLY_ACTIVITIES.has(call.name) && !(call.name === 'applyOverlay' && call.input['dryRun'] === true);
 }
 
-const EMPTY_DIFF: DiffSummary = { created: [], changed: ['LokiStack/openshift-logging/logging-loki'], unchanged: 11, toBeDeleted: [], destructive: [] };
+const EMPTY_DIFF: DiffSummary = {
+  created: [],
+  changed: ['LokiStack/openshift-logging/logging-loki'],
+  unchanged: 11,
+  toBeDeleted: [],
+  destructive: [],
+};
 
 /** The activities with plain or promised results: what a double (or a test's override) implements. */
 export type ActivityBehaviour = {
-  [K in keyof LogstackActivities]: (...args: Parameters<LogstackActivities[K]>) => Awaited<ReturnType<LogstackActivities[K]>> | ReturnType<LogstackActivities[K]>;
+  [K in keyof LogstackActivities]: (
+    ...args: Parameters<LogstackActivities[K]>
+  ) => Awaited<ReturnType<LogstackActivities[K]>> | ReturnType<LogstackActivities[K]>;
 };
 
 /** The mutable world the doubles act on. `reset()` between tests. */
@@ -98,7 +106,13 @@ export class DoubleWorld {
 
   /** Records a verified deployment, as an earlier successful rollout would have left it. */
   verified(environment: string, revision: string, previousRevision: string | null = null): void {
-    this.deployed.set(environment, { environment, revision, verified: true, verifiedAt: '2026-01-01T00:00:00.000Z', previousRevision });
+    this.deployed.set(environment, {
+      environment,
+      revision,
+      verified: true,
+      verifiedAt: '2026-01-01T00:00:00.000Z',
+      previousRevision,
+    });
     this.live.set(environment, revision);
     this.pinned.set(environment, revision);
   }
@@ -133,10 +147,14 @@ function record(world: DoubleWorld, name: keyof LogstackActivities, input: Input
 const gateOutcome = (gate: GateKind, detail: string): GateOutcome => ({ gate, ok: true, detail, waitedMs: 1500 });
 
 function gateFailure(gate: GateKind, environment: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`${gate} did not become ready in ${environment}: LokiStack condition Degraded=True (PendingComponents)`, FailureType.GateFailed, {
-    gate,
-    environment,
-  });
+  return ApplicationFailure.nonRetryable(
+    `${gate} did not become ready in ${environment}: LokiStack condition Degraded=True (PendingComponents)`,
+    FailureType.GateFailed,
+    {
+      gate,
+      environment,
+    },
+  );
 }
 
 /**
@@ -147,7 +165,8 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
   const gate =
     (kind: GateKind, detail: string) =>
     ({ environment }: { environment: Environment }): GateOutcome => {
-      if (world.gateFails(kind, environment.name, world.live.get(environment.name))) throw gateFailure(kind, environment.name);
+      if (world.gateFails(kind, environment.name, world.live.get(environment.name)))
+        throw gateFailure(kind, environment.name);
       return gateOutcome(kind, detail);
     };
 
@@ -168,15 +187,22 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
     }),
     inspectLokiSecret: () => ({ exists: true, drift: [] }),
     approvePinnedInstallPlans: () => ({ approved: [], leftForAPerson: [] }),
-    waitForSecretStoreReady: () => gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
+    waitForSecretStoreReady: () =>
+      gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
     ensureStoreCredential: ({ environment }) => ({
       namespace: 'external-secrets',
       name: environment.aws.credentialMode === 'static' ? 'logstack-aws-store' : 'none',
       created: false,
     }),
-    renderOverlay: ({ revision }) => ({ commit: revision, digest: 'sha256:' + 'cd'.repeat(32), objects: 12, kinds: { LokiStack: 1 } }),
+    renderOverlay: ({ revision }) => ({
+      commit: revision,
+      digest: 'sha256:' + 'cd'.repeat(32),
+      objects: 12,
+      kinds: { LokiStack: 1 },
+    }),
     applyOverlay: ({ environment, revision, overlay, dryRun, prune }) => {
-      if (!dryRun && (overlay ?? environment.overlay) === environment.overlay) world.live.set(environment.name, revision);
+      if (!dryRun && (overlay ?? environment.overlay) === environment.overlay)
+        world.live.set(environment.name, revision);
       const diff = dryRun ? world.diff : prune ? { ...EMPTY_DIFF, changed: [] } : EMPTY_DIFF;
       return { commit: revision, digest: 'sha256:' + 'cd'.repeat(32), applied: dryRun ? 0 : 12, diff };
     },
@@ -192,20 +218,30 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       world.deployed.set(environment.name, state);
       return state;
     },
-    waitForExternalSecretSynced: gate(GateKinds.externalSecretsSynced, 'ExternalSecret logging-loki-s3 SecretSynced; 5 keys'),
+    waitForExternalSecretSynced: gate(
+      GateKinds.externalSecretsSynced,
+      'ExternalSecret logging-loki-s3 SecretSynced; 5 keys',
+    ),
     waitForArgoAppAtRevision: ({ environment, revision }) => {
       if (world.gateFails(GateKinds.argoAppAtRevision, environment.name, world.live.get(environment.name))) {
         throw gateFailure(GateKinds.argoAppAtRevision, environment.name);
       }
       return gateOutcome(GateKinds.argoAppAtRevision, `Synced at ${revision.slice(0, 7)}, Healthy`);
     },
-    waitForOperatorsSucceeded: gate(GateKinds.operatorsSucceeded, 'loki-operator.v6.2.0, cluster-logging.v6.2.0 Succeeded'),
+    waitForOperatorsSucceeded: gate(
+      GateKinds.operatorsSucceeded,
+      'loki-operator.v6.2.0, cluster-logging.v6.2.0 Succeeded',
+    ),
     approveInstallPlan: ({ expectedCsv }) => ({ installPlan: `install-${expectedCsv}`, approved: true }),
     waitForLokiStackReady: gate(GateKinds.lokiStackReady, 'LokiStack logging-loki Ready'),
     waitForLogForwarderReady: gate(GateKinds.logForwarderReady, 'ClusterLogForwarder Authorized, Valid, Ready'),
     resolveRevision: ({ revision }) => {
       const commit = /^[0-9a-f]{40}$/.test(revision) ? revision : REFS[revision];
-      if (!commit) throw ApplicationFailure.nonRetryable(`revision "${revision}" does not exist on the GitOps remote`, FailureType.InvalidInput);
+      if (!commit)
+        throw ApplicationFailure.nonRetryable(
+          `revision "${revision}" does not exist on the GitOps remote`,
+          FailureType.InvalidInput,
+        );
       return { commit };
     },
     pinRevision: ({ environment, commit }) => {
@@ -246,5 +282,26 @@ export function watchWhileLive(world: DoubleWorld, gate: GateKind, blockedRevisi
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error('watch stopped');
+  };
+}
+
+/**
+ * An `applyOverlay` double the API server's admission rejects (`ManifestRejected`) for `revision`, before
+ * anything is written; other revisions apply as usual.
+ */
+export function rejectApplyOf(revision: string): ActivityBehaviour['applyOverlay'] {
+  return (input) => {
+    if (input.revision === revision) {
+      throw ApplicationFailure.nonRetryable(
+        'LokiStack.loki.grafana.com "logging-loki" is invalid: spec.size: Unsupported value',
+        FailureType.ManifestRejected,
+      );
+    }
+    return {
+      commit: input.revision,
+      digest: 'sha256:00',
+      applied: 12,
+      diff: { created: [], changed: [], unchanged: 12, toBeDeleted: [], destructive: [] },
+    };
   };
 }

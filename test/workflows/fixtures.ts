@@ -33,7 +33,12 @@ export function catalogDocument(): CatalogInput {
       {
         name: 'dev',
         cluster: { context: 'dev' },
-        aws: { region: 'eu-west-1', bucket: 'logstack-dev-loki', secretName: 'logstack/dev/loki', credentialMode: 'static' },
+        aws: {
+          region: 'eu-west-1',
+          bucket: 'logstack-dev-loki',
+          secretName: 'logstack/dev/loki',
+          credentialMode: 'static',
+        },
         overlay: 'gitops/overlays/dev',
         delivery: 'direct',
         loki: { size: '1x.demo' },
@@ -44,7 +49,12 @@ export function catalogDocument(): CatalogInput {
       {
         name: 'staging',
         cluster: { context: 'staging' },
-        aws: { region: 'eu-west-1', bucket: 'logstack-staging-loki', secretName: 'logstack/staging/loki', credentialMode: 'static' },
+        aws: {
+          region: 'eu-west-1',
+          bucket: 'logstack-staging-loki',
+          secretName: 'logstack/staging/loki',
+          credentialMode: 'static',
+        },
         overlay: 'gitops/overlays/staging',
         delivery: 'argocd',
         argocd: { application: 'logging-staging' },
@@ -55,7 +65,12 @@ export function catalogDocument(): CatalogInput {
       {
         name: 'production',
         cluster: { context: 'production', oidcIssuer: 'oidc.example.com/production' },
-        aws: { region: 'eu-central-1', bucket: 'logstack-production-loki', secretName: 'logstack/production/loki', credentialMode: 'sts' },
+        aws: {
+          region: 'eu-central-1',
+          bucket: 'logstack-production-loki',
+          secretName: 'logstack/production/loki',
+          credentialMode: 'sts',
+        },
         overlay: 'gitops/overlays/production',
         delivery: 'direct',
         loki: { size: '1x.small' },

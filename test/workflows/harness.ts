@@ -1,73 +1,221 @@
 /**
- * One time-skipping Temporal test server and one worker (real workflow bundle, activity doubles) per test
- * file. The server comes from the sandbox (`testServer`) or `LOGSTACK_TEST_SERVER`; without either the
- * tests fail with a message saying how to get one — they never skip silently.
+ * The Temporal servers of the workflow tests and the worker they run: one time-skipping test server and
+ * one worker (real workflow bundle, activity doubles) per `describe` block ({@link useHarness}) or per
+ * script ({@link startHarness}); a local dev server where a test needs the real server's behaviour
+ * ({@link devServerPath}). Executables come from the running sandbox, the sandbox's build cache, or the
+ * `LOGSTACK_TEST_SERVER` / `LOGSTACK_TEMPORAL_CLI` variables; without any, tests fail saying how to get
+ * one — they never skip silently.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type {
+  WorkflowHandle,
+  WorkflowHandleWithStartDetails,
+  WorkflowResultType,
+  WorkflowStartOptions,
+} from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
 import { SearchAttributeNames } from '../../domain/index.ts';
+import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
 import { readSandbox } from '../../sandbox/status.ts';
+import { environmentKey, revisionKey } from '../../workflows/search-attributes.ts';
 import { createActivityDoubles, DoubleWorld } from './doubles.ts';
 
 /** Absolute path of the workflow entry point the worker bundles. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
-/** The test server executable: the sandbox's wrapper, else `LOGSTACK_TEST_SERVER`. */
+/** The first of `candidates` that names an existing file, else an error saying how to get one. */
+function executable(what: string, candidates: readonly (string | undefined)[], howToGetOne: string): string {
+  const found = candidates.find((path) => path !== undefined && existsSync(path));
+  if (!found) throw new Error(`no ${what}: ${howToGetOne}`);
+  return found;
+}
+
+/** The time-skipping test server: the running sandbox's, the sandbox build's, else `LOGSTACK_TEST_SERVER`. */
 export function testServerPath(): string {
-  const path = readSandbox()?.testServer ?? process.env['LOGSTACK_TEST_SERVER'];
-  if (!path) {
-    throw new Error(
-      'no time-skipping test server: run `npm run sandbox -- up` (it provides one), or set LOGSTACK_TEST_SERVER to an executable ' +
-        'that runs io.temporal.testserver.TestServer (Maven io.temporal:temporal-test-server) with the arguments it is given',
-    );
-  }
-  return path;
+  const version = loadVersions().maven.temporalTestServer.split(':').at(-1) ?? '';
+  return executable(
+    'time-skipping test server',
+    [
+      readSandbox()?.testServer,
+      join(CACHE_ROOT, `temporal-test-server-${version}`, 'temporal-test-server'),
+      process.env['LOGSTACK_TEST_SERVER'],
+    ],
+    'run `npm run sandbox -- up` (it builds one), or set LOGSTACK_TEST_SERVER to an executable that runs ' +
+      'io.temporal.testserver.TestServer (Maven io.temporal:temporal-test-server) with the arguments it is given',
+  );
+}
+
+/** The Temporal CLI that runs a local dev server: the running sandbox's, the sandbox build's, else `LOGSTACK_TEMPORAL_CLI`. */
+export function devServerPath(): string {
+  return executable(
+    'Temporal CLI for a local dev server',
+    [
+      readSandbox()?.temporal.cli,
+      join(CACHE_ROOT, `temporal-cli-${loadVersions().go.temporalCli.version}`, 'temporal'),
+      process.env['LOGSTACK_TEMPORAL_CLI'],
+    ],
+    'run `npm run sandbox -- up` (it builds one), or set LOGSTACK_TEMPORAL_CLI to a `temporal` executable',
+  );
 }
 
 let runtimeInstalled = false;
 
-/** A running test server, a worker with doubles, and the world the doubles act on. */
+/** Installs the SDK runtime (once per process) with the log level of `LOGSTACK_TEST_LOG` (default ERROR). */
+export function installTestRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger((process.env['LOGSTACK_TEST_LOG'] as 'ERROR' | undefined) ?? 'ERROR') });
+  runtimeInstalled = true;
+}
+
+/** A worker of the real workflow bundle whose activities are the doubles acting on `world`. */
+export function doublesWorker(
+  connection: NativeConnection,
+  world: DoubleWorld,
+  options: Pick<WorkerOptions, 'taskQueue' | 'workerDeploymentOptions'>,
+): Promise<Worker> {
+  return Worker.create({
+    connection,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivityDoubles(world),
+    ...options,
+  });
+}
+
 /** A step as the `progress` query returns it, with its registry kind. */
 export type Step = { kind: string; name: string; status: string; detail?: string };
 
+/** A running test server, a worker with doubles, and the world the doubles act on. */
 export interface Harness {
   readonly env: TestWorkflowEnvironment;
   readonly world: DoubleWorld;
   readonly taskQueue: string;
+  /**
+   * Starts `workflow` (a function, or a type name for inputs its types refuse) on the harness's task queue
+   * under `workflowId` (default: a fresh one named after the workflow).
+   */
+  start<W extends Workflow>(
+    workflow: W | string,
+    args: readonly unknown[],
+    workflowId?: string,
+  ): Promise<WorkflowHandleWithStartDetails<W>>;
+  /** {@link start}, then the workflow's result (or its failure). */
+  execute<W extends Workflow>(
+    workflow: W | string,
+    args: readonly unknown[],
+    workflowId?: string,
+  ): Promise<WorkflowResultType<W>>;
   stop(): Promise<void>;
 }
 
-/** Starts the server and the worker. Call once per file (`before`), and `stop()` in `after`. */
+/** Starts the server and the worker. Scripts call it once and `stop()` at the end; test files use {@link useHarness}. */
 export async function startHarness(taskQueue = 'logstack-test'): Promise<Harness> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger((process.env['LOGSTACK_TEST_LOG'] as 'ERROR' | undefined) ?? 'ERROR') });
-    runtimeInstalled = true;
-  }
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
+  installTestRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: testServerPath() } },
+  });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: { [SearchAttributeNames.environment]: 2, [SearchAttributeNames.revision]: 2 }, // 2 = KEYWORD
   });
   const world = new DoubleWorld();
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
-    activities: createActivityDoubles(world),
-  });
+  const worker = await doublesWorker(env.nativeConnection, world, { taskQueue });
   const running = worker.run().catch((err: unknown) => {
     console.error('worker stopped with an error:', err);
   });
+  const start = <W extends Workflow>(
+    workflow: W | string,
+    args: readonly unknown[],
+    workflowId?: string,
+  ): Promise<WorkflowHandleWithStartDetails<W>> =>
+    // Tests hand workflows inputs their types refuse on purpose; the workflow validates them.
+    env.client.workflow.start<W>(workflow, {
+      taskQueue,
+      workflowId: workflowId ?? wid(typeof workflow === 'string' ? workflow : workflow.name),
+      args,
+    } as unknown as WorkflowStartOptions<W>);
   return {
     env,
     world,
     taskQueue,
+    start,
+    async execute<W extends Workflow>(workflow: W | string, args: readonly unknown[], workflowId?: string) {
+      return (await start(workflow, args, workflowId)).result() as Promise<WorkflowResultType<W>>;
+    },
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await env.teardown();
+    },
+  };
+}
+
+/**
+ * The harness of one `describe` block: registers `before` (start the server and the worker), `after` (stop
+ * them) and `beforeEach` (a fresh world, then `seed` for what every test of the block shares). Returns a
+ * handle whose members reach the started harness, so tests read `h.world`, `h.start(...)` as usual.
+ */
+export function useHarness(
+  options: { readonly taskQueue?: string; readonly seed?: (world: DoubleWorld) => void } = {},
+): Harness {
+  let started: Harness | undefined;
+  const current = (): Harness => {
+    if (!started) throw new Error('the harness is used outside a test: it starts in before() and stops in after()');
+    return started;
+  };
+  before(async () => {
+    started = await startHarness(options.taskQueue);
+  });
+  after(async () => {
+    await started?.stop();
+  });
+  beforeEach(() => {
+    current().world.reset();
+    options.seed?.(current().world);
+  });
+  return {
+    get env() {
+      return current().env;
+    },
+    get world() {
+      return current().world;
+    },
+    get taskQueue() {
+      return current().taskQueue;
+    },
+    start: (workflow, args, workflowId) => current().start(workflow, args, workflowId),
+    execute: (workflow, args, workflowId) => current().execute(workflow, args, workflowId),
+    stop: () => current().stop(),
+  };
+}
+
+/**
+ * A local Temporal dev server for one `describe` block, for what the time-skipping server does not model
+ * (Worker Versioning): started in `before` with logstack's search attributes, torn down in `after`.
+ */
+export function useDevServer(): { readonly env: TestWorkflowEnvironment } {
+  let started: TestWorkflowEnvironment | undefined;
+  before(async () => {
+    installTestRuntime();
+    started = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: devServerPath() },
+        searchAttributes: [environmentKey, revisionKey],
+      },
+    });
+  });
+  after(async () => {
+    await started?.teardown();
+  });
+  return {
+    get env() {
+      if (!started)
+        throw new Error('the dev server is used outside a test: it starts in before() and stops in after()');
+      return started;
     },
   };
 }
@@ -86,7 +234,11 @@ export async function settle<T>(handle: WorkflowHandle, timeoutMs = 20_000): Pro
 }
 
 /** Polls the `progress` query (or any probe) until `ready` holds, without skipping time. */
-export async function waitUntil<T>(probe: () => Promise<T>, ready: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T>,
+  ready: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -101,12 +253,19 @@ export async function waitUntil<T>(probe: () => Promise<T>, ready: (value: T) =>
 }
 
 /** The `ApplicationFailure.type` a failed workflow ended with (top-level cause of `WorkflowFailedError`). */
-export async function failureOf(promise: Promise<unknown>): Promise<{ type: string | undefined; message: string; details: unknown[]; name: string }> {
+export async function failureOf(
+  promise: Promise<unknown>,
+): Promise<{ type: string | undefined; message: string; details: unknown[]; name: string }> {
   try {
     await promise;
   } catch (err) {
     const cause = (err as { cause?: { type?: string; message?: string; details?: unknown[]; name?: string } }).cause;
-    return { type: cause?.type, message: cause?.message ?? String(err), details: cause?.details ?? [], name: cause?.name ?? (err as Error).name };
+    return {
+      type: cause?.type,
+      message: cause?.message ?? String(err),
+      details: cause?.details ?? [],
+      name: cause?.name ?? (err as Error).name,
+    };
   }
   throw new Error('expected the workflow to fail, but it completed');
 }

@@ -1,4 +1,4 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { approveUpdate, progressQuery } from '../../workflows/messages.ts';
@@ -6,30 +6,27 @@ import { environmentLock, promoteEnvironment, rolloutEnvironment } from '../../w
 import { lockStateQuery } from '../../workflows/lock.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, settle, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
+import { failureOf, settle, useHarness, waitUntil, wid, type Step } from './harness.ts';
 
 describe('per-environment lock', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness();
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => h.world.reset());
+  const h = useHarness();
 
-  const rollout = (args: Record<string, unknown>, prefix = 'rollout'): Promise<WorkflowHandle<typeof rolloutEnvironment>> =>
-    h.env.client.workflow.start(rolloutEnvironment, { taskQueue: h.taskQueue, workflowId: wid(prefix), args: [args as never] });
+  const rollout = (
+    args: Record<string, unknown>,
+    prefix = 'rollout',
+  ): Promise<WorkflowHandle<typeof rolloutEnvironment>> => h.start(rolloutEnvironment, [args], wid(prefix));
   const promoteToProduction = (): Promise<WorkflowHandle<typeof promoteEnvironment>> =>
-    h.env.client.workflow.start(promoteEnvironment, {
-      taskQueue: h.taskQueue,
-      workflowId: wid('promote-production'),
-      args: [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
-    });
-  const phase = (handle: WorkflowHandle, wanted: string) => waitUntil(() => handle.query(progressQuery), (p) => p.phase === wanted);
+    h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
+  const phase = (handle: WorkflowHandle, wanted: string) =>
+    waitUntil(
+      () => handle.query(progressQuery),
+      (p) => p.phase === wanted,
+    );
   /** Side-effect calls in order, as the workflow IDs that made them, runs collapsed. */
   const sideEffectRuns = (): string[] =>
-    h.world.calls.filter(isSideEffect).reduce<string[]>((runs, c) => (runs.at(-1) === c.workflowId ? runs : [...runs, c.workflowId]), []);
+    h.world.calls
+      .filter(isSideEffect)
+      .reduce<string[]>((runs, c) => (runs.at(-1) === c.workflowId ? runs : [...runs, c.workflowId]), []);
 
   it('serialises workflows on one environment in FIFO order, whatever their IDs — they never interleave', async () => {
     h.world.verified('dev', REV.v1);
@@ -46,8 +43,12 @@ describe('per-environment lock', () => {
     const c = await rollout({ environment: 'dev', revision: REV.v1 }, 'c');
     await phase(c, 'waiting-for-lock');
     const detail = async (handle: WorkflowHandle) =>
-      ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'acquire-lock')?.detail ?? '';
-    await waitUntil(() => detail(c), (d) => d.includes('position 2'));
+      ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'acquire-lock')?.detail ??
+      '';
+    await waitUntil(
+      () => detail(c),
+      (d) => d.includes('position 2'),
+    );
     assert.match(await detail(b), /^waiting behind rolloutEnvironment a-\d+-\d+ \(position 1\)$/);
     assert.match(await detail(c), /^waiting behind rolloutEnvironment a-\d+-\d+ \(position 2\)$/);
     const state = await h.env.client.workflow.getHandle('lock-dev').query(lockStateQuery);
@@ -103,7 +104,7 @@ describe('per-environment lock', () => {
       const { ApplicationFailure } = await import('@temporalio/common');
       throw ApplicationFailure.nonRetryable('AccessDenied: s3:CreateBucket', 'AccessDenied');
     };
-    const failing = await h.env.client.workflow.start('bootstrapEnvironment', { taskQueue: h.taskQueue, workflowId: wid('bootstrap'), args: [{ environment: 'dev' }] });
+    const failing = await h.start('bootstrapEnvironment', [{ environment: 'dev' }]);
     assert.equal((await failureOf(settle(failing))).type, 'AccessDenied');
     const next = await rollout({ environment: 'dev', revision: REV.v2, failIfLocked: true });
     assert.equal((await settle<{ revision: string }>(next)).revision, REV.v2);
@@ -123,13 +124,16 @@ describe('per-environment lock', () => {
   });
 
   it('keeps granting across continue-as-new of the lock workflow', async () => {
-    const lock = await h.env.client.workflow.start(environmentLock, {
-      taskQueue: h.taskQueue,
-      workflowId: 'lock-staging',
-      args: [{ environment: 'staging', continueAsNewAfterEvents: 25 }],
-    });
+    const lock = await h.start(
+      environmentLock,
+      [{ environment: 'staging', continueAsNewAfterEvents: 25 }],
+      'lock-staging',
+    );
     for (const revision of [REV.v1, REV.v2, REV.v3]) {
-      assert.equal((await settle<{ revision: string }>(await rollout({ environment: 'staging', revision }))).revision, revision);
+      assert.equal(
+        (await settle<{ revision: string }>(await rollout({ environment: 'staging', revision }))).revision,
+        revision,
+      );
     }
     const current = h.env.client.workflow.getHandle('lock-staging');
     const state = await current.query(lockStateQuery);

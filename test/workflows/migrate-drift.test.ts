@@ -1,11 +1,11 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DriftFinding } from '../../domain/index.ts';
 import { progressQuery } from '../../workflows/messages.ts';
 import { migrateProduction, promoteEnvironment, remediateDrift } from '../../workflows/index.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, settle, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
+import { failureOf, settle, useHarness, waitUntil, type Step } from './harness.ts';
 
 const INVENTORY = {
   objects: [
@@ -25,20 +25,14 @@ const finding = (environment: string, cls: DriftFinding['class'], object: string
 });
 
 describe('migrateProduction', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness();
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => {
-    h.world.reset();
-    h.world.inventory = INVENTORY;
+  const h = useHarness({
+    seed: (world) => {
+      world.inventory = INVENTORY;
+    },
   });
 
   it('shows the plan on dryRun and changes nothing', async () => {
-    const handle = await h.env.client.workflow.start(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{ dryRun: true }] });
+    const handle = await h.start(migrateProduction, [{ dryRun: true }]);
     assert.deepEqual(await handle.result(), {
       adopted: ['Secret/openshift-logging/logging-loki-s3', 'LokiStack/openshift-logging/logging-loki'],
       unchanged: ['Namespace/openshift-logging'],
@@ -50,9 +44,12 @@ describe('migrateProduction', () => {
   });
 
   it('adopts with ESO Merge first (the merge pass creating the absent ExternalSecret and delivering the overlay), keeps pruning off until every gate is green, then owns and prunes', async () => {
-    const handle = await h.env.client.workflow.start(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] });
+    const handle = await h.start(migrateProduction, [{}]);
     const result = await handle.result();
-    assert.deepEqual(result.adopted, ['Secret/openshift-logging/logging-loki-s3', 'LokiStack/openshift-logging/logging-loki']);
+    assert.deepEqual(result.adopted, [
+      'Secret/openshift-logging/logging-loki-s3',
+      'LokiStack/openshift-logging/logging-loki',
+    ]);
     assert.deepEqual(result.unchanged, ['Namespace/openshift-logging']);
     assert.deepEqual(result.skipped, ['ExternalSecret/openshift-logging/logging-loki-s3']);
     assert.deepEqual(
@@ -61,7 +58,13 @@ describe('migrateProduction', () => {
     );
     const sequence = h.world.calls
       .filter(isSideEffect)
-      .map((c) => (c.name === 'adoptObjects' ? `adopt:${String(c.input['phase'])}` : c.name === 'applyOverlay' ? `apply:prune=${String(c.input['prune'])}` : c.name));
+      .map((c) =>
+        c.name === 'adoptObjects'
+          ? `adopt:${String(c.input['phase'])}`
+          : c.name === 'applyOverlay'
+            ? `apply:prune=${String(c.input['prune'])}`
+            : c.name,
+      );
     assert.deepEqual(sequence, [
       'adopt:merge',
       'waitForExternalSecretSynced',
@@ -76,56 +79,70 @@ describe('migrateProduction', () => {
       'apply:prune=true',
       'recordDeployedState',
     ]);
-    const passes = h.world.calls.filter((c) => c.name === 'adoptObjects').map((c) => [...(c.input['objects'] as string[])].sort());
-    assert.deepEqual(passes, [INVENTORY.objects.map((o) => o.ref).sort(), INVENTORY.objects.map((o) => o.ref).sort()], 'both passes cover every rendered object');
+    const passes = h.world.calls
+      .filter((c) => c.name === 'adoptObjects')
+      .map((c) => [...(c.input['objects'] as string[])].sort());
+    assert.deepEqual(
+      passes,
+      [INVENTORY.objects.map((o) => o.ref).sort(), INVENTORY.objects.map((o) => o.ref).sort()],
+      'both passes cover every rendered object',
+    );
     assert.equal(h.world.deployed.get('production')?.revision, REV.main);
     assert.equal(h.world.deployed.get('production')?.verified, true);
   });
 
   it('never prunes nor hands ownership over when a gate fails', async () => {
     h.world.gateFails = (gate) => gate === 'log-forwarder-ready';
-    const failure = await failureOf(h.env.client.workflow.execute(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] }));
+    const failure = await failureOf(h.execute(migrateProduction, [{}]));
     assert.equal(failure.type, 'GateFailed');
     assert.ok(!h.world.calls.some((c) => c.name === 'applyOverlay' && c.input['prune'] === true));
     assert.ok(!h.world.calls.some((c) => c.name === 'adoptObjects' && c.input['phase'] === 'own'));
   });
 
   it('refuses a plan that would delete or replace live objects', async () => {
-    h.world.diff = { created: [], changed: [], unchanged: 3, toBeDeleted: [], destructive: ['LokiStack/openshift-logging/logging-loki (storage class)'] };
-    const failure = await failureOf(h.env.client.workflow.execute(migrateProduction, { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{}] }));
+    h.world.diff = {
+      created: [],
+      changed: [],
+      unchanged: 3,
+      toBeDeleted: [],
+      destructive: ['LokiStack/openshift-logging/logging-loki (storage class)'],
+    };
+    const failure = await failureOf(h.execute(migrateProduction, [{}]));
     assert.equal(failure.type, 'ManifestRejected');
     assert.deepEqual(h.world.calls.filter(isSideEffect), []);
   });
 
   it('only migrates production', async () => {
-    const failure = await failureOf(
-      h.env.client.workflow.execute('migrateProduction', { taskQueue: h.taskQueue, workflowId: wid('migrate'), args: [{ environment: 'dev' }] }),
-    );
+    const failure = await failureOf(h.execute('migrateProduction', [{ environment: 'dev' }]));
     assert.equal(failure.type, 'InvalidInput');
     assert.deepEqual(h.world.calls, []);
   });
 });
 
 describe('remediateDrift', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness('logstack-drift-test');
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => {
-    h.world.reset();
-    h.world.findings.set('dev', [finding('dev', 'aws', 'bucket logstack-dev-loki: versioning Suspended', true), finding('dev', 'operators', 'Subscription loki-operator', false)]);
-    h.world.findings.set('production', [finding('production', 'external-secrets', 'ExternalSecret logging-loki-s3', true)]);
+  const h = useHarness({
+    taskQueue: 'logstack-drift-test',
+    seed: (world) => {
+      world.findings.set('dev', [
+        finding('dev', 'aws', 'bucket logstack-dev-loki: versioning Suspended', true),
+        finding('dev', 'operators', 'Subscription loki-operator', false),
+      ]);
+      world.findings.set('production', [
+        finding('production', 'external-secrets', 'ExternalSecret logging-loki-s3', true),
+      ]);
+    },
   });
 
   it('reports findings of every environment and touches nothing', async () => {
-    const handle = await h.env.client.workflow.start(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{}] });
+    const handle = await h.start(remediateDrift, [{}]);
     const result = await handle.result();
     assert.deepEqual(
       result.findings.map((f) => f.object),
-      ['bucket logstack-dev-loki: versioning Suspended', 'Subscription loki-operator', 'ExternalSecret logging-loki-s3'],
+      [
+        'bucket logstack-dev-loki: versioning Suspended',
+        'Subscription loki-operator',
+        'ExternalSecret logging-loki-s3',
+      ],
     );
     assert.deepEqual(result.remediated, []);
     assert.deepEqual(h.world.calls.filter(isSideEffect), []);
@@ -137,14 +154,13 @@ describe('remediateDrift', () => {
 
   it('remediates only safe findings, and skips an environment another change holds', async () => {
     h.world.verified('staging', REV.v2);
-    const promotion = await h.env.client.workflow.start(promoteEnvironment, {
-      taskQueue: h.taskQueue,
-      workflowId: wid('promote'),
-      args: [{ from: 'staging', to: 'production', requestedBy: 'alice' }],
-    });
-    await waitUntil(() => promotion.query(progressQuery), (p) => p.phase === 'awaiting-approval');
+    const promotion = await h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
+    await waitUntil(
+      () => promotion.query(progressQuery),
+      (p) => p.phase === 'awaiting-approval',
+    );
 
-    const handle = await h.env.client.workflow.start(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{ mode: 'remediate' }] });
+    const handle = await h.start(remediateDrift, [{ mode: 'remediate' }]);
     const result = await settle<Awaited<ReturnType<typeof remediateDrift>>>(handle);
     assert.deepEqual(
       result.remediated.map((f) => f.object),
@@ -154,22 +170,32 @@ describe('remediateDrift', () => {
       h.world.calls.filter((c) => c.name === 'remediateFinding').map((c) => c.environment),
       ['dev'],
     );
-    const skipped = ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'remediate-finding' && s.status === 'skipped');
+    const skipped = ((await handle.query(progressQuery)).steps as readonly Step[]).find(
+      (s) => s.kind === 'remediate-finding' && s.status === 'skipped',
+    );
     assert.match(skipped?.detail ?? '', /not touched: production is locked by promoteEnvironment/);
     await promotion.cancel();
     // The time-skipping server may already have skipped to the end of the (24 h) approval wait while the
     // drift run settled; either way the promotion must end without having changed production.
     const ended = await failureOf(settle(promotion));
-    assert.ok(ended.name === 'CancelledFailure' || ended.type === 'ApprovalTimedOut', `${ended.name} ${ended.type ?? ''}: ${ended.message}`);
-    assert.equal(h.world.calls.filter((c) => c.workflowId === promotion.workflowId && c.name === 'applyOverlay' && c.input['dryRun'] !== true).length, 0, 'production was never applied');
+    assert.ok(
+      ended.name === 'CancelledFailure' || ended.type === 'ApprovalTimedOut',
+      `${ended.name} ${ended.type ?? ''}: ${ended.message}`,
+    );
+    assert.equal(
+      h.world.calls.filter(
+        (c) => c.workflowId === promotion.workflowId && c.name === 'applyOverlay' && c.input['dryRun'] !== true,
+      ).length,
+      0,
+      'production was never applied',
+    );
   });
 
   it('continues as new between environments when its history grows, keeping what it found', async () => {
-    const first = await h.env.client.workflow.start(remediateDrift, {
-      taskQueue: h.taskQueue,
-      workflowId: wid('drift'),
-      args: [{ mode: 'remediate' }, { findings: [], remediated: [], continueAsNewAfterEvents: 10 }],
-    });
+    const first = await h.start(remediateDrift, [
+      { mode: 'remediate' },
+      { findings: [], remediated: [], continueAsNewAfterEvents: 10 },
+    ]);
     const result = await first.result();
     assert.equal(result.findings.length, 3);
     assert.equal(result.remediated.length, 2);
@@ -178,10 +204,11 @@ describe('remediateDrift', () => {
   });
 
   it('rejects an unknown environment before scanning anything', async () => {
-    const failure = await failureOf(
-      h.env.client.workflow.execute(remediateDrift, { taskQueue: h.taskQueue, workflowId: wid('drift'), args: [{ environments: ['dev', 'qa'] }] }),
-    );
+    const failure = await failureOf(h.execute(remediateDrift, [{ environments: ['dev', 'qa'] }]));
     assert.equal(failure.type, 'UnknownEnvironment');
-    assert.deepEqual(h.world.calls.map((c) => c.name), ['loadCatalog']);
+    assert.deepEqual(
+      h.world.calls.map((c) => c.name),
+      ['loadCatalog'],
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Progress } from '../../domain/index.ts';
@@ -6,7 +6,7 @@ import { approveUpdate, progressQuery, rejectUpdate } from '../../workflows/mess
 import { promoteEnvironment } from '../../workflows/index.ts';
 import { isSideEffect } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
+import { failureOf, useHarness, waitUntil, type Step } from './harness.ts';
 
 /** The failure type a refused update carries. */
 async function refusal(promise: Promise<unknown>): Promise<{ type?: string; message?: string }> {
@@ -20,17 +20,10 @@ async function refusal(promise: Promise<unknown>): Promise<{ type?: string; mess
 }
 
 describe('promoteEnvironment', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness();
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => h.world.reset());
+  const h = useHarness();
 
   const promote = (args: Record<string, unknown>): Promise<WorkflowHandle<typeof promoteEnvironment>> =>
-    h.env.client.workflow.start(promoteEnvironment, { taskQueue: h.taskQueue, workflowId: wid('promote'), args: [args as never] });
+    h.start(promoteEnvironment, [args]);
   const awaitingApproval = (handle: WorkflowHandle): Promise<Progress> =>
     waitUntil(
       () => handle.query(progressQuery),
@@ -41,7 +34,13 @@ describe('promoteEnvironment', () => {
     h.world.verified('dev', REV.v2, REV.v1);
     h.world.verified('staging', REV.v1);
     const handle = await promote({ from: 'dev', to: 'staging' });
-    assert.deepEqual(await handle.result(), { from: 'dev', to: 'staging', revision: REV.v2, previousRevision: REV.v1, rolledBack: false });
+    assert.deepEqual(await handle.result(), {
+      from: 'dev',
+      to: 'staging',
+      revision: REV.v2,
+      previousRevision: REV.v1,
+      rolledBack: false,
+    });
     assert.equal(h.world.pinned.get('staging'), REV.v2);
     const steps = (await handle.query(progressQuery)).steps as readonly Step[];
     assert.ok(!steps.some((s) => s.kind === 'await-approval'));
@@ -51,17 +50,26 @@ describe('promoteEnvironment', () => {
   it('waits for an allowed second person on a protected environment, showing the diff', async () => {
     h.world.verified('staging', REV.v2);
     h.world.verified('production', REV.v1);
-    h.world.diff = { created: [], changed: ['LokiStack/openshift-logging/logging-loki'], unchanged: 20, toBeDeleted: ['ConfigMap/openshift-logging/old'], destructive: ['ConfigMap/openshift-logging/old'] };
+    h.world.diff = {
+      created: [],
+      changed: ['LokiStack/openshift-logging/logging-loki'],
+      unchanged: 20,
+      toBeDeleted: ['ConfigMap/openshift-logging/old'],
+      destructive: ['ConfigMap/openshift-logging/old'],
+    };
     const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice' });
     const progress = await awaitingApproval(handle);
     assert.equal(progress.phase, 'awaiting-approval');
-    assert.deepEqual({ ...progress.awaitingApproval, deadline: undefined }, {
-      environment: 'production',
-      requestedBy: 'alice',
-      approvers: ['alice', 'bob', 'carol'],
-      diff: h.world.diff,
-      deadline: undefined,
-    });
+    assert.deepEqual(
+      { ...progress.awaitingApproval, deadline: undefined },
+      {
+        environment: 'production',
+        requestedBy: 'alice',
+        approvers: ['alice', 'bob', 'carol'],
+        diff: h.world.diff,
+        deadline: undefined,
+      },
+    );
     assert.ok(Date.parse(progress.awaitingApproval?.deadline ?? '') > Date.now());
     assert.equal(h.world.calls.filter(isSideEffect).length, 0, 'nothing changes before approval');
 
@@ -74,7 +82,9 @@ describe('promoteEnvironment', () => {
     const malformed = await refusal(handle.executeUpdate(approveUpdate, { args: [{ by: '' }] }));
     assert.equal(malformed.type, 'InvalidInput');
 
-    assert.deepEqual(await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] }), { approvedBy: 'bob' });
+    assert.deepEqual(await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] }), {
+      approvedBy: 'bob',
+    });
     assert.deepEqual(await handle.result(), {
       from: 'staging',
       to: 'production',
@@ -94,8 +104,14 @@ describe('promoteEnvironment', () => {
     h.world.verified('staging', REV.v2);
     const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice' });
     await awaitingApproval(handle);
-    assert.equal((await refusal(handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: 'changed my mind' }] }))).type, 'NotAuthorized');
-    assert.deepEqual(await handle.executeUpdate(rejectUpdate, { args: [{ by: 'carol', reason: 'retention change needs a ticket' }] }), { rejectedBy: 'carol' });
+    assert.equal(
+      (await refusal(handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: 'changed my mind' }] }))).type,
+      'NotAuthorized',
+    );
+    assert.deepEqual(
+      await handle.executeUpdate(rejectUpdate, { args: [{ by: 'carol', reason: 'retention change needs a ticket' }] }),
+      { rejectedBy: 'carol' },
+    );
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'ApprovalRejected');
     assert.match(failure.message, /carol rejected the change to production: retention change needs a ticket/);
@@ -110,7 +126,9 @@ describe('promoteEnvironment', () => {
     const failure = await failureOf(handle.result()); // time skips
     assert.equal(failure.type, 'ApprovalTimedOut');
     const history = await handle.fetchHistory();
-    const timers = (history.events ?? []).flatMap((e) => (e.timerStartedEventAttributes ? [Number(e.timerStartedEventAttributes.startToFireTimeout?.seconds)] : []));
+    const timers = (history.events ?? []).flatMap((e) =>
+      e.timerStartedEventAttributes ? [Number(e.timerStartedEventAttributes.startToFireTimeout?.seconds)] : [],
+    );
     assert.ok(timers.includes(24 * 3600), JSON.stringify(timers));
     assert.deepEqual(h.world.calls.filter(isSideEffect), []);
   });
@@ -121,8 +139,11 @@ describe('promoteEnvironment', () => {
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'ApprovalTimedOut');
     const history = await handle.fetchHistory();
-    const summary = (data: Uint8Array | null | undefined): string => (data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '');
-    const approvalTimer = (history.events ?? []).find((e) => e.timerStartedEventAttributes && summary(e.userMetadata?.summary?.data).startsWith('wait for approval'));
+    const summary = (data: Uint8Array | null | undefined): string =>
+      data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
+    const approvalTimer = (history.events ?? []).find(
+      (e) => e.timerStartedEventAttributes && summary(e.userMetadata?.summary?.data).startsWith('wait for approval'),
+    );
     assert.equal(Number(approvalTimer?.timerStartedEventAttributes?.startToFireTimeout?.seconds), 600);
   });
 
@@ -130,7 +151,10 @@ describe('promoteEnvironment', () => {
     h.world.verified('staging', REV.v2);
     const handle = await promote({ from: 'staging', to: 'production', autoApprove: true, requestedBy: 'alice' });
     const progress = await awaitingApproval(handle);
-    assert.match((progress.steps as readonly Step[]).find((s) => s.kind === 'auto-approve')?.detail ?? '', /ignored: production is protected/);
+    assert.match(
+      (progress.steps as readonly Step[]).find((s) => s.kind === 'auto-approve')?.detail ?? '',
+      /ignored: production is protected/,
+    );
     await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bob', reason: 'test over' }] });
     assert.equal((await failureOf(handle.result())).type, 'ApprovalRejected');
   });
@@ -159,7 +183,13 @@ describe('promoteEnvironment', () => {
     const now = await h.env.currentTimeMs();
     h.world.editCatalog((doc) => {
       const production = doc.environments.find((e) => e.name === 'production');
-      production!.freezeWindows = [{ start: new Date(now + 3600_000).toISOString(), end: new Date(now + 48 * 3600_000).toISOString(), reason: 'peak season' }];
+      production!.freezeWindows = [
+        {
+          start: new Date(now + 3600_000).toISOString(),
+          end: new Date(now + 48 * 3600_000).toISOString(),
+          reason: 'peak season',
+        },
+      ];
     });
     const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice' });
     await awaitingApproval(handle);
@@ -175,13 +205,29 @@ describe('promoteEnvironment', () => {
     h.world.verified('dev', REV.v2);
     h.world.verified('staging', REV.v2, REV.v1);
     const result = await (await promote({ from: 'dev', to: 'staging' })).result();
-    assert.deepEqual(result, { from: 'dev', to: 'staging', revision: REV.v2, previousRevision: REV.v1, rolledBack: false });
+    assert.deepEqual(result, {
+      from: 'dev',
+      to: 'staging',
+      revision: REV.v2,
+      previousRevision: REV.v1,
+      rolledBack: false,
+    });
     assert.deepEqual(h.world.calls.filter(isSideEffect), []);
   });
 
   for (const [title, args, type, setup] of [
-    ['skipping a stage', { from: 'dev', to: 'production' }, 'PromotionOrderViolation', () => h.world.verified('dev', REV.v2)],
-    ['promoting backwards', { from: 'production', to: 'staging' }, 'PromotionOrderViolation', () => h.world.verified('production', REV.v2)],
+    [
+      'skipping a stage',
+      { from: 'dev', to: 'production' },
+      'PromotionOrderViolation',
+      () => h.world.verified('dev', REV.v2),
+    ],
+    [
+      'promoting backwards',
+      { from: 'production', to: 'staging' },
+      'PromotionOrderViolation',
+      () => h.world.verified('production', REV.v2),
+    ],
     ['from = to', { from: 'staging', to: 'staging' }, 'InvalidInput', () => undefined],
     ['an unknown stage', { from: 'dev', to: 'qa' }, 'UnknownEnvironment', () => undefined],
     ['nothing verified in from', { from: 'dev', to: 'staging' }, 'RevisionNotVerified', () => undefined],
@@ -189,9 +235,21 @@ describe('promoteEnvironment', () => {
       'a revision deployed in from but not verified',
       { from: 'dev', to: 'staging' },
       'RevisionNotVerified',
-      () => h.world.deployed.set('dev', { environment: 'dev', revision: REV.v3, verified: false, verifiedAt: null, previousRevision: REV.v2 }),
+      () =>
+        h.world.deployed.set('dev', {
+          environment: 'dev',
+          revision: REV.v3,
+          verified: false,
+          verifiedAt: null,
+          previousRevision: REV.v2,
+        }),
     ],
-    ['a revision other than the verified one', { from: 'dev', to: 'staging', revision: 'v1.0.0' }, 'RevisionNotVerified', () => h.world.verified('dev', REV.v2)],
+    [
+      'a revision other than the verified one',
+      { from: 'dev', to: 'staging', revision: 'v1.0.0' },
+      'RevisionNotVerified',
+      () => h.world.verified('dev', REV.v2),
+    ],
     [
       'a protected target inside a freeze window',
       { from: 'staging', to: 'production' },
@@ -199,7 +257,9 @@ describe('promoteEnvironment', () => {
       () => {
         h.world.verified('staging', REV.v2);
         h.world.editCatalog((doc) => {
-          doc.environments.find((e) => e.name === 'production')!.freezeWindows = [{ start: '2000-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z', reason: 'audit' }];
+          doc.environments.find((e) => e.name === 'production')!.freezeWindows = [
+            { start: '2000-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z', reason: 'audit' },
+          ];
         });
       },
     ],

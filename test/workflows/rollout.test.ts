@@ -1,28 +1,31 @@
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { progressQuery } from '../../workflows/messages.ts';
-import { isSideEffect, watchWhileLive } from './doubles.ts';
+import { rolloutEnvironment } from '../../workflows/index.ts';
+import { isSideEffect, rejectApplyOf, watchWhileLive } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, startHarness, waitUntil, wid, type Harness, type Step } from './harness.ts';
+import { failureOf, useHarness, waitUntil, type Step } from './harness.ts';
 
 describe('rolloutEnvironment', () => {
-  let h: Harness;
-  before(async () => {
-    h = await startHarness();
-  });
-  after(async () => {
-    await h?.stop();
-  });
-  beforeEach(() => h.world.reset());
+  const h = useHarness();
 
-  const rollout = (args: Record<string, unknown>, workflowId = wid('rollout')) =>
-    h.env.client.workflow.start('rolloutEnvironment', { taskQueue: h.taskQueue, workflowId, args: [args] });
+  const rollout = (args: Record<string, unknown>) => h.start(rolloutEnvironment, [args]);
 
   it('delivers a revision, passes the gates and records it verified over the previous one', async () => {
     h.world.verified('dev', REV.v1);
     const handle = await rollout({ environment: 'dev', revision: 'v2.0.0', reason: 'new retention' });
-    assert.deepEqual(await handle.result(), { environment: 'dev', revision: REV.v2, previousRevision: REV.v1, rolledBack: false });
-    assert.deepEqual(h.world.deployed.get('dev'), { ...h.world.deployed.get('dev'), revision: REV.v2, verified: true, previousRevision: REV.v1 });
+    assert.deepEqual(await handle.result(), {
+      environment: 'dev',
+      revision: REV.v2,
+      previousRevision: REV.v1,
+      rolledBack: false,
+    });
+    assert.deepEqual(h.world.deployed.get('dev'), {
+      ...h.world.deployed.get('dev'),
+      revision: REV.v2,
+      verified: true,
+      previousRevision: REV.v1,
+    });
     assert.equal(h.world.live.get('dev'), REV.v2);
   });
 
@@ -30,10 +33,22 @@ describe('rolloutEnvironment', () => {
     h.world.verified('dev', REV.v1, REV.main);
     h.world.gateFails = (gate, _env, live) => gate === 'lokistack-ready' && live === REV.v2;
     const handle = await rollout({ environment: 'dev', revision: REV.v2 });
-    assert.deepEqual(await handle.result(), { environment: 'dev', revision: REV.v2, previousRevision: REV.v1, rolledBack: true });
+    assert.deepEqual(await handle.result(), {
+      environment: 'dev',
+      revision: REV.v2,
+      previousRevision: REV.v1,
+      rolledBack: true,
+    });
     assert.equal(h.world.live.get('dev'), REV.v1);
-    assert.deepEqual(h.world.deployed.get('dev'), { ...h.world.deployed.get('dev'), revision: REV.v1, verified: true, previousRevision: REV.main });
-    const applies = h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'applyOverlay').map((c) => [c.revision, c.input['prune']]);
+    assert.deepEqual(h.world.deployed.get('dev'), {
+      ...h.world.deployed.get('dev'),
+      revision: REV.v1,
+      verified: true,
+      previousRevision: REV.main,
+    });
+    const applies = h.world.calls
+      .filter((c) => c.workflowId === handle.workflowId && c.name === 'applyOverlay')
+      .map((c) => [c.revision, c.input['prune']]);
     assert.deepEqual(applies, [
       [REV.v2, false],
       [REV.v1, false],
@@ -46,26 +61,33 @@ describe('rolloutEnvironment', () => {
     assert.ok(steps.filter((s) => s.name.startsWith('rollback: ')).every((s) => s.status === 'succeeded'));
     assert.deepEqual(
       steps.filter((s) => s.name.startsWith('rollback: ')).map((s) => s.kind),
-      ['apply-overlay', 'record-deployed-state', 'wait-external-secret-synced', 'wait-lokistack-ready', 'prune-overlay', 'record-deployed-state'],
+      [
+        'apply-overlay',
+        'record-deployed-state',
+        'wait-external-secret-synced',
+        'wait-lokistack-ready',
+        'prune-overlay',
+        'record-deployed-state',
+      ],
     );
   });
 
   it('fails ManifestRejected without rolling back when the API server rejects the delivery (nothing was applied)', async () => {
     h.world.verified('dev', REV.v1);
-    h.world.overrides.applyOverlay = async ({ revision }) => {
-      if (revision === REV.v2) {
-        const { ApplicationFailure } = await import('@temporalio/common');
-        throw ApplicationFailure.nonRetryable('LokiStack.loki.grafana.com "logging-loki" is invalid: spec.size: Unsupported value', 'ManifestRejected');
-      }
-      return { commit: revision, digest: 'sha256:00', applied: 12, diff: { created: [], changed: [], unchanged: 12, toBeDeleted: [], destructive: [] } };
-    };
+    h.world.overrides.applyOverlay = rejectApplyOf(REV.v2);
     const handle = await rollout({ environment: 'dev', revision: REV.v2 });
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'ManifestRejected');
     assert.match(failure.message, /spec\.size: Unsupported value .*nothing was applied to dev/);
-    const applies = h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'applyOverlay').map((c) => c.revision);
+    const applies = h.world.calls
+      .filter((c) => c.workflowId === handle.workflowId && c.name === 'applyOverlay')
+      .map((c) => c.revision);
     assert.deepEqual(applies, [REV.v2], 'no rollback delivery');
-    assert.deepEqual(h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'recordDeployedState'), [], 'the record is untouched');
+    assert.deepEqual(
+      h.world.calls.filter((c) => c.workflowId === handle.workflowId && c.name === 'recordDeployedState'),
+      [],
+      'the record is untouched',
+    );
     assert.equal(h.world.deployed.get('dev')?.revision, REV.v1);
   });
 
@@ -76,8 +98,12 @@ describe('rolloutEnvironment', () => {
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'GateFailed');
     assert.match(failure.message, /^ROLLBACK FAILED: dev could not return to 1a1a1a1 .* after 2b2b2b2 failed/);
-    assert.deepEqual(failure.details, [{ environment: 'dev', revision: REV.v2, rollbackRevision: REV.v1, rolledBack: false, rollbackFailed: true }]);
-    const applies = h.world.calls.filter((c) => c.name === 'applyOverlay' && c.input['prune'] === false).map((c) => c.revision);
+    assert.deepEqual(failure.details, [
+      { environment: 'dev', revision: REV.v2, rollbackRevision: REV.v1, rolledBack: false, rollbackFailed: true },
+    ]);
+    const applies = h.world.calls
+      .filter((c) => c.name === 'applyOverlay' && c.input['prune'] === false)
+      .map((c) => c.revision);
     assert.deepEqual(applies, [REV.v2, REV.v1], 'one rollout, one rollback, nothing more');
     assert.equal((await handle.query(progressQuery)).phase, 'rollback-failed');
   });
@@ -113,7 +139,9 @@ describe('rolloutEnvironment', () => {
   it('refuses a protected environment inside a freeze window before any side effect', async () => {
     h.world.editCatalog((doc) => {
       const production = doc.environments.find((e) => e.name === 'production');
-      production!.freezeWindows = [{ start: '2000-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z', reason: 'year-end freeze' }];
+      production!.freezeWindows = [
+        { start: '2000-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z', reason: 'year-end freeze' },
+      ];
     });
     const failure = await failureOf((await rollout({ environment: 'production', revision: REV.v2 })).result());
     assert.equal(failure.type, 'ChangeFreeze');
@@ -125,6 +153,9 @@ describe('rolloutEnvironment', () => {
     const failure = await failureOf((await rollout({ environment: 'dev' })).result());
     assert.equal(failure.type, 'InvalidInput');
     assert.match(failure.message, /revision/);
-    assert.deepEqual(h.world.calls.map((c) => c.name), []);
+    assert.deepEqual(
+      h.world.calls.map((c) => c.name),
+      [],
+    );
   });
 });

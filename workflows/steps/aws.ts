@@ -13,8 +13,14 @@ export const ensureBucket = defineStep({
   timeoutSeconds: 120,
   title: 'ensure bucket',
   summary: ({ environment }: EnvironmentInput) => `ensure bucket ${environment.aws.bucket}`,
-  run: ({ activities, options }, input: EnvironmentInput) => activities.ensureBucket.executeWithOptions(options, [input]),
-  describe: (r) => (r.created ? `created ${r.bucket}` : r.changed.length > 0 ? `converged ${r.changed.join(', ')}` : `${r.bucket} already as desired`),
+  run: ({ activities, options }, input: EnvironmentInput) =>
+    activities.ensureBucket.executeWithOptions(options, [input]),
+  describe: (r) =>
+    r.created
+      ? `created ${r.bucket}`
+      : r.changed.length > 0
+        ? `converged ${r.changed.join(', ')}`
+        : `${r.bucket} already as desired`,
 });
 
 /** `ensure-loki-credentials`: the IAM user (static) or role (sts) scoped to the bucket. */
@@ -24,7 +30,8 @@ export const ensureLokiCredentials = defineStep({
   title: 'ensure Loki credentials',
   summary: ({ environment }: EnvironmentInput) =>
     `ensure IAM ${environment.aws.credentialMode === 'static' ? 'user' : 'role'} ${principalName(environment)}`,
-  run: ({ activities, options }, input: EnvironmentInput) => activities.ensureLokiCredentials.executeWithOptions(options, [input]),
+  run: ({ activities, options }, input: EnvironmentInput) =>
+    activities.ensureLokiCredentials.executeWithOptions(options, [input]),
   describe: (r) => `${r.mode} ${r.principalArn}${r.created ? ' (created)' : ''}`,
 });
 
@@ -39,6 +46,7 @@ export const seedLokiSecret = defineStep({
   timeoutSeconds: 120,
   title: 'seed Loki secret',
   summary: ({ environment }: SeedSecretInput) => `seed secret ${environment.aws.secretName}`,
-  run: ({ activities, options }, input: SeedSecretInput) => activities.seedLokiSecret.executeWithOptions(options, [input]),
+  run: ({ activities, options }, input: SeedSecretInput) =>
+    activities.seedLokiSecret.executeWithOptions(options, [input]),
   describe: (r) => `${r.changed ? 'new version' : 'unchanged'} ${r.versionId} (sha256 ${r.sha256.slice(0, 12)})`,
 });

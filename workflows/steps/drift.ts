@@ -11,7 +11,9 @@ export const scanDrift = defineStep({
   summary: ({ environment }: EnvironmentInput) => `scan drift in ${environment.name}`,
   run: ({ activities, options }, input: EnvironmentInput) => activities.scanDrift.executeWithOptions(options, [input]),
   describe: (findings: DriftFinding[]) =>
-    findings.length === 0 ? 'no drift' : `${findings.length} findings, ${findings.filter((f) => f.safeToRemediate).length} safe to remediate`,
+    findings.length === 0
+      ? 'no drift'
+      : `${findings.length} findings, ${findings.filter((f) => f.safeToRemediate).length} safe to remediate`,
 });
 
 /** Input of `remediate-finding`. */
@@ -24,7 +26,9 @@ export const remediateFinding = defineStep({
   profile: 'apply',
   timeoutSeconds: 300,
   title: 'remediate finding',
-  summary: ({ environment, finding }: RemediateInput) => `remediate ${finding.class} drift on ${finding.object} in ${environment.name}`,
-  run: ({ activities, options }, input: RemediateInput) => activities.remediateFinding.executeWithOptions(options, [input]),
+  summary: ({ environment, finding }: RemediateInput) =>
+    `remediate ${finding.class} drift on ${finding.object} in ${environment.name}`,
+  run: ({ activities, options }, input: RemediateInput) =>
+    activities.remediateFinding.executeWithOptions(options, [input]),
   describe: (r) => `${r.remediated ? 'remediated' : 'not remediated'}: ${r.detail}`,
 });

@@ -9,7 +9,8 @@ export const loadCatalog = defineStep({
   timeoutSeconds: 60,
   title: 'load environment catalog',
   summary: (_input: Record<string, never>) => 'load environment catalog',
-  run: ({ activities, options }, _input: Record<string, never>) => activities.loadCatalog.executeWithOptions(options, []),
+  run: ({ activities, options }, _input: Record<string, never>) =>
+    activities.loadCatalog.executeWithOptions(options, []),
   describe: (c) => `${c.environments.length} environments; promotion order ${c.promotionOrder.join(' → ')}`,
 });
 
@@ -19,7 +20,8 @@ export const resolveRevision = defineStep({
   timeoutSeconds: 120,
   title: 'resolve revision',
   summary: ({ revision }: { readonly revision: string }) => `resolve revision ${revision}`,
-  run: ({ activities, options }, input: { readonly revision: string }) => activities.resolveRevision.executeWithOptions(options, [input]),
+  run: ({ activities, options }, input: { readonly revision: string }) =>
+    activities.resolveRevision.executeWithOptions(options, [input]),
   describe: (r) => r.commit,
 });
 

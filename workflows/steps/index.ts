@@ -9,8 +9,24 @@ import type { ProgressTracker } from '../progress.ts';
 import type { StepDefinition } from './step.ts';
 import { ensureBucket, ensureLokiCredentials, seedLokiSecret } from './aws.ts';
 import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
-import { applyOverlay, diffOverlay, ensureStoreCredential, pruneOverlay, readDeployedState, recordDeployedState, renderOverlay } from './kubernetes.ts';
-import { approveInstallPlans, waitArgoApp, waitExternalSecretSynced, waitLogForwarderReady, waitLokiStackReady, waitOperatorsSucceeded, waitSecretStoreReady } from './gates.ts';
+import {
+  applyOverlay,
+  diffOverlay,
+  ensureStoreCredential,
+  pruneOverlay,
+  readDeployedState,
+  recordDeployedState,
+  renderOverlay,
+} from './kubernetes.ts';
+import {
+  approveInstallPlans,
+  waitArgoApp,
+  waitExternalSecretSynced,
+  waitLogForwarderReady,
+  waitLokiStackReady,
+  waitOperatorsSucceeded,
+  waitSecretStoreReady,
+} from './gates.ts';
 import { adoptObjects, inventoryLiveObjects } from './migration.ts';
 import { remediateFinding, scanDrift } from './drift.ts';
 
@@ -84,7 +100,11 @@ export async function runStep<K extends StepKind>(
     return output;
   } catch (err) {
     const type = failureType(err);
-    tracker.end(index, isCancellation(err) ? 'skipped' : 'failed', isCancellation(err) ? 'cancelled' : `${type ? `${type}: ` : ''}${failureMessage(err)}`);
+    tracker.end(
+      index,
+      isCancellation(err) ? 'skipped' : 'failed',
+      isCancellation(err) ? 'cancelled' : `${type ? `${type}: ` : ''}${failureMessage(err)}`,
+    );
     throw err;
   }
 }
@@ -95,7 +115,15 @@ export const workflowSteps = {
   'await-approval': 'await approval',
 } as const satisfies Record<KebabCase, string>;
 
+/** A step that can be planned: one of the registry's, or one the workflow runs itself. */
+export type PlannedStep = StepKind | keyof typeof workflowSteps;
+
 /** Lists steps as pending, in order, under their titles. */
-export function planSteps(tracker: ProgressTracker, kinds: readonly (StepKind | keyof typeof workflowSteps)[]): void {
-  tracker.plan(kinds.map((kind) => ({ kind, name: kind in workflowSteps ? workflowSteps[kind as keyof typeof workflowSteps] : steps[kind as StepKind].title })));
+export function planSteps(tracker: ProgressTracker, kinds: readonly PlannedStep[]): void {
+  tracker.plan(
+    kinds.map((kind) => ({
+      kind,
+      name: kind in workflowSteps ? workflowSteps[kind as keyof typeof workflowSteps] : steps[kind as StepKind].title,
+    })),
+  );
 }

@@ -18,7 +18,8 @@ export const ensureStoreCredential = defineStep({
     environment.aws.credentialMode === 'static'
       ? `ensure ESO store credential in ${environment.name}`
       : `check ESO store credential in ${environment.name} (sts: nothing to create)`,
-  run: ({ activities, options }, input: EnvironmentInput) => activities.ensureStoreCredential.executeWithOptions(options, [input]),
+  run: ({ activities, options }, input: EnvironmentInput) =>
+    activities.ensureStoreCredential.executeWithOptions(options, [input]),
   describe: (r) => `${r.namespace}/${r.name}${r.created ? ' (created)' : ''}`,
 });
 
@@ -39,7 +40,9 @@ export const applyOverlay = defineStep({
   title: 'apply overlay',
   summary: (i: OverlayInput) => `apply ${overlayOf(i)} at ${shortSha(i.revision)} to ${i.environment.name}`,
   run: ({ activities, options }, i: OverlayInput) =>
-    activities.applyOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i), prune: false }]),
+    activities.applyOverlay.executeWithOptions(options, [
+      { environment: i.environment, revision: i.revision, overlay: overlayOf(i), prune: false },
+    ]),
   describe: (r) => `${r.applied} objects applied at ${shortSha(r.commit)} (${describeDiff(r.diff)})`,
 });
 
@@ -50,7 +53,9 @@ export const renderOverlay = defineStep({
   title: 'render overlay',
   summary: (i: OverlayInput) => `render ${overlayOf(i)} at ${shortSha(i.revision)} for ${i.environment.name}`,
   run: ({ activities, options }, i: OverlayInput) =>
-    activities.renderOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i) }]),
+    activities.renderOverlay.executeWithOptions(options, [
+      { environment: i.environment, revision: i.revision, overlay: overlayOf(i) },
+    ]),
   describe: (r) => `${r.objects} objects at ${shortSha(r.commit)}`,
 });
 
@@ -61,7 +66,9 @@ export const diffOverlay = defineStep({
   title: 'dry-run diff',
   summary: (i: OverlayInput) => `dry-run ${overlayOf(i)} at ${shortSha(i.revision)} against ${i.environment.name}`,
   run: ({ activities, options }, i: OverlayInput) =>
-    activities.applyOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i), dryRun: true }]),
+    activities.applyOverlay.executeWithOptions(options, [
+      { environment: i.environment, revision: i.revision, overlay: overlayOf(i), dryRun: true },
+    ]),
   describe: (r) => describeDiff(r.diff),
 });
 
@@ -72,7 +79,9 @@ export const pruneOverlay = defineStep({
   title: 'prune objects removed from Git',
   summary: (i: OverlayInput) => `prune ${overlayOf(i)} at ${shortSha(i.revision)} in ${i.environment.name}`,
   run: ({ activities, options }, i: OverlayInput) =>
-    activities.applyOverlay.executeWithOptions(options, [{ environment: i.environment, revision: i.revision, overlay: overlayOf(i), prune: true }]),
+    activities.applyOverlay.executeWithOptions(options, [
+      { environment: i.environment, revision: i.revision, overlay: overlayOf(i), prune: true },
+    ]),
   describe: (r) => (r.diff.toBeDeleted.length > 0 ? `pruned ${r.diff.toBeDeleted.join(', ')}` : 'nothing to prune'),
 });
 
@@ -82,7 +91,8 @@ export const readDeployedState = defineStep({
   timeoutSeconds: 60,
   title: 'read deployed state',
   summary: ({ environment }: EnvironmentInput) => `read deployed state of ${environment.name}`,
-  run: ({ activities, options }, input: EnvironmentInput) => activities.readDeployedState.executeWithOptions(options, [input]),
+  run: ({ activities, options }, input: EnvironmentInput) =>
+    activities.readDeployedState.executeWithOptions(options, [input]),
   describe: (s) => (s ? `${shortSha(s.revision)} ${s.verified ? 'verified' : 'not verified'}` : 'nothing recorded yet'),
 });
 
@@ -99,7 +109,10 @@ export const recordDeployedState = defineStep({
   profile: 'short',
   timeoutSeconds: 60,
   title: 'record deployed state',
-  summary: (i: RecordInput) => `record ${i.environment.name} at ${shortSha(i.revision)} (${i.verified ? 'verified' : 'not yet verified'})`,
-  run: ({ activities, options }, input: RecordInput) => activities.recordDeployedState.executeWithOptions(options, [input]),
-  describe: (s) => `${shortSha(s.revision)} ${s.verified ? `verified${s.verifiedAt ? ` at ${s.verifiedAt}` : ''}` : 'not verified'}`,
+  summary: (i: RecordInput) =>
+    `record ${i.environment.name} at ${shortSha(i.revision)} (${i.verified ? 'verified' : 'not yet verified'})`,
+  run: ({ activities, options }, input: RecordInput) =>
+    activities.recordDeployedState.executeWithOptions(options, [input]),
+  describe: (s) =>
+    `${shortSha(s.revision)} ${s.verified ? `verified${s.verifiedAt ? ` at ${s.verifiedAt}` : ''}` : 'not verified'}`,
 });

@@ -1,0 +1,101 @@
+/**
+ * The register of every patch ID the workflows pass to `patched()` or `deprecatePatch()`. Call sites use
+ * these constants, never a string, so each ID lives here once, with when it came in, where it can be
+ * reached, and when it may be deprecated and then removed.
+ *
+ * Why they matter: every workflow type is `AUTO_UPGRADE` on versioned workers (see `versioning.ts`), so an
+ * execution that started on an older build carries on, on the new build, from its recorded history. A
+ * `patched()` branch lets such an execution replay the path it took; new executions record a marker and
+ * take the new path. Lifecycle of an ID: `patched(id)` → `deprecatePatch(id)` once no open execution can
+ * lack the marker at the call site → no call at all once no open execution can carry the marker.
+ * `test/replay/replay.test.ts` lists, from the recorded histories, which of them carry each marker and which
+ * reach a patched workflow type without it.
+ */
+import type { WorkflowType } from '../domain/index.ts';
+
+/** Where a patch stands: still branching (`patched`), or only keeping its marker valid (`deprecated`). */
+export type PatchStage = 'patched' | 'deprecated';
+
+/** One patch ID with its history. */
+export interface Patch<I extends string = string> {
+  /** The marker ID recorded in history; never change it once released. */
+  readonly id: I;
+  /** When the ID first appeared in `workflows/` (`git log -S '<id>' -- workflows`), and in which commit. */
+  readonly introduced: { readonly date: string; readonly commit: string };
+  readonly stage: PatchStage;
+  /** The workflow types whose executions can reach the call site. */
+  readonly workflowTypes: readonly WorkflowType[];
+  /** When `patched(id)` may become `deprecatePatch(id)` (the old branch deleted). */
+  readonly deprecateWhen: string;
+  /** When the `deprecatePatch(id)` call may go too. */
+  readonly removeWhen: string;
+}
+
+/** What a register entry states; the deprecation and removal rules follow from it. */
+type PatchFacts<I extends string> = Omit<Patch<I>, 'deprecateWhen' | 'removeWhen'> & {
+  /** What else must hold before the old branch goes, beyond the older executions having closed. */
+  readonly alsoBeforeDeprecating: string;
+};
+
+/**
+ * An entry of the register. Deprecation: no execution of its types started by a build older than the patch
+ * is open, and `alsoBeforeDeprecating`. Removal: the same for the build that brought `deprecatePatch`, and
+ * no recorded history carries the marker any more.
+ */
+function patch<const I extends string>({ alsoBeforeDeprecating, ...facts }: PatchFacts<I>): Patch<I> {
+  const types = facts.workflowTypes.join(' or ');
+  const openBefore = (build: string) =>
+    `no ${types} started by a build before ${build} is open (visibility: WorkflowType, ExecutionStatus="Running", StartTime before its deploy)`;
+  return {
+    ...facts,
+    deprecateWhen: `${openBefore(facts.introduced.commit)}, and ${alsoBeforeDeprecating}`,
+    removeWhen: `${openBefore('the one with deprecatePatch')}, and no history in test/replay/histories carries the marker`,
+  };
+}
+
+/**
+ * `bootstrap-renders-overlay-first` — introduced 2026-11-26 (e70b07d). Bootstrap renders the environment's
+ * overlay right after resolving the revision, so a catalog naming an overlay that does not build fails
+ * before the bucket, credentials and secret exist. Every bootstrap reaches the call site.
+ */
+export const bootstrapRendersOverlayFirst = patch({
+  id: 'bootstrap-renders-overlay-first',
+  introduced: { date: '2026-11-26', commit: 'e70b07d' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment'],
+  alsoBeforeDeprecating: 'the bootstrapEnvironment histories without the marker are recorded again',
+});
+
+/**
+ * `rejected-delivery-fails-without-rollback` — introduced 2026-11-26 (e70b07d). A direct delivery the API
+ * server rejects before writing anything fails `ManifestRejected` instead of rolling back. Reached only
+ * after such a rejection, by rollouts and promotions; a promotion can be open for its approval timeout (up
+ * to 7 days) plus its wait for the lock.
+ */
+export const rejectedDeliveryFailsWithoutRollback = patch({
+  id: 'rejected-delivery-fails-without-rollback',
+  introduced: { date: '2026-11-26', commit: 'e70b07d' },
+  stage: 'patched',
+  workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
+  alsoBeforeDeprecating: 'no recorded history of those types reaches a rejected delivery without the marker',
+});
+
+/**
+ * `migrate-merge-pass-covers-overlay` — introduced 2026-11-26 (caed98c). The merge pass of a migration
+ * covers every rendered object (creating what is absent) and, with direct delivery, is the delivery, so
+ * ESO owns the Secret only after every gate. Dry runs end before the call site.
+ */
+export const migrateMergePassCoversOverlay = patch({
+  id: 'migrate-merge-pass-covers-overlay',
+  introduced: { date: '2026-11-26', commit: 'caed98c' },
+  stage: 'patched',
+  workflowTypes: ['migrateProduction'],
+  alsoBeforeDeprecating: 'the migrateProduction histories that take the lock without the marker are recorded again',
+});
+
+/** Every patch in the register. */
+export const PATCHES: readonly Patch[] = [
+  bootstrapRendersOverlayFirst,
+  rejectedDeliveryFailsWithoutRollback,
+  migrateMergePassCoversOverlay,
+];
