@@ -121,17 +121,20 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
   const git = lazyGit(deps);
   const aws = createAwsActivities(deps.awsClients ?? createAwsClients(deps.awsEndpoint ? { endpoint: deps.awsEndpoint } : {}));
   const storeCredential: StoreCredentialConfig = { ...DEFAULT_STORE_CREDENTIAL, source: storeKeyFromEnvironment, ...deps.storeCredential };
-  const gitops = createGitopsActivities(git);
+  // Helpers other activities call in-process; no workflow schedules them, so they are not registered.
+  const { inspectBucket: _inspectBucket, inspectLokiSecret: _inspectLokiSecret, ...awsActivities } = aws;
+  const { readPinnedRevision: _readPinnedRevision, ...gitops } = createGitopsActivities(git);
+  const { approveInstallPlan: _approveInstallPlan, ...olm } = createOlmActivities({ clusters });
   return withLiveness({
     loadCatalog: createLoadCatalog({ catalogPath: deps.catalogPath }),
-    ...aws,
+    ...awsActivities,
     ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
     applyOverlay: createApplyOverlay({ clusters, ...git }),
     ...createStateActivities({ clusters }),
     waitForExternalSecretSynced: createWaitForExternalSecretSynced({ clusters }),
     waitForSecretStoreReady: createWaitForSecretStoreReady({ clusters }),
     waitForArgoAppAtRevision: createWaitForArgoAppAtRevision({ clusters }),
-    ...createOlmActivities({ clusters }),
+    ...olm,
     ...createLokiGates({ clusters }),
     ...gitops,
     ...createMigrationActivities({ clusters, ...git }),

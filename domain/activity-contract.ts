@@ -17,8 +17,6 @@ export interface LogstackActivities {
   // ── AWS ──────────────────────────────────────────────────────────────────────────────────
   /** Creates the bucket if absent and converges encryption, versioning, public-access block, TLS-only policy, lifecycle and tags. `Conflict` when owned elsewhere. */
   ensureBucket(input: { environment: Environment }): Promise<{ bucket: string; created: boolean; changed: string[] }>;
-  /** Reports how the bucket differs from its desired configuration. Read-only. */
-  inspectBucket(input: { environment: Environment }): Promise<{ bucket: string; exists: boolean; drift: string[] }>;
   /** Ensures the IAM user (static) or role trusting the cluster OIDC issuer (sts) with a policy scoped to the bucket. */
   ensureLokiCredentials(input: { environment: Environment }): Promise<{ mode: 'static' | 'sts'; principalArn: string; created: boolean }>;
   /**
@@ -26,8 +24,6 @@ export interface LogstackActivities {
    * missing or invalid, removing keys it no longer references; sts: role_arn). Puts a version only when content changed.
    */
   seedLokiSecret(input: { environment: Environment; principalArn: string }): Promise<{ secretArn: string; versionId: string; sha256: string; changed: boolean }>;
-  /** Reports whether the Loki secret exists and still matches its expected shape. Read-only. */
-  inspectLokiSecret(input: { environment: Environment }): Promise<{ exists: boolean; drift: string[] }>;
 
   // ── Kubernetes: bootstrap, render, apply, state ─────────────────────────────────────────
   /**
@@ -56,8 +52,6 @@ export interface LogstackActivities {
   waitForArgoAppAtRevision(input: { environment: Environment; revision: string; timeoutSeconds?: number }): Promise<GateOutcome>;
   /** Waits for every Subscription's installed CSV (or only `subscriptions`, as `namespace/name`) to reach phase Succeeded. */
   waitForOperatorsSucceeded(input: { environment: Environment; timeoutSeconds?: number; subscriptions?: readonly string[] }): Promise<GateOutcome>;
-  /** Approves a Manual InstallPlan only when it installs exactly `expectedCsv`. */
-  approveInstallPlan(input: { environment: Environment; namespace: string; subscription: string; expectedCsv: string }): Promise<{ installPlan: string; approved: boolean }>;
   /** Approves Manual InstallPlans only where they install exactly the Subscription's pinned `startingCSV`. */
   approvePinnedInstallPlans(input: { environment: Environment }): Promise<{ approved: string[]; leftForAPerson: string[] }>;
   /** Waits for LokiStack Ready=True. */
@@ -70,8 +64,6 @@ export interface LogstackActivities {
   resolveRevision(input: { revision: string }): Promise<{ commit: string }>;
   /** Pins an environment to `commit` in Git (commit + push). Idempotent: no commit when already pinned. */
   pinRevision(input: { environment: Environment; commit: string }): Promise<{ pinCommit: string; changed: boolean }>;
-  /** Reads the revision an environment is pinned to in Git. */
-  readPinnedRevision(input: { environment: Environment }): Promise<{ commit: string | null }>;
 
   // ── migration and drift ──────────────────────────────────────────────────────────────────
   /** Lists live objects of the environment and who manages them (script / client-side apply / logstack). Read-only. */

@@ -12,7 +12,7 @@ import { buildAll } from './build.ts';
 import { clusterPorts, ensureGitRemote, startAll } from './components.ts';
 import { recordedPids, stopDaemon } from './exec.ts';
 import { CACHE_ROOT, ENV_FILE, GIT_REMOTE_DIR, KUBECONFIG_FILE, REPO_ROOT, RUN_DIR, STATUS_FILE, loadVersions } from './paths.ts';
-import { publishInputs, readInputs, withdrawInputs } from './inputs.ts';
+import { publishInputs, readInputs, withdrawInputs, withoutInputs } from './inputs.ts';
 import { readSandbox, type SandboxRuntime, type SandboxStatus } from './status.ts';
 
 const say = (line: string): void => {
@@ -131,6 +131,10 @@ function exec(command: string, args: readonly string[]): void {
 }
 
 const program = new Command('sandbox').description('the local sandbox of real parts').enablePositionalOptions();
+// Every command but `exec` and `env` runs the sandbox itself: its parts start without the inputs it publishes.
+program.hook('preAction', (_program, action) => {
+  if (action.name() !== 'exec' && action.name() !== 'env') withoutInputs(process.env);
+});
 program.command('build').description('build every part that is missing from the cache').action(async () => {
   await buildAll(loadVersions(), say);
 });

@@ -13,8 +13,29 @@ import type { SandboxRuntime } from './status.ts';
 /** moto accepts any key; these are its conventional test credentials, never a real key. */
 const MOTO_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' } as const;
 
+/** The names of the variables the sandbox publishes. */
+export const PUBLISHED_VARIABLES = [
+  'TEMPORAL_CONFIG_FILE',
+  'TEMPORAL_PROFILE',
+  'LOGSTACK_UI_URL',
+  'LOGSTACK_CATALOG',
+  'KUBECONFIG',
+  'LOGSTACK_KUBECTL',
+  'AWS_ENDPOINT_URL',
+  ...(Object.keys(MOTO_CREDENTIALS) as (keyof typeof MOTO_CREDENTIALS)[]),
+] as const;
+
+/**
+ * Removes the published variables from `env`. The sandbox's own parts (the Temporal CLI reads
+ * `TEMPORAL_PROFILE` too) must never be configured by what an earlier `up` published: after `down`
+ * the profile they name is gone.
+ */
+export function withoutInputs(env: NodeJS.ProcessEnv): void {
+  for (const name of PUBLISHED_VARIABLES) delete env[name];
+}
+
 /** The variables the sandbox publishes, in the order the env file lists them. */
-export function sandboxVariables(status: SandboxRuntime): Record<string, string> {
+export function sandboxVariables(status: SandboxRuntime): Record<(typeof PUBLISHED_VARIABLES)[number], string> {
   return {
     TEMPORAL_CONFIG_FILE: PROFILE_FILE,
     TEMPORAL_PROFILE: SANDBOX_PROFILE,

@@ -14,8 +14,19 @@ import { inspectSecret, seedSecret, type SecretScope } from './secrets-manager.t
 /** The client factory and its options, re-exported for the worker's composition root. */
 export { createAwsClients, resolveEndpoint, type AwsClientOptions, type AwsClients } from './clients.ts';
 
-/** The activities this module implements, with the exact signatures of the activity contract. */
-export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'inspectBucket' | 'ensureLokiCredentials' | 'seedLokiSecret' | 'inspectLokiSecret'>;
+/**
+ * Read-only inspections of the AWS resources. The drift scan calls them inside its own activity; they
+ * are not registered as activities of their own (no workflow schedules them).
+ */
+export interface AwsInspections {
+  /** Reports how the bucket differs from its desired configuration. Read-only. */
+  readonly inspectBucket: (input: { environment: Environment }) => Promise<{ bucket: string; exists: boolean; drift: string[] }>;
+  /** Reports whether the Loki secret exists and still matches its expected shape. Read-only. */
+  readonly inspectLokiSecret: (input: { environment: Environment }) => Promise<{ exists: boolean; drift: string[] }>;
+}
+
+/** The activities this module implements, with the exact signatures of the activity contract, and the inspections. */
+export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'ensureLokiCredentials' | 'seedLokiSecret'> & AwsInspections;
 
 /**
  * Runs an activity body. A failure after the activity was cancelled is reported as the cancellation

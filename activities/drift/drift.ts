@@ -12,6 +12,7 @@
  */
 import { type DriftFinding, type Environment, FailureType, INVENTORY_LABEL, STATE_NAMESPACE, isCommitSha, stateConfigMapName } from '../../domain/index.ts';
 import type { LogstackActivities } from '../../domain/activity-contract.ts';
+import type { AwsInspections } from '../aws/index.ts';
 import { isApplicationFailure } from '../errors.ts';
 import { ARGOCD_API_VERSION, REFRESH_ANNOTATION, judgeApplication } from '../argocd/application.ts';
 import { ESO_API_VERSION, FORCE_SYNC_ANNOTATION, findLokiExternalSecret, keyMismatch } from '../eso/external-secret.ts';
@@ -30,7 +31,7 @@ export interface DriftDeps {
   readonly clusters: KubeClusters;
   readonly repo: () => Promise<GitRepo>;
   readonly renderer: () => Promise<OverlayRenderer>;
-  readonly aws: Pick<LogstackActivities, 'inspectBucket' | 'inspectLokiSecret' | 'ensureBucket'>;
+  readonly aws: Pick<LogstackActivities, 'ensureBucket'> & AwsInspections;
 }
 
 type Finding = DriftFinding;

@@ -5,7 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { pinPath } from '../../activities/gitops/pins.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openGitRepo } from '../../activities/gitops/git.ts';
+import { pinPath, readPinnedRevision } from '../../activities/gitops/pins.ts';
+import type { Environment } from '../../domain/index.ts';
 import { environment, failureTypeOf, git, sandbox, sandboxActivities, scratchBranch, suffix, type ScratchBranch } from './sandbox-parts.ts';
 
 let branch: ScratchBranch;
@@ -14,6 +19,18 @@ let tagged: string;
 const tag = `t-release-${suffix()}`;
 const dev = environment('dev', { name: `pin-${suffix()}` });
 const staging = environment('staging', { name: `pin-${suffix()}` });
+
+/** The pin as the drift scan reads it (`readPinnedRevision`), through a fresh working clone of its own. */
+async function readPin(env: Environment): Promise<{ commit: string | null }> {
+  const workdir = mkdtempSync(join(tmpdir(), 'logstack-test-pin-'));
+  rmSync(workdir, { recursive: true, force: true });
+  try {
+    const repo = openGitRepo({ remote: sandbox.git.remote, branch: branch.branch, workdir, author: { name: 'logstack test', email: 'test@localhost' } });
+    return { commit: await readPinnedRevision(repo, env) };
+  } finally {
+    rmSync(workdir, { recursive: true, force: true });
+  }
+}
 
 function remoteLog(ref: string): string[] {
   return execFileSync('git', ['--git-dir', sandbox.git.remote, 'log', '--format=%H', ref], { encoding: 'utf8' }).trim().split('\n');
@@ -46,14 +63,14 @@ describe('Git activities on the sandbox remote', () => {
 
   it('pinRevision twice: one commit on the branch, then changed=false; readPinnedRevision reads it back', async () => {
     const acts = sandboxActivities({ branch: branch.branch });
-    assert.deepEqual(await acts.readPinnedRevision({ environment: dev }), { commit: null });
+    assert.deepEqual(await readPin(dev), { commit: null });
     const before = remoteLog(branch.branch).length;
     const first = await acts.pinRevision({ environment: dev, commit: base });
     assert.equal(first.changed, true);
     const second = await acts.pinRevision({ environment: dev, commit: base });
     assert.deepEqual(second, { pinCommit: first.pinCommit, changed: false });
     assert.equal(remoteLog(branch.branch).length, before + 1, 'exactly one pin commit');
-    assert.deepEqual(await acts.readPinnedRevision({ environment: dev }), { commit: base });
+    assert.deepEqual(await readPin(dev), { commit: base });
     const file = execFileSync('git', ['--git-dir', sandbox.git.remote, 'show', `${branch.branch}:${pinPath(dev.name)}`], { encoding: 'utf8' });
     assert.match(file, new RegExp(`environment: ${dev.name}`));
     assert.match(file, new RegExp(`revision: "?${base}"?`));
@@ -65,9 +82,8 @@ describe('Git activities on the sandbox remote', () => {
     await Promise.all([one.resolveRevision({ revision: base }), two.resolveRevision({ revision: base })]);
     const [a, b] = await Promise.all([one.pinRevision({ environment: dev, commit: tagged }), two.pinRevision({ environment: staging, commit: tagged })]);
     assert.equal(a.changed && b.changed, true);
-    const fresh = sandboxActivities({ branch: branch.branch });
-    assert.deepEqual(await fresh.readPinnedRevision({ environment: dev }), { commit: tagged });
-    assert.deepEqual(await fresh.readPinnedRevision({ environment: staging }), { commit: tagged });
+    assert.deepEqual(await readPin(dev), { commit: tagged });
+    assert.deepEqual(await readPin(staging), { commit: tagged });
   });
 
   it('pinRevision refuses a non-SHA and a commit the remote does not have, without pushing', async () => {

@@ -78,10 +78,7 @@ const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
   'resolveRevision',
   'renderOverlay',
   'readDeployedState',
-  'readPinnedRevision',
   'applyOverlay(dry-run)',
-  'inspectBucket',
-  'inspectLokiSecret',
   'inventoryLiveObjects',
   'scanDrift',
 ]);

@@ -38,12 +38,9 @@ export interface ActivityCall {
 /** Activities that only read; everything else counts as a side effect. `applyOverlay` with `dryRun` reads too. */
 export const READ_ONLY_ACTIVITIES: ReadonlySet<keyof LogstackActivities> = new Set([
   'loadCatalog',
-  'inspectBucket',
-  'inspectLokiSecret',
   'renderOverlay',
   'readDeployedState',
   'resolveRevision',
-  'readPinnedRevision',
   'inventoryLiveObjects',
   'scanDrift',
 ]);
@@ -173,7 +170,6 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
   const defaults: ActivityBehaviour = {
     loadCatalog: () => world.catalog,
     ensureBucket: ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
-    inspectBucket: ({ environment }) => ({ bucket: environment.aws.bucket, exists: true, drift: [] }),
     ensureLokiCredentials: ({ environment }) => ({
       mode: environment.aws.credentialMode,
       principalArn: `arn:aws:iam::000000000000:${environment.aws.credentialMode === 'static' ? 'user' : 'role'}/logstack-${environment.name}-loki`,
@@ -185,7 +181,6 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       sha256: 'ab'.repeat(32),
       changed: false,
     }),
-    inspectLokiSecret: () => ({ exists: true, drift: [] }),
     approvePinnedInstallPlans: () => ({ approved: [], leftForAPerson: [] }),
     waitForSecretStoreReady: () =>
       gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),
@@ -232,7 +227,6 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       GateKinds.operatorsSucceeded,
       'loki-operator.v6.2.0, cluster-logging.v6.2.0 Succeeded',
     ),
-    approveInstallPlan: ({ expectedCsv }) => ({ installPlan: `install-${expectedCsv}`, approved: true }),
     waitForLokiStackReady: gate(GateKinds.lokiStackReady, 'LokiStack logging-loki Ready'),
     waitForLogForwarderReady: gate(GateKinds.logForwarderReady, 'ClusterLogForwarder Authorized, Valid, Ready'),
     resolveRevision: ({ revision }) => {
@@ -250,7 +244,6 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       world.live.set(environment.name, commit);
       return { pinCommit: 'e'.repeat(40), changed };
     },
-    readPinnedRevision: ({ environment }) => ({ commit: world.pinned.get(environment.name) ?? null }),
     inventoryLiveObjects: () => world.inventory,
     adoptObjects: ({ objects }) => ({ adopted: objects, unchanged: [] }),
     scanDrift: ({ environment }) => world.findings.get(environment.name) ?? [],
