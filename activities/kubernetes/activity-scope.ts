@@ -75,14 +75,6 @@ export async function withLivenessHeartbeat<R>(fn: () => Promise<R>): Promise<R>
   }
 }
 
-/**
- * Throws the cancellation reason when `signal` has aborted: the `CancelledFailure` Temporal put
- * there, so the activity ends cancelled rather than failed.
- */
-export function throwIfCancelled(signal: AbortSignal): void {
-  if (signal.aborted) throw cancellationError(signal);
-}
-
 /** The error an aborted activity should end with (the SDK's `CancelledFailure` when present). */
 export function cancellationError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;

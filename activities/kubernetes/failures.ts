@@ -32,12 +32,6 @@ export function isNotFound(error: unknown): boolean {
   return apiErrorOf(error)?.status === 404;
 }
 
-/** True when the error is the apiserver answering 409 AlreadyExists. */
-export function isAlreadyExists(error: unknown): boolean {
-  const api = apiErrorOf(error);
-  return api?.status === 409 && api.body?.reason === 'AlreadyExists';
-}
-
 /** A field owned by another manager, parsed from a server-side apply conflict. */
 export interface FieldConflict {
   readonly field: string;
