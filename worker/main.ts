@@ -73,6 +73,8 @@ export function workerOptions(config: WorkerConfig, connection: NativeConnection
           workerDeploymentOptions: {
             version: config.versioning,
             useWorkerVersioning: true,
+            // Each workflow type declares its own behaviour (workflows/versioning.ts); the SDK still
+            // requires a default, which only a type added without a declaration would get.
             defaultVersioningBehavior: 'AUTO_UPGRADE',
           },
         }
