@@ -7,7 +7,9 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { clientConfigToToml } from '@temporalio/envconfig';
-import { ENV_FILE, PROFILE_FILE, SANDBOX_PROFILE } from './paths.ts';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ENV_FILE, PROFILE_FILE, REPO_ROOT, SANDBOX_PROFILE } from './paths.ts';
 import type { SandboxRuntime } from './status.ts';
 
 /** moto accepts any key; these are its conventional test credentials, never a real key. */
@@ -19,6 +21,9 @@ export const PUBLISHED_VARIABLES = [
   'TEMPORAL_PROFILE',
   'LOGSTACK_UI_URL',
   'LOGSTACK_CATALOG',
+  'GIT_CONFIG_COUNT',
+  'GIT_CONFIG_KEY_0',
+  'GIT_CONFIG_VALUE_0',
   'KUBECONFIG',
   'LOGSTACK_KUBECTL',
   'AWS_ENDPOINT_URL',
@@ -34,13 +39,29 @@ export function withoutInputs(env: NodeJS.ProcessEnv): void {
   for (const name of PUBLISHED_VARIABLES) delete env[name];
 }
 
+/** The sandbox catalog of the repository. */
+const SANDBOX_CATALOG = join(REPO_ROOT, 'sandbox/environments.yaml');
+
+/** The remote the sandbox catalog names: a placeholder the published Git configuration maps. */
+function catalogRemote(): string {
+  const remote = (parse(readFileSync(SANDBOX_CATALOG, 'utf8')) as { gitops?: { remote?: unknown } }).gitops?.remote;
+  if (typeof remote !== 'string' || remote === '') throw new Error(`${SANDBOX_CATALOG} names no gitops.remote`);
+  return remote;
+}
+
 /** The variables the sandbox publishes, in the order the env file lists them. */
 export function sandboxVariables(status: SandboxRuntime): Record<(typeof PUBLISHED_VARIABLES)[number], string> {
   return {
     TEMPORAL_CONFIG_FILE: PROFILE_FILE,
     TEMPORAL_PROFILE: SANDBOX_PROFILE,
     LOGSTACK_UI_URL: status.temporal.ui,
-    LOGSTACK_CATALOG: status.catalog,
+    // The repository's own sandbox catalog, so local reads (`logstack validate`, `render`) find its
+    // overlays beside it. The remote it names (a placeholder) is mapped to the sandbox's bare
+    // repository by Git's own configuration variables (`url.<bare>.insteadOf`), for every git call.
+    LOGSTACK_CATALOG: SANDBOX_CATALOG,
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: `url.${status.git.remote}.insteadOf`,
+    GIT_CONFIG_VALUE_0: catalogRemote(),
     KUBECONFIG: status.kubeconfig,
     LOGSTACK_KUBECTL: status.kubectl,
     AWS_ENDPOINT_URL: status.aws.endpoint,

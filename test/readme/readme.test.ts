@@ -311,7 +311,7 @@ describe('README: every command, run as written', () => {
     // The clean shell had none of them before the line, and has them after it.
     const show = 'echo "profile=${TEMPORAL_PROFILE:-none} catalog=${LOGSTACK_CATALOG:-none}"';
     assert.equal((await clean(show)).trim(), 'profile=none catalog=none');
-    assert.match(await clean(`${load}\n${show}`), /^profile=sandbox catalog=\S+\/run\/environments\.yaml$/m);
+    assert.match(await clean(`${load}\n${show}`), /^profile=sandbox catalog=\S+\/sandbox\/environments\.yaml$/m);
   });
 
   it('worker: the admin applies its RBAC to a cluster whose namespaces exist; prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
@@ -323,8 +323,8 @@ describe('README: every command, run as written', () => {
       const worker = shell.start(command, command.startsWith('npx') ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
       background.push(worker); // stopped by the end of the file if an assertion fails first
       await worker.waitFor(/"state":"RUNNING"/);
-      // Without LOGSTACK_CATALOG the worker uses the sandbox's catalog (copied into its runtime directory).
-      const catalog = command.startsWith('npx') ? 'gitops/environments.yaml' : 'run/environments.yaml';
+      // Through `sandbox exec` the worker uses the sandbox catalog of the repository (its remote published apart).
+      const catalog = command.startsWith('npx') ? 'gitops/environments.yaml' : 'sandbox/environments.yaml';
       assert.match(worker.output(), new RegExp(`"catalog":"[^"]*${catalog.replace('.', '\\.')}"`));
       const end = await worker.stop('SIGTERM');
       assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);
