@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { DriftFinding } from '../../domain/index.ts';
 import { progressQuery } from '../../workflows/messages.ts';
 import { migrateProduction, promoteEnvironment, remediateDrift } from '../../workflows/index.ts';
-import { isSideEffect } from './doubles.ts';
+import { isSideEffect, type DoubleWorld } from './doubles.ts';
 import { REV } from './fixtures.ts';
 import { failureOf, settle, useHarness, waitUntil, type Step } from './harness.ts';
 
@@ -119,18 +119,19 @@ describe('migrateProduction', () => {
   });
 });
 
+/** Two safe findings (dev, production) and one a person must fix (dev). */
+function seedFindings(world: DoubleWorld): void {
+  world.findings.set('dev', [
+    finding('dev', 'aws', 'bucket logstack-dev-loki: versioning Suspended', true),
+    finding('dev', 'operators', 'Subscription loki-operator', false),
+  ]);
+  world.findings.set('production', [finding('production', 'external-secrets', 'ExternalSecret logging-loki-s3', true)]);
+}
+
 describe('remediateDrift', () => {
   const h = useHarness({
     taskQueue: 'logstack-drift-test',
-    seed: (world) => {
-      world.findings.set('dev', [
-        finding('dev', 'aws', 'bucket logstack-dev-loki: versioning Suspended', true),
-        finding('dev', 'operators', 'Subscription loki-operator', false),
-      ]);
-      world.findings.set('production', [
-        finding('production', 'external-secrets', 'ExternalSecret logging-loki-s3', true),
-      ]);
-    },
+    seed: seedFindings,
   });
 
   it('reports findings of every environment and touches nothing', async () => {
@@ -189,6 +190,15 @@ describe('remediateDrift', () => {
       0,
       'production was never applied',
     );
+  });
+});
+
+// A server of its own: the block above leaves lock workflows that the time-skipping server fast-forwards
+// (renewals, a cancelled promotion's release); this block starts from none.
+describe('remediateDrift: continue-as-new and input checks', () => {
+  const h = useHarness({
+    taskQueue: 'logstack-drift-can-test',
+    seed: seedFindings,
   });
 
   it('continues as new between environments when its history grows, keeping what it found', async () => {
