@@ -8,5 +8,6 @@ if (!process.features.typescript) {
   );
   process.exit(1);
 }
-const { runCli } = await import('./cli.ts');
+const { exitQuietlyOnClosedPipe, runCli } = await import('./cli.ts');
+exitQuietlyOnClosedPipe();
 process.exitCode = await runCli(process.argv.slice(2));

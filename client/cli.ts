@@ -101,7 +101,19 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   return exitCode;
 }
 
+/**
+ * Ends the process quietly when its output is closed early (`logstack status | head`): a reader that has
+ * seen enough is not an error, and Node would otherwise crash on the unhandled EPIPE.
+ */
+export function exitQuietlyOnClosedPipe(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
+
 const invokedDirectly = (import.meta as { main?: boolean }).main === true || (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url));
 if (invokedDirectly) {
+  exitQuietlyOnClosedPipe();
   process.exitCode = await runCli(process.argv.slice(2));
 }

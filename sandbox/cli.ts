@@ -185,4 +185,9 @@ program
     await runStandIns();
   });
 
+// `status | head`: a reader that closed the pipe early has seen enough; end quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 await program.parseAsync(process.argv);
