@@ -23,6 +23,7 @@ import { registerValidate } from './commands/validate.ts';
 import { registerWatch } from './commands/watch.ts';
 import { CommandContext, OUTPUT_FORMATS, processIo, type CliIo, type GlobalOptions } from './context.ts';
 import { describeError, ExitCode } from './errors.ts';
+import { printableLines } from './printable.ts';
 
 /** Commander error codes that are not usage errors: help and version were asked for. */
 const CLEAN_EXITS = new Set(['commander.helpDisplayed', 'commander.version']);
@@ -92,7 +93,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       exitCode = CLEAN_EXITS.has(error.code) ? ExitCode.ok : ExitCode.usage;
     } else {
       const { exitCode: code, message } = describeError(error);
-      io.err(`logstack: ${message}\n`);
+      io.err(`logstack: ${printableLines(message)}\n`);
       exitCode = code;
     }
   } finally {

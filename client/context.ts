@@ -3,6 +3,7 @@
  * lazily opened client (commands that only read local files or serve HTTP never connect).
  */
 import Table from 'cli-table3';
+import { printableJson, printableLines } from './printable.ts';
 import { connectClient, resolveSettings, type ConnectionFlags, type ConnectionSettings, type TemporalClient } from './connection.ts';
 
 /** Where the CLI writes; tests pass their own to capture output. */
@@ -62,25 +63,25 @@ export class CommandContext {
     return this.output === 'json';
   }
 
-  /** Writes one line of text. */
+  /** Writes one line of text; controls and bidirectional characters in it are shown as escapes. */
   line(text = ''): void {
-    this.io.out(`${text}\n`);
+    this.io.out(`${printableLines(text)}\n`);
   }
 
-  /** Writes a value as JSON (pretty; one document). */
+  /** Writes a value as JSON (pretty; one document), with every control or bidirectional character escaped. */
   printJson(value: unknown): void {
-    this.io.out(`${JSON.stringify(value, null, 2)}\n`);
+    this.io.out(`${printableJson(JSON.stringify(value, null, 2))}\n`);
   }
 
-  /** Writes a value as one JSON line (streams of events). */
+  /** Writes a value as one JSON line (streams of events), escaped as {@link printJson}. */
   printJsonLine(value: unknown): void {
-    this.io.out(`${JSON.stringify(value)}\n`);
+    this.io.out(`${printableJson(JSON.stringify(value))}\n`);
   }
 
   /** Writes a plain table (no colours, so output is the same in a terminal and a pipe). */
   printTable(head: readonly string[], rows: readonly (readonly string[])[]): void {
     const table = new Table({ head: [...head], style: { head: [], border: [] }, wordWrap: false });
-    for (const row of rows) table.push([...row]);
+    for (const row of rows) table.push(row.map((cell) => printableLines(cell)));
     this.io.out(`${table.toString()}\n`);
   }
 

@@ -4,6 +4,7 @@
  * workflow-side classes.
  */
 import { FailureType, isDomainError } from '../domain/index.ts';
+import { printable } from './printable.ts';
 
 /** Process exit codes of the `logstack` CLI. */
 export const ExitCode = {
@@ -77,11 +78,13 @@ export function describeError(error: unknown): { exitCode: ExitCode; message: st
   if (info.message.includes('binary/encrypted')) {
     return { exitCode: ExitCode.failed, message: 'the payloads are encrypted; set LOGSTACK_CODEC_KEYS to the keys the worker uses to read them' };
   }
+  // Failure types and messages from history are shown on one line, controls escaped.
+  const type = info.type ? ` (${printable(info.type)})` : '';
   if (name === 'WorkflowFailedError') {
-    return { exitCode: exitCodeForFailure(info.type), message: `workflow failed${info.type ? ` (${info.type})` : ''}: ${info.message}` };
+    return { exitCode: exitCodeForFailure(info.type), message: `workflow failed${type}: ${printable(info.message)}` };
   }
   if (name === 'WorkflowUpdateFailedError') {
-    return { exitCode: ExitCode.failed, message: `refused${info.type ? ` (${info.type})` : ''}: ${info.message}` };
+    return { exitCode: ExitCode.failed, message: `refused${type}: ${printable(info.message)}` };
   }
   if (name === 'WorkflowNotFoundError') return { exitCode: ExitCode.failed, message: (error as Error).message };
   return { exitCode: ExitCode.failed, message: info.message };

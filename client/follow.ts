@@ -8,6 +8,7 @@ import type { DiffSummary, Progress, StepProgress } from '../domain/index.ts';
 import { progressQuery } from '../workflows/messages.ts';
 import type { CommandContext } from './context.ts';
 import { ExitCode, exitCodeForFailure, failureInfo, type FailureInfo } from './errors.ts';
+import { printable, printableLines } from './printable.ts';
 
 type AwaitingApproval = NonNullable<Progress['awaitingApproval']>;
 
@@ -42,7 +43,8 @@ function clock(iso: string | undefined): string {
 /** One step line, e.g. `12:00:03 ✓ apply overlay — succeeded: 14 objects`. */
 export function formatStep(step: StepProgress): string {
   const at = step.status === 'running' || step.status === 'pending' ? step.startedAt : (step.endedAt ?? step.startedAt);
-  return `${clock(at)} ${ICON[step.status] ?? '?'} ${step.name} — ${step.status}${step.detail ? `: ${step.detail}` : ''}`;
+  // Names and details come from history: one line each, whatever they hold.
+  return `${clock(at)} ${ICON[step.status] ?? '?'} ${printable(step.name)} — ${printable(step.status)}${step.detail ? `: ${printable(step.detail)}` : ''}`;
 }
 
 /** A one-line count summary of a dry-run diff. */
@@ -53,16 +55,16 @@ export function diffSummaryLine(diff: DiffSummary): string {
 /** The lines describing an awaited approval and the exact commands to answer it. */
 export function approvalLines(workflowId: string, approval: AwaitingApproval, target: string, extraFlags = ''): string[] {
   const lines = [
-    `⏸ ${workflowId} is waiting for approval to change ${approval.environment}` +
-      `${approval.requestedBy ? ` (requested by ${approval.requestedBy})` : ''}` +
-      `${approval.approvers.length ? `; approvers: ${approval.approvers.join(', ')}` : ''}` +
-      `${approval.deadline ? `; deadline ${approval.deadline}` : ''}`,
+    `⏸ ${workflowId} is waiting for approval to change ${printable(approval.environment)}` +
+      `${approval.requestedBy ? ` (requested by ${printable(approval.requestedBy)})` : ''}` +
+      `${approval.approvers.length ? `; approvers: ${approval.approvers.map(printable).join(', ')}` : ''}` +
+      `${approval.deadline ? `; deadline ${printable(approval.deadline)}` : ''}`,
   ];
   const diff = approval.diff;
   if (diff) {
     lines.push(`  diff: ${diffSummaryLine(diff)}`);
     const list = (mark: string, names: readonly string[]): void => {
-      for (const n of names.slice(0, 20)) lines.push(`    ${mark} ${n}`);
+      for (const n of names.slice(0, 20)) lines.push(`    ${mark} ${printable(n)}`);
       if (names.length > 20) lines.push(`    ${mark} … ${names.length - 20} more`);
     };
     list('+', diff.created);
@@ -72,7 +74,7 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
   } else {
     lines.push('  diff: not available');
   }
-  const approver = approval.approvers.find((a) => a !== approval.requestedBy) ?? '<NAME>';
+  const approver = printable(approval.approvers.find((a) => a !== approval.requestedBy) ?? '<NAME>');
   lines.push(`  approve: logstack approve ${target} --by ${approver}${extraFlags}`);
   lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>"${extraFlags}`);
   return lines;
@@ -144,7 +146,7 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
       if (!warned) {
         warned = true;
         if (ctx.json) ctx.printJsonLine({ event: 'warning', workflowId: handle.workflowId, message: reading.reason });
-        else ctx.io.err(`${reading.reason}\n`);
+        else ctx.io.err(`${printableLines(reading.reason)}\n`);
       }
       return;
     }
@@ -177,7 +179,8 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
         ctx.line(`✓ ${handle.workflowId} completed (${seconds} s)`);
         options.printResult?.(done.result);
       } else {
-        ctx.line(`✗ ${handle.workflowId} ${done.exitCode === ExitCode.rejected ? 'was not approved' : 'failed'}${done.failure.type ? ` (${done.failure.type})` : ''}: ${done.failure.message}`);
+        const type = done.failure.type ? ` (${printable(done.failure.type)})` : '';
+        ctx.line(`✗ ${handle.workflowId} ${done.exitCode === ExitCode.rejected ? 'was not approved' : 'failed'}${type}: ${printable(done.failure.message)}`);
       }
       return done;
     }
