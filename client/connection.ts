@@ -41,7 +41,7 @@ export function unreachableHint(settings: ConnectionSettings): string {
     case 'default':
       return `cannot reach Temporal at ${settings.address} (the default) — set --address / TEMPORAL_ADDRESS or a Temporal profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE); for the local sandbox run \`npm run sandbox -- up\` and \`npm run sandbox -- exec -- <command>\``;
     case 'profile':
-      return `cannot reach Temporal at ${settings.address} (from profile "${settings.profile.name}" in ${settings.profile.file ?? 'no file'}) — check the profile, or override with --address / TEMPORAL_ADDRESS`;
+      return `cannot reach Temporal at ${settings.address} (from profile "${settings.profile.name}" in ${settings.profile.file ?? 'the default profile file'}) — check the profile, or override with --address / TEMPORAL_ADDRESS`;
     default:
       return `cannot reach Temporal at ${settings.address} — check --address / TEMPORAL_ADDRESS, and TLS or API key settings`;
   }

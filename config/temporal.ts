@@ -35,7 +35,7 @@ export interface TemporalSettings {
   readonly apiKey: string | undefined;
   /** gRPC metadata from the profile or `TEMPORAL_GRPC_META_*`. */
   readonly metadata: Readonly<Record<string, string>> | undefined;
-  /** The profile that was read, and from which file (`undefined` when no file exists). */
+  /** The profile that was read, and the file `TEMPORAL_CONFIG_FILE` named (`undefined`: the default location, if any). */
   readonly profile: { readonly name: string; readonly file: string | undefined };
   /** Where the address came from. */
   readonly source: SettingSource;
@@ -83,16 +83,14 @@ function loaderEnvironment(env: Env, problems: Problem[]): Record<string, string
   return out;
 }
 
-/** Where the profile file is, or `undefined` when none is configured or present. */
-function profileFile(env: Readonly<Record<string, string>>, problems: Problem[]): string | undefined {
-  const explicit = env['TEMPORAL_CONFIG_FILE'];
-  if (explicit !== undefined) {
-    if (!existsSync(explicit)) problems.push({ key: 'TEMPORAL_CONFIG_FILE', value: explicit, expected: 'an existing TOML file of Temporal profiles' });
-    return explicit;
-  }
-  const base = env['XDG_CONFIG_HOME'] ?? (env['HOME'] ? `${env['HOME']}/.config` : undefined);
-  const file = base ? `${base}/temporalio/temporal.toml` : undefined;
-  return file && existsSync(file) ? file : undefined;
+/**
+ * The profile file `TEMPORAL_CONFIG_FILE` names. The loader finds its platform's default file itself,
+ * but silently ignores a named file that is missing: that is reported here.
+ */
+function namedProfileFile(env: Readonly<Record<string, string>>, problems: Problem[]): string | undefined {
+  const file = env['TEMPORAL_CONFIG_FILE'];
+  if (file !== undefined && !existsSync(file)) problems.push({ key: 'TEMPORAL_CONFIG_FILE', value: file, expected: 'an existing TOML file of Temporal profiles' });
+  return file;
 }
 
 /** Names the place a TLS path came from: its variable when set, else the profile key. */
@@ -136,7 +134,6 @@ function readProfile(env: Readonly<Record<string, string>>, flags: TemporalFlags
   try {
     return loadClientConfigProfile({
       ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
-      ...(file !== undefined && existsSync(file) ? { configSource: { path: file } } : { disableFile: true }),
       overrideEnvVars: env,
     });
   } catch (error) {
@@ -155,7 +152,7 @@ function readProfile(env: Readonly<Record<string, string>>, flags: TemporalFlags
 export function resolveTemporal(flags: TemporalFlags = {}, env: Env = {}): TemporalSettings {
   const problems: Problem[] = [];
   const loaderEnv = loaderEnvironment(env, problems);
-  const file = profileFile(loaderEnv, problems);
+  const file = namedProfileFile(loaderEnv, problems);
   const profileName = flags.profile ?? loaderEnv['TEMPORAL_PROFILE'] ?? 'default';
   const profile = readProfile(loaderEnv, flags, file, problems);
   checkTlsFiles(profile, loaderEnv, profileName, problems);
@@ -179,7 +176,7 @@ export function resolveTemporal(flags: TemporalFlags = {}, env: Env = {}): Tempo
     tls: connectionOptions.tls ?? undefined,
     apiKey: profile.apiKey,
     metadata: profile.grpcMeta,
-    profile: { name: profileName, file: file !== undefined && existsSync(file) ? file : undefined },
+    profile: { name: profileName, file },
     source,
   };
 }

@@ -70,20 +70,20 @@ const FIELDS: Readonly<Record<keyof z.input<typeof schema>, { variable: WorkerVa
 export interface WorkerConfig {
   readonly temporal: TemporalSettings;
   readonly catalogPath: string;
-  readonly kubeconfig: string | undefined;
+  readonly kubeconfig?: string;
   /** kubectl used for `kubectl kustomize`. */
   readonly kubectlPath: string;
-  readonly awsEndpoint: string | undefined;
+  readonly awsEndpoint?: string;
   /** Prebuilt workflow bundle (production starts); when absent the worker bundles on the fly. */
-  readonly workflowBundle: string | undefined;
-  readonly metricsAddress: string | undefined;
+  readonly workflowBundle?: string;
+  readonly metricsAddress?: string;
   readonly logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Worker Versioning, when both the deployment name and the build id are set. */
-  readonly versioning: { readonly deploymentName: string; readonly buildId: string } | undefined;
+  readonly versioning?: { readonly deploymentName: string; readonly buildId: string };
   readonly maxConcurrentActivities: number;
   readonly shutdownGraceSeconds: number;
   /** `LOGSTACK_CODEC_KEYS` as given; the codec parses and checks it at start. */
-  readonly codecKeys: string | undefined;
+  readonly codecKeys?: string;
 }
 
 /** The raw value of each field: the variable when set and not empty, else the default. */
@@ -134,14 +134,5 @@ export function loadWorkerConfig(env: Env = process.env, flags: TemporalFlags = 
   }
   if (problems.length > 0 || !temporal || !data) throw new ConfigError(problems, ENVIRONMENT_VARIABLES);
   const { deploymentName, buildId, ...rest } = data;
-  return {
-    temporal,
-    ...rest,
-    kubeconfig: rest.kubeconfig,
-    awsEndpoint: rest.awsEndpoint,
-    workflowBundle: rest.workflowBundle,
-    metricsAddress: rest.metricsAddress,
-    codecKeys: rest.codecKeys,
-    versioning: deploymentName && buildId ? { deploymentName, buildId } : undefined,
-  };
+  return { temporal, ...rest, ...(deploymentName && buildId ? { versioning: { deploymentName, buildId } } : {}) };
 }

@@ -4,6 +4,7 @@
  * a real External Secrets controller per cluster, and a bare Git remote.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { Command } from 'commander';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -126,7 +127,8 @@ function exec(command: string, args: readonly string[]): void {
     process.exitCode = 127;
   });
   child.once('exit', (code, signal) => {
-    process.exitCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGINT' ? 2 : 15);
+    // A command ended by a signal exits as a shell reports it: 128 + the signal's number.
+    process.exitCode = code ?? 128 + (signal ? constants.signals[signal] : 0);
   });
 }
 

@@ -127,7 +127,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       address: config.temporal.address,
-      profile: config.temporal.profile.file ? `${config.temporal.profile.name} (${config.temporal.profile.file})` : 'none',
+      profile: `${config.temporal.profile.name} (${config.temporal.profile.file ?? 'default location'})`,
       tls: config.temporal.tls ? 'on' : 'off',
       bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
       catalog: config.catalogPath,
