@@ -20,6 +20,10 @@ export const FailureType = {
   MissingCustomResource: 'MissingCustomResource',
   /** The credentials in use are not allowed to perform the action. */
   AccessDenied: 'AccessDenied',
+  /** A queued mutation was replaced by a newer request of the same kind for the same environment. */
+  Superseded: 'Superseded',
+  /** An environment's deployed-state record fails its integrity checks (signature, revision, field ownership). */
+  StateRecordInvalid: 'StateRecordInvalid',
 } as const;
 
 /** One of the stable failure type strings. */

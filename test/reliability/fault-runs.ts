@@ -222,6 +222,18 @@ export function apiserverOf(sandbox: SandboxRuntime, context: string): { host: s
   return { host: url.hostname, port: Number(url.port || 443) };
 }
 
+/** Clears the LokiStack's status, as if the Loki Operator had not reported on it yet. */
+export async function clearLokiStackStatus(kc: k8s.KubeConfig): Promise<void> {
+  await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObjectStatus({
+    group: 'loki.grafana.com',
+    version: 'v1',
+    namespace: 'openshift-logging',
+    plural: 'lokistacks',
+    name: 'logging-loki',
+    body: [{ op: 'add', path: '/status', value: { conditions: [] } }],
+  });
+}
+
 /** A client of the sandbox cluster of `env`, straight to its apiserver (never through a proxy). */
 export function clusterClient(sandbox: SandboxRuntime, env: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();

@@ -28,7 +28,6 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { GetBucketTaggingCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { ListAccessKeysCommand, ListUserTagsCommand, ListUsersCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
-import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
 import { ENVIRONMENT_TAG } from '../../activities/aws/common.ts';
@@ -41,6 +40,7 @@ import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import {
   activitySpans,
   apiserverOf,
+  clearLokiStackStatus,
   clusterClient,
   deliveredObjects,
   deployedState,
@@ -63,18 +63,6 @@ const LOKISTACK_GATE = 'waitForLokiStackReady';
 
 /** `type: attempts` of every activity, one per line, for the diagnostics. */
 const attemptsLine = (spans: readonly ActivitySpan[]): string => spans.map((s) => `${s.type}: attempt ${s.attempt ?? '-'} ${s.outcome}`).join('\n');
-
-/** Clears the LokiStack's status, as if the Loki Operator had not reported on it yet. */
-async function clearLokiStackStatus(kc: k8s.KubeConfig): Promise<void> {
-  await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObjectStatus({
-    group: 'loki.grafana.com',
-    version: 'v1',
-    namespace: 'openshift-logging',
-    plural: 'lokistacks',
-    name: 'logging-loki',
-    body: [{ op: 'add', path: '/status', value: { conditions: [] } }],
-  });
-}
 
 /** The parsed JSON of one secret version (read in this process only; never printed). */
 async function secretDocument(aws: AwsClients, env: Environment, versionId?: string): Promise<Record<string, string>> {

@@ -19,13 +19,17 @@ import type { BootstrapResult, PromoteResult, RolloutResult } from '../../domain
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { knownGoodRevision } from '../worker/sandbox-runs.ts';
-import { activitySpans, deployedState, describeSpans, pushRunRevision, resultOrExplain, sleep, waitForActivityInFlight } from './fault-runs.ts';
+import { activitySpans, clearLokiStackStatus, clusterClient, deployedState, describeSpans, pushRunRevision, resultOrExplain, sleep, waitForActivityInFlight } from './fault-runs.ts';
 import { startPrivateTemporal, type PrivateTemporal } from './private-temporal.ts';
 
 /** How long the server stays down: longer than the worker's first reconnect attempts. */
 const DOWN_MS = 8_000;
-/** The promotion's watch-driven gates (activities `waitFor…`): the server dies while one of them waits. */
-const GATE = /^waitFor\w+$/;
+/**
+ * The gate the server dies under. Its status is cleared and nothing writes it until the server is back, so
+ * the gate is certain to be waiting when the kill comes (a gate whose status is already current passes in
+ * milliseconds, before a poll of `describe` sees it).
+ */
+const GATE = 'waitForLokiStackReady';
 
 describe('Temporal restart mid-promotion (private dev server; statuses written by stand-ins)', { timeout: 600_000 }, () => {
   const sandbox = requireSandbox();
@@ -44,6 +48,16 @@ describe('Temporal restart mid-promotion (private dev server; statuses written b
     standIns = await startStandIns();
     await worker.running;
   });
+
+  /** Ends this test's stand-ins (and waits until they are gone). */
+  async function stopStandIns(): Promise<void> {
+    const running = standIns;
+    standIns = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGTERM');
+    await exited;
+  }
 
   after(async () => {
     const children = [worker?.child, standIns].filter((c): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null);
@@ -85,12 +99,15 @@ describe('Temporal restart mid-promotion (private dev server; statuses written b
     }
     assert.equal((await deployedState(sandbox, 'dev'))['verified'], 'true', 'dev has a verified revision');
 
+    // Until the server has been killed and started again, nothing writes staging's LokiStack status.
+    await stopStandIns();
+    await clearLokiStackStatus(clusterClient(sandbox, 'staging'));
     const handle = await client.workflow.start('promoteEnvironment', {
       taskQueue,
       workflowId: `restart-promote-staging-${process.pid}`,
       args: [{ from: 'dev', to: 'staging', requestedBy: 'reliability' }],
     });
-    const inFlight = await waitForActivityInFlight(handle, (type) => GATE.test(type), 300_000, 50);
+    const inFlight = await waitForActivityInFlight(handle, (type) => type === GATE, 300_000, 50);
     assert.equal(inFlight.worker, worker.identity, 'the activity runs on the worker process');
     const pidBefore = temporal.pid;
     const killed = await temporal.kill('SIGKILL');
@@ -101,6 +118,8 @@ describe('Temporal restart mid-promotion (private dev server; statuses written b
     await temporal.start();
     const restartedAt = Date.now();
     assert.notEqual(temporal.pid, pidBefore, 'a new server process');
+    // The Loki Operator's stand-in reports the LokiStack Ready again: the gate that waited through the crash passes.
+    standIns = await startStandIns();
 
     const result = (await resultOrExplain(handle)) as PromoteResult;
     const completedAt = Date.now();
