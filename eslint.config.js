@@ -148,6 +148,7 @@ export default tseslint.config(
   },
   {
     files: filesOf(['activities']),
+    ignores: ['activities/lock/**'],
     rules: restrict({
       message: 'activities/ depend only on SDKs and domain/.',
       groups: [
@@ -156,6 +157,14 @@ export default tseslint.config(
         '@temporalio/worker',
         ...rooms(['workflows', 'worker', 'client', 'codec']),
       ],
+    }),
+  },
+  {
+    // The lock's activities reach the lock workflow through the worker's Temporal client, and nothing else.
+    files: ['activities/lock/**/*.ts'],
+    rules: restrict({
+      message: 'activities/lock/ uses the Temporal client (the worker\'s, from the activity context), the activity SDK and domain/ only.',
+      groups: ['@temporalio/workflow', '@temporalio/worker', '@kubernetes/*', '@aws-sdk/*', ...rooms(['workflows', 'worker', 'client', 'codec'])],
     }),
   },
   {

@@ -22,6 +22,7 @@ import { type OverlayRenderer, createOverlayRenderer } from './gitops/render.ts'
 import { createApplyOverlay } from './kubernetes/activities.ts';
 import { withLivenessHeartbeat } from './kubernetes/activity-scope.ts';
 import { type KubeClusters, createKubeClusters } from './kubernetes/cluster.ts';
+import { createLockActivities } from './lock/lock.ts';
 import { createLokiGates } from './loki/gates.ts';
 import { createMigrationActivities } from './migration/adopt.ts';
 import { createOlmActivities } from './olm/operators.ts';
@@ -43,6 +44,8 @@ export interface ActivityDeps {
   readonly git?: Partial<GitConfig>;
   /** Store credential Secret names and the source of its AWS key (default: the worker's AWS key from the environment). */
   readonly storeCredential?: Partial<StoreCredentialConfig>;
+  /** The task queue lock workflows are started on; default: the worker's own task queue. */
+  readonly lockTaskQueue?: string;
 }
 
 /** The store credential's AWS key from `LOGSTACK_STORE_ACCESS_KEY_ID`/`…SECRET_ACCESS_KEY`, else the worker's `AWS_*` variables. */
@@ -127,6 +130,7 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
   const { approveInstallPlan: _approveInstallPlan, ...olm } = createOlmActivities({ clusters });
   return withLiveness({
     loadCatalog: createLoadCatalog({ catalogPath: deps.catalogPath }),
+    ...createLockActivities(deps.lockTaskQueue !== undefined ? { lockTaskQueue: deps.lockTaskQueue } : {}),
     ...awsActivities,
     ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
     applyOverlay: createApplyOverlay({ clusters, ...git }),

@@ -22,6 +22,7 @@ export const WORKER_VARIABLES = {
   LOGSTACK_MAX_CONCURRENT_ACTIVITIES: 'activity slots (default 100)',
   LOGSTACK_SHUTDOWN_GRACE_SECONDS: 'how long in-flight activities may finish after SIGTERM (default 30)',
   LOGSTACK_CODEC_KEYS: 'payload encryption keys "id:base64key,…" (first encrypts, all decrypt); unset = no codec',
+  LOGSTACK_LOCK_TASK_QUEUE: 'task queue of the environment locks, polled too (default: the worker\'s task queue); one value for every installation sharing a namespace',
 } as const;
 
 /** Every variable the worker reads, Temporal's first. */
@@ -48,6 +49,11 @@ const schema = z.object({
   maxConcurrentActivities: z.coerce.number().int().min(1).max(1000),
   shutdownGraceSeconds: z.coerce.number().int().min(0).max(3600),
   codecKeys: z.string().min(1).optional(),
+  lockTaskQueue: z
+    .string()
+    .max(200)
+    .regex(/^[\w.:@/-]+$/, 'a task queue name: letters, digits and . _ - : @ / only')
+    .optional(),
 });
 
 /** The variable each schema field comes from, and its default. */
@@ -64,6 +70,7 @@ const FIELDS: Readonly<Record<keyof z.input<typeof schema>, { variable: WorkerVa
   maxConcurrentActivities: { variable: 'LOGSTACK_MAX_CONCURRENT_ACTIVITIES', fallback: '100' },
   shutdownGraceSeconds: { variable: 'LOGSTACK_SHUTDOWN_GRACE_SECONDS', fallback: '30' },
   codecKeys: { variable: 'LOGSTACK_CODEC_KEYS' },
+  lockTaskQueue: { variable: 'LOGSTACK_LOCK_TASK_QUEUE' },
 };
 
 /** The validated worker configuration. */
@@ -84,6 +91,8 @@ export interface WorkerConfig {
   readonly shutdownGraceSeconds: number;
   /** `LOGSTACK_CODEC_KEYS` as given; the codec parses and checks it at start. */
   readonly codecKeys?: string;
+  /** The task queue lock workflows live on, when it is not the worker's own; the worker polls it too. */
+  readonly lockTaskQueue?: string;
 }
 
 /** The raw value of each field: the variable when set and not empty, else the default. */

@@ -1,6 +1,7 @@
 import type { Catalog, Environment, GateKind } from './environments.ts';
 import type { DriftFinding } from './inputs.ts';
 import type { DiffSummary } from './progress.ts';
+import type { AcquireAnswer, HolderWatchOutcome, LockRequest, LockRun } from './lock.ts';
 
 /**
  * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
@@ -13,6 +14,12 @@ export interface LogstackActivities {
   // ── catalog ──────────────────────────────────────────────────────────────────────────────
   /** Reads and validates the configured environment catalog. Read-only. Fails `InvalidInput` when the file breaks the schema. */
   loadCatalog(): Promise<Catalog>;
+
+  // ── the environment lock (through the Temporal client) ──────────────────────────────────
+  /** Asks `lock-<env>` for the lease by update-with-start on the lock task queue. Idempotent per request ID. */
+  acquireLock(input: { request: LockRequest }): Promise<AcquireAnswer>;
+  /** Run by the lock: returns when the holder's run closes (for any reason), at once when it is not a requester, or once the lease is released. */
+  awaitLockHolderClose(input: { environment: string; holder: LockRun & { workflowType: string; grantedAt: string } }): Promise<HolderWatchOutcome>;
 
   // ── AWS ──────────────────────────────────────────────────────────────────────────────────
   /** Creates the bucket if absent and converges encryption, versioning, public-access block, TLS-only policy, lifecycle and tags. `Conflict` when owned elsewhere. */

@@ -8,6 +8,8 @@ import type { LogstackActivities } from './activity-contract.ts';
 /** Every activity name, in the contract's order. */
 export const ACTIVITY_NAMES = [
   'loadCatalog',
+  'acquireLock',
+  'awaitLockHolderClose',
   'ensureBucket',
   'ensureLokiCredentials',
   'seedLokiSecret',

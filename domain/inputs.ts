@@ -40,7 +40,11 @@ export const driftInputSchema = z.strictObject({
   mode: z.enum(['report', 'remediate']).optional(),
 });
 /** Shared option: fail fast with `EnvironmentLocked` instead of waiting for the lock. */
-export const lockOptionSchema = z.strictObject({ failIfLocked: z.boolean().optional() });
+export const lockOptionSchema = z.strictObject({
+  failIfLocked: z.boolean().optional(),
+  /** While queued, let a newer request of the same kind for the environment replace this one (default true). */
+  supersede: z.boolean().optional(),
+});
 
 export type BootstrapInput = z.infer<typeof bootstrapInputSchema>;
 export type RolloutInput = z.infer<typeof rolloutInputSchema>;
@@ -49,7 +53,12 @@ export type MigrateInput = z.infer<typeof migrateInputSchema>;
 export type DriftInput = z.infer<typeof driftInputSchema>;
 
 /** `approve` update argument. */
-export const approveSchema = z.strictObject({ by: person, comment: z.string().max(1000).optional() });
+export const approveSchema = z.strictObject({
+  by: person,
+  comment: z.string().max(1000).optional(),
+  /** The diff digest the approver saw (`progress.awaitingApproval.digest`); refused when it is not the current one. */
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as progress.awaitingApproval.digest shows it').optional(),
+});
 /** `reject` update argument. */
 export const rejectSchema = z.strictObject({ by: person, reason: z.string().min(1).max(1000) });
 export type ApproveInput = z.infer<typeof approveSchema>;

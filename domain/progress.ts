@@ -28,6 +28,10 @@ export interface Progress {
     readonly approvers: readonly string[];
     /** Dry-run diff summary of what the target will change. */
     readonly diff?: DiffSummary;
+    /** The digest an approval must name (`diff.digest`): approving means approving exactly this change. */
+    readonly digest?: string;
+    /** True when an earlier approval was given for a change that is no longer what would be applied. */
+    readonly changedSinceApproval?: boolean;
     readonly deadline?: string;
   };
 }
@@ -40,4 +44,9 @@ export interface DiffSummary {
   readonly toBeDeleted: readonly string[];
   /** Changes that lose data or availability (deletions, immutable-field replacement, storage changes). */
   readonly destructive: readonly string[];
+  /**
+   * `sha256:<hex>` over what would change: each created or changed object as it would become and as the cluster
+   * holds it now, and each object to delete. An approval names it; a different digest is a different change.
+   */
+  readonly digest: string;
 }

@@ -28,14 +28,20 @@ export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (
   return config;
 };
 
-/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. `logger` gets the bundler's progress. */
-export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<number> {
+/** Bundles the workflows with their interceptors, in memory; `logger` gets the bundler's progress. */
+export async function bundleWorkflows(logger?: Logger): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
     webpackConfigHook: bundlerOptions,
     ...(logger ? { logger } : {}),
   });
+  return code;
+}
+
+/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. `logger` gets the bundler's progress. */
+export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<number> {
+  const code = await bundleWorkflows(logger);
   mkdirSync(dirname(outputPath), { recursive: true });
   writeFileSync(outputPath, code);
   return Buffer.byteLength(code);

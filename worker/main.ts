@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../codec/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
-import { bundlerOptions, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
+import { bundlerOptions, bundleWorkflows, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 
@@ -45,6 +45,7 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
       kubectlPath: config.kubectlPath,
       ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
+      lockTaskQueue: config.lockTaskQueue ?? config.temporal.taskQueue,
     });
   });
 }
@@ -82,6 +83,17 @@ export function workerOptions(config: WorkerConfig, connection: NativeConnection
   };
 }
 
+/**
+ * The options with the workflows bundled once, in memory, when two workers (the task queue and the lock task
+ * queue) would otherwise each bundle them on the fly; unchanged when there is one worker or a prebuilt bundle.
+ */
+async function sharedBundle(options: WorkerOptions, twoWorkers: boolean): Promise<WorkerOptions> {
+  if (!twoWorkers || options.workflowBundle) return options;
+  const { workflowsPath: _path, bundlerOptions: _bundler, interceptors, ...rest } = options;
+  const { workflowModules: _modules, ...otherInterceptors } = interceptors ?? {};
+  return { ...rest, interceptors: otherInterceptors, workflowBundle: { code: await bundleWorkflows() } };
+}
+
 /** Installs the runtime (JSON logs, optional Prometheus) once per process. */
 export function installRuntime(config: WorkerConfig): void {
   Runtime.install({
@@ -115,16 +127,23 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
     const activities = configuredActivities(config);
-    const options = workerOptions(config, connection, activities);
+    const lockQueue = config.lockTaskQueue !== undefined && config.lockTaskQueue !== config.temporal.taskQueue ? config.lockTaskQueue : undefined;
+    const options = await sharedBundle(workerOptions(config, connection, activities), lockQueue !== undefined);
     const interceptors = options.interceptors ?? {};
-    const worker = await Worker.create({
-      ...options,
-      ...(dataConverter ? { dataConverter } : {}),
-      ...(hooks.activityInterceptors ? { interceptors: { ...interceptors, activity: [...hooks.activityInterceptors, ...(interceptors.activity ?? [])] } } : {}),
-    });
+    const create = (taskQueue: string): Promise<Worker> =>
+      Worker.create({
+        ...options,
+        taskQueue,
+        ...(dataConverter ? { dataConverter } : {}),
+        ...(hooks.activityInterceptors ? { interceptors: { ...interceptors, activity: [...hooks.activityInterceptors, ...(interceptors.activity ?? [])] } } : {}),
+      });
+    const worker = await create(config.temporal.taskQueue);
+    // The lock task queue, when it is another one: the same workflows and activities serve it.
+    const lockWorker = lockQueue !== undefined ? await create(lockQueue) : undefined;
     await hooks.beforePoll?.(activities);
     Runtime.instance().logger.info('logstack worker started', {
       taskQueue: config.temporal.taskQueue,
+      lockTaskQueue: lockQueue ?? config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       address: config.temporal.address,
       profile: `${config.temporal.profile.name} (${config.temporal.profile.file ?? 'default location'})`,
@@ -133,7 +152,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
     });
-    const running = worker.run();
+    const running = Promise.all([worker.run(), lockWorker?.run()]);
     // Load the activity modules now that the worker polls, so the first task does not wait for them.
     setImmediate(() => {
       activities.preload().catch((error: unknown) => {

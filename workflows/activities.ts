@@ -2,7 +2,7 @@
  * The activity profiles, declared once. Workflows never call `proxyActivities` anywhere else; steps pick a
  * profile by name and add a per-call `summary` (and, for gates, a timeout sized to the wait budget).
  */
-import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURES } from '../domain/index.ts';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
 
@@ -57,6 +57,18 @@ export const profileOptions = {
       nonRetryableErrorTypes,
     },
   },
+  /**
+   * The lock's watch of its holder (`awaitLockHolderClose`): it lasts as long as the holder runs, long-polling the
+   * server, so its start-to-close timeout is long, a lost worker is noticed by the heartbeat timeout, and it is
+   * retried for as long as the lease lasts.
+   */
+  watch: {
+    // Abandoned when the lease ends: the activity notices by itself (it asks the lock) and ends.
+    cancellationType: ActivityCancellationType.ABANDON,
+    startToCloseTimeout: '7 days',
+    heartbeatTimeout,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 /** The name of an activity profile. */
@@ -67,4 +79,5 @@ export const profiles: Readonly<Record<ActivityProfile, ActivityInterfaceFor<Log
   short: proxyActivities<LogstackActivities>(profileOptions.short),
   apply: proxyActivities<LogstackActivities>(profileOptions.apply),
   gate: proxyActivities<LogstackActivities>(profileOptions.gate),
+  watch: proxyActivities<LogstackActivities>(profileOptions.watch),
 };

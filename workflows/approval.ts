@@ -26,6 +26,8 @@ export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
 interface OpenRequest {
   readonly environment: Environment;
   readonly requestedBy: string | undefined;
+  /** The digest of the diff shown; an approval naming another digest approved another change. */
+  readonly digest: string;
 }
 
 type Decision =
@@ -63,7 +65,8 @@ export class ApprovalGate {
   }
 
   /**
-   * Waits for `approve` or `reject` on `environment`, showing the request (and the diff) in `progress`.
+   * Waits for `approve` or `reject` on `environment`, showing the request, the diff and its digest in `progress`
+   * (marked `changedSinceApproval` when an earlier approval was for a change that is no longer the one to apply).
    * @returns the approval.
    * @throws ApplicationFailure `ApprovalRejected` on `reject`; `ApprovalTimedOut` after `timeoutSeconds`.
    */
@@ -72,12 +75,14 @@ export class ApprovalGate {
     requestedBy: string | undefined;
     diff: DiffSummary;
     timeoutSeconds: number;
+    changedSinceApproval?: boolean;
   }): Promise<ApproveInput> {
     const { environment, requestedBy, diff, timeoutSeconds } = request;
+    const changedSinceApproval = request.changedSinceApproval ?? false;
     const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
     const step = this.#tracker.start(
       'await-approval',
-      `await approval for ${environment.name} (${environment.approvers.join(', ')})`,
+      `${changedSinceApproval ? 'changed since approval: await approval again' : 'await approval'} for ${environment.name} (${environment.approvers.join(', ')})`,
     );
     this.#tracker.setPhase(Phase.awaitingApproval);
     this.#tracker.setAwaitingApproval({
@@ -85,10 +90,12 @@ export class ApprovalGate {
       ...(requestedBy !== undefined ? { requestedBy } : {}),
       approvers: environment.approvers,
       diff,
+      digest: diff.digest,
+      ...(changedSinceApproval ? { changedSinceApproval } : {}),
       deadline,
     });
     this.#decision = undefined;
-    this.#open = { environment, requestedBy };
+    this.#open = { environment, requestedBy, digest: diff.digest };
     try {
       const decided = await condition(() => this.#decision !== undefined, timeoutSeconds * 1000, {
         summary: `wait for approval of ${environment.name} until ${deadline}`,
@@ -145,7 +152,13 @@ export class ApprovalGate {
         FailureType.InvalidInput,
       );
     }
-    const { environment, requestedBy } = open;
+    const { environment, requestedBy, digest } = open;
+    if ('digest' in parsed && parsed.digest !== undefined && parsed.digest !== digest) {
+      throw ApplicationFailure.nonRetryable(
+        `the approval names diff ${parsed.digest}, but the change waiting for approval of ${environment.name} is ${digest} (it changed since that diff was shown); read progress again and decide on what it shows now`,
+        FailureType.InvalidInput,
+      );
+    }
     if (!environment.approvers.includes(parsed.by)) {
       throw ApplicationFailure.nonRetryable(
         `"${parsed.by}" may not approve or reject changes to ${environment.name}; allowed approvers: ${environment.approvers.join(', ')}`,

@@ -8,6 +8,7 @@ import {
   promoteInputSchema,
   shortSha,
   WorkflowTypes,
+  type DiffSummary,
   type Environment,
   type PromoteInput,
   type PromoteResult,
@@ -19,7 +20,7 @@ import { typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
 import type { ProgressTracker } from './progress.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
-import { runStep } from './steps/index.ts';
+import { planSteps, runStep } from './steps/index.ts';
 import { declareVersioning } from './versioning.ts';
 
 /** Input of {@link promoteEnvironment}. */
@@ -57,16 +58,22 @@ async function verifiedRevision(
   return commit;
 }
 
+/** How a promotion ended under the lock: delivered, nothing to do, or the change is not the one approved. */
+type Outcome = { readonly kind: 'done'; readonly result: PromoteResult } | { readonly kind: 'changed'; readonly diff: DiffSummary };
+
 /**
  * Promotes the revision verified in `from` to `to`, the next stage. Computes a server-side dry-run diff of
- * what `to` will change (shown in `progress.awaitingApproval.diff`, destructive changes flagged); a protected
- * `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for `approvalTimeoutSeconds`
- * (default 24 h). Then rollout semantics, including the automatic rollback. Holds the lock of `to`.
+ * what `to` will change (shown in `progress.awaitingApproval`, destructive changes flagged, with its digest).
+ * A protected `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for
+ * `approvalTimeoutSeconds` (default 24 h) *without holding the lock*: rollouts and drift remediation of `to`
+ * go on meanwhile. Once approved it takes the lock, reads `to` again and recomputes the diff; when the digest
+ * differs from the approved one it releases the lock and asks again, marked "changed since approval", rather
+ * than apply what nobody saw. Then rollout semantics, including the automatic rollback.
  * `AUTO_UPGRADE` on versioned workers: waiting a day for an approver, it must not be stranded when the only
  * worker is replaced by a new build (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `PromotionOrderViolation`,
  *   `RevisionNotVerified`, `ChangeFreeze` before any side effect; `ApprovalRejected`, `ApprovalTimedOut`,
- *   `ChangeFreeze` (a freeze began while waiting), `EnvironmentLocked` (failIfLocked), `GateFailed`.
+ *   `ChangeFreeze` (a freeze began while waiting), `EnvironmentLocked` (failIfLocked), `Superseded`, `GateFailed`.
  */
 export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<PromoteResult> {
   return runWorkflow(WorkflowTypes.promoteEnvironment, async (run) => {
@@ -86,37 +93,54 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
       input,
     );
     const { args, from, environment: to, revision: commit } = opening;
-    const plan = ['diff-overlay', ...(to.protected ? (['await-approval'] as const) : []), ...deliveryPlan(to)] as const;
-    return underLock(opening, plan, async (toState) => {
-      const prior = priorState(toState);
-      const base = { from: from.name, to: to.name, revision: commit };
-      if (toState?.verified && toState.revision === commit) {
-        tracker.skipPending(`${to.name} already runs ${shortSha(commit)}, verified`);
-        return { ...base, previousRevision: toState.previousRevision, rolledBack: false };
-      }
-      const { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
-      let approvedBy: string | undefined;
-      if (to.protected) {
-        if (args.autoApprove)
-          tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
-        const approval = await run.approval.wait({
-          environment: to,
-          requestedBy: args.requestedBy,
-          diff,
-          timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
-        });
-        approvedBy = approval.by;
-        // A freeze window may have begun while the change waited for its approver.
-        validate(() => assertNotFrozen(to, Date.now()));
-      }
+    const base = { from: from.name, to: to.name, revision: commit };
+    const alreadyThere = (state: DeployedState | null): PromoteResult | undefined => {
+      if (!state?.verified || state.revision !== commit) return undefined;
+      tracker.skipPending(`${to.name} already runs ${shortSha(commit)}, verified`);
+      return { ...base, previousRevision: state.previousRevision, rolledBack: false };
+    };
+    const deliver = async (state: DeployedState | null, approvedBy?: string): Promise<PromoteResult> => {
+      const prior = priorState(state);
       const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior);
-      return {
-        ...base,
-        previousRevision: prior.lastVerified,
-        ...(approvedBy !== undefined ? { approvedBy } : {}),
-        rolledBack,
-      };
-    });
+      return { ...base, previousRevision: prior.lastVerified, ...(approvedBy !== undefined ? { approvedBy } : {}), rolledBack };
+    };
+
+    if (!to.protected) {
+      return underLock(opening, ['diff-overlay', ...deliveryPlan(to)], async (toState) => {
+        const done = alreadyThere(toState);
+        if (done) return done;
+        await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
+        return deliver(toState);
+      });
+    }
+
+    // Protected: the decision is taken outside the lock, on a diff that is checked again under it.
+    planSteps(tracker, ['read-deployed-state', 'diff-overlay', 'await-approval', 'acquire-lock', 'read-deployed-state', 'diff-overlay', ...deliveryPlan(to)]);
+    if (args.autoApprove) tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
+    const before = await runStep(tracker, 'read-deployed-state', { environment: to });
+    const done = alreadyThere(before);
+    if (done) return done;
+    let { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
+    for (let changedSinceApproval = false; ; changedSinceApproval = true) {
+      const approval = await run.approval.wait({
+        environment: to,
+        requestedBy: args.requestedBy,
+        diff,
+        timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
+        changedSinceApproval,
+      });
+      // A freeze window may have begun while the change waited for its approver.
+      validate(() => assertNotFrozen(to, Date.now()));
+      const outcome = await underLock<Outcome>(opening, null, async (toState) => {
+        const result = alreadyThere(toState);
+        if (result) return { kind: 'done', result };
+        const recheck = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit }, { label: 'under the lock' });
+        if (recheck.diff.digest !== diff.digest) return { kind: 'changed', diff: recheck.diff };
+        return { kind: 'done', result: await deliver(toState, approval.by) };
+      });
+      if (outcome.kind === 'done') return outcome.result;
+      diff = outcome.diff;
+    }
   });
 }
 declareVersioning(promoteEnvironment, WorkflowTypes.promoteEnvironment);

@@ -90,8 +90,16 @@ export interface OpeningSpec<S extends z.ZodObject, R extends { readonly revisio
   readonly resolve: (context: OpeningContext<z.output<S>>) => Promise<R>;
 }
 
-/** What {@link prepare} returns: the validated input, the catalog, the environment and the resolved commit. */
-export type Opening<S extends z.ZodObject, R> = OpeningContext<z.output<S>> & R & { readonly failIfLocked: boolean };
+/** How a run asks for the lock: the shared options of every mutating workflow's input. */
+export interface LockChoice {
+  /** Fail at once with `EnvironmentLocked` instead of waiting in line. */
+  readonly failIfLocked: boolean;
+  /** Let a newer request of the same kind replace this one while it waits in line. */
+  readonly supersede: boolean;
+}
+
+/** What {@link prepare} returns: the validated input, the catalog, the environment, the resolved commit and the lock options. */
+export type Opening<S extends z.ZodObject, R> = OpeningContext<z.output<S>> & R & LockChoice;
 
 /**
  * The opening of a mutating workflow, in an order recorded histories depend on: validate the input (with
@@ -106,9 +114,9 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
   spec: OpeningSpec<S, R>,
   input: unknown,
 ): Promise<Opening<S, R>> {
-  const { failIfLocked, ...rest } = validate(() =>
+  const { failIfLocked, supersede, ...rest } = validate(() =>
     parseInput(spec.schema.extend(lockOptionSchema.shape), input, run.workflowType),
-  ) as z.output<S> & { failIfLocked?: boolean };
+  ) as z.output<S> & { failIfLocked?: boolean; supersede?: boolean };
   const args = rest as z.output<S>;
   const catalog = await loadCatalog(run);
   validate(() => spec.check?.(args, catalog));
@@ -118,23 +126,26 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
   const context = { run, args, catalog, environment };
   const resolved = await spec.resolve(context);
   markWorkflow({ revision: resolved.revision });
-  return { ...context, ...resolved, failIfLocked: failIfLocked ?? false };
+  return { ...context, ...resolved, failIfLocked: failIfLocked ?? false, supersede: supersede ?? true };
 }
 
 /**
- * Plans `acquire-lock`, `read-deployed-state` and then `plan`, takes the lock of `environment` and runs
- * `body` with the environment's deployed-state record read under it. The lock is released however `body`
- * ends.
- * @throws ApplicationFailure `EnvironmentLocked` when `failIfLocked` and anyone holds or waits for the lock.
+ * Takes the lock of `environment` and runs `body` with the environment's deployed-state record read under it;
+ * the lock is released however `body` ends. Plans `acquire-lock`, `read-deployed-state` and then `plan`,
+ * unless `plan` is null (the caller planned already). The lease shows whom it serves: the workflow type and
+ * the revision.
+ * @throws ApplicationFailure `EnvironmentLocked` when `failIfLocked` and anyone holds or waits for the lock;
+ *   `Superseded` when a newer request of the same kind replaced this one in the queue.
  */
 export function underLock<T>(
-  opening: Pick<OpeningContext<unknown>, 'run' | 'environment'> & { readonly failIfLocked: boolean },
-  plan: readonly PlannedStep[],
+  opening: Pick<OpeningContext<unknown>, 'run' | 'environment'> & LockChoice & { readonly revision: string },
+  plan: readonly PlannedStep[] | null,
   body: (state: DeployedState | null) => Promise<T>,
 ): Promise<T> {
-  const { run, environment, failIfLocked } = opening;
-  planSteps(run.tracker, ['acquire-lock', 'read-deployed-state', ...plan]);
-  return run.locks.withLock(environment.name, { failIfLocked }, async () =>
+  const { run, environment, failIfLocked, supersede, revision } = opening;
+  if (plan) planSteps(run.tracker, ['acquire-lock', 'read-deployed-state', ...plan]);
+  const purpose = `${run.workflowType} of ${revision.slice(0, 7)}`;
+  return run.locks.withLock(environment.name, { failIfLocked, supersede, purpose }, async () =>
     body(await runStep(run.tracker, 'read-deployed-state', { environment })),
   );
 }

@@ -9,7 +9,7 @@ import { type DiffSummary, FIELD_MANAGER, INVENTORY_LABEL } from '../../domain/i
 import { deleteObject, listObjects, readObject, serverSideApply } from './apply.ts';
 import type { KubeCluster } from './cluster.ts';
 import { apiErrorOf, isImmutableFieldError } from './failures.ts';
-import { type KubeObject, appliedBy, canonicalJson, cloneJson, fieldAt, keyOf, refOf, sameDesiredState } from './objects.ts';
+import { type KubeObject, appliedBy, canonicalJson, cloneJson, comparable, fieldAt, keyOf, refOf, sameDesiredState } from './objects.ts';
 
 /** Options of one overlay apply. */
 export interface OverlayApplyOptions {
@@ -124,7 +124,8 @@ async function withScope(cluster: KubeCluster, obj: KubeObject): Promise<KubeObj
   return obj;
 }
 
-type Planned = { obj: KubeObject; action: 'create' | 'change' | 'unchanged' };
+/** One object's plan; `live` is what the cluster holds now (its desired state), for the diff's digest. */
+type Planned = { obj: KubeObject; action: 'create' | 'change' | 'unchanged'; live?: unknown };
 
 function isMissingNamespace(error: unknown, renderedNamespaces: ReadonlySet<string>, obj: KubeObject): boolean {
   const api = apiErrorOf(error);
@@ -148,7 +149,21 @@ async function planOne(cluster: KubeCluster, obj: KubeObject, namespaces: Readon
   const reason = destructiveReason(live, dry);
   if (reason) destructive.push(reason);
   const unchanged = sameDesiredState(live, dry) && appliedBy(live, FIELD_MANAGER);
-  return { obj, action: unchanged ? 'unchanged' : 'change' };
+  return { obj, action: unchanged ? 'unchanged' : 'change', live: comparable(live) };
+}
+
+/**
+ * What would change, as one digest: every object that would be created or changed with what it would become,
+ * what the cluster holds now for the changed ones (spec and labels, not status or bookkeeping), and every object
+ * that would be deleted. The same diff against the same cluster gives the same digest; a cluster changed in
+ * between (another revision rolled out, a hand edit) or another target content gives another.
+ */
+function diffDigest(plan: readonly Planned[], leftovers: readonly KubeObject[]): string {
+  const changes = plan
+    .filter((p) => p.action !== 'unchanged')
+    .map((p) => ({ ref: refOf(p.obj), action: p.action, desired: comparable(p.obj), live: p.live ?? null }));
+  const deletions = leftovers.map((o) => ({ ref: refOf(o), live: comparable(o) }));
+  return `sha256:${createHash('sha256').update(canonicalJson({ changes, deletions })).digest('hex')}`;
 }
 
 async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[], inventory: string): Promise<KubeObject[]> {
@@ -180,13 +195,14 @@ export async function applyOverlayObjects(cluster: KubeCluster, objects: readonl
   for (const obj of ordered) plan.push(await planOne(cluster, obj, namespaces, options, destructive));
   const leftovers = await pruneCandidates(cluster, ordered, options.inventory);
   const toBeDeleted = leftovers.map(refOf);
-  const diff: DiffSummary = {
+  const counts = {
     created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),
     changed: plan.filter((p) => p.action === 'change').map((p) => refOf(p.obj)),
     unchanged: plan.filter((p) => p.action === 'unchanged').length,
     toBeDeleted,
     destructive: [...destructive, ...toBeDeleted.map((r) => `${r}: deletion`)],
   };
+  const diff: DiffSummary = { ...counts, digest: diffDigest(plan, leftovers) };
   if (options.dryRun) return { applied: 0, deleted: 0, diff };
   let applied = 0;
   for (const p of plan) {

@@ -170,7 +170,7 @@ describe('logstack CLI building blocks', () => {
     assert.equal(first.phase, 'delivering');
     assert.deepEqual(first.steps.map(formatStep), ['10:00:00 ▸ apply — running']);
     assert.deepEqual(printer.changes({ phase: 'delivering', steps: [{ name: 'apply', status: 'running', startedAt: '2026-01-01T10:00:00Z' }, { name: 'verify', status: 'pending' }] }).steps, []);
-    const approval = { environment: 'production', requestedBy: 'alice', approvers: ['alice', 'bob'], diff: { created: ['A/a'], changed: [], unchanged: 3, toBeDeleted: ['B/b'], destructive: ['B/b'] } };
+    const approval = { environment: 'production', requestedBy: 'alice', approvers: ['alice', 'bob'], diff: { created: ['A/a'], changed: [], unchanged: 3, toBeDeleted: ['B/b'], destructive: ['B/b'], digest: 'sha256:' + '1'.repeat(64) } };
     const third = printer.changes({ phase: 'awaiting-approval', steps: [{ name: 'apply', status: 'succeeded', endedAt: '2026-01-01T10:01:00Z', detail: '3 objects' }], awaitingApproval: approval });
     assert.deepEqual(third.steps.map(formatStep), ['10:01:00 ✓ apply — succeeded: 3 objects']);
     assert.ok(third.approval);

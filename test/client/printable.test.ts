@@ -51,7 +51,7 @@ describe('printing text that came from history', () => {
         requestedBy: HOSTILE,
         approvers: [`bob${HOSTILE}`],
         deadline: '2026-12-03T00:00:00Z',
-        diff: { created: [HOSTILE], changed: [], unchanged: 0, toBeDeleted: [], destructive: [] },
+        diff: { created: [HOSTILE], changed: [], unchanged: 0, toBeDeleted: [], destructive: [], digest: 'sha256:' + '1'.repeat(64) },
       },
       'production',
     );

@@ -21,6 +21,7 @@ import type {
   LogstackActivities,
   MigrationInventory,
 } from '../../domain/activity-contract.ts';
+import { createLockActivities } from '../../activities/lock/lock.ts';
 import { catalogDocument, REFS } from './fixtures.ts';
 
 /** One recorded activity call. */
@@ -38,6 +39,8 @@ export interface ActivityCall {
 /** Activities that only read; everything else counts as a side effect. `applyOverlay` with `dryRun` reads too. */
 export const READ_ONLY_ACTIVITIES: ReadonlySet<keyof LogstackActivities> = new Set([
   'loadCatalog',
+  'acquireLock',
+  'awaitLockHolderClose',
   'renderOverlay',
   'readDeployedState',
   'resolveRevision',
@@ -56,6 +59,7 @@ const EMPTY_DIFF: DiffSummary = {
   unchanged: 11,
   toBeDeleted: [],
   destructive: [],
+  digest: `sha256:${'5'.repeat(64)}`,
 };
 
 /** The activities with plain or promised results: what a double (or a test's override) implements. */
@@ -167,8 +171,12 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       return gateOutcome(kind, detail);
     };
 
+  // The lock's activities are the real ones: they only talk to the test server, through the worker's client.
+  const lock = createLockActivities();
   const defaults: ActivityBehaviour = {
     loadCatalog: () => world.catalog,
+    acquireLock: (input) => lock.acquireLock(input),
+    awaitLockHolderClose: (input) => lock.awaitLockHolderClose(input),
     ensureBucket: ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
     ensureLokiCredentials: ({ environment }) => ({
       mode: environment.aws.credentialMode,
@@ -294,7 +302,7 @@ export function rejectApplyOf(revision: string): ActivityBehaviour['applyOverlay
       commit: input.revision,
       digest: 'sha256:00',
       applied: 12,
-      diff: { created: [], changed: [], unchanged: 12, toBeDeleted: [], destructive: [] },
+      diff: { created: [], changed: [], unchanged: 12, toBeDeleted: [], destructive: [], digest: `sha256:${'6'.repeat(64)}` },
     };
   };
 }

@@ -2,101 +2,127 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { approveUpdate, progressQuery } from '../../workflows/messages.ts';
-import { environmentLock, promoteEnvironment, rolloutEnvironment } from '../../workflows/index.ts';
-import { lockStateQuery } from '../../workflows/lock.ts';
-import { isSideEffect } from './doubles.ts';
+import { environmentLock, promoteEnvironment, remediateDrift, rolloutEnvironment } from '../../workflows/index.ts';
+import { lockAcquireUpdate, lockGrantedSignal, lockReleaseSignal, lockStateQuery } from '../../workflows/lock.ts';
+import type { DiffSummary, LockRequest } from '../../domain/index.ts';
+import { isSideEffect, type DoubleWorld } from './doubles.ts';
 import { REV } from './fixtures.ts';
 import { failureOf, settle, useHarness, waitUntil, wid, type Step } from './harness.ts';
+
+/** Keeps every LokiStack gate of `environment` waiting until the returned function is called. */
+function holdGate(world: DoubleWorld, environment: string): () => void {
+  let release!: () => void;
+  const latch = new Promise<void>((resolve) => (release = resolve));
+  world.overrides.waitForLokiStackReady = async (input) => {
+    if (input.environment.name === environment) await latch;
+    return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
+  };
+  return release;
+}
+
+const diffWith = (digit: string, changed: string[]): DiffSummary => ({
+  created: [],
+  changed,
+  unchanged: 10,
+  toBeDeleted: [],
+  destructive: [],
+  digest: `sha256:${digit.repeat(64)}`,
+});
 
 describe('per-environment lock', () => {
   const h = useHarness();
 
-  const rollout = (
-    args: Record<string, unknown>,
-    prefix = 'rollout',
-  ): Promise<WorkflowHandle<typeof rolloutEnvironment>> => h.start(rolloutEnvironment, [args], wid(prefix));
-  const promoteToProduction = (): Promise<WorkflowHandle<typeof promoteEnvironment>> =>
-    h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
+  const rollout = (args: Record<string, unknown>, prefix = 'rollout'): Promise<WorkflowHandle<typeof rolloutEnvironment>> =>
+    h.start(rolloutEnvironment, [args], wid(prefix));
   const phase = (handle: WorkflowHandle, wanted: string) =>
     waitUntil(
       () => handle.query(progressQuery),
       (p) => p.phase === wanted,
     );
+  const lockState = (environment: string) => h.env.client.workflow.getHandle(`lock-${environment}`).query(lockStateQuery);
   /** Side-effect calls in order, as the workflow IDs that made them, runs collapsed. */
   const sideEffectRuns = (): string[] =>
-    h.world.calls
-      .filter(isSideEffect)
-      .reduce<string[]>((runs, c) => (runs.at(-1) === c.workflowId ? runs : [...runs, c.workflowId]), []);
+    h.world.calls.filter(isSideEffect).reduce<string[]>((runs, c) => (runs.at(-1) === c.workflowId ? runs : [...runs, c.workflowId]), []);
+  const lockDetail = async (handle: WorkflowHandle): Promise<string> =>
+    ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'acquire-lock')?.detail ?? '';
 
   it('serialises workflows on one environment in FIFO order, whatever their IDs — they never interleave', async () => {
     h.world.verified('dev', REV.v1);
-    let release!: () => void;
-    const latch = new Promise<void>((resolve) => (release = resolve));
-    h.world.overrides.waitForLokiStackReady = async () => {
-      await latch; // the first holder stays inside its gate until the test has seen the others queue up
-      return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
-    };
+    const release = holdGate(h.world, 'dev');
     const a = await rollout({ environment: 'dev', revision: REV.v2 }, 'a');
     await phase(a, 'verifying');
-    const b = await rollout({ environment: 'dev', revision: REV.v3 }, 'b');
-    await phase(b, 'waiting-for-lock');
-    const c = await rollout({ environment: 'dev', revision: REV.v1 }, 'c');
-    await phase(c, 'waiting-for-lock');
-    const detail = async (handle: WorkflowHandle) =>
-      ((await handle.query(progressQuery)).steps as readonly Step[]).find((s) => s.kind === 'acquire-lock')?.detail ??
-      '';
-    await waitUntil(
-      () => detail(c),
-      (d) => d.includes('position 2'),
-    );
-    assert.match(await detail(b), /^waiting behind rolloutEnvironment a-\d+-\d+ \(position 1\)$/);
-    assert.match(await detail(c), /^waiting behind rolloutEnvironment a-\d+-\d+ \(position 2\)$/);
-    const state = await h.env.client.workflow.getHandle('lock-dev').query(lockStateQuery);
+    const b = await rollout({ environment: 'dev', revision: REV.v3, supersede: false }, 'b');
+    await waitUntil(() => lockDetail(b), (d) => d.includes('position 1'));
+    const c = await rollout({ environment: 'dev', revision: REV.v1, supersede: false }, 'c');
+    await waitUntil(() => lockDetail(c), (d) => d.includes('position 2'));
+    assert.match(await lockDetail(b), /^waiting behind rolloutEnvironment a-\d+-\d+ \(position 1\)$/);
+    const state = await lockState('dev');
     assert.equal(state.holder?.workflowId, a.workflowId);
-    assert.deepEqual(
-      state.queue.map((q) => q.workflowId),
-      [b.workflowId, c.workflowId],
-    );
+    assert.equal(state.holder?.purpose, `rolloutEnvironment of ${REV.v2.slice(0, 7)}`);
+    assert.deepEqual(state.queue.map((q) => q.workflowId), [b.workflowId, c.workflowId]);
+    assert.doesNotMatch(JSON.stringify(state), /token|requestId/, 'the query shows no secret of a lease');
     release();
 
     const results = await Promise.all([settle(a), settle(b), settle(c)]);
-    assert.deepEqual(
-      results.map((r) => (r as { revision: string }).revision),
-      [REV.v2, REV.v3, REV.v1],
-    );
+    assert.deepEqual(results.map((r) => (r as { revision: string }).revision), [REV.v2, REV.v3, REV.v1]);
     assert.deepEqual(sideEffectRuns(), [a.workflowId, b.workflowId, c.workflowId]);
     // Each one saw the revision its predecessor verified.
-    assert.deepEqual(
-      results.map((r) => (r as { previousRevision: string }).previousRevision),
-      [REV.v1, REV.v2, REV.v3],
-    );
-    const after = await h.env.client.workflow.getHandle('lock-dev').query(lockStateQuery);
+    assert.deepEqual(results.map((r) => (r as { previousRevision: string }).previousRevision), [REV.v1, REV.v2, REV.v3]);
+    const after = await lockState('dev');
     assert.equal(after.holder, null);
     assert.deepEqual(after.queue, []);
-    assert.match(await detail(b), /^granted after waiting behind rolloutEnvironment a-/);
+    assert.equal(after.grants, 3);
+    assert.match(await lockDetail(b), /^granted after waiting behind rolloutEnvironment a-/);
+  });
+
+  it('supersedes a queued request when a newer one of the same kind arrives: only the newest revision is applied', async () => {
+    h.world.verified('dev', REV.v1);
+    const release = holdGate(h.world, 'dev');
+    const holder = await rollout({ environment: 'dev', revision: REV.v2 }, 'holder');
+    await phase(holder, 'verifying');
+    const older = await rollout({ environment: 'dev', revision: REV.v3 }, 'older');
+    await waitUntil(() => lockDetail(older), (d) => d.includes('position 1'));
+    const kept = await rollout({ environment: 'dev', revision: REV.v3, supersede: false }, 'kept');
+    await waitUntil(() => lockDetail(kept), (d) => d.includes('position 2'));
+    const newer = await rollout({ environment: 'dev', revision: REV.v1 }, 'newer');
+
+    const superseded = await failureOf(settle(older));
+    assert.equal(superseded.type, 'Superseded');
+    assert.match(superseded.message, new RegExp(`rolloutEnvironment ${newer.workflowId} \\(rolloutEnvironment of ${REV.v1.slice(0, 7)}\\)`));
+    const progress = await older.query(progressQuery);
+    assert.equal(progress.phase, 'failed');
+    assert.match((progress.steps as readonly Step[]).find((s) => s.kind === 'acquire-lock')?.detail ?? '', /^superseded while waiting for dev/);
+    const state = await lockState('dev');
+    assert.deepEqual(state.queue.map((q) => q.workflowId), [kept.workflowId, newer.workflowId], 'the opted-out request keeps its place');
+    assert.deepEqual(state.superseded.map((s) => [s.workflowId, s.by]), [[older.workflowId, newer.workflowId]]);
+    release();
+    await Promise.all([settle(holder), settle(kept), settle(newer)]);
+    assert.deepEqual(sideEffectRuns(), [holder.workflowId, kept.workflowId, newer.workflowId]);
+    assert.ok(!h.world.calls.some((c) => c.workflowId === older.workflowId && isSideEffect(c)), 'the superseded run changed nothing');
   });
 
   it('fails fast with EnvironmentLocked when failIfLocked, naming the holder; approve is refused while waiting; cancellation releases', async () => {
-    h.world.verified('staging', REV.v2);
-    const holder = await promoteToProduction();
-    await phase(holder, 'awaiting-approval');
+    h.world.verified('production', REV.v1);
+    const release = holdGate(h.world, 'production');
+    const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'holder');
+    await phase(holder, 'verifying');
 
     const eager = await rollout({ environment: 'production', revision: REV.v2, failIfLocked: true }, 'eager');
     const failure = await failureOf(settle(eager));
     assert.equal(failure.type, 'EnvironmentLocked');
-    assert.match(failure.message, new RegExp(`production is locked by promoteEnvironment ${holder.workflowId}`));
-    assert.deepEqual(h.world.calls.filter(isSideEffect), []);
+    assert.match(failure.message, new RegExp(`production is locked by rolloutEnvironment ${holder.workflowId}`));
 
-    const patient = await rollout({ environment: 'production', revision: REV.v2 }, 'patient');
+    const patient = await rollout({ environment: 'production', revision: REV.v3 }, 'patient');
     await phase(patient, 'waiting-for-lock');
     const refused = await failureOf(patient.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] }));
     assert.equal(refused.type, 'InvalidInput');
     assert.match(refused.message, /rolloutEnvironment is not waiting for approval \(phase waiting-for-lock\)/);
 
     await holder.cancel();
+    release();
     assert.equal((await failureOf(settle(holder))).name, 'CancelledFailure');
-    assert.equal((await settle<{ revision: string }>(patient)).revision, REV.v2);
-    assert.deepEqual(sideEffectRuns(), [patient.workflowId]);
+    assert.equal((await settle<{ revision: string }>(patient)).revision, REV.v3);
+    assert.ok(!h.world.calls.some((c) => c.workflowId === eager.workflowId && isSideEffect(c)));
   });
 
   it('is released when the holder fails', async () => {
@@ -110,35 +136,125 @@ describe('per-environment lock', () => {
     assert.equal((await settle<{ revision: string }>(next)).revision, REV.v2);
   });
 
-  it('takes the lease back from a holder that was terminated', async () => {
-    h.world.verified('staging', REV.v2);
-    const holder = await promoteToProduction();
-    await phase(holder, 'awaiting-approval');
-    const waiter = await rollout({ environment: 'production', revision: REV.v2 }, 'waiter');
+  it('grants the next in line as soon as a holder is terminated by hand', async () => {
+    h.world.verified('staging', REV.v1);
+    holdGate(h.world, 'staging');
+    const holder = await rollout({ environment: 'staging', revision: REV.v2 }, 'doomed');
+    await phase(holder, 'verifying');
+    h.world.overrides.waitForLokiStackReady = () => ({ gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 });
+    const waiter = await rollout({ environment: 'staging', revision: REV.v3 }, 'waiter');
     await phase(waiter, 'waiting-for-lock');
     await holder.terminate('operator gave up');
-    // The lock notices within its lease-check interval (time skips while we wait for the result).
-    assert.equal((await waiter.result()).revision, REV.v2);
-    const state = await h.env.client.workflow.getHandle('lock-production').query(lockStateQuery);
-    assert.equal(state.holder, null);
+    assert.equal((await waiter.result()).revision, REV.v3);
+    assert.equal((await lockState('staging')).holder, null);
+  });
+
+  it('keeps serving and excluding after forged releases and grants, and refuses null and 1 MB acquires', async () => {
+    h.world.verified('dev', REV.v1);
+    const release = holdGate(h.world, 'dev');
+    const holder = await rollout({ environment: 'dev', revision: REV.v2 }, 'holder');
+    await phase(holder, 'verifying');
+    const waiter = await rollout({ environment: 'dev', revision: REV.v3 }, 'waiter');
+    await waitUntil(() => lockDetail(waiter), (d) => d.includes('position 1'));
+    const lock = h.env.client.workflow.getHandle('lock-dev');
+    const before = await lockState('dev');
+    const holderRun = { workflowId: before.holder?.workflowId ?? '', runId: before.holder?.runId ?? '' };
+
+    // A release naming the holder's run (which lockState shows) but not its token; and malformed ones.
+    await lock.signal(lockReleaseSignal, { ...holderRun, requestId: '00000000-0000-4000-8000-000000000000', token: '00000000-0000-4000-8000-000000000000' });
+    await lock.signal(lockReleaseSignal, holderRun);
+    await lock.signal(lockReleaseSignal, null);
+    // A grant sent to the waiting rollout, for a request it never made.
+    await waiter.signal(lockGrantedSignal, { environment: 'dev', requestId: '00000000-0000-4000-8000-000000000001', token: '00000000-0000-4000-8000-000000000002' });
+    await waiter.signal(lockGrantedSignal, 'let me in');
+    // Acquires the validator refuses: nothing reaches the lock's state or history.
+    const valid: LockRequest = {
+      workflowId: 'intruder',
+      runId: 'run',
+      workflowType: 'rolloutEnvironment',
+      environment: 'dev',
+      requestId: '00000000-0000-4000-8000-000000000003',
+      failIfLocked: false,
+      supersede: true,
+      requestedAt: new Date().toISOString(),
+    };
+    for (const forged of [null, { ...valid, purpose: 'x'.repeat(1024 * 1024) }, { ...valid, environment: 'production' }]) {
+      const refused = await lock.executeUpdate(lockAcquireUpdate, { args: [forged as LockRequest] }).then(
+        () => 'accepted',
+        (error: unknown) => (error as Error).name,
+      );
+      assert.equal(refused, 'WorkflowUpdateFailedError');
+    }
+    const historyBytes = JSON.stringify((await lock.fetchHistory()).events ?? []).length;
+    assert.ok(historyBytes < 200_000, `refused acquires left the lock's history small (${historyBytes} bytes)`);
+
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await lockState('dev');
+    assert.equal(after.holder?.workflowId, holder.workflowId, 'the holder keeps its lease');
+    assert.deepEqual(after.queue.map((q) => q.workflowId), [waiter.workflowId], 'the waiter still waits');
+    assert.equal((await waiter.query(progressQuery)).phase, 'waiting-for-lock');
+    assert.deepEqual(sideEffectRuns(), [holder.workflowId], 'only the holder changed anything');
+    release();
+    assert.equal((await settle<{ revision: string }>(waiter)).revision, REV.v3);
+    assert.deepEqual(sideEffectRuns(), [holder.workflowId, waiter.workflowId]);
   });
 
   it('keeps granting across continue-as-new of the lock workflow', async () => {
-    const lock = await h.start(
-      environmentLock,
-      [{ environment: 'staging', continueAsNewAfterEvents: 25 }],
-      'lock-staging',
-    );
+    const lock = await h.start(environmentLock, [{ environment: 'staging', continueAsNewAfterEvents: 25 }], 'lock-staging');
     for (const revision of [REV.v1, REV.v2, REV.v3]) {
-      assert.equal(
-        (await settle<{ revision: string }>(await rollout({ environment: 'staging', revision }))).revision,
-        revision,
-      );
+      assert.equal((await settle<{ revision: string }>(await rollout({ environment: 'staging', revision }))).revision, revision);
     }
     const current = h.env.client.workflow.getHandle('lock-staging');
     const state = await current.query(lockStateQuery);
-    assert.equal(state.grants, 3);
+    assert.ok(state.grants >= 3);
     assert.notEqual((await current.describe()).runId, lock.firstExecutionRunId, 'the lock continued as new');
-    assert.deepEqual(sideEffectRuns().length, 3);
+  });
+});
+
+describe('approval outside the lock', () => {
+  const h = useHarness({ taskQueue: 'logstack-approval-lock-test' });
+  const phase = (handle: WorkflowHandle, wanted: string) =>
+    waitUntil(
+      () => handle.query(progressQuery),
+      (p) => p.phase === wanted,
+    );
+
+  it('lets a rollout and a drift remediation of production run while a promotion waits; asks again when the change differs from the one approved', async () => {
+    h.world.verified('staging', REV.v2);
+    h.world.verified('production', REV.v1);
+    h.world.diff = diffWith('a', ['LokiStack/openshift-logging/logging-loki']);
+    h.world.findings.set('production', [
+      { environment: 'production', class: 'external-secrets', object: 'ExternalSecret logging-loki-s3', detail: 'not synced', safeToRemediate: true },
+    ]);
+    const promotion = await h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
+    const waiting = await phase(promotion, 'awaiting-approval');
+    assert.equal(waiting.awaitingApproval?.digest, `sha256:${'a'.repeat(64)}`);
+    assert.equal((await h.env.client.workflow.getHandle('lock-production').query(lockStateQuery).catch(() => null))?.holder ?? null, null, 'nothing holds production');
+
+    // Production is not blocked by the approver's absence.
+    const hotfix = await h.start(rolloutEnvironment, [{ environment: 'production', revision: REV.v3, failIfLocked: true }]);
+    assert.equal((await settle<{ revision: string }>(hotfix)).revision, REV.v3);
+    const drift = await settle<{ remediated: unknown[] }>(await h.start(remediateDrift, [{ mode: 'remediate', environments: ['production'] }]));
+    assert.equal(drift.remediated.length, 1);
+
+    // The hotfix changed production: the approved diff is no longer what would be applied.
+    h.world.diff = diffWith('b', ['LokiStack/openshift-logging/logging-loki', 'ConfigMap/openshift-logging/hotfix']);
+    assert.deepEqual(await promotion.executeUpdate(approveUpdate, { args: [{ by: 'bob', digest: `sha256:${'a'.repeat(64)}` }] }), { approvedBy: 'bob' });
+    const again = await waitUntil(
+      () => promotion.query(progressQuery),
+      (p) => p.phase === 'awaiting-approval' && p.awaitingApproval?.changedSinceApproval === true,
+    );
+    assert.equal(again.awaitingApproval?.digest, `sha256:${'b'.repeat(64)}`);
+    assert.ok(!h.world.calls.some((c) => c.workflowId === promotion.workflowId && c.name === 'applyOverlay' && c.input['dryRun'] !== true), 'nothing was applied on the old approval');
+    const stale = await failureOf(promotion.executeUpdate(approveUpdate, { args: [{ by: 'bob', digest: `sha256:${'a'.repeat(64)}` }] }));
+    assert.equal(stale.type, 'InvalidInput');
+    assert.match(stale.message, /changed since that diff was shown/);
+
+    await promotion.executeUpdate(approveUpdate, { args: [{ by: 'carol', digest: `sha256:${'b'.repeat(64)}` }] });
+    const result = await settle<{ revision: string; approvedBy: string }>(promotion);
+    assert.equal(result.revision, REV.v2);
+    assert.equal(result.approvedBy, 'carol');
+    const steps = ((await promotion.query(progressQuery)).steps as readonly Step[]).map((s) => s.name);
+    assert.ok(steps.some((n) => n.startsWith('changed since approval: await approval again')), steps.join('\n'));
   });
 });

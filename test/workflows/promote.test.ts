@@ -56,6 +56,7 @@ describe('promoteEnvironment', () => {
       unchanged: 20,
       toBeDeleted: ['ConfigMap/openshift-logging/old'],
       destructive: ['ConfigMap/openshift-logging/old'],
+      digest: `sha256:${'4'.repeat(64)}`,
     };
     const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice' });
     const progress = await awaitingApproval(handle);

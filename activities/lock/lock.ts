@@ -1,0 +1,147 @@
+/**
+ * The activities through which workflows reach the per-environment lock (docs/architecture.md#the-environment-lock).
+ * A workflow cannot send an Update, so `acquireLock` sends it for the requester, with update-with-start: the
+ * lock workflow `lock-<env>` is started on the configured lock task queue when it is not running (never on
+ * the caller's queue), and the answer — granted, queued or refused — comes back in the same round trip.
+ * `awaitLockHolderClose` runs in the lock workflow itself: it returns when the holder's run closes for any
+ * reason, so the lock grants the next in line at once.
+ */
+import { Context } from '@temporalio/activity';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
+import {
+  FailureType,
+  LOCK_WORKFLOW_TYPE,
+  LockMessages,
+  lockRequestSchema,
+  workflowIds,
+  WorkflowTypes,
+  type AcquireAnswer,
+  type HolderWatchOutcome,
+  type LockRequest,
+  type LockRun,
+  type LockState,
+} from '../../domain/index.ts';
+import { nonRetryable } from '../errors.ts';
+import { activityScope, cancellationError } from '../kubernetes/activity-scope.ts';
+
+/** What the lock activities need: where lock workflows live. */
+export interface LockActivityDeps {
+  /** The task queue lock workflows are started on; default: the queue this activity runs on (the worker's). */
+  readonly lockTaskQueue?: string;
+}
+
+/** The workflow types that take the lock; a holder of any other type is not a requester. */
+const REQUESTER_TYPES: ReadonlySet<string> = new Set(Object.values(WorkflowTypes));
+
+function workerClient(): Client {
+  return Context.current().client;
+}
+
+/** How often the watch asks the lock whether the lease it watches still stands. */
+const RELEASE_POLL_MS = 2_000;
+
+/** Resolves after `ms`, or rejects when `signal` aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new Error('watch ended'));
+    }, { once: true });
+  });
+}
+
+/** Error names of the client that mean the run is closed or gone, not that the call failed. */
+const CLOSED_ERRORS = new Set(['WorkflowFailedError', 'WorkflowContinuedAsNewError']);
+const NOT_FOUND_ERRORS = new Set(['WorkflowNotFoundError', 'NamespaceNotFoundError']);
+
+/** Creates `acquireLock` and `awaitLockHolderClose`. */
+export function createLockActivities(deps: LockActivityDeps = {}) {
+  return {
+    /**
+     * Asks `lock-<environment>` for the lease with update-with-start (`USE_EXISTING`), starting the lock on the
+     * lock task queue when it does not run. Idempotent: a retry with the same request ID gets the same answer
+     * (granted with the same token, or its current place in the queue).
+     * @throws ApplicationFailure `InvalidInput` for a malformed request (and when the lock's validator refuses it).
+     */
+    acquireLock: async (input: { request: LockRequest }): Promise<AcquireAnswer> => {
+      const parsed = lockRequestSchema.safeParse(input.request);
+      if (!parsed.success) throw nonRetryable(FailureType.InvalidInput, `malformed lock request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const request = parsed.data;
+      const taskQueue = deps.lockTaskQueue ?? Context.current().info.taskQueue;
+      const start = new WithStartWorkflowOperation(LOCK_WORKFLOW_TYPE, {
+        workflowId: workflowIds.lock(request.environment),
+        taskQueue,
+        args: [{ environment: request.environment }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: `lock of ${request.environment}: one mutation at a time`,
+      });
+      try {
+        return await workerClient().workflow.executeUpdateWithStart<Workflow, AcquireAnswer, [LockRequest]>(LockMessages.acquire, {
+          args: [request],
+          startWorkflowOperation: start,
+        });
+      } catch (error) {
+        // The lock's validator refused it: the request itself is wrong, retrying cannot help.
+        if (error instanceof Error && error.name === 'WorkflowUpdateFailedError') {
+          const cause = error.cause instanceof Error ? error.cause.message : error.message;
+          throw nonRetryable(FailureType.InvalidInput, `lock-${request.environment} refused the request: ${cause}`);
+        }
+        throw error;
+      }
+    },
+
+    /**
+     * Returns when the run `holder` closes — completed, failed, cancelled, terminated, timed out, continued as
+     * new or reset — or at once when it does not exist or is not a workflow type that takes the lock (a request
+     * naming someone else's run); returns `released` once `lock-<environment>` no longer shows this lease (it was
+     * released, so the lock stopped caring). Long-polls the server for the close; heartbeats while it waits;
+     * stops on cancellation.
+     */
+    awaitLockHolderClose: async (input: { environment: string; holder: LockRun & { workflowType: string; grantedAt: string } }): Promise<HolderWatchOutcome> => {
+      const { holder } = input;
+      const client = workerClient();
+      const scope = activityScope();
+      const done = new AbortController();
+      const stop = (): void => done.abort();
+      scope.signal.addEventListener('abort', stop, { once: true });
+      const handle = client.workflow.getHandle(holder.workflowId, holder.runId, { followRuns: false });
+      const lock = client.workflow.getHandle(workflowIds.lock(input.environment));
+      const beat = setInterval(() => scope.heartbeat({ watching: holder.workflowId }), scope.heartbeatEveryMs);
+      scope.heartbeat({ watching: holder.workflowId });
+      const closed = async (): Promise<HolderWatchOutcome> => {
+        try {
+          const described = await handle.describe();
+          if (described.type !== holder.workflowType || !REQUESTER_TYPES.has(described.type)) return 'not-a-requester';
+          if (described.status.name !== 'RUNNING') return 'closed';
+          await handle.result();
+          return 'closed';
+        } catch (error) {
+          const name = error instanceof Error ? error.name : '';
+          if (CLOSED_ERRORS.has(name)) return 'closed';
+          if (NOT_FOUND_ERRORS.has(name)) return 'not-found';
+          throw error;
+        }
+      };
+      const released = async (): Promise<HolderWatchOutcome> => {
+        for (;;) {
+          await sleep(RELEASE_POLL_MS, done.signal);
+          const state = await lock.query<LockState>(LockMessages.state);
+          const current = state.holder;
+          if (!current || current.runId !== holder.runId || current.grantedAt !== holder.grantedAt) return 'released';
+        }
+      };
+      try {
+        return await client.withAbortSignal(done.signal, () => Promise.race([closed(), released()]));
+      } catch (error) {
+        if (scope.signal.aborted) throw cancellationError(scope.signal);
+        throw error;
+      } finally {
+        done.abort();
+        scope.signal.removeEventListener('abort', stop);
+        clearInterval(beat);
+      }
+    },
+  };
+}
