@@ -9,3 +9,4 @@ export * from './revision.ts';
 export * from './environments.ts';
 export * from './inputs.ts';
 export * from './progress.ts';
+export * from './state-record.ts';
