@@ -303,7 +303,7 @@ describe('README: every command, run as written', () => {
     const clean = async (command: string): Promise<string> => ok(await shell.run(command, {}, 600_000, true), command);
     const [env, exec, load] = PLAYS.inputs;
     const published = await clean(env);
-    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL']) {
+    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL', 'LOGSTACK_STATE_KEYS']) {
       assert.match(published, new RegExp(`^${name}=\\S+$`, 'm'), `${env} lists ${name}`);
     }
     assert.match(await clean(exec), /production/);
