@@ -193,6 +193,12 @@ export default tseslint.config(
     rules: restrict(clientRoom(['node:http', 'node:fs', 'node:fs/*', 'node:child_process'])),
   },
   {
+    // `logstack state show|repair` reads and deliberately rewrites an environment's deployed-state record
+    // with the person's own kubeconfig (kubectl) and checks its commits in the GitOps remote (git).
+    files: ['client/local/state.ts'],
+    rules: restrict(clientRoom(['node:http', 'node:fs', 'node:fs/*', 'node:child_process'])),
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'sandbox/**/*.ts', 'experiments/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
-import type { Environment } from '../domain/index.ts';
+import type { Environment, StateKey } from '../domain/index.ts';
 import { createWaitForArgoAppAtRevision } from './argocd/application.ts';
 import { type AwsClients, createAwsActivities, createAwsClients } from './aws/index.ts';
 import { createLoadCatalog, readCatalogFile } from './catalog.ts';
@@ -18,6 +18,7 @@ import { createWaitForSecretStoreReady } from './eso/secret-store.ts';
 import { DEFAULT_STORE_CREDENTIAL, type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
 import { createGitopsActivities } from './gitops/activities.ts';
 import { type GitConfig, type GitRepo, openGitRepo } from './gitops/git.ts';
+import { createCommitExists } from './gitops/revisions.ts';
 import { type OverlayRenderer, createOverlayRenderer } from './gitops/render.ts';
 import { createApplyOverlay } from './kubernetes/activities.ts';
 import { withLivenessHeartbeat } from './kubernetes/activity-scope.ts';
@@ -28,10 +29,15 @@ import { createMigrationActivities } from './migration/adopt.ts';
 import { createOlmActivities } from './olm/operators.ts';
 import { createStateActivities } from './state/deployed-state.ts';
 
-/** What the worker hands the activities. Only `catalogPath` is required; the rest has defaults. */
+/** What the worker hands the activities. `catalogPath` and `stateKeys` are required; the rest has defaults. */
 export interface ActivityDeps {
   /** The environment catalog file (its `gitops.remote` and `branch` are the Git defaults). */
   readonly catalogPath: string;
+  /**
+   * The deployed-state record keys (`LOGSTACK_STATE_KEYS`, parsed): the first signs, all verify. Required:
+   * promotion trusts the record, so no activity set is built that could neither sign nor verify it.
+   */
+  readonly stateKeys: readonly StateKey[];
   /** kubeconfig path or a loaded config with one context per environment; default: `KUBECONFIG` / `~/.kube/config`. */
   readonly kubeconfig?: string | KubeConfig;
   /** AWS endpoint override (the sandbox's moto). */
@@ -116,7 +122,8 @@ function withLiveness(activities: LogstackActivities): LogstackActivities {
 
 /**
  * Builds every activity of {@link LogstackActivities}. Guarantees: nothing is contacted while
- * building; each module gets only its own clients; the result satisfies the activity contract;
+ * building; the deployed-state record is signed and checked with `deps.stateKeys` (an empty list is
+ * refused here, at start); each module gets only its own clients; the result satisfies the activity contract;
  * every activity heartbeats while it runs, so a lost worker is noticed within the heartbeat timeout.
  */
 export function createActivities(deps: ActivityDeps): LogstackActivities {
@@ -134,7 +141,7 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     ...awsActivities,
     ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
     applyOverlay: createApplyOverlay({ clusters, ...git }),
-    ...createStateActivities({ clusters }),
+    ...createStateActivities({ clusters, stateKeys: deps.stateKeys, commitExists: createCommitExists(git.repo) }),
     waitForExternalSecretSynced: createWaitForExternalSecretSynced({ clusters }),
     waitForSecretStoreReady: createWaitForSecretStoreReady({ clusters }),
     waitForArgoAppAtRevision: createWaitForArgoAppAtRevision({ clusters }),

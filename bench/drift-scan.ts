@@ -44,6 +44,7 @@ import { BOOTSTRAP_OVERLAY } from '../workflows/bootstrap.ts';
 import { type DriftFinding, type Environment, GateKinds, INVENTORY_LABEL } from '../domain/index.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, forEachLimited } from './support-estate.ts';
+import { stateKeysFromEnv } from '../sandbox/inputs.ts';
 
 const execFileAsync = promisify(execFile);
 const RUNS = Math.max(1, Number(process.env['BENCH_RUNS'] ?? '5'));
@@ -76,6 +77,7 @@ const sets: readonly ObjectSet[] = [
 const namespace = `${estate.prefix}objects`;
 const acts = createActivities({
   catalogPath: estate.catalogPath,
+  stateKeys: stateKeysFromEnv(),
   kubeconfig: sandbox.kubeconfig,
   kubectlPath: sandbox.kubectl,
   awsClients: createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),

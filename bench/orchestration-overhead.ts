@@ -110,6 +110,7 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, LOGSTACK_CATALOG: estate.catalogPath });
 const raw = createActivities({
   catalogPath: estate.catalogPath,
+  stateKeys: config.stateKeys,
   kubectlPath: config.kubectlPath,
   ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
   ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),

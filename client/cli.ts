@@ -18,6 +18,7 @@ import { registerRender } from './commands/render.ts';
 import { registerRollout } from './commands/rollout.ts';
 import type { Runner } from './commands/runner.ts';
 import { registerSchedule } from './commands/schedule.ts';
+import { registerState } from './commands/state.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerValidate } from './commands/validate.ts';
 import { registerWatch } from './commands/watch.ts';
@@ -48,6 +49,8 @@ Environment: TEMPORAL_CONFIG_FILE + TEMPORAL_PROFILE (a Temporal TOML profile), 
   TEMPORAL_TLS_CLIENT_KEY_PATH / TEMPORAL_TLS_KEY, TEMPORAL_TLS_SERVER_CA_CERT_PATH / TEMPORAL_TLS_CA,
   TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, LOGSTACK_UI_URL, LOGSTACK_CATALOG, LOGSTACK_KUBECTL,
   LOGSTACK_CODEC_KEYS (payload encryption keys, the same as the worker's).
+  \`state show|repair\` read KUBECONFIG (the catalog's contexts), LOGSTACK_KUBECTL and
+  LOGSTACK_STATE_KEYS (the deployed-state record keys, the same as the worker's).
   Flags override variables, variables override the profile, the profile overrides the defaults.
 Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     );
@@ -64,6 +67,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     registerMigrate,
     registerRender,
     registerValidate,
+    registerState,
     registerCodecServer,
   ]) {
     register(program, runner);

@@ -2,6 +2,7 @@
  * What every command gets: the output channel and format, the resolved Temporal settings, and a
  * lazily opened client (commands that only read local files or serve HTTP never connect).
  */
+import { createInterface } from 'node:readline/promises';
 import Table from 'cli-table3';
 import { printableJson, printableLines } from './printable.ts';
 import { connectClient, resolveSettings, type ConnectionFlags, type ConnectionSettings, type TemporalClient } from './connection.ts';
@@ -13,14 +14,30 @@ export interface CliIo {
   /** True when stdout is a terminal. */
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Asks a person a yes/no question and resolves true only for "y" or "yes". Absent when nobody can
+   * answer (no terminal on stdin and stdout): commands that need a confirmation then refuse.
+   */
+  readonly confirm?: (question: string) => Promise<boolean>;
 }
 
-/** The process's stdout/stderr and environment. */
+/** Asks on the terminal; anything but y/yes is a no. */
+async function askTerminal(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/** The process's stdout/stderr and environment; confirmations when stdin and stdout are a terminal. */
 export const processIo: CliIo = {
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),
   isTTY: Boolean(process.stdout.isTTY),
   env: process.env,
+  ...(process.stdin.isTTY && process.stdout.isTTY ? { confirm: askTerminal } : {}),
 };
 
 /** `--output` values. */

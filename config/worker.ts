@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseStateKeys, redactStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
 import { ConfigError, type Env, type Problem } from './problems.ts';
 import { resolveTemporal, TEMPORAL_VARIABLES, type TemporalFlags, type TemporalSettings } from './temporal.ts';
 
@@ -23,6 +24,7 @@ export const WORKER_VARIABLES = {
   LOGSTACK_SHUTDOWN_GRACE_SECONDS: 'how long in-flight activities may finish after SIGTERM (default 30)',
   LOGSTACK_CODEC_KEYS: 'payload encryption keys "id:base64key,…" (first encrypts, all decrypt); unset = no codec',
   LOGSTACK_LOCK_TASK_QUEUE: 'task queue of the environment locks, polled too (default: the worker\'s task queue); one value for every installation sharing a namespace',
+  LOGSTACK_STATE_KEYS: 'required: deployed-state record HMAC keys "id:base64key,…" of ≥ 32 bytes (first signs, all verify)',
 } as const;
 
 /** Every variable the worker reads, Temporal's first. */
@@ -93,6 +95,30 @@ export interface WorkerConfig {
   readonly codecKeys?: string;
   /** The task queue lock workflows live on, when it is not the worker's own; the worker polls it too. */
   readonly lockTaskQueue?: string;
+  /** `LOGSTACK_STATE_KEYS`, parsed: at least one key of ≥ 32 bytes; the first signs the deployed-state records, all verify. */
+  readonly stateKeys: readonly StateKey[];
+}
+
+/**
+ * `LOGSTACK_STATE_KEYS`: required, because promotion trusts the deployed-state record and an unsigned
+ * record is refused. Problems name the variable with its key material replaced by `***`.
+ */
+function stateKeyProblems(env: Env): { keys: readonly StateKey[]; problems: Problem[] } {
+  const spec = env[STATE_KEYS_ENV];
+  if (spec === undefined || spec.trim() === '') {
+    return {
+      keys: [],
+      problems: [
+        {
+          key: STATE_KEYS_ENV,
+          value: undefined,
+          expected: 'required: HMAC keys "id:base64key,…" that sign and verify the deployed-state records promotion trusts (generate one with `echo "k1:$(openssl rand -base64 32)"`)',
+        },
+      ],
+    };
+  }
+  const parsed = parseStateKeys(spec);
+  return { keys: parsed.keys, problems: parsed.problems.map((expected) => ({ key: STATE_KEYS_ENV, value: redactStateKeys(spec), expected })) };
 }
 
 /** The raw value of each field: the variable when set and not empty, else the default. */
@@ -141,7 +167,9 @@ export function loadWorkerConfig(env: Env = process.env, flags: TemporalFlags = 
     const missing = data.deploymentName ? 'LOGSTACK_BUILD_ID' : 'LOGSTACK_DEPLOYMENT_NAME';
     problems.push({ key: missing, value: undefined, expected: 'set with its pair to enable Worker Versioning (LOGSTACK_DEPLOYMENT_NAME and LOGSTACK_BUILD_ID), or unset both' });
   }
+  const state = stateKeyProblems(env);
+  problems.push(...state.problems);
   if (problems.length > 0 || !temporal || !data) throw new ConfigError(problems, ENVIRONMENT_VARIABLES);
   const { deploymentName, buildId, ...rest } = data;
-  return { temporal, ...rest, ...(deploymentName && buildId ? { versioning: { deploymentName, buildId } } : {}) };
+  return { temporal, ...rest, stateKeys: state.keys, ...(deploymentName && buildId ? { versioning: { deploymentName, buildId } } : {}) };
 }

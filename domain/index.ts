@@ -10,3 +10,4 @@ export * from './environments.ts';
 export * from './inputs.ts';
 export * from './progress.ts';
 export * from './lock.ts';
+export * from './state-record.ts';

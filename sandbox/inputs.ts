@@ -4,12 +4,14 @@
  * read. The product never reads the sandbox; the project's own scripts load these files explicitly
  * (`sandbox exec -- <command>`), and a user can do the same (`node --env-file=<file> …`).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { clientConfigToToml } from '@temporalio/envconfig';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ENV_FILE, PROFILE_FILE, REPO_ROOT, SANDBOX_PROFILE } from './paths.ts';
+import { parseStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
+import { ENV_FILE, PROFILE_FILE, REPO_ROOT, RUN_DIR, SANDBOX_PROFILE } from './paths.ts';
 import type { SandboxRuntime } from './status.ts';
 
 /** moto accepts any key; these are its conventional test credentials, never a real key. */
@@ -27,6 +29,7 @@ export const PUBLISHED_VARIABLES = [
   'KUBECONFIG',
   'LOGSTACK_KUBECTL',
   'AWS_ENDPOINT_URL',
+  STATE_KEYS_ENV,
   ...(Object.keys(MOTO_CREDENTIALS) as (keyof typeof MOTO_CREDENTIALS)[]),
 ] as const;
 
@@ -37,6 +40,39 @@ export const PUBLISHED_VARIABLES = [
  */
 export function withoutInputs(env: NodeJS.ProcessEnv): void {
   for (const name of PUBLISHED_VARIABLES) delete env[name];
+}
+
+/** The sandbox's deployed-state record key, `LOGSTACK_STATE_KEYS` form; kept with the runtime state it signs. */
+const STATE_KEYS_FILE = join(RUN_DIR, 'state-keys');
+
+/**
+ * The sandbox's `LOGSTACK_STATE_KEYS`: a random 32-byte key generated once per run directory (mode
+ * 0600) and reused by every later `up`, so the records already in the clusters stay verifiable. It is
+ * deleted with the runtime state (`down --purge`, `up --fresh`), together with the records it signed.
+ */
+export function sandboxStateKeys(): string {
+  if (existsSync(STATE_KEYS_FILE)) return readFileSync(STATE_KEYS_FILE, 'utf8').trim();
+  mkdirSync(RUN_DIR, { recursive: true });
+  const spec = `sandbox1:${randomBytes(32).toString('base64')}`;
+  try {
+    writeFileSync(STATE_KEYS_FILE, `${spec}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process created it first: theirs is the key.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return readFileSync(STATE_KEYS_FILE, 'utf8').trim();
+  }
+  return spec;
+}
+
+/**
+ * The parsed `LOGSTACK_STATE_KEYS` of `env` for tests and benchmarks that build activities themselves
+ * (they run through `sandbox exec`, which publishes it).
+ * @throws Error saying how to run them when the variable is missing or wrong.
+ */
+export function stateKeysFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): readonly StateKey[] {
+  const { keys, problems } = parseStateKeys(env[STATE_KEYS_ENV] ?? '');
+  if (problems.length > 0) throw new Error(`${STATE_KEYS_ENV}: ${problems.join('; ')} — run through \`npm run sandbox -- exec -- <command>\``);
+  return keys;
 }
 
 /** The sandbox catalog of the repository. */
@@ -65,11 +101,12 @@ export function sandboxVariables(status: SandboxRuntime): Record<(typeof PUBLISH
     KUBECONFIG: status.kubeconfig,
     LOGSTACK_KUBECTL: status.kubectl,
     AWS_ENDPOINT_URL: status.aws.endpoint,
+    LOGSTACK_STATE_KEYS: sandboxStateKeys(),
     ...MOTO_CREDENTIALS,
   };
 }
 
-/** Writes the profile and the env file (mode 0600: the env file holds moto's test key). */
+/** Writes the profile and the env file (mode 0600: the env file holds moto's test key and the state key). */
 export function publishInputs(status: SandboxRuntime): void {
   const toml = clientConfigToToml({ profiles: { [SANDBOX_PROFILE]: { address: status.temporal.address, namespace: 'default' } } });
   writeFileSync(PROFILE_FILE, toml, { mode: 0o600 });
@@ -89,5 +126,8 @@ export function withdrawInputs(): void {
  */
 export function readInputs(): Record<string, string> {
   if (!existsSync(ENV_FILE)) throw new Error(`the sandbox is not up (no ${ENV_FILE}): run \`npm run sandbox -- up\` first`);
-  return parseEnv(readFileSync(ENV_FILE, 'utf8')) as Record<string, string>;
+  const inputs = parseEnv(readFileSync(ENV_FILE, 'utf8')) as Record<string, string>;
+  // An env file published before the state key existed: the key is the run directory's all the same.
+  inputs[STATE_KEYS_ENV] ??= sandboxStateKeys();
+  return inputs;
 }

@@ -42,6 +42,7 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
     const { createActivities } = await import('../activities/index.ts');
     return createActivities({
       catalogPath: config.catalogPath,
+      stateKeys: config.stateKeys,
       kubectlPath: config.kubectlPath,
       ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
@@ -151,6 +152,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
+      stateKeys: config.stateKeys.map((k) => k.id).join(','),
     });
     const running = Promise.all([worker.run(), lockWorker?.run()]);
     // Load the activity modules now that the worker polls, so the first task does not wait for them.

@@ -48,3 +48,24 @@ export async function resolveRevision(repo: GitRepo, revision: string): Promise<
     );
   });
 }
+
+/**
+ * A check that a full commit SHA exists in the GitOps remote, for the deployed-state record. Cheap:
+ * a commit found once is remembered for the life of the worker (commits are immutable), and the remote
+ * is fetched only when the working clone does not already hold the commit.
+ */
+export function createCommitExists(repo: () => Promise<GitRepo>): (commit: string) => Promise<boolean> {
+  const known = new Set<string>();
+  return async (commit) => {
+    if (!isCommitSha(commit)) return false;
+    if (known.has(commit)) return true;
+    const clone = await repo();
+    const found = await clone.exclusive(async () => {
+      if (await clone.hasCommit(commit).catch(() => false)) return true;
+      await clone.sync();
+      return clone.hasCommit(commit);
+    });
+    if (found) known.add(commit);
+    return found;
+  };
+}

@@ -12,13 +12,14 @@ import { execFileSync } from 'node:child_process';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { parse, stringify } from 'yaml';
-import { type Environment, parseCatalog } from '../../domain/index.ts';
+import { type Environment, type StateKey, parseCatalog } from '../../domain/index.ts';
 import { createActivities } from '../../activities/index.ts';
 import { createAwsClients } from '../../activities/aws/index.ts';
 import { patchStatus } from '../../activities/kubernetes/apply.ts';
 import { type KubeCluster, createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import type { KubeObject } from '../../activities/kubernetes/objects.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
+import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
 
 export const sandbox = requireSandbox();
 export const clusters = createKubeClusters(sandbox.kubeconfig);
@@ -88,11 +89,12 @@ export function scratchBranch(): ScratchBranch {
 }
 
 /** The full activity set over the sandbox, with its own Git working clone (and branch). */
-export function sandboxActivities(options: { branch?: string; workdir?: string } = {}) {
+export function sandboxActivities(options: { branch?: string; workdir?: string; stateKeys?: readonly StateKey[] } = {}) {
   const workdir = options.workdir ?? mkdtempSync(join(tmpdir(), 'logstack-test-clone-'));
   rmSync(workdir, { recursive: true, force: true });
   return createActivities({
     catalogPath: join(import.meta.dirname, '../../sandbox/environments.yaml'),
+    stateKeys: options.stateKeys ?? stateKeysFromEnv(),
     kubeconfig: sandbox.kubeconfig,
     kubectlPath: sandbox.kubectl,
     awsClients: createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),

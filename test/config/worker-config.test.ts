@@ -15,6 +15,9 @@ function configError(env: NodeJS.ProcessEnv): string {
   assert.fail('the configuration was accepted');
 }
 
+/** A valid `LOGSTACK_STATE_KEYS`, so each test sees only the problems it is about. */
+const KEYS = { LOGSTACK_STATE_KEYS: `k1:${btoa('k'.repeat(32))}` };
+
 /** The lines between the heading and the list of variables. */
 const problems = (message: string): string[] =>
   message
@@ -30,6 +33,7 @@ describe('worker configuration', () => {
       LOGSTACK_CATALOG: '/nonexistent/environments.yaml',
       KUBECONFIG: '/dev/null',
       LOGSTACK_KUBECTL: 'kubectl',
+      ...KEYS,
     });
     assert.match(message, /^invalid configuration; fix these values:/);
     const lines = problems(message);
@@ -48,7 +52,7 @@ describe('worker configuration', () => {
 
   it('reports numbers out of range with the variable that holds them', () => {
     const lines = problems(
-      configError({ LOGSTACK_SHUTDOWN_GRACE_SECONDS: '-1', LOGSTACK_MAX_CONCURRENT_ACTIVITIES: 'many' }),
+      configError({ LOGSTACK_SHUTDOWN_GRACE_SECONDS: '-1', LOGSTACK_MAX_CONCURRENT_ACTIVITIES: 'many', ...KEYS }),
     );
     assert.equal(lines.length, 2, lines.join('\n'));
     assert.match(lines[0] ?? '', /^- LOGSTACK_MAX_CONCURRENT_ACTIVITIES="many": /);
@@ -56,7 +60,7 @@ describe('worker configuration', () => {
   });
 
   it('asks for both halves of an mTLS pair, and for both halves of Worker Versioning', () => {
-    const lines = problems(configError({ TEMPORAL_TLS_CERT: '/dev/null', LOGSTACK_BUILD_ID: 'b1' }));
+    const lines = problems(configError({ TEMPORAL_TLS_CERT: '/dev/null', LOGSTACK_BUILD_ID: 'b1', ...KEYS }));
     assert.equal(lines.length, 2, lines.join('\n'));
     assert.match(lines[0] ?? '', /^- TEMPORAL_TLS_CLIENT_KEY_PATH \(unset\): both halves of the mTLS pair: .*TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
     assert.match(lines[1] ?? '', /^- LOGSTACK_DEPLOYMENT_NAME \(unset\): set with its pair/);
@@ -67,7 +71,7 @@ describe('worker configuration', () => {
     const cwd = process.cwd();
     process.chdir(tmpdir());
     try {
-      assert.deepEqual(problems(configError({})), ['- LOGSTACK_CATALOG (unset; default "gitops/environments.yaml"): catalog file does not exist']);
+      assert.deepEqual(problems(configError(KEYS)), ['- LOGSTACK_CATALOG (unset; default "gitops/environments.yaml"): catalog file does not exist']);
     } finally {
       process.chdir(cwd);
     }
@@ -83,7 +87,16 @@ describe('worker configuration', () => {
       LOGSTACK_SHUTDOWN_GRACE_SECONDS: '5',
       LOGSTACK_DEPLOYMENT_NAME: 'logstack',
       LOGSTACK_BUILD_ID: 'b1',
+      LOGSTACK_STATE_KEYS: `new:${btoa('n'.repeat(32))}, old:${btoa('o'.repeat(48))}`,
     });
+    assert.deepEqual(
+      config.stateKeys.map((k) => [k.id, k.key.length]),
+      [
+        ['new', 32],
+        ['old', 48],
+      ],
+      'the first key signs; every key verifies',
+    );
     assert.equal(config.temporal.address, 'temporal.internal:7233');
     assert.equal(config.logLevel, 'DEBUG');
     assert.equal(config.shutdownGraceSeconds, 5);
@@ -91,5 +104,25 @@ describe('worker configuration', () => {
     assert.equal(config.temporal.namespace, 'platform');
     assert.equal(config.kubectlPath, 'kubectl');
     assert.equal(config.workflowBundle, undefined);
+  });
+
+  it('refuses to start without LOGSTACK_STATE_KEYS: promotion trusts the records they sign', () => {
+    const lines = problems(configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml' }));
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0] ?? '', /^- LOGSTACK_STATE_KEYS \(unset\): required: HMAC keys "id:base64key,…" .*openssl rand -base64 32/);
+  });
+
+  it('reports each wrong LOGSTACK_STATE_KEYS entry on its own line, without printing key material', () => {
+    const short = btoa('s'.repeat(16));
+    const good = btoa('g'.repeat(32));
+    const message = configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml', LOGSTACK_STATE_KEYS: `short:${short},nocolon,bad:***,dup:${good},dup:${good}` });
+    const lines = problems(message);
+    assert.equal(lines.length, 4, message);
+    for (const line of lines) assert.match(line, /^- LOGSTACK_STATE_KEYS="short:\*\*\*,\*\*\*,bad:\*\*\*,dup:\*\*\*,dup:\*\*\*": /, line);
+    assert.match(lines[0] ?? '', /key "short" is 16 bytes; at least 32 are needed/);
+    assert.match(lines[1] ?? '', /entry 2 must look like id:base64key/);
+    assert.match(lines[2] ?? '', /key "bad" is not base64/);
+    assert.match(lines[3] ?? '', /key id "dup" is listed twice/);
+    assert.ok(!message.includes(short) && !message.includes(good), 'no key material in the message');
   });
 });

@@ -22,6 +22,7 @@ import { type KubeCluster, createKubeClusters } from '../../activities/kubernete
 import { type KubeObject, keyOf, refOf } from '../../activities/kubernetes/objects.ts';
 import { FIELD_MANAGER, type Environment, type MigrateResult } from '../../domain/index.ts';
 import { resultOf, startE2E, type E2E } from './harness.ts';
+import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
 
 const execFileAsync = promisify(execFile);
 const ENV = 'production';
@@ -179,6 +180,7 @@ describe('migrateProduction on the sandbox (controller statuses written by stand
     work = mkdtempSync(join(tmpdir(), 'logstack-e2e-migration-'));
     const acts = createActivities({
       catalogPath: e2e.sandbox.catalog,
+      stateKeys: stateKeysFromEnv(),
       kubeconfig: e2e.sandbox.kubeconfig,
       kubectlPath: e2e.sandbox.kubectl,
       awsClients: createAwsClients({ endpoint: e2e.sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),

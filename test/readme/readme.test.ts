@@ -77,6 +77,8 @@ const PLAYS = {
     'npx node client/cli.ts validate gitops/environments.yaml',
     'npx node client/cli.ts <command>',
     'logstack render dev',
+    'logstack state show staging',
+    'logstack state repair staging --yes',
     'npm run logstack -- <command>',
     'npm run -s deno -- task logstack <command>',
     'logstack status',
@@ -303,7 +305,7 @@ describe('README: every command, run as written', () => {
     const clean = async (command: string): Promise<string> => ok(await shell.run(command, {}, 600_000, true), command);
     const [env, exec, load] = PLAYS.inputs;
     const published = await clean(env);
-    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL']) {
+    for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE', 'LOGSTACK_CATALOG', 'KUBECONFIG', 'LOGSTACK_KUBECTL', 'AWS_ENDPOINT_URL', 'LOGSTACK_STATE_KEYS']) {
       assert.match(published, new RegExp(`^${name}=\\S+$`, 'm'), `${env} lists ${name}`);
     }
     assert.match(await clean(exec), /production/);
@@ -351,6 +353,9 @@ describe('README: every command, run as written', () => {
     const first = pushChange(remote, 'raise limits');
     await run('logstack rollout staging --revision main --reason "raise limits" --wait');
     assert.match(await run('logstack status'), new RegExp(`staging.*${first.slice(0, 7)}`));
+    // The record the rollout wrote is signed and owned by logstack; a repair of a sound record keeps it as it is.
+    assert.match(await run('logstack state show staging'), new RegExp(`revision\\s+│ ${first}[\\s\\S]*checks: all pass`));
+    assert.match(await run('logstack state repair staging --yes'), new RegExp(`repaired: .* holds revision ${first} \\(verified true\\)`));
 
     // Rejected: the promotion ends with exit 3, and `watch` follows it to that end.
     const rejected = shell.start('logstack promote --from staging --to production --requested-by alice --wait');

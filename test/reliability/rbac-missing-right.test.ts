@@ -14,6 +14,7 @@ import { parseCatalog } from '../../domain/index.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import { knownGoodRevision } from '../worker/sandbox-runs.ts';
 import { ENV, NAMESPACE, RUN, forThisRun, kubectl, describeRbac, sandbox, tokenKubeconfig } from './rbac-identity.ts';
+import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
 
 describeRbac('a missing right', (identity) => {
   it('a right missing from the RBAC fails the activity at once, non-retryable AccessDenied naming what was refused', async () => {
@@ -39,6 +40,7 @@ describeRbac('a missing right', (identity) => {
     assert.equal(issued.code, 0, issued.err);
     const activities = createActivities({
       catalogPath: sandbox.catalog,
+      stateKeys: stateKeysFromEnv(),
       kubeconfig: tokenKubeconfig(issued.out.trim(), identity.dir, account),
       kubectlPath: sandbox.kubectl,
       git: { workdir: join(identity.dir, 'git') },
