@@ -101,7 +101,7 @@ describe('per-environment lock', () => {
     assert.ok(!h.world.calls.some((c) => c.workflowId === older.workflowId && isSideEffect(c)), 'the superseded run changed nothing');
   });
 
-  it('fails fast with EnvironmentLocked when failIfLocked, naming the holder; approve is refused while waiting; cancellation releases', async () => {
+  it('fails fast with EnvironmentLocked when failIfLocked, naming the holder; approve is refused while waiting; a cancelled waiter withdraws', async () => {
     h.world.verified('production', REV.v1);
     const release = holdGate(h.world, 'production');
     const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'holder');
@@ -112,17 +112,18 @@ describe('per-environment lock', () => {
     assert.equal(failure.type, 'EnvironmentLocked');
     assert.match(failure.message, new RegExp(`production is locked by rolloutEnvironment ${holder.workflowId}`));
 
-    const patient = await rollout({ environment: 'production', revision: REV.v3 }, 'patient');
+    const patient = await rollout({ environment: 'production', revision: REV.v3, supersede: false }, 'patient');
     await phase(patient, 'waiting-for-lock');
     const refused = await failureOf(patient.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] }));
     assert.equal(refused.type, 'InvalidInput');
     assert.match(refused.message, /rolloutEnvironment is not waiting for approval \(phase waiting-for-lock\)/);
+    await patient.cancel();
+    assert.equal((await failureOf(settle(patient))).name, 'CancelledFailure');
+    await waitUntil(() => lockState('production'), (s) => s.queue.length === 0);
 
-    await holder.cancel();
     release();
-    assert.equal((await failureOf(settle(holder))).name, 'CancelledFailure');
-    assert.equal((await settle<{ revision: string }>(patient)).revision, REV.v3);
-    assert.ok(!h.world.calls.some((c) => c.workflowId === eager.workflowId && isSideEffect(c)));
+    assert.equal((await settle<{ revision: string }>(holder)).revision, REV.v2);
+    assert.deepEqual(sideEffectRuns(), [holder.workflowId], 'neither the refused nor the withdrawn run changed anything');
   });
 
   it('is released when the holder fails', async () => {
@@ -137,16 +138,16 @@ describe('per-environment lock', () => {
   });
 
   it('grants the next in line as soon as a holder is terminated by hand', async () => {
-    h.world.verified('staging', REV.v1);
-    holdGate(h.world, 'staging');
-    const holder = await rollout({ environment: 'staging', revision: REV.v2 }, 'doomed');
+    h.world.verified('production', REV.v1);
+    holdGate(h.world, 'production');
+    const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'doomed');
     await phase(holder, 'verifying');
     h.world.overrides.waitForLokiStackReady = () => ({ gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 });
-    const waiter = await rollout({ environment: 'staging', revision: REV.v3 }, 'waiter');
+    const waiter = await rollout({ environment: 'production', revision: REV.v3 }, 'waiter');
     await phase(waiter, 'waiting-for-lock');
     await holder.terminate('operator gave up');
     assert.equal((await waiter.result()).revision, REV.v3);
-    assert.equal((await lockState('staging')).holder, null);
+    assert.equal((await lockState('production')).holder, null);
   });
 
   it('keeps serving and excluding after forged releases and grants, and refuses null and 1 MB acquires', async () => {
