@@ -139,7 +139,7 @@ describe('per-environment lock', () => {
 
   it('grants the next in line as soon as a holder is terminated by hand', async () => {
     h.world.verified('production', REV.v1);
-    holdGate(h.world, 'production');
+    const release = holdGate(h.world, 'production');
     const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'doomed');
     await phase(holder, 'verifying');
     h.world.overrides.waitForLokiStackReady = () => ({ gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 });
@@ -148,6 +148,7 @@ describe('per-environment lock', () => {
     await holder.terminate('operator gave up');
     assert.equal((await waiter.result()).revision, REV.v3);
     assert.equal((await lockState('production')).holder, null);
+    release(); // the terminated run's gate double ends too, so the worker can drain
   });
 
   it('keeps serving and excluding after forged releases and grants, and refuses null and 1 MB acquires', async () => {
@@ -212,6 +213,15 @@ describe('per-environment lock', () => {
   });
 });
 
+/** The result of a run that completed, polled through `describe` (which, unlike `result()`, never skips time). */
+async function finished<T>(handle: WorkflowHandle): Promise<T> {
+  await waitUntil(
+    () => handle.describe(),
+    (d) => d.status.name !== 'RUNNING',
+  );
+  return (await handle.result()) as T;
+}
+
 describe('approval outside the lock', () => {
   const h = useHarness({ taskQueue: 'logstack-approval-lock-test' });
   const phase = (handle: WorkflowHandle, wanted: string) =>
@@ -232,11 +242,13 @@ describe('approval outside the lock', () => {
     assert.equal(waiting.awaitingApproval?.digest, `sha256:${'a'.repeat(64)}`);
     assert.equal((await h.env.client.workflow.getHandle('lock-production').query(lockStateQuery).catch(() => null))?.holder ?? null, null, 'nothing holds production');
 
-    // Production is not blocked by the approver's absence.
+    // Production is not blocked by the approver's absence. (Waiting for a result lets the time-skipping server
+    // jump to the approval's deadline, so the runs are watched through describe instead.)
     const hotfix = await h.start(rolloutEnvironment, [{ environment: 'production', revision: REV.v3, failIfLocked: true }]);
-    assert.equal((await settle<{ revision: string }>(hotfix)).revision, REV.v3);
-    const drift = await settle<{ remediated: unknown[] }>(await h.start(remediateDrift, [{ mode: 'remediate', environments: ['production'] }]));
+    assert.equal((await finished<{ revision: string }>(hotfix)).revision, REV.v3);
+    const drift = await finished<{ remediated: unknown[] }>(await h.start(remediateDrift, [{ mode: 'remediate', environments: ['production'] }]));
     assert.equal(drift.remediated.length, 1);
+    assert.equal((await promotion.query(progressQuery)).phase, 'awaiting-approval', 'the promotion still waits for its approver');
 
     // The hotfix changed production: the approved diff is no longer what would be applied.
     h.world.diff = diffWith('b', ['LokiStack/openshift-logging/logging-loki', 'ConfigMap/openshift-logging/hotfix']);
