@@ -29,6 +29,7 @@ describe('bootstrapEnvironment', () => {
       'loadCatalog',
       'resolveRevision',
       'renderOverlay',
+      'acquireLock',
       'readDeployedState',
       'ensureBucket',
       'ensureLokiCredentials',
@@ -81,7 +82,7 @@ describe('bootstrapEnvironment', () => {
     // Every activity carries a human summary in the Web UI.
     const history = await handle.fetchHistory();
     const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
-    assert.equal(scheduled.length, 16);
+    assert.equal(scheduled.length, 17);
     const summaries = scheduled.map((e) => {
       const data = e.userMetadata?.summary?.data;
       return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined;
@@ -91,6 +92,7 @@ describe('bootstrapEnvironment', () => {
       JSON.stringify(summaries),
     );
     assert.ok(summaries.includes('ensure bucket logstack-dev-loki'));
+    assert.ok(summaries.includes('ask lock-dev for the lease'));
     assert.ok(summaries.includes(`apply gitops/overlays/bootstrap at 3f2c1a9 to dev`));
   });
 

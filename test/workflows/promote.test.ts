@@ -68,6 +68,7 @@ describe('promoteEnvironment', () => {
         requestedBy: 'alice',
         approvers: ['alice', 'bob', 'carol'],
         diff: h.world.diff,
+        digest: h.world.diff.digest,
         deadline: undefined,
       },
     );
@@ -255,18 +256,21 @@ describe('promoteEnvironment', () => {
       'a protected target inside a freeze window',
       { from: 'staging', to: 'production' },
       'ChangeFreeze',
-      () => {
+      async () => {
         h.world.verified('staging', REV.v2);
+        // Around the server's clock, which the time-skipping server moves on between tests (to the run
+        // deadlines of workflows that wait for nothing but a message, such as the locks).
+        const now = await h.env.currentTimeMs();
         h.world.editCatalog((doc) => {
           doc.environments.find((e) => e.name === 'production')!.freezeWindows = [
-            { start: '2000-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z', reason: 'audit' },
+            { start: new Date(now - 3600_000).toISOString(), end: new Date(now + 365 * 24 * 3600_000).toISOString(), reason: 'audit' },
           ];
         });
       },
     ],
   ] as const) {
     it(`fails with ${type} for ${title}, before any side effect`, async () => {
-      setup();
+      await setup();
       const failure = await failureOf((await promote(args)).result());
       assert.equal(failure.type, type, failure.message);
       assert.deepEqual(h.world.calls.filter(isSideEffect), []);
