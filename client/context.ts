@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import Table from 'cli-table3';
-import { printableJson, printableLines } from './printable.ts';
+import { printableJson, printableLines, printableYaml } from './printable.ts';
 import { connectClient, resolveSettings, type ConnectionFlags, type ConnectionSettings, type TemporalClient } from './connection.ts';
 
 /** Where the CLI writes; tests pass their own to capture output. */
@@ -41,7 +41,7 @@ export const processIo: CliIo = {
 };
 
 /** `--output` values. */
-export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** Global options, as commander parses them. */
@@ -75,9 +75,9 @@ export class CommandContext {
     return this.#client;
   }
 
-  /** True when the output is JSON. */
+  /** True when the output is machine-readable: JSON, or YAML (what {@link printJson} then writes). */
   get json(): boolean {
-    return this.output === 'json';
+    return this.output === 'json' || this.output === 'yaml';
   }
 
   /** Writes one line of text; controls and bidirectional characters in it are shown as escapes. */
@@ -85,14 +85,22 @@ export class CommandContext {
     this.io.out(`${printableLines(text)}\n`);
   }
 
-  /** Writes a value as JSON (pretty; one document), with every control or bidirectional character escaped. */
+  /**
+   * Writes a value as JSON (pretty; one document), or as one YAML document with `--output yaml`, with every
+   * control or bidirectional character escaped.
+   */
   printJson(value: unknown): void {
-    this.io.out(`${printableJson(JSON.stringify(value, null, 2))}\n`);
+    if (this.output === 'yaml') this.io.out(printableYaml(value));
+    else this.io.out(`${printableJson(JSON.stringify(value, null, 2))}\n`);
   }
 
-  /** Writes a value as one JSON line (streams of events), escaped as {@link printJson}. */
+  /**
+   * Writes a value as one JSON line (streams of events), or with `--output yaml` as one YAML document opened
+   * by `---` (a multi-document stream); escaped as {@link printJson}.
+   */
   printJsonLine(value: unknown): void {
-    this.io.out(`${printableJson(JSON.stringify(value))}\n`);
+    if (this.output === 'yaml') this.io.out(`---\n${printableYaml(value)}`);
+    else this.io.out(`${printableJson(JSON.stringify(value))}\n`);
   }
 
   /** Writes a plain table (no colours, so output is the same in a terminal and a pipe). */

@@ -1,13 +1,16 @@
 /**
  * Following a workflow until it ends: polls the `progress` query and prints each phase change and step
- * transition as one line (or one JSON event per line with `--output json`), shows what approval is
- * awaited, and maps the outcome to the CLI exit code.
+ * transition as one line (or one JSON event per line with `--output json`, one YAML document each with
+ * `--output yaml`), shows what approval is awaited (diff, digest, "changed since approval") and, while the
+ * workflow waits for its environment's lock, who holds it and who is in line; maps the outcome to the CLI
+ * exit code.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { DiffSummary, Progress, StepProgress } from '../domain/index.ts';
 import { progressQuery } from '../workflows/messages.ts';
 import type { CommandContext } from './context.ts';
 import { ExitCode, exitCodeForFailure, failureInfo, type FailureInfo } from './errors.ts';
+import { holderLine, queueLines, readLock, supersededLine, type LockView } from './lock.ts';
 import { printable, printableLines } from './printable.ts';
 
 type AwaitingApproval = NonNullable<Progress['awaitingApproval']>;
@@ -52,7 +55,15 @@ export function diffSummaryLine(diff: DiffSummary): string {
   return `${diff.created.length} created, ${diff.changed.length} changed, ${diff.unchanged} unchanged, ${diff.toBeDeleted.length} to delete, ${diff.destructive.length} destructive`;
 }
 
-/** The lines describing an awaited approval and the exact commands to answer it. */
+/** The digest an approval of `approval` names: `digest`, else the diff's own. */
+export function approvalDigest(approval: AwaitingApproval): string | undefined {
+  return approval.digest ?? approval.diff?.digest;
+}
+
+/**
+ * The lines describing an awaited approval — requester, approvers, deadline, diff and its digest, whether it
+ * changed since an earlier approval — and the exact commands to answer it (approve names the digest shown).
+ */
 export function approvalLines(workflowId: string, approval: AwaitingApproval, target: string, extraFlags = ''): string[] {
   const lines = [
     `⏸ ${workflowId} is waiting for approval to change ${printable(approval.environment)}` +
@@ -74,8 +85,11 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
   } else {
     lines.push('  diff: not available');
   }
+  const digest = approvalDigest(approval);
+  if (digest) lines.push(`  digest: ${printable(digest)}`);
+  if (approval.changedSinceApproval) lines.push('  changed since approval: the change approved earlier is no longer what would be applied; decide again on this diff');
   const approver = printable(approval.approvers.find((a) => a !== approval.requestedBy) ?? '<NAME>');
-  lines.push(`  approve: logstack approve ${target} --by ${approver}${extraFlags}`);
+  lines.push(`  approve: logstack approve ${target} --by ${approver}${digest ? ` --digest ${printable(digest)}` : ''}${extraFlags}`);
   lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>"${extraFlags}`);
   return lines;
 }
@@ -84,9 +98,10 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
 export class ProgressPrinter {
   readonly #seen = new Map<string, string>();
   #phase: string | undefined;
-  #approvalShown = false;
+  /** The digest (or `''`) of the approval last shown; undefined while none is awaited. */
+  #approvalShown: string | undefined;
 
-  /** Changes since the last call: phase, steps (by position and name), approval appearing. */
+  /** Changes since the last call: phase, steps (by position and name), approval appearing or its digest changing. */
   changes(progress: Progress): { phase?: string; steps: StepProgress[]; approval?: AwaitingApproval } {
     const out: { phase?: string; steps: StepProgress[]; approval?: AwaitingApproval } = { steps: [] };
     if (progress.phase !== this.#phase) {
@@ -99,14 +114,36 @@ export class ProgressPrinter {
       if (this.#seen.get(key) !== state && step.status !== 'pending') out.steps.push(step);
       this.#seen.set(key, state);
     });
-    if (progress.awaitingApproval && !this.#approvalShown) {
-      this.#approvalShown = true;
-      out.approval = progress.awaitingApproval;
-    } else if (!progress.awaitingApproval) {
-      this.#approvalShown = false;
+    const approval = progress.awaitingApproval;
+    if (approval) {
+      const key = `${approvalDigest(approval) ?? ''}|${approval.changedSinceApproval === true}`;
+      if (this.#approvalShown !== key) out.approval = approval;
+      this.#approvalShown = key;
+    } else {
+      this.#approvalShown = undefined;
     }
     return out;
   }
+}
+
+/** Waiting for the lock: phase `waiting-for-lock` of `progress` (workflows/progress.ts). */
+const WAITING_FOR_LOCK = 'waiting-for-lock';
+
+/**
+ * The lines describing the lock `workflowId` waits for: who holds it since when, the queue (this run marked),
+ * and supersessions that happened while it was followed.
+ */
+export function lockLines(environment: string, lock: LockView, workflowId: string, since: number, now = Date.now()): string[] {
+  const lines = [`${clock(undefined)} lock of ${printable(environment)}: ${lock.state === 'unknown' ? `unknown — ${printable(lock.note ?? '')}` : holderLine(lock, now)}`];
+  const queue = queueLines(lock, now);
+  lock.queue.forEach((entry, i) => lines.push(`  queue ${queue[i] ?? ''}${entry.workflowId === workflowId ? '  ← this workflow' : ''}`));
+  for (const e of lock.superseded) if (new Date(e.at).getTime() >= since) lines.push(`  superseded: ${supersededLine(e, now)}`);
+  return lines;
+}
+
+/** What of a lock reading is worth printing again when it changes (not the ages). */
+function lockKey(lock: LockView): string {
+  return JSON.stringify([lock.state, lock.holder?.workflowId, lock.holder?.runId, lock.queue.map((q) => q.runId), lock.superseded.map((e) => `${e.workflowId}@${e.at}`)]);
 }
 
 /** How a followed workflow ended. */
@@ -118,6 +155,8 @@ export type FollowOutcome =
 export interface FollowOptions {
   /** How `approve`/`reject` should name the workflow in the printed commands (environment or workflow ID). */
   readonly approvalTarget?: string;
+  /** The environment the workflow changes: while it waits for that lock, the holder and queue are shown. */
+  readonly environment?: string;
   readonly pollMs?: number;
   /** Prints the result in table mode; JSON mode always prints it as the final event. */
   readonly printResult?: (result: unknown) => void;
@@ -140,6 +179,22 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
     },
   );
   const flags = ctx.settings.taskQueue === 'logstack' ? '' : ` --task-queue ${ctx.settings.taskQueue}`;
+  let lockShown: string | undefined;
+
+  /** While the workflow waits for its environment's lock: the lock's holder and queue, each time they change. */
+  const showLock = async (reading: ProgressReading): Promise<void> => {
+    const environment = options.environment;
+    if (!environment || !reading.ok || reading.progress.phase !== WAITING_FOR_LOCK) {
+      lockShown = undefined;
+      return;
+    }
+    const lock = await readLock(ctx, environment);
+    const key = lockKey(lock);
+    if (key === lockShown) return;
+    lockShown = key;
+    if (ctx.json) ctx.printJsonLine({ event: 'lock', workflowId: handle.workflowId, environment, lock });
+    else for (const l of lockLines(environment, lock, handle.workflowId, started)) ctx.line(l);
+  };
 
   const show = (reading: ProgressReading): void => {
     if (!reading.ok) {
@@ -166,7 +221,9 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
     let timer: ReturnType<typeof setTimeout> | undefined;
     const done = await Promise.race([outcome, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), pollMs)))]);
     clearTimeout(timer);
-    show(await readProgress(ctx, handle, done ? 2000 : 5000));
+    const reading = await readProgress(ctx, handle, done ? 2000 : 5000);
+    show(reading);
+    if (!done) await showLock(reading);
     if (done) {
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (ctx.json) {

@@ -5,6 +5,8 @@
  * reader sees (bidirectional overrides) is shown as a visible escape instead.
  */
 
+import { Document, visit } from 'yaml';
+
 /**
  * C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional marks, embeddings,
  * overrides and isolates.
@@ -44,4 +46,20 @@ export function printableLines(text: string): string {
  */
 export function printableJson(json: string): string {
   return json.replace(UNSAFE_IN_JSON, (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * A value as a YAML document that is safe to show in a terminal: every string holding a control, separator
+ * or bidirectional character is written double-quoted, and inside it each such character is an escape
+ * (`\n`, `\e`, `\u202e`…), so the document still parses to the same value. No line folding.
+ */
+export function printableYaml(value: unknown): string {
+  const doc = new Document(value);
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && new RegExp(UNSAFE.source, 'u').test(node.value)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  // The library escapes C0 controls in double-quoted scalars itself; what it leaves raw can only be inside one.
+  return doc.toString({ lineWidth: 0 }).replace(UNSAFE_IN_JSON, (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
 }

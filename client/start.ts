@@ -80,6 +80,7 @@ export async function startWorkflow(ctx: CommandContext, spec: StartSpec): Promi
   if (!spec.wait) return ExitCode.ok;
   const outcome = await follow(ctx, handle, {
     approvalTarget: spec.approvalTarget ?? spec.workflowId,
+    ...(spec.environment ? { environment: spec.environment } : {}),
     printResult: (result) => (spec.printResult ?? printResultTable)(ctx, result),
   });
   return outcome.exitCode;

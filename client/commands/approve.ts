@@ -1,28 +1,75 @@
 import type { Command } from 'commander';
-import { approveSchema, parseInput } from '../../domain/index.ts';
+import { approveSchema, FailureType, parseInput } from '../../domain/index.ts';
 import { approveUpdate } from '../../workflows/messages.ts';
 import { resolveApprovalTarget } from '../approval.ts';
-import { ExitCode } from '../errors.ts';
+import { CliError, ExitCode, failureInfo } from '../errors.ts';
+import { diffSummaryLine, readProgress } from '../follow.ts';
+import { printable } from '../printable.ts';
 import type { Runner } from './runner.ts';
 
+/** What the workflow says when the approval names a digest that is no longer the change waiting. */
+const CHANGED = /changed since that diff was shown/;
+
 /**
- * `logstack approve <env|workflowId> --by NAME [--comment TEXT]`: sends the `approve` update. The
- * workflow's validator refuses approvers not on the allow-list and self-approval (exit 1, with why).
+ * `logstack approve <env|workflowId> --by NAME [--comment TEXT] [--digest sha256:…]`: reads the change the
+ * workflow waits on (`progress.awaitingApproval`), prints its diff summary and digest, and sends the `approve`
+ * update naming that digest — or the one given with `--digest` — so only exactly that change is approved. The
+ * workflow's validator refuses approvers not on the allow-list, self-approval and a digest that is no longer
+ * the change waiting (exit 1, with why and what to do).
  */
 export function registerApprove(program: Command, runner: Runner): void {
   program
     .command('approve')
-    .description('approve the change a workflow is waiting for')
+    .description('approve exactly the change a workflow is waiting for (the diff digest it shows now, or --digest)')
     .argument('<target>', 'environment name, or the workflow ID')
     .requiredOption('--by <name>', 'who approves (must be on the environment’s approver list, not the requester)')
     .option('--comment <text>', 'note kept with the approval')
-    .addHelpText('after', '\nExample:\n  logstack approve production --by bob --comment "diff reviewed"')
-    .action((target: string, opts: { by: string; comment?: string }, command: Command) =>
+    .option('--digest <sha256:…>', 'approve only the change with this diff digest (as `watch`/`status -o json` show it); default: the one waiting now')
+    .addHelpText(
+      'after',
+      '\nThe approval names the diff digest; when the change moved on since, the workflow refuses it and nothing is approved.\n\nExample:\n  logstack approve production --by bob --comment "diff reviewed"\n  logstack approve production --by bob --digest sha256:3f2c…',
+    )
+    .action((target: string, opts: { by: string; comment?: string; digest?: string }, command: Command) =>
       runner.run(command, async (ctx) => {
-        const input = parseInput(approveSchema, { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) }, 'approve');
+        // Checks the flags (and the digest's form) before anything is read or sent.
+        parseInput(approveSchema, { by: opts.by, ...(opts.digest !== undefined ? { digest: opts.digest } : {}) }, 'approve');
         const handle = await resolveApprovalTarget(ctx, target);
-        const result = await handle.executeUpdate(approveUpdate, { args: [input] });
-        if (ctx.json) ctx.printJson({ workflowId: handle.workflowId, approvedBy: result.approvedBy });
+        const reading = await readProgress(ctx, handle, 5000);
+        if (!reading.ok && opts.digest === undefined) {
+          throw new CliError(`cannot read what ${handle.workflowId} waits for, so there is nothing to approve yet: ${reading.reason}; or name the change with --digest`, ExitCode.failed);
+        }
+        const waiting = reading.ok ? reading.progress.awaitingApproval : undefined;
+        const shown = waiting?.digest ?? waiting?.diff?.digest;
+        const digest = opts.digest ?? shown;
+        const input = parseInput(
+          approveSchema,
+          { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}), ...(digest !== undefined ? { digest } : {}) },
+          'approve',
+        );
+        if (!ctx.json) {
+          if (waiting) {
+            ctx.line(`approving ${handle.workflowId}: change to ${printable(waiting.environment)}${waiting.requestedBy ? ` requested by ${printable(waiting.requestedBy)}` : ''}`);
+            ctx.line(`  diff: ${waiting.diff ? diffSummaryLine(waiting.diff) : 'not available'}`);
+            if (waiting.changedSinceApproval) ctx.line('  changed since an earlier approval: this is a new diff');
+          }
+          if (digest !== undefined) ctx.line(`  digest: ${printable(digest)}${opts.digest !== undefined && shown !== undefined && shown !== opts.digest ? ` (given with --digest; the workflow shows ${printable(shown)})` : ''}`);
+          else if (waiting) ctx.line('  digest: none shown by the workflow; approving whatever it waits for');
+        }
+        let result: { approvedBy: string };
+        try {
+          result = await handle.executeUpdate(approveUpdate, { args: [input] });
+        } catch (error) {
+          const info = failureInfo(error);
+          if (info.type === FailureType.InvalidInput && CHANGED.test(info.message)) {
+            throw new CliError(
+              `not approved: the change waiting for approval of ${handle.workflowId} is no longer the diff ${digest ?? ''} (it changed since that diff was shown): ${printable(info.message)}\n` +
+                `  nothing was approved; read the new diff (\`logstack watch ${handle.workflowId}\` or \`logstack status -o json\`), then approve again: logstack approve ${target} --by ${opts.by}`,
+              ExitCode.failed,
+            );
+          }
+          throw error;
+        }
+        if (ctx.json) ctx.printJson({ workflowId: handle.workflowId, approvedBy: result.approvedBy, digest: digest ?? null });
         else ctx.line(`approved ${handle.workflowId} (by ${result.approvedBy}); follow it with \`logstack watch ${handle.workflowId}\``);
         return ExitCode.ok;
       }),

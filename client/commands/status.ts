@@ -4,7 +4,9 @@ import { FailureType, isCommitSha, shortSha, type GateResult } from '../../domai
 import { workflowUrl } from '../connection.ts';
 import type { CommandContext } from '../context.ts';
 import { ExitCode, failureInfo } from '../errors.ts';
-import { readProgress } from '../follow.ts';
+import { readProgress, type ProgressReading } from '../follow.ts';
+import { approvalWaitLine, holderLine, queueLines, readLock, supersededLine, type ApprovalWaitView, type LockView } from '../lock.ts';
+import { printable } from '../printable.ts';
 import { environmentQuery, listRuns, type RunSummary } from '../visibility.ts';
 import { environmentName } from './arguments.ts';
 import type { Runner } from './runner.ts';
@@ -19,6 +21,10 @@ export interface EnvironmentStatus {
   readonly health: string;
   readonly running: { workflowId: string; type: string; phase: string | null; awaitingApproval: boolean; url: string } | null;
   readonly latest: { workflowId: string; runId: string; type: string; status: string; url: string } | null;
+  /** The `lock-<env>` lease: holder (type, ID, purpose, since when), the queue in order, recent supersessions. */
+  readonly lock: LockView;
+  /** Workflows waiting for approval of this environment outside the lock (promotions), newest first. */
+  readonly awaitingApproval: readonly ApprovalWaitView[];
 }
 
 /** Failures that end a workflow before it changes the environment: they say nothing about its health. */
@@ -36,6 +42,8 @@ const NO_CHANGE_FAILURES = new Set<string>([
 
 const STAGE_ORDER = ['dev', 'staging', 'production'];
 const MAX_CLOSED_SCANNED = 10;
+/** Running runs of one environment whose progress is read (the newest; more only queue for the lock). */
+const MAX_RUNNING_READ = 20;
 
 function show(revision: string | null): string {
   if (!revision) return '—';
@@ -88,9 +96,16 @@ async function environmentStatus(ctx: CommandContext, client: Client, environmen
       }
     }
   }
+  // Every running run: the newest is "the running workflow"; any of them may wait for approval outside the lock.
+  const runningRuns = runs.filter((r) => r.status === 'RUNNING').slice(0, MAX_RUNNING_READ);
+  const [readings, lock] = await Promise.all([
+    Promise.all(runningRuns.map(async (run) => ({ run, reading: await readProgress(ctx, client.workflow.getHandle(run.workflowId, run.runId), 3000) }))),
+    readLock(ctx, environment),
+  ]);
   let runningInfo: EnvironmentStatus['running'] = null;
-  if (running) {
-    const reading = await readProgress(ctx, client.workflow.getHandle(running.workflowId, running.runId), 3000);
+  const newest = readings[0];
+  if (running && newest) {
+    const { reading } = newest;
     runningInfo = {
       workflowId: running.workflowId,
       type: running.type,
@@ -107,7 +122,62 @@ async function environmentStatus(ctx: CommandContext, client: Client, environmen
     health: health ?? (running ? 'in progress' : 'unknown'),
     running: runningInfo,
     latest: latest ? { workflowId: latest.workflowId, runId: latest.runId, type: latest.type, status: latest.status, url: workflowUrl(settings, latest.workflowId) } : null,
+    lock,
+    awaitingApproval: approvalWaits(readings),
   };
+}
+
+/** The runs whose `progress` shows them waiting for approval, in the order given (newest first). */
+function approvalWaits(readings: readonly { run: RunSummary; reading: ProgressReading }[]): ApprovalWaitView[] {
+  const waits: ApprovalWaitView[] = [];
+  for (const { run, reading } of readings) {
+    const approval = reading.ok ? reading.progress.awaitingApproval : undefined;
+    if (!approval) continue;
+    waits.push({
+      workflowId: run.workflowId,
+      runId: run.runId,
+      type: run.type,
+      requestedBy: approval.requestedBy ?? null,
+      approvers: approval.approvers,
+      deadline: approval.deadline ?? null,
+      digest: approval.digest ?? approval.diff?.digest ?? null,
+      changedSinceApproval: approval.changedSinceApproval === true,
+    });
+  }
+  return waits;
+}
+
+/**
+ * The lines under the status table for one environment: the lock's holder and queue, the approvals awaited
+ * outside it, the recent supersessions; only what is there (a free lock with nothing around it prints nothing).
+ */
+export function lockDetailLines(row: EnvironmentStatus, now = Date.now()): string[] {
+  const { lock } = row;
+  const lines: string[] = [];
+  if (lock.state === 'unknown') lines.push(`  lock: unknown — ${printable(lock.note ?? '')}`);
+  else if (lock.holder) lines.push(`  lock: ${holderLine(lock, now)}`);
+  else if (lock.queue.length > 0) lines.push('  lock: free (granting the next in line)');
+  if (lock.queue.length > 0) {
+    lines.push('  queue:');
+    for (const l of queueLines(lock, now)) lines.push(`    ${l}`);
+  }
+  if (row.awaitingApproval.length > 0) {
+    lines.push('  awaiting approval (outside the lock):');
+    for (const w of row.awaitingApproval) lines.push(`    ${approvalWaitLine(w, now)}`);
+  }
+  if (lock.superseded.length > 0) {
+    lines.push('  superseded recently:');
+    for (const e of lock.superseded) lines.push(`    ${supersededLine(e, now)}`);
+  }
+  return lines.length > 0 ? [`${row.environment}:`, ...lines] : [];
+}
+
+/** The lock column: who holds it (ID only; the details follow the table), how many wait, or free/unknown. */
+function lockCell(row: EnvironmentStatus): string {
+  const { lock } = row;
+  const waiting = lock.queue.length > 0 ? ` +${lock.queue.length} queued` : '';
+  if (lock.state === 'unknown') return 'unknown';
+  return `${lock.holder ? `held by ${printable(lock.holder.workflowId)}` : 'free'}${waiting}`;
 }
 
 function stageRank(env: string): number {
@@ -138,15 +208,16 @@ export async function collectStatus(ctx: CommandContext, environment?: string): 
 }
 
 /**
- * `logstack status [env]`: a table of environments (pinned and verified revision, gate health, running
- * workflow, Web UI link), from Temporal only.
+ * `logstack status [env]`: a table of environments (pinned and verified revision, gate health, lock, running
+ * workflow, Web UI link), then per environment the lock's holder and queue, the approvals awaited outside
+ * the lock and the recent supersessions; from Temporal only. `--output json|yaml` prints the rows.
  */
 export function registerStatus(program: Command, runner: Runner): void {
   program
     .command('status')
-    .description('environments: pinned and verified revision, health, running workflow, Web UI link')
+    .description('environments: pinned and verified revision, health, lock holder and queue, approvals awaited, running workflow, Web UI link')
     .argument('[env]', 'one environment (default: every environment with a workflow on the task queue)', environmentName)
-    .addHelpText('after', '\nExample:\n  logstack status\n  logstack status production --output json')
+    .addHelpText('after', '\nExample:\n  logstack status\n  logstack status production --output json\n  logstack status --output yaml')
     .action((env: string | undefined, _opts: unknown, command: Command) =>
       runner.run(command, async (ctx) => {
         const rows = await collectStatus(ctx, env);
@@ -159,16 +230,19 @@ export function registerStatus(program: Command, runner: Runner): void {
           return ExitCode.ok;
         }
         ctx.printTable(
-          ['environment', 'pinned', 'verified', 'health', 'running workflow', 'web UI'],
+          ['environment', 'pinned', 'verified', 'health', 'lock', 'running workflow', 'web UI'],
           rows.map((r) => [
             r.environment,
             show(r.pinnedRevision),
             show(r.verifiedRevision),
             r.health,
+            lockCell(r),
             r.running ? `${r.running.workflowId} (${r.running.awaitingApproval ? 'awaiting approval' : (r.running.phase ?? 'no progress answer')})` : '—',
             r.running?.url ?? r.latest?.url ?? '—',
           ]),
         );
+        const now = Date.now();
+        for (const r of rows) for (const l of lockDetailLines(r, now)) ctx.line(l);
         return ExitCode.ok;
       }),
     );

@@ -3,11 +3,14 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { CliError, ExitCode } from '../errors.ts';
 import { follow } from '../follow.ts';
 import { printResultTable } from '../start.ts';
+import { environmentKey } from '../visibility.ts';
 import type { Runner } from './runner.ts';
 
 /**
  * `logstack watch <workflowId>`: prints each step transition from the `progress` query until the
- * workflow ends; exits like the workflow (0 completed, 1 failed, 3 rejected or approval timed out).
+ * workflow ends, the approval it waits for (diff, digest, "changed since approval", the exact commands) and,
+ * while it waits for its environment's lock, the holder and the queue; exits like the workflow (0 completed,
+ * 1 failed, 3 rejected or approval timed out).
  */
 export function registerWatch(program: Command, runner: Runner): void {
   program
@@ -21,15 +24,16 @@ export function registerWatch(program: Command, runner: Runner): void {
       runner.run(command, async (ctx) => {
         const { client } = await ctx.temporal();
         const handle = client.workflow.getHandle(workflowId, opts.runId);
+        let environment: string | undefined;
         try {
-          await handle.describe();
+          environment = (await handle.describe()).typedSearchAttributes.get(environmentKey);
         } catch (error) {
           if (error instanceof WorkflowNotFoundError) {
             throw new CliError(`no workflow ${workflowId} in namespace ${ctx.settings.namespace}; see \`logstack status\` for running ones`, ExitCode.failed);
           }
           throw error;
         }
-        const outcome = await follow(ctx, handle, { pollMs: opts.interval, printResult: (r) => printResultTable(ctx, r) });
+        const outcome = await follow(ctx, handle, { pollMs: opts.interval, ...(environment ? { environment } : {}), printResult: (r) => printResultTable(ctx, r) });
         return outcome.exitCode;
       }),
     );

@@ -6,6 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, Connection } from '@temporalio/client';
+import { parse as parseYaml } from 'yaml';
+import type { LockState } from '../../domain/index.ts';
 import { dataConverterFromEnv } from '../../codec/codec.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { cli, codecKey, startFixtureWorker, suffix, waitFor, type FixtureWorker } from './helpers.ts';
@@ -25,6 +27,8 @@ interface StatusRow {
   health: string;
   running: { workflowId: string; awaitingApproval: boolean; phase: string | null; url: string } | null;
   latest: { workflowId: string; status: string; url: string } | null;
+  lock: { state: string; workflowId: string; holder: { workflowId: string; purpose?: string; grantedAt: string } | null; queue: { workflowId: string }[]; superseded: { workflowId: string; by: string }[]; note?: string };
+  awaitingApproval: { workflowId: string; requestedBy: string | null; approvers: string[]; deadline: string | null; digest: string | null; changedSinceApproval: boolean }[];
 }
 
 async function statusOf(name: string): Promise<StatusRow | undefined> {
@@ -129,9 +133,88 @@ describe('logstack CLI on the sandbox Temporal (test-double workflows on a test 
     assert.match(done.out, /⏸ promote-.* is waiting for approval to change .* \(requested by alice\); approvers: alice, bob, carol/);
     assert.match(done.out, /diff: 1 created, 1 changed, 12 unchanged, 0 to delete, 0 destructive/);
     assert.match(done.out, /~ LokiStack\/openshift-logging\/logging-loki/);
-    assert.ok(done.out.includes(`approve: logstack approve ${name} --by bob --task-queue ${tq}`), done.out);
+    assert.ok(done.out.includes(`  digest: sha256:${'2'.repeat(64)}`), done.out);
+    assert.ok(done.out.includes(`approve: logstack approve ${name} --by bob --digest sha256:${'2'.repeat(64)} --task-queue ${tq}`), done.out);
+    assert.match(ok.out, new RegExp(`digest: sha256:${'2'.repeat(64)}`));
     assert.match(done.out, /✓ wait for approval — succeeded: approved by bob/);
     assert.match(done.out, new RegExp(`✓ promote-${name} completed`));
+  });
+
+  it('status shows the lock (holder, queue, supersessions) and the approvals awaited outside it; approve names the digest it showed and a change that moved on is refused', async () => {
+    const name = envName('lock');
+    const shown = `sha256:${'2'.repeat(64)}`;
+    const movedOn = `sha256:${'3'.repeat(64)}`;
+    const t0 = new Date(Date.now() - 90_000).toISOString();
+    const state: LockState = {
+      environment: name,
+      holder: { workflowId: `rollout-${name}`, runId: 'run-1', workflowType: 'rolloutEnvironment', requestedAt: t0, grantedAt: t0, purpose: 'rollout of abc\u202e1234' },
+      queue: [
+        { workflowId: `drift-${name}`, runId: 'run-2', workflowType: 'remediateDrift', requestedAt: t0 },
+        { workflowId: `migrate-${name}`, runId: 'run-3', workflowType: 'migrateProduction', requestedAt: t0, purpose: 'takeover' },
+      ],
+      grants: 3,
+      superseded: [{ workflowId: `rollout-old-${name}`, workflowType: 'rolloutEnvironment', by: `rollout-${name}`, at: t0 }],
+    };
+    const lock = await client.workflow.start('environmentLock', { taskQueue: tq, workflowId: `lock-${name}`, args: [state] });
+    try {
+      const promoting = run('promote', '--from', 'dev', '--to', name, '--requested-by', 'alice', '--wait');
+      const row = await waitFor(async () => {
+        const s = await statusOf(name);
+        return s?.awaitingApproval.length ? s : undefined;
+      }, 30_000, 'the promotion to wait for approval');
+      assert.equal(row.lock.state, 'held');
+      assert.equal(row.lock.holder?.workflowId, `rollout-${name}`);
+      assert.equal(row.lock.holder?.purpose, 'rollout of abc\u202e1234');
+      assert.deepEqual(row.lock.queue.map((q) => q.workflowId), [`drift-${name}`, `migrate-${name}`]);
+      assert.deepEqual(row.lock.superseded.map((e) => [e.workflowId, e.by]), [[`rollout-old-${name}`, `rollout-${name}`]]);
+      const [wait] = row.awaitingApproval;
+      assert.equal(wait?.workflowId, `promote-${name}`);
+      assert.deepEqual([wait?.requestedBy, wait?.approvers, wait?.digest, wait?.changedSinceApproval], ['alice', ['alice', 'bob', 'carol'], shown, false]);
+      assert.ok(wait?.deadline && new Date(wait.deadline).getTime() > Date.now());
+
+      const table = await run('status', name);
+      assert.equal(table.code, 0, table.err);
+      assert.match(table.out, /environment.*pinned.*verified.*health.*lock.*running workflow.*web UI/);
+      assert.match(table.out, new RegExp(`${name}.*held by rollout-${name} \\+2 queued.*promote-${name} \\(awaiting approval\\)`));
+      assert.ok(!table.out.includes('\u202e'), 'the bidi override from history is escaped');
+      assert.match(table.out, new RegExp(`^  lock: rolloutEnvironment rollout-${name} \\(rollout of abc\\\\u\\{202e\\}1234\\), held since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ \\(\\d+[sm] ago\\)$`, 'm'));
+      assert.match(table.out, new RegExp(`^    1\\. remediateDrift drift-${name}, waiting since .*\\n    2\\. migrateProduction migrate-${name} \\(takeover\\), waiting since`, 'm'));
+      assert.match(table.out, new RegExp(`^    promote-${name} requested by alice; approvers alice, bob, carol; deadline .* \\(in .*\\); diff sha256:222222222222…$`, 'm'));
+      assert.match(table.out, new RegExp(`^    rolloutEnvironment rollout-old-${name} replaced by rollout-${name} at `, 'm'));
+
+      const yaml = await run('status', name, '-o', 'yaml');
+      assert.equal(yaml.code, 0, yaml.err);
+      assert.ok(!yaml.out.includes('\u202e'), yaml.out);
+      const fromYaml = parseYaml(yaml.out) as StatusRow[];
+      assert.equal(fromYaml[0]?.lock.holder?.purpose, 'rollout of abc\u202e1234');
+      assert.deepEqual(fromYaml[0]?.awaitingApproval, row.awaitingApproval);
+
+      // The change moves on after the approver read it: an approval of what they saw is refused.
+      await client.workflow.getHandle(`promote-${name}`).signal('fixtureChangeDiff');
+      const stale = await run('approve', name, '--by', 'bob', '--digest', shown);
+      assert.equal(stale.code, 1, stale.out);
+      assert.match(stale.out, new RegExp(`digest: ${shown} \\(given with --digest; the workflow shows ${movedOn}\\)`));
+      assert.match(stale.err, /not approved: .*changed since that diff was shown/);
+      assert.match(stale.err, new RegExp(`nothing was approved; read the new diff .*then approve again: logstack approve ${name} --by bob`));
+      const bad = await run('approve', name, '--by', 'bob', '--digest', 'sha256:nothex');
+      assert.equal(bad.code, 2);
+      assert.match(bad.err, /sha256:<64 hex digits>/);
+      const moved = await statusOf(name);
+      assert.deepEqual([moved?.awaitingApproval[0]?.digest, moved?.awaitingApproval[0]?.changedSinceApproval], [movedOn, true]);
+      assert.match((await run('status', name)).out, /diff sha256:333333333333…; changed since approval$/m);
+
+      const ok = await run('approve', name, '--by', 'bob');
+      assert.equal(ok.code, 0, ok.err);
+      assert.match(ok.out, new RegExp(`approving promote-${name}: change to ${name} requested by alice\\n  diff: 1 created, 2 changed, 12 unchanged, 0 to delete, 0 destructive\\n  changed since an earlier approval: this is a new diff\\n  digest: ${movedOn}\\n`));
+      const done = await promoting;
+      assert.equal(done.code, 0, done.err);
+      assert.match(done.out, /✓ wait for approval — succeeded: approved by bob/);
+    } finally {
+      await lock.terminate('test done');
+    }
+    // A lock workflow that no longer runs means free.
+    const after = await statusOf(name);
+    assert.deepEqual([after?.lock.state, after?.lock.holder, after?.lock.note], ['free', null, `lock-${name} is not running (terminated)`]);
   });
 
   it('reject makes promote --wait exit 3 (ApprovalRejected); approving an ended workflow exits 1', async () => {

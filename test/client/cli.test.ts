@@ -10,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSettings, unreachableHint, workflowUrl } from '../../client/connection.ts';
 import { describeError, ExitCode, failureInfo } from '../../client/errors.ts';
-import { approvalLines, formatStep, ProgressPrinter } from '../../client/follow.ts';
+import { parse as parseYaml } from 'yaml';
+import { lockDetailLines, type EnvironmentStatus } from '../../client/commands/status.ts';
+import { approvalLines, formatStep, lockLines, ProgressPrinter } from '../../client/follow.ts';
+import { shortDigest, since, type LockView } from '../../client/lock.ts';
+import { printableYaml } from '../../client/printable.ts';
 import { environmentQuery, quote } from '../../client/visibility.ts';
 import { DomainError } from '../../domain/index.ts';
 import { cli, REPO } from './helpers.ts';
@@ -43,7 +47,8 @@ describe('logstack CLI: help and usage (no server needed)', () => {
       [['bogus'], /unknown command 'bogus'/],
       [['rollout', 'dev'], /required option '--revision <rev>' not specified/],
       [['rollout', '--revision', 'x'], /missing required argument 'env'/],
-      [['--output', 'xml', 'status'], /Allowed choices are table, json/],
+      [['--output', 'xml', 'status'], /Allowed choices are table, json, yaml/],
+      [['approve', 'production', '--by', 'bob', '--digest', 'sha256:abc'], /sha256:<64 hex digits>/],
       [['rollout', 'Dev!', '--revision', 'x'], /an environment name/],
       [['rollout', 'dev', '--revision', '..bad'], /revision/],
       [['promote', '--from', 'dev'], /required option '--to <env>'/],
@@ -181,8 +186,76 @@ describe('logstack CLI building blocks', () => {
       '    + A/a',
       '    - B/b',
       '    ! B/b',
-      '  approve: logstack approve production --by bob',
+      `  digest: sha256:${'1'.repeat(64)}`,
+      `  approve: logstack approve production --by bob --digest sha256:${'1'.repeat(64)}`,
       '  reject:  logstack reject production --by bob --reason "<why>"',
     ]);
+  });
+
+  it('shows the approval again when the change waiting moves on (new digest, changed since approval)', () => {
+    const printer = new ProgressPrinter();
+    const diff = { created: [], changed: ['A/a'], unchanged: 1, toBeDeleted: [], destructive: [], digest: 'sha256:' + '1'.repeat(64) };
+    const first = { environment: 'production', approvers: ['bob'], diff, digest: diff.digest, deadline: '2026-01-02T00:00:00Z' };
+    assert.ok(printer.changes({ phase: 'awaiting-approval', steps: [], awaitingApproval: first }).approval);
+    assert.equal(printer.changes({ phase: 'awaiting-approval', steps: [], awaitingApproval: first }).approval, undefined);
+    const moved = { ...first, diff: { ...diff, digest: 'sha256:' + '2'.repeat(64) }, digest: 'sha256:' + '2'.repeat(64), changedSinceApproval: true };
+    const again = printer.changes({ phase: 'awaiting-approval', steps: [], awaitingApproval: moved }).approval;
+    assert.ok(again);
+    const lines = approvalLines('promote-production', again, 'production', ' --task-queue q');
+    assert.equal(lines[0], '⏸ promote-production is waiting for approval to change production; approvers: bob; deadline 2026-01-02T00:00:00Z');
+    assert.deepEqual(lines.slice(-4), [
+      `  digest: sha256:${'2'.repeat(64)}`,
+      '  changed since approval: the change approved earlier is no longer what would be applied; decide again on this diff',
+      `  approve: logstack approve production --by bob --digest sha256:${'2'.repeat(64)} --task-queue q`,
+      '  reject:  logstack reject production --by bob --reason "<why>" --task-queue q',
+    ]);
+  });
+
+  it('describes the lock: holder since when, the queue in order, supersessions; history text escaped', () => {
+    const now = Date.parse('2026-01-01T10:05:00Z');
+    const lock: LockView = {
+      state: 'held',
+      workflowId: 'lock-production',
+      holder: { workflowId: 'rollout-production', runId: 'r1', workflowType: 'rolloutEnvironment', requestedAt: '2026-01-01T10:00:00Z', grantedAt: '2026-01-01T10:00:00Z', purpose: 'rollout\u202e of 3f2c1a9' },
+      queue: [
+        { workflowId: 'drift-production', runId: 'r2', workflowType: 'remediateDrift', requestedAt: '2026-01-01T10:04:30Z' },
+        { workflowId: 'promote-production', runId: 'r3', workflowType: 'promoteEnvironment', requestedAt: '2026-01-01T10:04:50Z', purpose: 'promotion of 3f2c1a9' },
+      ],
+      superseded: [{ workflowId: 'drift-old', workflowType: 'remediateDrift', by: 'drift-production', at: '2026-01-01T10:04:30Z' }],
+      grants: 7,
+    };
+    const wait = { workflowId: 'promote-production', runId: 'r3', type: 'promoteEnvironment', requestedBy: 'alice', approvers: ['bob', 'carol'], deadline: '2026-01-02T10:00:00Z', digest: 'sha256:' + 'ab'.repeat(32), changedSinceApproval: true };
+    const row: EnvironmentStatus = { environment: 'production', pinnedRevision: null, verifiedRevision: null, health: 'healthy', running: null, latest: null, lock, awaitingApproval: [wait] };
+    assert.deepEqual(lockDetailLines(row, now), [
+      'production:',
+      '  lock: rolloutEnvironment rollout-production (rollout\\u{202e} of 3f2c1a9), held since 2026-01-01 10:00:00Z (5m ago)',
+      '  queue:',
+      '    1. remediateDrift drift-production, waiting since 2026-01-01 10:04:30Z (30s ago)',
+      '    2. promoteEnvironment promote-production (promotion of 3f2c1a9), waiting since 2026-01-01 10:04:50Z (10s ago)',
+      '  awaiting approval (outside the lock):',
+      '    promote-production requested by alice; approvers bob, carol; deadline 2026-01-02 10:00:00Z (in 24h); diff sha256:abababababab…; changed since approval',
+      '  superseded recently:',
+      '    remediateDrift drift-old replaced by drift-production at 2026-01-01 10:04:30Z (30s ago)',
+    ]);
+    const free: LockView = { state: 'free', workflowId: 'lock-dev', holder: null, queue: [], superseded: [], grants: 0, note: 'lock-dev does not exist yet' };
+    assert.deepEqual(lockDetailLines({ ...row, environment: 'dev', lock: free, awaitingApproval: [] }, now), []);
+    const unknown: LockView = { ...free, state: 'unknown', note: 'no worker answered' };
+    assert.deepEqual(lockDetailLines({ ...row, environment: 'dev', lock: unknown, awaitingApproval: [] }, now), ['dev:', '  lock: unknown — no worker answered']);
+    const watched = lockLines('production', lock, 'promote-production', Date.parse('2026-01-01T10:04:00Z'), now);
+    assert.match(watched[0] ?? '', /^\d\d:\d\d:\d\d lock of production: rolloutEnvironment rollout-production \(rollout\\u\{202e\} of 3f2c1a9\), held since/);
+    assert.equal(watched[2], '  queue 2. promoteEnvironment promote-production (promotion of 3f2c1a9), waiting since 2026-01-01 10:04:50Z (10s ago)  ← this workflow');
+    assert.equal(watched[3], '  superseded: remediateDrift drift-old replaced by drift-production at 2026-01-01 10:04:30Z (30s ago)');
+    assert.equal(lockLines('production', lock, 'x', now, now).length, 3, 'supersessions before the watch began are not shown');
+    assert.equal(shortDigest('sha256:' + 'ab'.repeat(32)), 'sha256:abababababab…');
+    assert.equal(shortDigest(null), '—');
+    assert.equal(since('not a time\u001b[2J', now), 'not a time\\u{001b}[2J');
+  });
+
+  it('prints YAML that parses to the same value, with controls and bidirectional characters escaped', () => {
+    const value = [{ name: 'a\u202eb', detail: 'line\nbreak\u001b[31m', c1: 'x\u0085y', plain: 'ok', n: null, list: ['p', 'q\u2066'] }];
+    const text = printableYaml(value);
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u.test(text), text);
+    assert.deepEqual(parseYaml(text), value);
+    assert.match(text, /^  plain: ok$/m);
   });
 });
