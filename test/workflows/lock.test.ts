@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { approveUpdate, progressQuery } from '../../workflows/messages.ts';
@@ -9,10 +9,17 @@ import { isSideEffect, type DoubleWorld } from './doubles.ts';
 import { REV } from './fixtures.ts';
 import { failureOf, settle, useHarness, waitUntil, wid, type Step } from './harness.ts';
 
+/** Latches not released yet: released after each test whatever happened, so the worker can always drain. */
+const held: (() => void)[] = [];
+afterEach(() => {
+  for (let release = held.pop(); release; release = held.pop()) release();
+});
+
 /** Keeps every LokiStack gate of `environment` waiting until the returned function is called. */
 function holdGate(world: DoubleWorld, environment: string): () => void {
   let release!: () => void;
   const latch = new Promise<void>((resolve) => (release = resolve));
+  held.push(release);
   world.overrides.waitForLokiStackReady = async (input) => {
     if (input.environment.name === environment) await latch;
     return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
@@ -140,15 +147,19 @@ describe('per-environment lock', () => {
   it('grants the next in line as soon as a holder is terminated by hand', async () => {
     h.world.verified('production', REV.v1);
     const release = holdGate(h.world, 'production');
-    const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'doomed');
-    await phase(holder, 'verifying');
-    h.world.overrides.waitForLokiStackReady = () => ({ gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 });
-    const waiter = await rollout({ environment: 'production', revision: REV.v3 }, 'waiter');
-    await phase(waiter, 'waiting-for-lock');
-    await holder.terminate('operator gave up');
-    assert.equal((await waiter.result()).revision, REV.v3);
-    assert.equal((await lockState('production')).holder, null);
-    release(); // the terminated run's gate double ends too, so the worker can drain
+    try {
+      const holder = await rollout({ environment: 'production', revision: REV.v2 }, 'doomed');
+      await phase(holder, 'verifying');
+      const waiter = await rollout({ environment: 'production', revision: REV.v3 }, 'waiter');
+      await phase(waiter, 'waiting-for-lock');
+      // Only the doomed holder's gate stays held: the waiter's passes.
+      h.world.overrides.waitForLokiStackReady = () => ({ gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 });
+      await holder.terminate('operator gave up');
+      assert.equal((await waiter.result()).revision, REV.v3);
+      assert.equal((await lockState('production')).holder, null);
+    } finally {
+      release(); // the terminated run's gate double ends too, so the worker can drain
+    }
   });
 
   it('keeps serving and excluding after forged releases and grants, and refuses null and 1 MB acquires', async () => {
