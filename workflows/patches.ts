@@ -93,6 +93,43 @@ export const migrateMergePassCoversOverlay = patch({
   alsoBeforeDeprecating: 'the migrateProduction histories that take the lock without the marker are recorded again',
 });
 
+/**
+ * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
+ * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
+ * replayed, and a deploy across it follows `upgrade`.
+ */
+export interface Retirement {
+  readonly id: string;
+  readonly date: string;
+  /** What changed, and why a patch cannot carry old executions across. */
+  readonly reason: string;
+  readonly workflowTypes: readonly (WorkflowType | 'environmentLock')[];
+  /** The folder, under `test/replay/retired/`, of the histories recorded before it. */
+  readonly retiredHistories: string;
+  /** What an operator does before deploying a build with it over a build without it. */
+  readonly upgrade: string;
+}
+
+/**
+ * `lock-by-signals` — 2026-12-02. The environment lock moved from signals exchanged between workflows
+ * (acquire, granted, queued, refused, lease checks, release; the lock started as an abandoned child) to an
+ * Update sent by the `acquireLock` activity with update-with-start, lease tokens, a watch activity of the
+ * holder, and approval outside the lock. Every mutating workflow and the lock itself schedule other
+ * commands at the points the old histories signal, so no marker could route them: old executions end on the
+ * build they started on.
+ */
+export const lockBySignals: Retirement = {
+  id: 'lock-by-signals',
+  date: '2026-12-02',
+  reason: 'the lock protocol changed from workflow-to-workflow signals to an Update with lease tokens and a holder watch',
+  workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift', 'environmentLock'],
+  retiredHistories: 'lock-by-signals',
+  upgrade: 'drain: no mutating workflow running or waiting for approval (visibility: ExecutionStatus="Running" AND WorkflowType != "environmentLock"); terminate every lock-<env>; then deploy the new build',
+};
+
+/** Every retirement in the register. */
+export const RETIREMENTS: readonly Retirement[] = [lockBySignals];
+
 /** Every patch in the register. */
 export const PATCHES: readonly Patch[] = [
   bootstrapRendersOverlayFirst,

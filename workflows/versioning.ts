@@ -18,7 +18,7 @@ export const LOCK_WORKFLOW_TYPE = 'environmentLock';
  * - `bootstrapEnvironment`, `rolloutEnvironment`, `migrateProduction` can queue behind such a promotion for
  *   the environment lock, so they can live as long.
  * - `remediateDrift` is short but continues as new; each run should start on the current build.
- * - `environmentLock` never ends (it continues as new every day); pinned, it would keep the first build it
+ * - `environmentLock` never ends (it continues as new when its history grows); pinned, it would keep the first build it
  *   ran on alive forever.
  */
 export const versioningBehaviors = {

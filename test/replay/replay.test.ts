@@ -12,7 +12,7 @@ import ts from 'typescript';
 import { WorkflowTypes } from '../../domain/index.ts';
 import { WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/bundle.ts';
 import * as patchModule from '../../workflows/patches.ts';
-import { PATCHES, type Patch } from '../../workflows/patches.ts';
+import { PATCHES, RETIREMENTS, type Patch } from '../../workflows/patches.ts';
 import { installTestRuntime, WORKFLOWS_PATH } from '../workflows/harness.ts';
 import { historyFromPlain } from './history-json.ts';
 
@@ -106,6 +106,28 @@ describe('replay of recorded histories', () => {
     assert.deepEqual(failures, []);
     assert.ok(recorded.length >= 10, `${recorded.length} histories`);
   });
+});
+
+describe('retired histories', () => {
+  for (const retirement of RETIREMENTS) {
+    it(`${retirement.id}: each history recorded before it fails to replay, as its register entry says`, async () => {
+      const folder = new URL(`../retired/${retirement.retiredHistories}/`, dir);
+      const retired = readdirSync(folder)
+        .filter((f) => f.endsWith('.json'))
+        .map((file) => ({ workflowId: file.replace(/\.json$/, ''), history: historyFromPlain(JSON.parse(readFileSync(new URL(file, folder), 'utf8')) as { events: PlainEvent[] }) }));
+      assert.ok(retired.length > 0, `no history in test/replay/retired/${retirement.retiredHistories}`);
+      const replayable: string[] = [];
+      for await (const result of Worker.runReplayHistories(
+        { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-retired' },
+        retired,
+      )) {
+        if (!result.error) replayable.push(result.workflowId);
+        else assert.equal(result.error.name, 'DeterminismViolationError', `${result.workflowId}: ${result.error.message}`);
+      }
+      // A history that still replays was not retired by this change: it belongs in histories/.
+      assert.deepEqual(replayable, []);
+    });
+  }
 });
 
 describe('patch register', () => {
