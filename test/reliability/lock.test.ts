@@ -223,37 +223,35 @@ describe('the environment lock of dev on the shared Temporal server, served by r
 
   it('two installations on queues A and B share the lock on queue L: their rollouts never interleave, and B serves the lock alone once A is killed', async (t) => {
     for (const line of setup) t.diagnostic(line);
-    // Every holder and queue the lock shows while the two run.
-    const seen: { holder: string | null; queue: string[] }[] = [];
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const s = await lockState().catch(() => undefined);
-        if (s) seen.push({ holder: s.holder?.workflowId ?? null, queue: s.queue.map((q) => q.workflowId) });
-        await sleep(100);
-      }
-    })();
+    // Started together, the two might still reach the lock one after the other by chance. The first to take it
+    // holds it in its LokiStack gate, which waits until this test writes the status again: the other must queue.
+    const grantsAtStart = (await lockState().catch(() => undefined))?.grants ?? 0;
+    await standIn.stop();
+    await clearLokiStackStatus(clusterClient(sandbox, ENV));
     const t0 = performance.now();
     const [onA, onB] = await Promise.all([rollout(queueA, 'on-a'), rollout(queueB, 'on-b')]);
-    await Promise.all([completed(onA), completed(onB)]);
-    const bothDone = performance.now() - t0;
-    watching = false;
-    await watcher;
-
+    const ids = [onA.workflowId, onB.workflowId];
+    const { state: both } = await lockUntil(
+      (s) => s.holder !== null && ids.includes(s.holder.workflowId) && s.queue.length === 1 && ids.includes(s.queue[0]?.workflowId ?? '') && s.queue[0]?.workflowId !== s.holder.workflowId,
+      'one of the two holding and the other in line',
+    );
+    const [holding, waiting] = both.holder?.workflowId === onA.workflowId ? [onA, onB] : [onB, onA];
     const description = await lock().describe();
     assert.equal(description.taskQueue, lockQueue, `${LOCK_ID} runs on the lock task queue L`);
     assert.equal(description.status.name, 'RUNNING');
+    standIn.start();
+    await Promise.all([completed(onA), completed(onB)]);
+    const bothDone = performance.now() - t0;
 
-    const [first, second] = (await Promise.all([onA, onB].map(async (h) => ({ h, ...(await mutatingSpan(h)), startedAt: (await h.describe()).startTime.getTime() })))).sort((a, b) => a.from - b.from);
+    const [first, second] = await Promise.all([holding, waiting].map(async (h) => ({ h, ...(await mutatingSpan(h)) })));
     assert.ok(first && second);
-    assert.ok(second.startedAt < first.to, 'the second was started before the first had finished changing dev, so it had to wait');
     assert.ok(first.to <= second.from, `no overlap: ${first.h.workflowId} ended its changes (${new Date(first.to).toISOString()}) before ${second.h.workflowId} began (${new Date(second.from).toISOString()})`);
-    // The lock's own view agrees: the first held while the second waited, then the second held alone.
-    assert.ok(seen.some((s) => s.holder === first.h.workflowId && s.queue.includes(second.h.workflowId)), `the second waited in line behind the first: ${JSON.stringify(seen)}`);
-    const holders = seen.map((s) => s.holder).filter((h): h is string => h !== null && (h === onA.workflowId || h === onB.workflowId));
-    const order = holders.filter((h, i) => h !== holders[i - 1]);
-    assert.deepEqual(order, [first.h.workflowId, second.h.workflowId], 'each held the lock once, one after the other');
-    t.diagnostic(`rollouts on A and B both completed in ${seconds(bothDone)}; ${first.h.workflowId} then ${second.h.workflowId}; lock on ${description.taskQueue}`);
+    const waited = (await second.h.query(progressQuery)).steps.find((step) => step.name.includes(LOCK_ID))?.detail ?? '';
+    assert.equal(waited, `granted after waiting behind rolloutEnvironment ${first.h.workflowId}`, 'the second says whom it waited behind');
+    const done = await lockState();
+    assert.equal(done.grants - grantsAtStart, 2, 'two leases, one each');
+    assert.equal(done.holder, null);
+    t.diagnostic(`rollouts on A and B both completed in ${seconds(bothDone)} (the first held in its gate until both were seen); ${first.h.workflowId} then ${second.h.workflowId}; lock on ${description.taskQueue}`);
 
     // Kill A while nothing runs: no holder, nobody waiting, no watch of a holder in flight.
     await lockUntil((s) => s.holder === null && s.queue.length === 0, 'no holder and no queue');
