@@ -104,6 +104,24 @@ export function installRuntime(config: WorkerConfig): void {
   });
 }
 
+/** The part of a worker {@link runTogether} uses. */
+export type RunnableWorker = Pick<Worker, 'run' | 'shutdown' | 'getState'>;
+
+/**
+ * Runs the workers until every one has stopped. When one stops — it failed, or it was shut down — the others
+ * are shut down too: a process polling only one of its two task queues (its workflows' or the locks') would
+ * look alive while the work of the other queue waits for ever.
+ * @throws the first failure of a worker, once all have stopped.
+ */
+export async function runTogether(workers: readonly RunnableWorker[]): Promise<void> {
+  const stopTheOthers = (): void => {
+    for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+  const outcomes = await Promise.allSettled(workers.map((worker) => worker.run().finally(stopTheOthers)));
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** What a caller may add to the worker `runWorker` builds: more activity interceptors, and a step before polling. */
 export interface WorkerHooks {
   /** Activity interceptors placed outermost, before the product's own. */
@@ -124,6 +142,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     const hint = 'check --address / TEMPORAL_ADDRESS or the Temporal profile, and TLS or API key settings';
     throw new Error(`cannot reach Temporal at ${config.temporal.address} — ${hint}: ${reason}`, { cause: error });
   });
+  let failure: { readonly error: unknown } | undefined;
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
@@ -154,7 +173,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
       stateKeys: config.stateKeys.map((k) => k.id).join(','),
     });
-    const running = Promise.all([worker.run(), lockWorker?.run()]);
+    const running = runTogether(lockWorker ? [worker, lockWorker] : [worker]);
     // Load the activity modules now that the worker polls, so the first task does not wait for them.
     setImmediate(() => {
       activities.preload().catch((error: unknown) => {
@@ -162,8 +181,15 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       });
     });
     await running;
+  } catch (error) {
+    failure = { error };
+    throw error;
   } finally {
-    await connection.close();
+    // A worker that was created but never ran (a failure before polling) still holds the connection, and
+    // closing it then throws over the failure that matters.
+    await connection.close().catch((closeError: unknown) => {
+      if (!failure) throw closeError;
+    });
   }
 }
 
