@@ -2,9 +2,10 @@
  * Helpers for tests that run real workflows on the shared sandbox next to other runs.
  *
  * Environment locks left behind by workers that are gone:
- * A lock workflow (`lock-<env>`) runs on the task queue of the workflow that first started it. Tests run
- * workers on task queues of their own, so once such a worker stops, its locks have nobody to run them and
- * the next workflow that asks for one waits forever. These helpers terminate a lock only when no worker
+ * A lock workflow (`lock-<env>`) runs on the lock task queue of the worker that first asked for it, which is
+ * the worker's own task queue unless `LOGSTACK_LOCK_TASK_QUEUE` says otherwise. Tests run workers on task
+ * queues of their own, so once such a worker stops, its locks have nobody to run them and the next workflow
+ * that asks for one waits forever. These helpers terminate a lock only when no worker
  * answers for it (its `lockState` query gets no answer) — the case the lock's own documentation allows —
  * and let a test end the locks that its own, stopping worker was serving.
  */
