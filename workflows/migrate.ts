@@ -3,6 +3,7 @@ import { patched } from '@temporalio/workflow';
 import {
   FailureType,
   migrateInputSchema,
+  shortSha,
   WorkflowTypes,
   type MigrateInput,
   type MigrateResult,
@@ -12,7 +13,7 @@ import { typedFailure } from './failures.ts';
 import type { LockOptions } from './lock.ts';
 import { migrateMergePassCoversOverlay } from './patches.ts';
 import { Phase } from './progress.ts';
-import { prepare, runWorkflow } from './run.ts';
+import { prepare, runWorkflow, underLock } from './run.ts';
 import { planSteps, runStep } from './steps/index.ts';
 import { declareVersioning } from './versioning.ts';
 
@@ -33,20 +34,20 @@ const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
  * The revision is the one verified in production, or the GitOps branch head when none is.
  * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
- *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked).
+ *   `ManifestRejected` (destructive plan or rejected apply), `GateFailed`, `EnvironmentLocked` (failIfLocked),
+ *   `Superseded`, `RevisionNotVerified` (the verified revision moved while it waited for the lock).
  */
 export async function migrateProduction(input: MigrateWorkflowInput): Promise<MigrateResult> {
   return runWorkflow(WorkflowTypes.migrateProduction, async (run) => {
     const { tracker } = run;
-    const { args, environment, revision, prior, failIfLocked } = await prepare(
+    const opening = await prepare(
       run,
       {
         schema: migrateInputSchema,
         environment: (args) => args.environment ?? 'production',
         // A dry run changes nothing, so it may show its plan inside a freeze window.
         changes: (args) => !(args.dryRun ?? false),
-        // Unlike the other workflows, migration reads the record before it takes the lock; recorded histories
-        // have the read here, so moving it under the lock takes a patch.
+        // The revision to migrate to comes from the record read here; it is read again under the lock.
         resolve: async ({ environment, catalog }) => {
           const prior = priorState(await runStep(tracker, 'read-deployed-state', { environment }));
           const revision =
@@ -57,6 +58,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       },
       input ?? {},
     );
+    const { args, environment, revision, prior } = opening;
     const dryRun = args.dryRun ?? false;
 
     const plan = async () => {
@@ -84,6 +86,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
     const mergePassDelivers = mergePassCoversOverlay && environment.delivery === 'direct';
     planSteps(tracker, [
       'acquire-lock',
+      'read-deployed-state',
       'inventory-live-objects',
       'diff-overlay',
       'adopt-objects',
@@ -100,7 +103,17 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
       ...(environment.delivery === 'direct' ? (['prune-overlay'] as const) : []),
       'record-deployed-state',
     ]);
-    return run.locks.withLock(environment.name, { failIfLocked }, async () => {
+    return underLock(opening, null, async (state) => {
+      // Another change may have verified a new revision while this one waited in line: migrating to the one
+      // read before the lock would then undo it.
+      const current = priorState(state);
+      if (current.lastVerified !== prior.lastVerified) {
+        throw typedFailure(
+          FailureType.RevisionNotVerified,
+          `the revision verified in ${environment.name} moved from ${prior.lastVerified ? shortSha(prior.lastVerified) : 'none'} to ${current.lastVerified ? shortSha(current.lastVerified) : 'none'} while this migration waited for the lock; start it again to migrate at the revision verified now`,
+          { environment: environment.name, expected: prior.lastVerified, found: current.lastVerified },
+        );
+      }
       const { toAdopt, managed, absent, diff } = await plan();
       if (diff.destructive.length > 0 || diff.toBeDeleted.length > 0) {
         throw typedFailure(

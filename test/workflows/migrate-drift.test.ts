@@ -31,6 +31,36 @@ describe('migrateProduction', () => {
     },
   });
 
+  it('refuses, changing nothing, when the verified revision moved while it waited for the lock', async () => {
+    h.world.verified('production', REV.v1);
+    let release!: () => void;
+    const latch = new Promise<void>((resolve) => (release = resolve));
+    h.world.overrides.waitForLokiStackReady = async () => {
+      await latch;
+      return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
+    };
+    try {
+      const rollout = await h.start(rolloutEnvironment, [{ environment: 'production', revision: REV.v2 }]);
+      await waitUntil(
+        () => rollout.query(progressQuery),
+        (p) => p.phase === 'verifying',
+      );
+      const migration = await h.start(migrateProduction, [{}]);
+      await waitUntil(
+        () => migration.query(progressQuery),
+        (p) => p.phase === 'waiting-for-lock',
+      );
+      release();
+      assert.equal((await settle<{ revision: string }>(rollout)).revision, REV.v2);
+      const failure = await failureOf(settle(migration));
+      assert.equal(failure.type, 'RevisionNotVerified');
+      assert.match(failure.message, /moved from 1a1a1a1 to 2b2b2b2 while this migration waited for the lock/);
+      assert.ok(!h.world.calls.some((c) => c.workflowId === migration.workflowId && isSideEffect(c)), 'the migration changed nothing');
+    } finally {
+      release();
+    }
+  });
+
   it('shows the plan on dryRun and changes nothing', async () => {
     const handle = await h.start(migrateProduction, [{ dryRun: true }]);
     assert.deepEqual(await handle.result(), {
