@@ -167,3 +167,21 @@ export async function failureTypeOf(promise: Promise<unknown>): Promise<string |
   }
   throw new Error('expected a failure');
 }
+
+/**
+ * Two real commits of the sandbox's GitOps remote, made for `label` on a branch of their own
+ * (`refs/heads/test/<label>`, main's tree, main as the first parent), so a fresh remote with a single commit
+ * has them too. Returns `[older, newer]`. Main is never moved.
+ */
+export function twoRemoteCommits(label: string): [string, string] {
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', sandbox.git.remote, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_AUTHOR_NAME: 'State Test', GIT_AUTHOR_EMAIL: 'state-test@localhost', GIT_COMMITTER_NAME: 'State Test', GIT_COMMITTER_EMAIL: 'state-test@localhost' },
+    }).trim();
+  const tree = git('rev-parse', 'main^{tree}');
+  const older = git('commit-tree', tree, '-p', 'main', '-m', `${label}: first`);
+  const newer = git('commit-tree', tree, '-p', older, '-m', `${label}: second`);
+  git('update-ref', `refs/heads/test/${label}`, newer);
+  return [older, newer];
+}

@@ -4,14 +4,13 @@
  * GitOps remote) or its field ownership are wrong. Each scenario has its own `state-<suffix>` record.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { type Environment, STATE_NAMESPACE, type StateKey, type StateRecordData, parseStateKeys, signStateRecord, stateConfigMapName } from '../../domain/index.ts';
 import { readObject, serverSideApply } from '../../activities/kubernetes/apply.ts';
 import { hmacSha256 } from '../../activities/state/signature.ts';
 import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
-import { clusterOf, environment, failureTypeOf, sandbox, sandboxActivities, suffix } from './sandbox-parts.ts';
+import { clusterOf, environment, failureTypeOf, sandboxActivities, suffix, twoRemoteCommits } from './sandbox-parts.ts';
 
 const stateEnv = (): Environment => environment('staging', { name: `state-${suffix()}` });
 const configMapOf = (env: Environment) => readObject(clusterOf(env), { apiVersion: 'v1', kind: 'ConfigMap', name: stateConfigMapName(env.name), namespace: STATE_NAMESPACE });
@@ -19,7 +18,7 @@ const resourceVersion = async (env: Environment) => (await configMapOf(env))?.me
 const dataOf = async (env: Environment) => (await configMapOf(env))?.['data'] as Record<string, string> | undefined;
 
 /** Two real commits of the sandbox's GitOps remote (read, never pushed). */
-const [r1, r2] = execFileSync('git', ['-C', sandbox.git.remote, 'rev-parse', 'main~1', 'main~2'], { encoding: 'utf8' }).trim().split('\n') as [string, string];
+const [r1, r2] = twoRemoteCommits(`state-${suffix()}`);
 /** Well formed, but no commit of the remote. */
 const unknownSha = randomBytes(20).toString('hex');
 

@@ -5,7 +5,6 @@
  * edited by hand (`kubectl-edit` field manager) the way a person would break it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,14 +14,14 @@ import { runCli } from '../../client/cli.ts';
 import type { CliIo } from '../../client/context.ts';
 import { STATE_NAMESPACE, stateConfigMapName } from '../../domain/index.ts';
 import { deleteObject, readObject, serverSideApply } from '../../activities/kubernetes/apply.ts';
-import { clusterOf, environment, sandbox, sandboxActivities, suffix, writeStatus } from '../activities/sandbox-parts.ts';
+import { clusterOf, environment, sandboxActivities, suffix, twoRemoteCommits, writeStatus } from '../activities/sandbox-parts.ts';
 import { REPO } from './helpers.ts';
 
 const name = `state-${suffix()}`;
 const app = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name, namespace: STATE_NAMESPACE } };
 const env = environment('staging', { name, delivery: 'argocd', argocd: { application: name, namespace: STATE_NAMESPACE } });
 const cluster = clusterOf(env);
-const [r1, r2] = execFileSync('git', ['-C', sandbox.git.remote, 'rev-parse', 'main~1', 'main~2'], { encoding: 'utf8' }).trim().split('\n') as [string, string];
+const [r1, r2] = twoRemoteCommits(`state-${suffix()}`);
 const acts = sandboxActivities();
 
 let dir: string;

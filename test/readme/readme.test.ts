@@ -82,6 +82,7 @@ const PLAYS = {
     'npm run logstack -- <command>',
     'npm run -s deno -- task logstack <command>',
     'logstack status',
+    'logstack status production -o yaml',
     'logstack bootstrap dev --wait',
     'npx node client/cli.ts bootstrap dev --wait',
     'logstack rollout staging --revision main --reason "raise limits" --wait',
@@ -356,6 +357,7 @@ describe('README: every command, run as written', () => {
     // The record the rollout wrote is signed and owned by logstack; a repair of a sound record keeps it as it is.
     assert.match(await run('logstack state show staging'), new RegExp(`revision\\s+│ ${first}[\\s\\S]*checks: all pass`));
     assert.match(await run('logstack state repair staging --yes'), new RegExp(`repaired: .* holds revision ${first} \\(verified true\\)`));
+    assert.match(await run('logstack status production -o yaml'), /^-? *environment: production$/m);
 
     // Rejected: the promotion ends with exit 3, and `watch` follows it to that end.
     const rejected = shell.start('logstack promote --from staging --to production --requested-by alice --wait');
