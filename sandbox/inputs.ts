@@ -11,7 +11,7 @@ import { clientConfigToToml } from '@temporalio/envconfig';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
-import { ENV_FILE, PROFILE_FILE, REPO_ROOT, RUN_DIR, SANDBOX_PROFILE } from './paths.ts';
+import { CACHE_ROOT, ENV_FILE, PROFILE_FILE, REPO_ROOT, SANDBOX_PROFILE } from './paths.ts';
 import type { SandboxRuntime } from './status.ts';
 
 /** moto accepts any key; these are its conventional test credentials, never a real key. */
@@ -42,17 +42,20 @@ export function withoutInputs(env: NodeJS.ProcessEnv): void {
   for (const name of PUBLISHED_VARIABLES) delete env[name];
 }
 
-/** The sandbox's deployed-state record key, `LOGSTACK_STATE_KEYS` form; kept with the runtime state it signs. */
-const STATE_KEYS_FILE = join(RUN_DIR, 'state-keys');
+/**
+ * The sandbox's deployed-state record key, `LOGSTACK_STATE_KEYS` form. Kept in the sandbox cache, beside (not
+ * in) the runtime state: a process that loaded the published variables before a `down --purge` or an
+ * `up --fresh` keeps signing with the same key as the processes started after it.
+ */
+const STATE_KEYS_FILE = join(CACHE_ROOT, 'state-keys');
 
 /**
- * The sandbox's `LOGSTACK_STATE_KEYS`: a random 32-byte key generated once per run directory (mode
- * 0600) and reused by every later `up`, so the records already in the clusters stay verifiable. It is
- * deleted with the runtime state (`down --purge`, `up --fresh`), together with the records it signed.
+ * The sandbox's `LOGSTACK_STATE_KEYS`: a random 32-byte key generated once per sandbox cache (mode 0600)
+ * and reused by every later `up`, purged or not, so a record is verifiable by every process of the sandbox.
  */
 export function sandboxStateKeys(): string {
   if (existsSync(STATE_KEYS_FILE)) return readFileSync(STATE_KEYS_FILE, 'utf8').trim();
-  mkdirSync(RUN_DIR, { recursive: true });
+  mkdirSync(CACHE_ROOT, { recursive: true });
   const spec = `sandbox1:${randomBytes(32).toString('base64')}`;
   try {
     writeFileSync(STATE_KEYS_FILE, `${spec}\n`, { mode: 0o600, flag: 'wx' });
