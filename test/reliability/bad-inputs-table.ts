@@ -70,11 +70,13 @@ export function ctx(): BadInputs {
 const PROJECT_TYPES: ReadonlySet<string> = new Set(Object.values(FailureType));
 
 /**
- * Activities that write nothing: reads, renders, server-side dry-runs, and `resolveRevision` (which fetches
- * into the worker's own clone, never pushes).
+ * Activities that write nothing: reads, renders, server-side dry-runs, `resolveRevision` (which fetches
+ * into the worker's own clone, never pushes), and `acquireLock` (Temporal's own coordination: the lease is
+ * released when the run ends, and nothing of AWS, the clusters or Git is touched).
  */
 const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
   'loadCatalog',
+  'acquireLock',
   'resolveRevision',
   'renderOverlay',
   'readDeployedState',
