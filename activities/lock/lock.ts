@@ -132,8 +132,14 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
           if (!current || current.runId !== holder.runId || current.grantedAt !== holder.grantedAt) return 'released';
         }
       };
+      // The server holds a long poll for up to about 20 s and an abort does not always cut it short: on
+      // cancellation (a worker's shutdown included) the activity ends at once, whatever the poll is doing.
+      const stopped = new Promise<never>((_, reject) => {
+        done.signal.addEventListener('abort', () => reject(new Error('holder watch stopped')), { once: true });
+      });
+      stopped.catch(() => undefined);
       try {
-        return await client.withAbortSignal(done.signal, () => Promise.race([closed(), released()]));
+        return await Promise.race([client.withAbortSignal(done.signal, () => Promise.race([closed(), released()])), stopped]);
       } catch (error) {
         if (scope.signal.aborted) throw cancellationError(scope.signal);
         throw error;
