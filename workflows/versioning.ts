@@ -6,17 +6,17 @@
  */
 import { setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
 import type { VersioningBehavior } from '@temporalio/common';
-import type { WorkflowType } from '../domain/index.ts';
+import { LOCK_WORKFLOW_TYPE, type WorkflowType } from '../domain/index.ts';
 
-/** The lock workflow's type name (it is not one of the user-facing {@link WorkflowType}s). */
-export const LOCK_WORKFLOW_TYPE = 'environmentLock';
+/** The lock workflow's type name (it is not one of the user-facing {@link WorkflowType}s); defined in domain/lock.ts. */
+export { LOCK_WORKFLOW_TYPE };
 
 /**
  * The behaviour of every workflow type on a versioned worker. `AUTO_UPGRADE` for all of them:
  * - `promoteEnvironment` waits up to `approvalTimeoutSeconds` (24 h by default, 7 days at most) for an
  *   approver; pinned, it would be stranded when the only worker is replaced by a new build.
- * - `bootstrapEnvironment`, `rolloutEnvironment`, `migrateProduction` can queue behind such a promotion for
- *   the environment lock, so they can live as long.
+ * - `bootstrapEnvironment`, `rolloutEnvironment`, `migrateProduction` can queue for the environment lock behind
+ *   long holders (a migration, a promotion's gates), so they can outlive a deploy too.
  * - `remediateDrift` is short but continues as new; each run should start on the current build.
  * - `environmentLock` never ends (it continues as new when its history grows); pinned, it would keep the first build it
  *   ran on alive forever.

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import * as k8s from '@kubernetes/client-node';
-import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
+import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, startWorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from './sandbox-runs.ts';
+import { clearLokiStackStatus, clusterClient } from '../reliability/fault-runs.ts';
 
 const ENV = 'staging';
 const GRACE_SECONDS = 5;
@@ -22,26 +22,6 @@ const EXIT_SLACK_SECONDS = 2;
 const GATE_ACTIVITY = 'waitForLokiStackReady';
 const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Clears the LokiStack's status in staging, as if the Loki Operator had not reported on it yet. Stand-ins
- * already running elsewhere write a status only when the generation changes, so nothing writes it again
- * until this test starts stand-ins of its own (which report on every object they list at start): the
- * LokiStack gate has to wait until then.
- */
-async function clearLokiStackStatus(sandbox: SandboxRuntime): Promise<void> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(sandbox.kubeconfig);
-  kc.setCurrentContext(`logstack-${ENV}`);
-  await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObjectStatus({
-    group: 'loki.grafana.com',
-    version: 'v1',
-    namespace: 'openshift-logging',
-    plural: 'lokistacks',
-    name: 'logging-loki',
-    body: [{ op: 'add', path: '/status', value: { conditions: [] } }],
-  });
-}
 
 describe('worker process: SIGTERM mid-activity on the sandbox', { timeout: 300_000 }, () => {
   const sandbox = requireSandbox();
@@ -78,7 +58,10 @@ describe('worker process: SIGTERM mid-activity on the sandbox', { timeout: 300_0
     children.push(first.child);
     await first.running;
 
-    await clearLokiStackStatus(sandbox);
+    // As if the Loki Operator had not reported yet. Stand-ins already running elsewhere write a status only when
+    // the generation changes, so nothing writes it again until this test starts stand-ins of its own (which report
+    // on every object they list at start): the LokiStack gate has to wait until then.
+    await clearLokiStackStatus(clusterClient(sandbox, ENV));
     statusCleared = true;
     const handle = await client.workflow.start('bootstrapEnvironment', {
       taskQueue,
