@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { type Catalog, FailureType, parseCatalog } from '../domain/index.ts';
 import { fromDomainError, nonRetryable } from './errors.ts';
+import { redactUrl } from './gitops/exec.ts';
 
 /** Reads and validates the catalog at `path`. */
 export async function readCatalogFile(path: string): Promise<Catalog> {
@@ -31,10 +32,13 @@ export async function readCatalogFile(path: string): Promise<Catalog> {
 /** Creates `loadCatalog` for the catalog file at `catalogPath`. */
 export function createLoadCatalog(deps: { catalogPath: string }) {
   /**
-   * Reads and validates the configured environment catalog. Read-only.
+   * Reads and validates the configured environment catalog. Read-only. The result enters workflow history,
+   * so the GitOps remote is returned without credentials (`user:password@` replaced by `***`); the worker's
+   * own clone reads the file itself.
    * @throws ApplicationFailure `InvalidInput` naming every field to fix (unreadable file, bad YAML, schema violations).
    */
   return async function loadCatalog(): Promise<Catalog> {
-    return readCatalogFile(deps.catalogPath);
+    const catalog = await readCatalogFile(deps.catalogPath);
+    return { ...catalog, gitops: { ...catalog.gitops, remote: redactUrl(catalog.gitops.remote) } };
   };
 }

@@ -1,20 +1,38 @@
 /**
  * Runs a command without a shell (`execFile`), bounded in time and output, and reports its stderr
  * on failure. Arguments are passed as an array, so no user input is ever interpreted by a shell.
+ * Credentials in URLs (`https://user:token@host/…`) are redacted from every error this module makes.
  */
 import { execFile } from 'node:child_process';
 
-/** A command that exited non-zero (or was killed), with its trimmed stderr. */
+/** `scheme://userinfo@` in any text: the userinfo is what {@link redactCredentials} hides. */
+const URL_USERINFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/'"]+@/g;
+
+/**
+ * `text` with the userinfo of every URL (`user:password@`, or a token used as user name) replaced by
+ * `***`, so a credentialed remote URL never reaches history, logs or error messages. Pure.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(URL_USERINFO, '$1***@');
+}
+
+/** A URL or path as it may be stored and shown: without its userinfo. Pure. */
+export function redactUrl(url: string): string {
+  return redactCredentials(url);
+}
+
+/** A command that exited non-zero (or was killed), with its stderr (credentials in URLs redacted). */
 export class CommandError extends Error {
   readonly command: string;
   readonly exitCode: number | null;
   readonly stderr: string;
   constructor(command: string, exitCode: number | null, stderr: string) {
-    super(`${command} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`);
+    const redacted = redactCredentials(stderr);
+    super(`${redactCredentials(command)} failed (exit ${exitCode ?? 'signal'}): ${redacted.trim().slice(0, 2000)}`);
     this.name = 'CommandError';
-    this.command = command;
+    this.command = redactCredentials(command);
     this.exitCode = exitCode;
-    this.stderr = stderr;
+    this.stderr = redacted;
   }
 }
 

@@ -2,11 +2,18 @@
  * The worker's working clone of the GitOps remote, driven through the `git` CLI. One clone per
  * worker process; operations on it are serialised in-process, and pushes are made safe against
  * other workers by fetch → re-apply → push retries.
+ *
+ * **Argument safety.** Every git call that takes a ref, a commit or a path puts `--end-of-options` (or
+ * `--`) before it, so a value beginning with `-` is never read as an option; the branch is checked at
+ * open. **Credentials** belong in the environment (a credential helper, `GIT_ASKPASS`, `GIT_CONFIG_*`) or
+ * an SSH agent, not in the remote URL: a URL that carries `user:password@` still works, but it is shown
+ * only as {@link GitRepo.displayRemote} (userinfo replaced by `***`) and git's stderr is redacted the same
+ * way in every error (`exec.ts`).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CommandError, run } from './exec.ts';
+import { CommandError, redactUrl, run } from './exec.ts';
 
 /** Where the GitOps repository lives and who commits to it. */
 export interface GitConfig {
@@ -24,6 +31,8 @@ export interface GitConfig {
 /** The working clone. */
 export interface GitRepo {
   readonly config: GitConfig;
+  /** The remote as it may be logged or stored: without credentials. */
+  readonly displayRemote: string;
   /** Runs `git args…` in the clone and returns stdout. */
   git(args: readonly string[]): Promise<string>;
   /** Runs `fn` while no other operation of this process uses the clone. */
@@ -41,8 +50,17 @@ const GIT_ENV = {
   LC_ALL: 'C',
 } as const;
 
-/** Opens (lazily clones) the working clone described by `config`. Nothing runs until first use. */
+/** A branch name git would accept, that no git command could read as an option. */
+const BRANCH_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[A-Za-z0-9._/-]{1,200}(?<![./])$/;
+
+/**
+ * Opens (lazily clones) the working clone described by `config`. Nothing runs until first use.
+ * @throws Error when the branch is not a plain branch name (a leading `-`, `..`, `@{`, other characters).
+ */
 export function openGitRepo(config: GitConfig): GitRepo {
+  if (!BRANCH_NAME.test(config.branch)) {
+    throw new Error(`the GitOps branch ${JSON.stringify(config.branch.slice(0, 80))} is not a plain branch name (letters, digits, . _ / -, no leading -, no ..)`);
+  }
   const gitBin = config.gitPath ?? 'git';
   let queue: Promise<unknown> = Promise.resolve();
   const identity = ['-c', `user.name=${config.author.name}`, '-c', `user.email=${config.author.email}`, '-c', 'commit.gpgsign=false'];
@@ -59,6 +77,7 @@ export function openGitRepo(config: GitConfig): GitRepo {
 
   return {
     config,
+    displayRemote: redactUrl(config.remote),
     git,
     exclusive<T>(fn: () => Promise<T>): Promise<T> {
       const next = queue.then(fn, fn);
@@ -71,7 +90,7 @@ export function openGitRepo(config: GitConfig): GitRepo {
     },
     async hasCommit(commit) {
       try {
-        await git(['cat-file', '-e', `${commit}^{commit}`]);
+        await git(['cat-file', '-e', '--end-of-options', `${commit}^{commit}`]);
         return true;
       } catch (error) {
         if (error instanceof CommandError) return false;

@@ -52,7 +52,7 @@ export function pinnedCommitOf(text: string): string | null {
 
 async function readPinAtTip(repo: GitRepo, env: string): Promise<string | null> {
   try {
-    return pinnedCommitOf(await repo.git(['show', `refs/remotes/origin/${repo.config.branch}:${pinPath(env)}`]));
+    return pinnedCommitOf(await repo.git(['show', '--end-of-options', `refs/remotes/origin/${repo.config.branch}:${pinPath(env)}`]));
   } catch (error) {
     if (error instanceof CommandError) return null;
     throw error;
@@ -72,7 +72,7 @@ export async function readPinnedRevision(repo: GitRepo, env: Environment): Promi
 /** Commits the pin on top of the remote tip; returns the new commit. */
 async function commitPin(repo: GitRepo, env: Environment, commit: string): Promise<string> {
   const { branch, workdir } = repo.config;
-  await repo.git(['checkout', '--quiet', '--force', '-B', branch, `refs/remotes/origin/${branch}`]);
+  await repo.git(['switch', '--quiet', '--discard-changes', '--force-create', branch, '--end-of-options', `refs/remotes/origin/${branch}`]);
   await repo.git(['clean', '-fdq']);
   const file = join(workdir, pinPath(env.name));
   await mkdir(dirname(file), { recursive: true });
@@ -81,7 +81,7 @@ async function commitPin(repo: GitRepo, env: Environment, commit: string): Promi
   if (pinnedCommitOf(await readFile(file, 'utf8')) !== commit) throw new Error(`pin file ${pinPath(env.name)} did not round-trip`);
   await repo.git(['add', '--', pinPath(env.name)]);
   await repo.git(['commit', '--quiet', '-m', `Pin ${env.name} to ${shortSha(commit)}`, '-m', `logstack pinned ${env.name} to ${commit}.`]);
-  return (await repo.git(['rev-parse', 'HEAD'])).trim();
+  return (await repo.git(['rev-parse', '--verify', '--end-of-options', 'HEAD^{commit}'])).trim();
 }
 
 function isRejectedPush(error: unknown): boolean {
@@ -106,11 +106,11 @@ export async function pinRevision(repo: GitRepo, env: Environment, commit: strin
         throw nonRetryable(FailureType.InvalidInput, `commit ${commit} is not on the GitOps remote; push it before pinning`, { commit });
       }
       if ((await readPinAtTip(repo, env.name)) === commit) {
-        return { pinCommit: (await repo.git(['rev-parse', `refs/remotes/origin/${branch}`])).trim(), changed: false };
+        return { pinCommit: (await repo.git(['rev-parse', '--verify', '--end-of-options', `refs/remotes/origin/${branch}^{commit}`])).trim(), changed: false };
       }
       const pinCommit = await commitPin(repo, env, commit);
       try {
-        await repo.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`]);
+        await repo.git(['push', '--quiet', '--end-of-options', 'origin', `HEAD:refs/heads/${branch}`]);
         return { pinCommit, changed: true };
       } catch (error) {
         if (!isRejectedPush(error) || attempt === MAX_PUSH_ATTEMPTS) throw error;

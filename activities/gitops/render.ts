@@ -3,6 +3,13 @@
  * tree of that commit is exported with `git archive` into a private temporary directory and built
  * with `kubectl kustomize`. The working clone's checkout is never touched, so renders of different
  * commits can run side by side.
+ *
+ * **Confinement.** A render reads only what the commit holds: the commit must be a full SHA; a tree with
+ * a symlink under `gitops/` is refused before it is exported; and the overlay's kustomization graph is
+ * inspected before kustomize runs (`confine.ts`: no URL, remote base, absolute path, escape, symlink or
+ * Helm chart) — each refusal the non-retryable `ManifestRejected` naming the file and field. kustomize then
+ * runs with `LoadRestrictionsRootOnly`, in the exported tree, with network proxies pointed at a closed
+ * port and Git's protocols disabled, as a second line behind the inspection.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,9 +17,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { FailureType } from '../../domain/index.ts';
+import { FailureType, isCommitSha } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 import type { KubeObject } from '../kubernetes/objects.ts';
+import { RenderRefused, inspectRenderTree, symlinksInTree } from './confine.ts';
 import { CommandError, run } from './exec.ts';
 import type { GitRepo } from './git.ts';
 
@@ -34,7 +42,8 @@ const CACHE_LIMIT = 16;
 export interface OverlayRenderer {
   /**
    * Renders `overlay` at the full commit `commit`.
-   * @throws ApplicationFailure `InvalidInput` (bad path, missing overlay), `ManifestRejected` (kustomize failed).
+   * @throws ApplicationFailure `InvalidInput` (not a full 40-hex SHA, bad path, missing overlay), `ManifestRejected`
+   *   (a remote reference, a symlink, a Helm chart or an escape in the tree — naming file and field —, or kustomize failed).
    */
   render(commit: string, overlay: string): Promise<RenderedOverlay>;
 }
@@ -57,6 +66,19 @@ export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): Overl
   };
 }
 
+/** Environment of `kubectl kustomize`: no proxy-reachable network, no Git protocol, no plugins. */
+const KUSTOMIZE_ENV: Readonly<Record<string, string>> = {
+  HTTP_PROXY: 'http://127.0.0.1:9',
+  HTTPS_PROXY: 'http://127.0.0.1:9',
+  http_proxy: 'http://127.0.0.1:9',
+  https_proxy: 'http://127.0.0.1:9',
+  NO_PROXY: '',
+  no_proxy: '',
+  GIT_ALLOW_PROTOCOL: 'none',
+  GIT_TERMINAL_PROMPT: '0',
+  KUSTOMIZE_PLUGIN_HOME: '/nonexistent',
+};
+
 async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<void> {
   const tar = join(dir, 'tree.tar');
   await repo.exclusive(async () => {
@@ -64,7 +86,16 @@ async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<v
     if (!(await repo.hasCommit(commit))) {
       throw nonRetryable(FailureType.InvalidInput, `commit ${commit} is not on the GitOps remote`, { commit });
     }
-    await repo.git(['archive', '--format=tar', '-o', tar, commit, '--', 'gitops']);
+    const links = symlinksInTree(await repo.git(['ls-tree', '-r', '--full-tree', '--end-of-options', commit, 'gitops']));
+    if (links.length > 0) {
+      throw nonRetryable(
+        FailureType.ManifestRejected,
+        `${links[0] ?? ''} at ${commit} is a symlink${links.length > 1 ? ` (and ${links.length - 1} more)` : ''}; symlinks under gitops/ are not rendered — commit the file itself`,
+        { commit, file: links[0] ?? '', field: '(symlink)', symlinks: links.slice(0, 20) },
+      );
+    }
+    // No `--` after --end-of-options: git archive would read it as a pathspec.
+    await repo.git(['archive', '--format=tar', '-o', tar, '--end-of-options', commit, 'gitops']);
   });
   await run('tar', ['-xf', tar, '-C', dir]);
   await rm(tar);
@@ -84,6 +115,9 @@ function countKinds(objects: readonly KubeObject[]): Record<string, number> {
 }
 
 async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string, overlay: string): Promise<RenderedOverlay> {
+  if (typeof commit !== 'string' || !isCommitSha(commit)) {
+    throw nonRetryable(FailureType.InvalidInput, `render needs a full 40-hex commit SHA; got ${JSON.stringify(String(commit).slice(0, 80))} — resolve the revision first`, { commit: String(commit).slice(0, 80) });
+  }
   if (!OVERLAY_PATH.test(overlay)) {
     throw nonRetryable(FailureType.InvalidInput, `overlay "${overlay}" must be a path under gitops/ without "..", like gitops/overlays/dev`, { overlay });
   }
@@ -101,9 +135,18 @@ async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string
     if (!existsSync(target)) {
       throw nonRetryable(FailureType.InvalidInput, `overlay ${overlay} does not exist at commit ${commit}; fix the overlay path in the catalog`, { overlay, commit });
     }
+    try {
+      await inspectRenderTree(dir, overlay);
+    } catch (error) {
+      if (error instanceof RenderRefused) {
+        const { file, field, value, reason } = error.refusal;
+        throw nonRetryable(FailureType.ManifestRejected, `${overlay} at ${commit} cannot be rendered: ${error.message}`, { overlay, commit, file, field, value, reason });
+      }
+      throw error;
+    }
     let text: string;
     try {
-      text = await run(kubectlPath, ['kustomize', target], { timeoutMs: 120_000 });
+      text = await run(kubectlPath, ['kustomize', '--load-restrictor', 'LoadRestrictionsRootOnly', target], { timeoutMs: 120_000, cwd: dir, env: KUSTOMIZE_ENV });
     } catch (error) {
       if (error instanceof CommandError) {
         throw nonRetryable(FailureType.ManifestRejected, `kustomize could not build ${overlay} at ${commit}: ${error.stderr.trim().slice(0, 1500)}`, { overlay, commit });
