@@ -10,7 +10,7 @@ import { nonRetryable } from '../errors.ts';
 import { mergePatch, readObject } from '../kubernetes/apply.ts';
 import type { KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, fieldAt, text } from '../kubernetes/objects.ts';
-import { type Snapshot, type Verdict, waitUntil } from '../kubernetes/watch.ts';
+import { type GateSetup, type Snapshot, type Verdict, setUpGate, waitUntil } from '../kubernetes/watch.ts';
 
 /** Argo CD's Application API version. */
 export const ARGOCD_API_VERSION = 'argoproj.io/v1alpha1';
@@ -73,7 +73,8 @@ export function createWaitForArgoAppAtRevision(deps: { clusters: KubeClusters })
   /**
    * Sets `argocd.argoproj.io/refresh: hard` (unless a refresh is already pending — one refresh per
    * request however often retried), then waits by watch for Synced at `revision`, Healthy, last
-   * operation Succeeded.
+   * operation Succeeded. Reading the Application and asking for the refresh are retried inside the gate
+   * while the API server is away (`setUpGate`), within the same timeout.
    * @throws ApplicationFailure `InvalidInput` (no argocd settings, revision not a full SHA), `GateFailed`
    *   (Degraded at the revision, failed sync, missing Application, or timeout — default 600 s),
    *   `MissingCustomResource` (Argo CD not installed); ends cancelled on cancellation.
@@ -89,18 +90,22 @@ export function createWaitForArgoAppAtRevision(deps: { clusters: KubeClusters })
     const { application: name, namespace } = env.argocd;
     const cluster = deps.clusters.forContext(env.cluster.context);
     const started = performance.now();
+    const timeoutMs = (input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    const description = `Argo CD Application ${namespace}/${name} at ${shortSha(input.revision)}`;
+    const gate: GateSetup = { cluster, description, timeoutMs, startedAt: started };
     const header = { apiVersion: ARGOCD_API_VERSION, kind: 'Application', name, namespace };
-    const app = await readObject(cluster, header);
+    const app = await setUpGate(gate, 'read the Application', () => readObject(cluster, header));
     if (!app) {
       throw nonRetryable(FailureType.GateFailed, `Argo CD Application ${namespace}/${name} does not exist on "${cluster.context}"; check the ApplicationSet and the cluster secret`, { namespace, name });
     }
     if (app.metadata.annotations?.[REFRESH_ANNOTATION] !== 'hard') {
-      await mergePatch(cluster, header, { metadata: { annotations: { [REFRESH_ANNOTATION]: 'hard' } } });
+      await setUpGate(gate, 'ask for a hard refresh', () => mergePatch(cluster, header, { metadata: { annotations: { [REFRESH_ANNOTATION]: 'hard' } } }));
     }
     const result = await waitUntil({
       cluster,
-      description: `Argo CD Application ${namespace}/${name} at ${shortSha(input.revision)}`,
-      timeoutMs: (input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+      description,
+      timeoutMs,
+      startedAt: started,
       collections: [{ apiVersion: ARGOCD_API_VERSION, kind: 'Application', name, namespace }],
       evaluate: (snapshot: Snapshot) => judgeApplication([...(snapshot[0]?.values() ?? [])][0], input.revision),
     });

@@ -11,7 +11,7 @@ import { activityExecutionKey } from '../kubernetes/activity-scope.ts';
 import { listObjects, mergePatch } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, conditionOf, describeCondition, fieldAt, isConditionTrue, text } from '../kubernetes/objects.ts';
-import { type Snapshot, type Verdict, waitUntil } from '../kubernetes/watch.ts';
+import { type GateSetup, type Snapshot, type Verdict, setUpGate, waitUntil } from '../kubernetes/watch.ts';
 
 /** ESO's API version (the only one logstack writes or reads). */
 export const ESO_API_VERSION = 'external-secrets.io/v1';
@@ -147,7 +147,9 @@ export interface EsoDeps {
 export function createWaitForExternalSecretSynced(deps: EsoDeps) {
   /**
    * Forces an ESO refresh (once per activity execution), then waits by watch for store Ready,
-   * ExternalSecret SecretSynced after the force, and exactly the expected Secret keys.
+   * ExternalSecret SecretSynced after the force, and exactly the expected Secret keys. Finding the
+   * ExternalSecret and forcing the refresh are retried inside the gate while the API server is away
+   * (`setUpGate`), within the same timeout.
    * @throws ApplicationFailure `GateFailed` (no ExternalSecret, or timeout — default 300 s — naming what was
    *   still missing), `MissingCustomResource` (ESO not installed); ends cancelled on cancellation.
    */
@@ -155,12 +157,15 @@ export function createWaitForExternalSecretSynced(deps: EsoDeps) {
     const env = input.environment;
     const cluster = deps.clusters.forContext(env.cluster.context);
     const started = performance.now();
-    const targets = await findLokiExternalSecret(cluster, env);
-    const forced = await forceSync(cluster, targets);
+    const timeoutMs = (input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    const gate: GateSetup = { cluster, description: `ExternalSecret for Secret ${env.loki.namespace}/${env.loki.secretName} synced`, timeoutMs, startedAt: started };
+    const targets = await setUpGate(gate, `find the ExternalSecret in ${env.loki.namespace}`, () => findLokiExternalSecret(cluster, env));
+    const forced = await setUpGate(gate, 'force a refresh', () => forceSync(cluster, targets));
     const result = await waitUntil({
       cluster,
       description: `ExternalSecret ${targets.namespace}/${targets.externalSecret.metadata.name} synced`,
-      timeoutMs: (input.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+      timeoutMs,
+      startedAt: started,
       collections: [
         { apiVersion: ESO_API_VERSION, kind: targets.storeKind, name: targets.storeName, namespace: targets.storeKind === 'SecretStore' ? targets.namespace : undefined },
         { apiVersion: ESO_API_VERSION, kind: 'ExternalSecret', name: targets.externalSecret.metadata.name, namespace: targets.namespace },

@@ -6,9 +6,15 @@
  * evaluates a predicate over one or more such collections on every event — never on a timer — while
  * heartbeating, and stops every watch when the condition holds, the timeout passes, or the activity
  * is cancelled.
+ *
+ * A gate's set-up — discovery of the watched kinds, and whatever a gate reads or patches before it
+ * watches ({@link setUpGate}) — is retried inside the gate while the API server is unreachable or
+ * answers 429/5xx, with backoff, heartbeating, stopping at cancellation, until the gate's own timeout
+ * (counted from the gate's start), then fails with the gate's typed timeout (`GateFailed`). An outage at
+ * the start of a gate therefore costs no activity attempt.
  */
 import { FailureType } from '../../domain/index.ts';
-import { nonRetryable } from '../errors.ts';
+import { isApplicationFailure, nonRetryable } from '../errors.ts';
 import { type ActivityScope, activityScope, cancellationError } from './activity-scope.ts';
 import { listCollection } from './apply.ts';
 import type { KubeCluster, ResourceInfo } from './cluster.ts';
@@ -46,6 +52,11 @@ export interface WaitSpec<R> {
   readonly scope?: ActivityScope;
   /** Server-side watch timeout; the stream is resumed from the last resourceVersion after it. */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * When the gate started (`performance.now()`), so set-up done before the wait counts against `timeoutMs`;
+   * default: now.
+   */
+  readonly startedAt?: number;
 }
 
 /** The condition's value and how long it took to observe it. */
@@ -204,6 +215,102 @@ export function watchCollection(
   return { objects, listed, finished, stats };
 }
 
+/** Network error codes meaning the API server did not answer at all. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN',
+  'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+]);
+const UNREACHABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|socket hang up|socket disconnected|other side closed|fetch failed|network|TLS connection/i;
+
+/**
+ * True when `error` means the API server could not be reached or was overloaded: no answer (refused,
+ * reset, TLS or socket errors along the cause chain) or an answer of 429 or 5xx. A typed failure and any
+ * other answer (403, 404, 422…) are not. Pure.
+ */
+export function isServerUnavailable(error: unknown): boolean {
+  if (isApplicationFailure(error)) return false;
+  const status = apiErrorOf(error)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status === 'number') return status === 429 || status >= 500;
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && UNREACHABLE_TEXT.test(message)) return true;
+  }
+  return false;
+}
+
+/** What a gate's set-up needs to retry within the gate's budget. */
+export interface GateSetup {
+  readonly cluster: KubeCluster;
+  /** The gate, as in its timeout message ("LokiStack openshift-logging/logging-loki Ready"). */
+  readonly description: string;
+  /** The gate's whole budget, counted from `startedAt`. */
+  readonly timeoutMs: number;
+  /** When the gate started (`performance.now()`). */
+  readonly startedAt: number;
+  /** Defaults to the running activity's scope. */
+  readonly scope?: ActivityScope;
+}
+
+const SETUP_MAX_BACKOFF_MS = 2_000;
+
+/**
+ * Runs one step of a gate's set-up (`what`: "discover LokiStack", "read the ExternalSecret"…), retrying it
+ * while {@link isServerUnavailable} says the API server is away: backoff from 100 ms doubling to 2 s,
+ * heartbeating `{ waitingFor, waitedMs }` throughout. Any other error is thrown at once.
+ * @throws ApplicationFailure `GateFailed` (non-retryable) when the gate's timeout passes first, naming the
+ *   last error; the activity's cancellation error when cancelled.
+ */
+export async function setUpGate<T>(gate: GateSetup, what: string, fn: () => Promise<T>): Promise<T> {
+  const scope = gate.scope ?? activityScope();
+  const deadline = gate.startedAt + gate.timeoutMs;
+  const waitingFor = (error?: unknown): string =>
+    `the API server of "${gate.cluster.context}" to answer (${what})${error ? `: ${asError(error).message.slice(0, 200)}` : ''}`;
+  let lastError: unknown;
+  const beat = (): void => scope.heartbeat({ waitingFor: waitingFor(lastError), waitedMs: Math.round(performance.now() - gate.startedAt) });
+  const timer = setInterval(beat, scope.heartbeatEveryMs);
+  const timedOut = (): Error =>
+    nonRetryable(
+      FailureType.GateFailed,
+      `${gate.description} did not hold within ${Math.round(gate.timeoutMs / 1000)} s; still waiting for ${waitingFor(lastError)}`,
+      { context: gate.cluster.context, waitingFor: waitingFor(lastError) },
+    );
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (scope.signal.aborted) throw cancellationError(scope.signal);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw timedOut();
+      const stop = new AbortController();
+      try {
+        // Raced against the deadline and cancellation: a request the server never answers does not hold the gate.
+        return await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            const t = setTimeout(() => reject(timedOut()), remaining);
+            const onCancel = (): void => reject(cancellationError(scope.signal));
+            scope.signal.addEventListener('abort', onCancel, { once: true });
+            stop.signal.addEventListener('abort', () => {
+              clearTimeout(t);
+              scope.signal.removeEventListener('abort', onCancel);
+            }, { once: true });
+          }),
+        ]);
+      } catch (error) {
+        if (isApplicationFailure(error) || scope.signal.aborted || !isServerUnavailable(error)) throw error;
+        lastError = error;
+        beat();
+        const pause = Math.min(SETUP_MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 5), Math.max(0, deadline - performance.now()));
+        await delay(pause, scope.signal);
+      } finally {
+        stop.abort();
+      }
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** True when the apiserver gave no answer (refused, reset, TLS or socket errors) or answered 429 or 5xx. */
 function isTransient(error: unknown): boolean {
   const status = apiErrorOf(error)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
@@ -233,8 +340,11 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
  */
 export async function waitUntil<R>(spec: WaitSpec<R>): Promise<WaitResult<R>> {
   const scope = spec.scope ?? activityScope();
-  const started = performance.now();
-  const infos = await Promise.all(spec.collections.map((c) => spec.cluster.resource(c.apiVersion, c.kind)));
+  const started = spec.startedAt ?? performance.now();
+  const gate: GateSetup = { cluster: spec.cluster, description: spec.description, timeoutMs: spec.timeoutMs, startedAt: started, scope };
+  const infos = await Promise.all(
+    spec.collections.map((c) => setUpGate(gate, `discover ${c.kind} (${c.apiVersion})`, () => spec.cluster.resource(c.apiVersion, c.kind))),
+  );
   const stop = new AbortController();
   let waitingFor = 'first list';
   let outcomeWatches: CollectionWatch[] = [];
@@ -280,7 +390,7 @@ export async function waitUntil<R>(spec: WaitSpec<R>): Promise<WaitResult<R>> {
             ),
           ),
         ),
-      spec.timeoutMs,
+      Math.max(0, started + spec.timeoutMs - performance.now()),
     );
     const beat = setInterval(() => scope.heartbeat({ waitingFor, waitedMs: Math.round(performance.now() - started) }), scope.heartbeatEveryMs);
     const onCancel = (): void => finish(() => reject(cancellationError(scope.signal)));
