@@ -594,10 +594,12 @@ export const POLICY_RULES: readonly PolicyRule[] = [
       const names = [...new Set(dests.map((d) => at(d, 'name')).filter((n) => n !== undefined))].sort();
       const contexts = ctx.catalogs.real.environments.map((e) => e.cluster.context).sort();
       if (JSON.stringify(names) !== JSON.stringify(contexts)) bad.push(`apps: the AppProject's destination clusters ${JSON.stringify(names)} are not the catalog's contexts ${JSON.stringify(contexts)}`);
-      const params = find(apps, 'ConfigMap', 'logstack-worker-applications')[0];
-      if (at(params, 'data', 'repoURL') !== remote) bad.push(`apps: the Application policy's repoURL must be ${remote}`);
-      if (at(params, 'data', 'project') !== 'logstack') bad.push("apps: the Application policy's project must be logstack");
-      const listed = str(at(params, 'data', 'destinations')).split('\n').map((l) => l.trim()).filter(Boolean).sort();
+      const vap = find(apps, 'ValidatingAdmissionPolicy', 'logstack-worker-applications')[0];
+      const variable = (v: string): string => str(at(((at(vap, 'spec', 'variables') ?? []) as unknown[]).find((x) => at(x, 'name') === v), 'expression'));
+      const literals = (v: string): string[] => [...variable(v).matchAll(/'([^']*)'/g)].map((m) => m[1] ?? '');
+      if (JSON.stringify(literals('repoURL')) !== JSON.stringify([remote])) bad.push(`apps: the Application policy's repoURL must be ${remote}`);
+      if (JSON.stringify(literals('project')) !== JSON.stringify(['logstack'])) bad.push("apps: the Application policy's project must be logstack");
+      const listed = literals('destinations').sort();
       const expected = [
         ...find(apps, 'Application').map((a) => `server=${str(at(a, 'spec', 'destination', 'server'))} namespace=${str(at(a, 'spec', 'destination', 'namespace'))}`),
         ...contexts.flatMap((c) => find(apps, 'ApplicationSet').map((s) => `name=${c} namespace=${str(at(s, 'spec', 'template', 'spec', 'destination', 'namespace'))}`)),
