@@ -22,7 +22,7 @@ import type { OverlayRenderer } from '../gitops/render.ts';
 import { listObjects, mergePatch, readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { type KubeObject, conditionOf, describeCondition, fieldAt, isConditionTrue, keyOf, refOf, sameDesiredState, text } from '../kubernetes/objects.ts';
-import { PRUNE_KINDS, applyOrder, destructiveReason, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
+import { PRUNE_KINDS, applyOrder, destructiveReason, inventoryId, listLabelled, namespacesOf, withInventoryLabel } from '../kubernetes/overlay.ts';
 import { judgeOperators, OLM_API_VERSION } from '../olm/operators.ts';
 import { stateFromConfigMap } from '../state/deployed-state.ts';
 
@@ -82,9 +82,10 @@ async function objectDrift(cluster: KubeCluster, env: Environment, obj: KubeObje
 async function leftovers(cluster: KubeCluster, env: Environment, rendered: readonly KubeObject[]): Promise<Finding[]> {
   const keys = new Set(rendered.map(keyOf));
   const found: Finding[] = [];
+  const namespaces = namespacesOf(rendered);
   for (const k of PRUNE_KINDS) {
     if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const { items } = await listObjects(cluster, { ...k, labelSelector: `${INVENTORY_LABEL}=${inventoryId(env.name, env.overlay)}` });
+    const items = await listLabelled(cluster, k, `${INVENTORY_LABEL}=${inventoryId(env.name, env.overlay)}`, namespaces);
     for (const item of items) if (!keys.has(keyOf(item))) found.push(finding(env, 'git-vs-cluster', refOf(item), 'labelled but no longer in Git (prune candidate)', false));
   }
   return found;

@@ -48,6 +48,26 @@ export const PRUNE_KINDS: readonly { apiVersion: string; kind: string }[] = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application' },
 ];
 
+/**
+ * Kinds that hold data: searched for the inventory label only in the namespaces the apply set uses, never across
+ * namespaces (the worker's RBAC lists them per namespace only).
+ */
+export const DATA_KINDS: ReadonlySet<string> = new Set(['v1|ConfigMap']);
+
+/** The namespaces an apply set uses: those of its namespaced objects and the Namespaces it holds. */
+export function namespacesOf(objects: readonly KubeObject[]): string[] {
+  const names = objects.flatMap((o) => (o.kind === 'Namespace' && o.apiVersion === 'v1' ? [o.metadata.name] : o.metadata.namespace ? [o.metadata.namespace] : []));
+  return [...new Set(names)].sort();
+}
+
+/** Lists the objects of one kind that carry `labelSelector`: across namespaces, or for {@link DATA_KINDS} in `namespaces` only. */
+export async function listLabelled(cluster: KubeCluster, k: { apiVersion: string; kind: string }, labelSelector: string, namespaces: readonly string[]): Promise<KubeObject[]> {
+  if (!DATA_KINDS.has(`${k.apiVersion}|${k.kind}`)) return (await listObjects(cluster, { ...k, labelSelector })).items;
+  const items: KubeObject[] = [];
+  for (const namespace of namespaces) items.push(...(await listObjects(cluster, { ...k, namespace, labelSelector })).items);
+  return items;
+}
+
 /** Apply order within a sync wave: what others depend on first. */
 const KIND_ORDER = [
   'Namespace',
@@ -170,10 +190,11 @@ async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObje
   const keys = new Set(rendered.map(keyOf));
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
   for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
+  const namespaces = namespacesOf(rendered);
   const leftovers: KubeObject[] = [];
   for (const k of kinds.values()) {
     if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const { items } = await listObjects(cluster, { ...k, labelSelector: `${INVENTORY_LABEL}=${inventory}` });
+    const items = await listLabelled(cluster, k, `${INVENTORY_LABEL}=${inventory}`, namespaces);
     for (const item of items) if (!keys.has(keyOf(item)) && !item.metadata['deletionTimestamp']) leftovers.push(item);
   }
   return leftovers;

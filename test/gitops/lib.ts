@@ -21,6 +21,8 @@ export const RENDER_TARGETS = {
   staging: 'gitops/overlays/staging',
   production: 'gitops/overlays/production',
   apps: 'gitops/apps',
+  /** The admission policies a cluster administrator applies beside gitops/base/orchestrator. */
+  admission: 'gitops/base/orchestrator/admission',
 } as const;
 export type RenderTarget = keyof typeof RENDER_TARGETS;
 /** The environment overlays (the others are bootstrap and the Argo CD hub). */

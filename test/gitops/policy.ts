@@ -530,6 +530,101 @@ export const POLICY_RULES: readonly PolicyRule[] = [
       return bad;
     },
   },
+  {
+    name: 'admission policies fence the worker only: failurePolicy Fail, matched on its account, bound with Deny',
+    check(ctx) {
+      const bad: string[] = [];
+      const worker = `request.userInfo.username == 'system:serviceaccount:${GITOPS_NAMES.workerNamespace}:${GITOPS_NAMES.workerServiceAccount}'`;
+      const objs = [...ctx.renders.admission, ...ctx.renders.apps];
+      const policies = find(objs, 'ValidatingAdmissionPolicy');
+      if (policies.length < 4) bad.push(`${policies.length} admission policies rendered, expected subscriptions, secrets, externalsecrets and applications`);
+      for (const p of policies) {
+        if (at(p, 'spec', 'failurePolicy') !== 'Fail') bad.push(`${refOf(p)}: failurePolicy must be Fail`);
+        const conditions = (at(p, 'spec', 'matchConditions') ?? []) as unknown[];
+        if (conditions.length !== 1 || str(at(conditions[0], 'expression')).trim() !== worker) bad.push(`${refOf(p)}: must match the worker's account only (${worker})`);
+        const bindings = find(objs, 'ValidatingAdmissionPolicyBinding').filter((b) => at(b, 'spec', 'policyName') === p.metadata.name);
+        if (bindings.length !== 1) bad.push(`${refOf(p)}: ${bindings.length} bindings`);
+        for (const b of bindings) if (str(at(b, 'spec', 'validationActions')) !== '["Deny"]') bad.push(`${refOf(b)}: validationActions must be [Deny]`);
+      }
+      return bad;
+    },
+  },
+  {
+    name: 'admission lists equal the tree: Subscriptions, Secrets and ExternalSecrets (targets, remote keys) the overlays carry',
+    check(ctx) {
+      const bad: string[] = [];
+      const variable = (name: string, v: string): string => {
+        const p = find(ctx.renders.admission, 'ValidatingAdmissionPolicy', name)[0];
+        const found = ((at(p, 'spec', 'variables') ?? []) as unknown[]).find((x) => at(x, 'name') === v);
+        return typeof at(found, 'expression') === 'string' ? (at(found, 'expression') as string) : '';
+      };
+      const quoted = (text: string): string[] => [...text.matchAll(/'([^']*)'/g)].map((m) => m[1] ?? '');
+      const same = (what: string, policy: string[], tree: string[]): void => {
+        const a = [...new Set(policy)].sort();
+        const b = [...new Set(tree)].sort();
+        if (JSON.stringify(a) !== JSON.stringify(b)) bad.push(`${what}: the policy lists ${JSON.stringify(a)}, the overlays carry ${JSON.stringify(b)}`);
+      };
+      const envs = envRenders(ctx).flatMap(([, objs]) => objs);
+      const subs = find(envs, 'Subscription').map((o) => `${o.metadata.namespace}/${o.metadata.name} package=${str(at(o, 'spec', 'name'))} channel=${str(at(o, 'spec', 'channel'))} source=${str(at(o, 'spec', 'sourceNamespace'))}/${str(at(o, 'spec', 'source'))}`);
+      same('Subscriptions', quoted(variable('logstack-worker-subscriptions', 'allowed')), subs);
+      const loki = find(envs, 'ExternalSecret', GITOPS_NAMES.lokiExternalSecret)[0]?.metadata.namespace ?? '';
+      same('Secrets', quoted(variable('logstack-worker-secrets', 'allowed')), [`${GITOPS_NAMES.storeCredential.namespace}/${GITOPS_NAMES.storeCredential.name}`, `${loki}/${GITOPS_NAMES.lokiExternalSecret}`]);
+      const externalSecrets = find([...envs, ...ctx.renders.bootstrap], 'ExternalSecret');
+      const targets = [...variable('logstack-worker-externalsecrets', 'targets').matchAll(/'([^']+)'\s*:\s*'([^']+)'/g)].map((m) => `${m[1]} -> ${m[2]}`);
+      same('ExternalSecret targets', targets, externalSecrets.map((o) => `${o.metadata.namespace}/${o.metadata.name} -> ${str(at(o, 'spec', 'target', 'name') ?? o.metadata.name)}`));
+      const keys = [...variable('logstack-worker-externalsecrets', 'remoteKeys').matchAll(/'([^']+)'\s*:\s*\[([^\]]*)\]/g)].flatMap((m) => quoted(m[2] ?? '').map((k) => `${m[1]} <- ${k}`));
+      const treeKeys = externalSecrets.flatMap((o) => [
+        ...((at(o, 'spec', 'data') ?? []) as unknown[]).map((d) => str(at(d, 'remoteRef', 'key'))),
+        ...((at(o, 'spec', 'dataFrom') ?? []) as unknown[]).map((d) => str(at(d, 'extract', 'key'))),
+      ].map((k) => `${o.metadata.namespace}/${o.metadata.name} <- ${k}`));
+      same('ExternalSecret remote keys', keys, treeKeys);
+      return bad;
+    },
+  },
+  {
+    name: "the AppProject and the Application policy's parameters name the GitOps repository and each environment's cluster, never a wildcard",
+    check(ctx) {
+      const bad: string[] = [];
+      const apps = ctx.renders.apps;
+      const remote = ctx.catalogs.real.gitops.remote;
+      const project = find(apps, 'AppProject')[0];
+      if (str(at(project, 'spec', 'sourceRepos')) !== JSON.stringify([remote])) bad.push(`apps: the AppProject's sourceRepos must be exactly [${remote}]`);
+      const dests = (at(project, 'spec', 'destinations') ?? []) as unknown[];
+      for (const d of dests) if (at(d, 'server') === '*' || at(d, 'name') === '*' || at(d, 'namespace') === '*') bad.push(`apps: the AppProject has a wildcard destination ${JSON.stringify(d)}`);
+      const names = [...new Set(dests.map((d) => at(d, 'name')).filter((n) => n !== undefined))].sort();
+      const contexts = ctx.catalogs.real.environments.map((e) => e.cluster.context).sort();
+      if (JSON.stringify(names) !== JSON.stringify(contexts)) bad.push(`apps: the AppProject's destination clusters ${JSON.stringify(names)} are not the catalog's contexts ${JSON.stringify(contexts)}`);
+      const vap = find(apps, 'ValidatingAdmissionPolicy', 'logstack-worker-applications')[0];
+      const variable = (v: string): string => str(at(((at(vap, 'spec', 'variables') ?? []) as unknown[]).find((x) => at(x, 'name') === v), 'expression'));
+      const literals = (v: string): string[] => [...variable(v).matchAll(/'([^']*)'/g)].map((m) => m[1] ?? '');
+      if (JSON.stringify(literals('repoURL')) !== JSON.stringify([remote])) bad.push(`apps: the Application policy's repoURL must be ${remote}`);
+      if (JSON.stringify(literals('project')) !== JSON.stringify(['logstack'])) bad.push("apps: the Application policy's project must be logstack");
+      const listed = literals('destinations').sort();
+      const expected = [
+        ...find(apps, 'Application').map((a) => `server=${str(at(a, 'spec', 'destination', 'server'))} namespace=${str(at(a, 'spec', 'destination', 'namespace'))}`),
+        ...contexts.flatMap((c) => find(apps, 'ApplicationSet').map((s) => `name=${c} namespace=${str(at(s, 'spec', 'template', 'spec', 'destination', 'namespace'))}`)),
+      ].sort();
+      if (JSON.stringify(listed) !== JSON.stringify(expected)) bad.push(`apps: the Application policy's destinations ${JSON.stringify(listed)} differ from the Applications' ${JSON.stringify(expected)}`);
+      for (const a of [...find(apps, 'Application').map((x) => at(x, 'spec')), ...find(apps, 'ApplicationSet').map((x) => at(x, 'spec', 'template', 'spec'))])
+        if (at(a, 'source', 'repoURL') !== remote) bad.push(`apps: an Application source is ${str(at(a, 'source', 'repoURL'))}, not ${remote}`);
+      return bad;
+    },
+  },
+  {
+    name: 'the worker holds no right on admission policies or bindings',
+    check(ctx) {
+      const bad: string[] = [];
+      for (const [target, objs] of Object.entries(ctx.renders)) {
+        for (const role of objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole')) {
+          for (const rule of (at(role, 'rules') ?? []) as unknown[]) {
+            const groups = (at(rule, 'apiGroups') ?? []) as string[];
+            if (groups.includes('admissionregistration.k8s.io') || groups.includes('*')) bad.push(`${target}: ${refOf(role)} has a rule on admissionregistration.k8s.io`);
+          }
+        }
+      }
+      return bad;
+    },
+  },
 ];
 
 /** Runs every rule. */

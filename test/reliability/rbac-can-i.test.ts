@@ -12,7 +12,14 @@ import { CONTEXT, ENV, NAMESPACE, canI, kubectl, describeRbac, render, sandbox, 
 
 /** Every right the activities use on a cluster, beyond get/patch/create of each rendered object. */
 const ACTIVITY_RIGHTS: readonly Access[] = [
-  { verb: 'list', resource: 'configmaps', why: 'prune and drift search the inventory label in every namespace' },
+  ...['openshift-operators-redhat', 'openshift-logging', 'external-secrets-operator', 'external-secrets', NAMESPACE, 'openshift-gitops'].map(
+    (namespace): Access => ({
+      verb: 'list',
+      resource: 'configmaps',
+      namespace,
+      why: 'prune and drift search the inventory label in each namespace the overlays use',
+    }),
+  ),
   { verb: 'list', resource: 'serviceaccounts', why: 'prune / drift inventory' },
   { verb: 'list', resource: 'roles.rbac.authorization.k8s.io', why: 'prune / drift inventory' },
   { verb: 'list', resource: 'rolebindings.rbac.authorization.k8s.io', why: 'prune / drift inventory' },
@@ -315,6 +322,16 @@ const FORBIDDEN: readonly Access[] = [
     why: 'locks are workflows, not Leases',
   },
   { verb: 'get', resource: 'configmaps', namespace: 'kube-system', why: 'ConfigMaps outside its namespace' },
+  { verb: 'list', resource: 'configmaps', why: 'ConfigMaps of every namespace (they hold data)' },
+  { verb: 'list', resource: 'configmaps', namespace: 'kube-system', why: 'ConfigMaps outside the namespaces it uses' },
+  { verb: 'list', resource: 'configmaps', namespace: 'default', why: 'ConfigMaps outside the namespaces it uses' },
+  ...['validatingadmissionpolicies', 'validatingadmissionpolicybindings'].flatMap((kind): Access[] =>
+    ['create', 'patch', 'update', 'delete'].map((verb) => ({
+      verb,
+      resource: `${kind}.admissionregistration.k8s.io`,
+      why: 'lifting or weakening the policies that fence its writes',
+    })),
+  ),
   {
     verb: 'patch',
     resource: 'configmaps/extension-apiserver-authentication',

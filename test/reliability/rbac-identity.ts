@@ -5,7 +5,9 @@
  *
  * The service account and its bindings carry a suffix of this run, so nothing here changes the rights of
  * `logstack-worker` itself while other runs use the cluster; the rules are the rendered ones, unchanged
- * (resource names inside rules included).
+ * (resource names inside rules included). The admission policies of gitops/base/orchestrator/admission are
+ * applied for the same account: renamed likewise, with their match condition naming this run's account instead
+ * of `logstack-worker` and every validation unchanged.
  */
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +46,12 @@ export interface Obj {
   roleRef?: { name: string };
   subjects?: { kind: string; name: string; namespace?: string }[];
   rules?: unknown[];
+  /** Admission policies and bindings. */
+  spec?: { policyName?: string; paramRef?: { name?: string }; matchConditions?: { name: string; expression: string }[] };
 }
+
+/** The rendered admission policies' user name of the worker, replaced by this run's account in {@link forThisRun}. */
+export const WORKER_USER = `system:serviceaccount:${NAMESPACE}:${GITOPS_NAMES.workerServiceAccount}`;
 
 /** One `kubectl auth can-i` question: verb, resource (`plural[.group][/name]`), namespace. */
 export interface Access {
@@ -101,6 +108,12 @@ export function forThisRun(objects: readonly Obj[], suffix = RUN): Obj[] {
     o.metadata.name = `${o.metadata.name}-${suffix}`;
     o.metadata.labels = { ...o.metadata.labels, [RUN_LABEL]: RUN };
     if (o.roleRef) o.roleRef.name = `${o.roleRef.name}-${suffix}`;
+    if (o.spec?.policyName) o.spec.policyName = `${o.spec.policyName}-${suffix}`;
+    if (o.spec?.paramRef?.name) o.spec.paramRef.name = `${o.spec.paramRef.name}-${suffix}`;
+    for (const c of o.spec?.matchConditions ?? []) {
+      assert.ok(c.expression.includes(`'${WORKER_USER}'`), `${o.metadata.name}: the policy matches the worker account`);
+      c.expression = c.expression.replaceAll(`'${WORKER_USER}'`, `'system:serviceaccount:${NAMESPACE}:${GITOPS_NAMES.workerServiceAccount}-${suffix}'`);
+    }
     for (const s of o.subjects ?? []) {
       assert.equal(
         `${s.kind} ${s.namespace}/${s.name}`,
@@ -179,6 +192,8 @@ export interface RbacIdentity {
   tokenConfig: string;
   /** The objects of gitops/base/orchestrator as rendered. */
   rendered: Obj[];
+  /** The admission policies and bindings of gitops/base/orchestrator/admission as rendered. */
+  admission: Obj[];
   /** Renders the RBAC, makes sure the namespaces it names exist, applies it for this run and issues the token. */
   setUp(): Promise<void>;
   /** Deletes every object of this run's identity (labelled {@link RUN_LABEL}) and the scratch directory. */
@@ -192,10 +207,12 @@ export function rbacIdentity(): RbacIdentity {
     token: '',
     tokenConfig: '',
     rendered: [],
+    admission: [],
     async setUp() {
       identity.dir = mkdtempSync(join(tmpdir(), 'logstack-rbac-'));
       const rendered = await render('gitops/base/orchestrator');
       identity.rendered = rendered;
+      identity.admission = await render('gitops/base/orchestrator/admission');
       // The namespaces the roles live in exist once the environment has been bootstrapped; make sure they do.
       const namespaces = new Set(
         rendered.flatMap((o) =>
@@ -208,7 +225,7 @@ export function rbacIdentity(): RbacIdentity {
           assert.equal((await kubectl(['create', 'namespace', ns])).code, 0, `namespace ${ns} created`);
       }
       const applied = await kubectl(['apply', '--server-side', '--field-manager=logstack-rbac-test', '-f', '-'], {
-        input: forThisRun(rendered)
+        input: forThisRun([...rendered, ...identity.admission])
           .map((o) => stringify(o))
           .join('---\n'),
       });
@@ -220,7 +237,10 @@ export function rbacIdentity(): RbacIdentity {
     },
     async tearDown() {
       // Cluster-scoped kinds, then the namespaced ones in every namespace.
-      for (const kinds of [['clusterrolebinding,clusterrole'], ['rolebinding,role,serviceaccount', '--all-namespaces']])
+      for (const kinds of [
+        ['validatingadmissionpolicybinding,validatingadmissionpolicy,clusterrolebinding,clusterrole'],
+        ['rolebinding,role,serviceaccount,configmap', '--all-namespaces'],
+      ])
         await kubectl(['delete', ...kinds, '-l', `${RUN_LABEL}=${RUN}`, '--ignore-not-found']);
       if (identity.dir) rmSync(identity.dir, { recursive: true, force: true });
     },
