@@ -31,6 +31,14 @@ const bucketName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3–63 lowercase letters, digits, dots, dashes');
 
+/** AWS resources an environment may adopt (`aws.adopt`): its bucket, its Loki secret, its IAM principal. */
+export const AWS_ADOPTABLE = ['bucket', 'secret', 'principal'] as const;
+/** One adoptable AWS resource kind. */
+export type AwsAdoptable = (typeof AWS_ADOPTABLE)[number];
+
+/** An IAM managed policy ARN: customer managed (12-digit account) or AWS managed (`aws`), with an optional path. */
+export const IAM_POLICY_ARN = /^arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,128}$/;
+
 const freezeWindow = z
   .object({
     start: z.iso.datetime({ offset: true }),
@@ -55,6 +63,13 @@ const environmentSchema = z
       credentialMode: z.enum(['static', 'sts']),
       /** IAM user (static) or role (sts) name; defaults to `logstack-<env>-loki`. */
       principalName: z.string().min(1).max(64).optional(),
+      /**
+       * Existing AWS resources logstack may take over although it did not create them (no ownership tags):
+       * it then tags them for this environment and manages them. Never another environment's resources.
+       */
+      adopt: z.array(z.enum(AWS_ADOPTABLE)).optional(),
+      /** Managed policy ARN set as the permissions boundary of every IAM principal logstack creates. */
+      permissionsBoundary: z.string().regex(IAM_POLICY_ARN, 'an IAM managed policy ARN such as arn:aws:iam::123456789012:policy/boundary').optional(),
     }),
     overlay: z.string().regex(/^gitops\/overlays\/[a-z0-9-]+$/, 'a path like gitops/overlays/<name>'),
     delivery: z.enum(['direct', 'argocd']),

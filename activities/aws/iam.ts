@@ -16,8 +16,12 @@ import {
   ListAccessKeysCommand,
   ListRoleTagsCommand,
   ListUserTagsCommand,
+  PutRolePermissionsBoundaryCommand,
   PutRolePolicyCommand,
+  PutUserPermissionsBoundaryCommand,
   PutUserPolicyCommand,
+  TagRoleCommand,
+  TagUserCommand,
   UpdateAssumeRolePolicyCommand,
   type AccessKeyMetadata,
   type IAMClient,
@@ -25,7 +29,21 @@ import {
 } from '@aws-sdk/client-iam';
 import { FailureType, principalName, type Environment } from '../../domain/index.ts';
 import { awsCall, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
-import { bucketArn, bucketObjectsArn, canonicalJson, isManaged, managedTags, parsePolicyDocument, partitionOf, sendOptions } from './common.ts';
+import {
+  bucketArn,
+  bucketObjectsArn,
+  canonicalJson,
+  checkedPermissionsBoundary,
+  decideOwnership,
+  isFresh,
+  managedTags,
+  parsePolicyDocument,
+  partitionOf,
+  retryWhilePropagating,
+  sendOptions,
+  type AwsResourceRef,
+  type OwnershipDecision,
+} from './common.ts';
 
 /** Name of the inline policy logstack puts on the Loki user or role. */
 export const BUCKET_POLICY_NAME = 'logstack-loki-bucket';
@@ -35,7 +53,15 @@ export interface IamScope {
   readonly iam: IAMClient;
   readonly env: Environment;
   readonly signal: AbortSignal | undefined;
+  /** How long calls on a just-created principal are retried while IAM propagates it (ms); default 30 s. */
+  readonly propagationWindowMs?: number | undefined;
 }
+
+/** User (static mode) or role (sts mode). */
+export type PrincipalKind = 'user' | 'role';
+
+/** The audience Loki's projected service-account token carries for AWS (the Loki Operator's default). */
+export const LOKI_WEB_IDENTITY_AUDIENCE = 'sts.amazonaws.com';
 
 const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
 
@@ -83,20 +109,35 @@ export function lokiServiceAccounts(env: Environment): string[] {
   return [`system:serviceaccount:${env.loki.namespace}:${env.loki.stackName}`, `system:serviceaccount:${env.loki.namespace}:${env.loki.stackName}-ruler`];
 }
 
-/** The sts role's trust policy: web-identity federation from the cluster's OIDC provider, Loki's service accounts only. */
-export function lokiTrustPolicy(env: Environment, accountId: string): Record<string, unknown> {
-  const issuer = checkedOidcIssuer(env);
+/**
+ * A web-identity trust policy: `sts:AssumeRoleWithWebIdentity` from exactly the OIDC provider of
+ * `issuer` in `accountId`, for exactly `subjects` (`:sub`) presenting exactly `audience` (`:aud`), both
+ * as `StringEquals`. Reusable by every role logstack creates for a Kubernetes service account.
+ */
+export function webIdentityTrustPolicy(
+  env: Environment,
+  accountId: string,
+  trust: { readonly issuer: string; readonly subjects: readonly string[]; readonly audience: string },
+): Record<string, unknown> {
   return {
     Version: '2012-10-17',
     Statement: [
       {
         Effect: 'Allow',
-        Principal: { Federated: `arn:${partitionOf(env.aws.region)}:iam::${accountId}:oidc-provider/${issuer}` },
+        Principal: { Federated: `arn:${partitionOf(env.aws.region)}:iam::${accountId}:oidc-provider/${trust.issuer}` },
         Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuer}:sub`]: lokiServiceAccounts(env) } },
+        Condition: { StringEquals: { [`${trust.issuer}:sub`]: [...trust.subjects], [`${trust.issuer}:aud`]: trust.audience } },
       },
     ],
   };
+}
+
+/**
+ * The sts role's trust policy: web-identity federation from the cluster's OIDC provider, Loki's service
+ * accounts only (`:sub`), with the audience the Loki Operator projects for AWS (`:aud` = sts.amazonaws.com).
+ */
+export function lokiTrustPolicy(env: Environment, accountId: string): Record<string, unknown> {
+  return webIdentityTrustPolicy(env, accountId, { issuer: checkedOidcIssuer(env), subjects: lokiServiceAccounts(env), audience: LOKI_WEB_IDENTITY_AUDIENCE });
 }
 
 function samePolicy(current: string | undefined, desired: Record<string, unknown>): boolean {
@@ -104,13 +145,9 @@ function samePolicy(current: string | undefined, desired: Record<string, unknown
   return parsed !== undefined && canonicalJson(parsed) === canonicalJson(desired);
 }
 
-function notManaged(kind: 'user' | 'role', name: string, env: Environment): Error {
-  return nonRetryable(
-    FailureType.Conflict,
-    `IAM ${kind} "${name}" exists but was not created by logstack (no tag app=logstack), so logstack will not change it` +
-      `${kind === 'user' ? ' or its access keys' : ''}. Tag it app=logstack to hand it over, or set aws.principalName of environment "${env.name}" to another name`,
-    { environment: env.name, [kind]: name },
-  );
+/** The Loki principal as a resource logstack would write, for ownership messages. */
+export function lokiPrincipalRef(env: Environment): AwsResourceRef {
+  return { kind: 'principal', label: env.aws.credentialMode === 'static' ? 'IAM user' : 'IAM role', name: principalName(env), field: 'aws.principalName' };
 }
 
 async function readOrUndefined<T>(action: string, call: () => Promise<T>): Promise<T | undefined> {
@@ -144,34 +181,131 @@ async function userTags(scope: IamScope, user: string): Promise<Tag[]> {
   );
 }
 
+/** What {@link readPrincipal} found: absent, or present with what the convergence compares. */
+export interface PrincipalState {
+  readonly exists: boolean;
+  readonly arn?: string | undefined;
+  readonly createDate?: Date | undefined;
+  readonly boundaryArn?: string | undefined;
+  /** The role's trust policy as IAM returned it (roles only). */
+  readonly trustPolicy?: string | undefined;
+  /** `owned`, or `adopt` (untagged, and the catalog adopts it): the caller tags it before other writes. */
+  readonly decision?: OwnershipDecision | undefined;
+}
+
 /**
- * Ensures the Loki IAM user with the bucket-scoped inline policy. Creates the user when absent (tagged),
- * rewrites the policy only when its document differs. `Conflict` (nothing written) when a user of
- * that name exists without the `app=logstack` tag.
+ * Reads a user or role and applies the owned-or-absent rule to it (read-only): `Conflict` when it
+ * exists without this environment's ownership tags and `ref.kind` is not adopted, or carries another
+ * environment's tag. Reusable for any principal logstack manages (pass its own `ref`).
+ */
+export async function readPrincipal(scope: IamScope, kind: PrincipalKind, name: string, ref: AwsResourceRef): Promise<PrincipalState> {
+  if (kind === 'user') {
+    const found = await readOrUndefined(`iam:GetUser ${name}`, () => scope.iam.send(new GetUserCommand({ UserName: name }), sendOptions(scope.signal)));
+    if (found?.User === undefined) return { exists: false };
+    const decision = decideOwnership(ref, await userTags(scope, name), scope.env);
+    return { exists: true, arn: found.User.Arn, createDate: found.User.CreateDate, boundaryArn: found.User.PermissionsBoundary?.PermissionsBoundaryArn, decision };
+  }
+  const found = await readOrUndefined(`iam:GetRole ${name}`, () => scope.iam.send(new GetRoleCommand({ RoleName: name }), sendOptions(scope.signal)));
+  if (found?.Role === undefined) return { exists: false };
+  const decision = decideOwnership(ref, await roleTags(scope, name), scope.env);
+  return {
+    exists: true,
+    arn: found.Role.Arn,
+    createDate: found.Role.CreateDate,
+    boundaryArn: found.Role.PermissionsBoundary?.PermissionsBoundaryArn,
+    trustPolicy: found.Role.AssumeRolePolicyDocument,
+    decision,
+  };
+}
+
+/** Tags an adopted principal for this environment (a no-op for one already owned). */
+export async function claimPrincipal(scope: IamScope, kind: PrincipalKind, name: string, state: PrincipalState): Promise<void> {
+  if (state.decision !== 'adopt') return;
+  const Tags = managedTags(scope.env);
+  await awsCall(`iam:Tag${kind === 'user' ? 'User' : 'Role'} ${name}`, () =>
+    kind === 'user'
+      ? scope.iam.send(new TagUserCommand({ UserName: name, Tags }), sendOptions(scope.signal))
+      : scope.iam.send(new TagRoleCommand({ RoleName: name, Tags }), sendOptions(scope.signal)),
+  );
+}
+
+/** The `CreateUser`/`CreateRole` fields every principal logstack creates carries: ownership tags and the catalog's boundary. */
+export function creationFields(env: Environment): { Tags: Tag[]; PermissionsBoundary?: string } {
+  const boundary = checkedPermissionsBoundary(env);
+  return boundary === undefined ? { Tags: managedTags(env) } : { Tags: managedTags(env), PermissionsBoundary: boundary };
+}
+
+/**
+ * Puts the catalog's permissions boundary on an existing principal when its current boundary differs.
+ * With no boundary in the catalog an existing boundary is left in place (logstack never widens a
+ * principal's limits on its own). Returns whether it wrote. A boundary policy that does not exist is
+ * `InvalidInput` naming `aws.permissionsBoundary`.
+ */
+export async function convergeBoundary(scope: IamScope, kind: PrincipalKind, name: string, state: PrincipalState, fresh: boolean): Promise<boolean> {
+  const desired = checkedPermissionsBoundary(scope.env);
+  if (desired === undefined || state.boundaryArn === desired) return false;
+  await boundaryCall(scope, `iam:Put${kind === 'user' ? 'User' : 'Role'}PermissionsBoundary on ${name}`, fresh, () =>
+    kind === 'user'
+      ? scope.iam.send(new PutUserPermissionsBoundaryCommand({ UserName: name, PermissionsBoundary: desired }), sendOptions(scope.signal))
+      : scope.iam.send(new PutRolePermissionsBoundaryCommand({ RoleName: name, PermissionsBoundary: desired }), sendOptions(scope.signal)),
+  );
+  return true;
+}
+
+/** A create or put that names the boundary: a missing boundary policy is the catalog's fault. */
+async function boundaryCall<T>(scope: IamScope, action: string, fresh: boolean, call: () => Promise<T>): Promise<T> {
+  const boundary = scope.env.aws.permissionsBoundary;
+  try {
+    return await (fresh ? retryWhilePropagating(action, call, { fresh, windowMs: scope.propagationWindowMs, signal: scope.signal }) : call());
+  } catch (error) {
+    if (boundary !== undefined && hasAwsCode(error, 'NoSuchEntity', 'NoSuchEntityException') && !fresh) {
+      throw nonRetryable(
+        FailureType.InvalidInput,
+        `${action} was refused: the permissions boundary policy ${boundary} does not exist; create it, or fix aws.permissionsBoundary of environment "${scope.env.name}"`,
+        { environment: scope.env.name, action },
+      );
+    }
+    throw mapAwsError(error, action);
+  }
+}
+
+/**
+ * Ensures the Loki IAM user with the bucket-scoped inline policy. Creates the user when absent (tagged,
+ * with the catalog's permissions boundary), puts the boundary and rewrites the policy only when they
+ * differ. `Conflict` (nothing written) when a user of that name exists without this environment's
+ * ownership tags and `aws.adopt` does not list `principal`. Calls right after the creation are retried
+ * while IAM propagates the user.
  */
 export async function ensureLokiUser(scope: IamScope): Promise<{ principalArn: string; created: boolean }> {
   const user = checkedPrincipalName(scope.env);
-  const existing = await readOrUndefined(`iam:GetUser ${user}`, () => scope.iam.send(new GetUserCommand({ UserName: user }), sendOptions(scope.signal)));
-  let arn = existing?.User?.Arn;
-  if (existing !== undefined && !isManaged(await userTags(scope, user))) throw notManaged('user', user, scope.env);
-  if (existing === undefined) {
-    const created = await awsCall(`iam:CreateUser ${user}`, () =>
-      scope.iam.send(new CreateUserCommand({ UserName: user, Tags: managedTags(scope.env) }), sendOptions(scope.signal)),
+  const fields = creationFields(scope.env);
+  const state = await readPrincipal(scope, 'user', user, lokiPrincipalRef(scope.env));
+  let arn = state.arn;
+  let fresh = isFresh(state.createDate);
+  if (state.exists) {
+    await claimPrincipal(scope, 'user', user, state);
+    await convergeBoundary(scope, 'user', user, state, fresh);
+  } else {
+    const created = await boundaryCall(scope, `iam:CreateUser ${user}`, false, () =>
+      scope.iam.send(new CreateUserCommand({ UserName: user, ...fields }), sendOptions(scope.signal)),
     );
     arn = created.User?.Arn;
+    fresh = true;
   }
   if (arn === undefined) throw new Error(`IAM returned no ARN for user ${user}`);
-  await ensureUserPolicy(scope, user);
-  return { principalArn: arn, created: existing === undefined };
+  await ensureUserPolicy(scope, user, { justCreated: !state.exists, fresh });
+  return { principalArn: arn, created: !state.exists };
 }
 
-async function ensureUserPolicy(scope: IamScope, user: string): Promise<boolean> {
+async function ensureUserPolicy(scope: IamScope, user: string, when: { justCreated: boolean; fresh: boolean }): Promise<boolean> {
   const desired = lokiBucketPolicy(scope.env);
-  const current = await readOrUndefined(`iam:GetUserPolicy ${BUCKET_POLICY_NAME} of ${user}`, () =>
-    scope.iam.send(new GetUserPolicyCommand({ UserName: user, PolicyName: BUCKET_POLICY_NAME }), sendOptions(scope.signal)),
-  );
+  const current = when.justCreated
+    ? undefined
+    : await readOrUndefined(`iam:GetUserPolicy ${BUCKET_POLICY_NAME} of ${user}`, () =>
+        scope.iam.send(new GetUserPolicyCommand({ UserName: user, PolicyName: BUCKET_POLICY_NAME }), sendOptions(scope.signal)),
+      );
   if (samePolicy(current?.PolicyDocument, desired)) return false;
-  await awsCall(`iam:PutUserPolicy ${BUCKET_POLICY_NAME} on ${user}`, () =>
+  await propagating(scope, `iam:PutUserPolicy ${BUCKET_POLICY_NAME} on ${user}`, when.fresh, () =>
     scope.iam.send(
       new PutUserPolicyCommand({ UserName: user, PolicyName: BUCKET_POLICY_NAME, PolicyDocument: JSON.stringify(desired) }),
       sendOptions(scope.signal),
@@ -180,14 +314,22 @@ async function ensureUserPolicy(scope: IamScope, user: string): Promise<boolean>
   return true;
 }
 
+/** {@link retryWhilePropagating} with the scope's window and signal. */
+export function propagating<T>(scope: IamScope, action: string, fresh: boolean, call: () => Promise<T>): Promise<T> {
+  return retryWhilePropagating(action, call, { fresh, windowMs: scope.propagationWindowMs, signal: scope.signal });
+}
+
 /** Every access key of `user`, with its status. */
 export async function listAccessKeys(scope: IamScope, user: string): Promise<AccessKeyMetadata[]> {
-  return listAll((marker) =>
-    awsCall(`iam:ListAccessKeys of ${user}`, async () => {
-      const page = await scope.iam.send(new ListAccessKeysCommand({ UserName: user, Marker: marker }), sendOptions(scope.signal));
-      return { items: page.AccessKeyMetadata, next: page.IsTruncated ? page.Marker : undefined };
-    }),
-  );
+  return awsCall(`iam:ListAccessKeys of ${user}`, () => listAccessKeysUnmapped(scope, user));
+}
+
+/** Every access key of `user`, AWS errors as the SDK threw them (for {@link propagating}). */
+function listAccessKeysUnmapped(scope: IamScope, user: string): Promise<AccessKeyMetadata[]> {
+  return listAll(async (marker) => {
+    const page = await scope.iam.send(new ListAccessKeysCommand({ UserName: user, Marker: marker }), sendOptions(scope.signal));
+    return { items: page.AccessKeyMetadata, next: page.IsTruncated ? page.Marker : undefined };
+  });
 }
 
 /** An access key in memory only: never returned from an activity, logged or put in an error. */
@@ -207,8 +349,9 @@ export async function ensureSingleAccessKey(
   scope: IamScope,
   user: string,
   stored: Partial<AccessKeyMaterial> | undefined,
+  fresh = false,
 ): Promise<{ key: AccessKeyMaterial; created: boolean; deleted: string[] }> {
-  const keys = await listAccessKeys(scope, user);
+  const keys = await propagating(scope, `iam:ListAccessKeys of ${user}`, fresh, () => listAccessKeysUnmapped(scope, user));
   const storedId = stored?.accessKeyId;
   const storedSecret = stored?.secretAccessKey;
   const keep = keys.find((k) => k.AccessKeyId === storedId && k.Status === 'Active') !== undefined && storedSecret ? storedId : undefined;
@@ -219,7 +362,9 @@ export async function ensureSingleAccessKey(
     deleted.push(key.AccessKeyId);
   }
   if (keep !== undefined && storedSecret) return { key: { accessKeyId: keep, secretAccessKey: storedSecret }, created: false, deleted };
-  const made = await awsCall(`iam:CreateAccessKey for ${user}`, () => scope.iam.send(new CreateAccessKeyCommand({ UserName: user }), sendOptions(scope.signal)));
+  const made = await propagating(scope, `iam:CreateAccessKey for ${user}`, fresh, () =>
+    scope.iam.send(new CreateAccessKeyCommand({ UserName: user }), sendOptions(scope.signal)),
+  );
   const id = made.AccessKey?.AccessKeyId;
   const secret = made.AccessKey?.SecretAccessKey;
   if (!id || !secret) throw new Error(`IAM returned no access key for ${user}`);
@@ -255,46 +400,55 @@ async function roleTags(scope: IamScope, role: string): Promise<Tag[]> {
 
 /**
  * Ensures the Loki IAM role: trust policy for `sts:AssumeRoleWithWebIdentity` from the cluster's
- * OIDC provider limited to the LokiStack's service accounts, and the bucket-scoped inline policy.
- * Creates the role when absent (tagged); rewrites either document only when it differs. `Conflict`
- * (nothing written) when a role of that name exists without the `app=logstack` tag.
+ * OIDC provider limited to the LokiStack's service accounts and audience, the catalog's permissions
+ * boundary, and the bucket-scoped inline policy. Creates the role when absent (tagged); rewrites each
+ * only when it differs. `Conflict` (nothing written) when a role of that name exists without this
+ * environment's ownership tags and `aws.adopt` does not list `principal`.
  */
 export async function ensureLokiRole(scope: IamScope, accountId: string): Promise<{ principalArn: string; created: boolean }> {
   const role = checkedPrincipalName(scope.env);
   const trust = lokiTrustPolicy(scope.env, accountId);
-  const existing = await readOrUndefined(`iam:GetRole ${role}`, () => scope.iam.send(new GetRoleCommand({ RoleName: role }), sendOptions(scope.signal)));
-  if (existing !== undefined && !isManaged(await roleTags(scope, role))) throw notManaged('role', role, scope.env);
-  let arn = existing?.Role?.Arn;
-  if (existing === undefined) {
-    const created = await awsCall(`iam:CreateRole ${role}`, () =>
+  const fields = creationFields(scope.env);
+  const state = await readPrincipal(scope, 'role', role, lokiPrincipalRef(scope.env));
+  let arn = state.arn;
+  let fresh = isFresh(state.createDate);
+  if (state.exists) {
+    await claimPrincipal(scope, 'role', role, state);
+    await convergeBoundary(scope, 'role', role, state, fresh);
+    if (!samePolicy(state.trustPolicy, trust)) {
+      await propagating(scope, `iam:UpdateAssumeRolePolicy on ${role}`, fresh, () =>
+        scope.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role, PolicyDocument: JSON.stringify(trust) }), sendOptions(scope.signal)),
+      );
+    }
+  } else {
+    const created = await boundaryCall(scope, `iam:CreateRole ${role}`, false, () =>
       scope.iam.send(
         new CreateRoleCommand({
           RoleName: role,
           AssumeRolePolicyDocument: JSON.stringify(trust),
           Description: `Loki object storage access for environment ${scope.env.name} (managed by logstack)`,
-          Tags: managedTags(scope.env),
+          ...fields,
         }),
         sendOptions(scope.signal),
       ),
     );
     arn = created.Role?.Arn;
-  } else if (!samePolicy(existing.Role?.AssumeRolePolicyDocument, trust)) {
-    await awsCall(`iam:UpdateAssumeRolePolicy on ${role}`, () =>
-      scope.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role, PolicyDocument: JSON.stringify(trust) }), sendOptions(scope.signal)),
-    );
+    fresh = true;
   }
   if (arn === undefined) throw new Error(`IAM returned no ARN for role ${role}`);
-  await ensureRolePolicy(scope, role);
-  return { principalArn: arn, created: existing === undefined };
+  await ensureRolePolicy(scope, role, { justCreated: !state.exists, fresh });
+  return { principalArn: arn, created: !state.exists };
 }
 
-async function ensureRolePolicy(scope: IamScope, role: string): Promise<boolean> {
+async function ensureRolePolicy(scope: IamScope, role: string, when: { justCreated: boolean; fresh: boolean }): Promise<boolean> {
   const desired = lokiBucketPolicy(scope.env);
-  const current = await readOrUndefined(`iam:GetRolePolicy ${BUCKET_POLICY_NAME} of ${role}`, () =>
-    scope.iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: BUCKET_POLICY_NAME }), sendOptions(scope.signal)),
-  );
+  const current = when.justCreated
+    ? undefined
+    : await readOrUndefined(`iam:GetRolePolicy ${BUCKET_POLICY_NAME} of ${role}`, () =>
+        scope.iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: BUCKET_POLICY_NAME }), sendOptions(scope.signal)),
+      );
   if (samePolicy(current?.PolicyDocument, desired)) return false;
-  await awsCall(`iam:PutRolePolicy ${BUCKET_POLICY_NAME} on ${role}`, () =>
+  await propagating(scope, `iam:PutRolePolicy ${BUCKET_POLICY_NAME} on ${role}`, when.fresh, () =>
     scope.iam.send(
       new PutRolePolicyCommand({ RoleName: role, PolicyName: BUCKET_POLICY_NAME, PolicyDocument: JSON.stringify(desired) }),
       sendOptions(scope.signal),

@@ -7,12 +7,21 @@ import type { LogstackActivities } from '../../domain/activity-contract.ts';
 import { fromDomainError } from '../errors.ts';
 import type { AwsClients } from './clients.ts';
 import { accountIdLookup, assertAwsInput, currentCancellationSignal } from './common.ts';
-import { ensureLokiRole, ensureLokiUser, type IamScope } from './iam.ts';
+import { checkedPrincipalName, ensureLokiRole, ensureLokiUser, lokiPrincipalRef, readPrincipal, type IamScope } from './iam.ts';
 import { convergeBucket, reportBucketDrift, type BucketScope } from './s3.ts';
-import { inspectSecret, seedSecret, type SecretScope } from './secrets-manager.ts';
+import { inspectSecret, secretOwnership, seedSecret, type SecretScope } from './secrets-manager.ts';
 
 /** The client factory and its options, re-exported for the worker's composition root. */
 export { createAwsClients, resolveEndpoint, type AwsClientOptions, type AwsClients } from './clients.ts';
+/** The ownership and boundary helpers other modules that create AWS resources reuse. */
+export { adopts, checkedPermissionsBoundary, decideOwnership, ownershipOf, retryWhilePropagating, type AwsResourceRef, type Ownership } from './common.ts';
+export { claimPrincipal, convergeBoundary, creationFields, readPrincipal, webIdentityTrustPolicy, type PrincipalKind, type PrincipalState } from './iam.ts';
+
+/** Options of {@link createAwsActivities}. */
+export interface AwsActivityOptions {
+  /** How long calls on a just-created IAM principal are retried while IAM propagates it (ms); default 30 s. */
+  readonly iamPropagationWindowMs?: number;
+}
 
 /**
  * Read-only inspections of the AWS resources. The drift scan calls them inside its own activity; they
@@ -46,14 +55,21 @@ async function typed<T>(body: () => Promise<T>): Promise<T> {
 /**
  * Builds the AWS activities over `clients`. Every activity: is idempotent (a second run has no side
  * effect and the same result); checks its input before any write (`InvalidInput`); refuses targets
- * owned by someone else (`Conflict`) and maps AWS refusals to `AccessDenied`, all non-retryable and
+ * owned by someone else — not tagged for this environment and not adopted — with `Conflict` before any
+ * write (ensureBucket and ensureLokiCredentials check the principal and the secret too, so a bootstrap
+ * writes nothing when any of the three would be taken over) and maps AWS refusals to `AccessDenied`, all non-retryable and
  * with a message saying what to fix; rethrows transient errors for the retry policy; stops at its next
  * AWS request when the activity is cancelled; and returns no secret value.
  */
-export function createAwsActivities(clients: AwsClients): AwsActivities {
+export function createAwsActivities(clients: AwsClients, options: AwsActivityOptions = {}): AwsActivities {
   const accountId = accountIdLookup(() => clients.sts());
 
-  const iamScope = (environment: Environment, signal: AbortSignal | undefined): IamScope => ({ iam: clients.iam(), env: environment, signal });
+  const iamScope = (environment: Environment, signal: AbortSignal | undefined): IamScope => ({
+    iam: clients.iam(),
+    env: environment,
+    signal,
+    propagationWindowMs: options.iamPropagationWindowMs,
+  });
   const bucketScope = async (environment: Environment): Promise<BucketScope> => {
     assertAwsInput(environment);
     const signal = currentCancellationSignal();
@@ -65,14 +81,32 @@ export function createAwsActivities(clients: AwsClients): AwsActivities {
     return { sm: clients.secretsManager(environment.aws.region), iam: iamScope(environment, signal), env: environment, signal };
   };
 
+  /**
+   * Read-only pre-flight of the resources written after the bucket: the Loki principal and the Loki
+   * secret must each be absent, this environment's, or adopted — else `Conflict` before the first write
+   * of a bootstrap (the bucket checks itself inside {@link convergeBucket} before it writes).
+   */
+  const nothingTakenOver = async (environment: Environment): Promise<void> => {
+    const scope = secretScope(environment);
+    const kind = environment.aws.credentialMode === 'static' ? 'user' : 'role';
+    await readPrincipal(scope.iam, kind, checkedPrincipalName(environment), lokiPrincipalRef(environment));
+    await secretOwnership(scope);
+  };
+
   return {
-    ensureBucket: ({ environment }) => typed(async () => convergeBucket(await bucketScope(environment))),
+    ensureBucket: ({ environment }) =>
+      typed(async () => {
+        const scope = await bucketScope(environment);
+        await nothingTakenOver(environment);
+        return convergeBucket(scope);
+      }),
     inspectBucket: ({ environment }) => typed(async () => reportBucketDrift(await bucketScope(environment))),
     ensureLokiCredentials: ({ environment }) =>
       typed(async () => {
         assertAwsInput(environment);
         const signal = currentCancellationSignal();
         const scope = iamScope(environment, signal);
+        await nothingTakenOver(environment);
         const mode = environment.aws.credentialMode;
         const principal = mode === 'static' ? await ensureLokiUser(scope) : await ensureLokiRole(scope, await accountId(signal));
         return { mode, ...principal };

@@ -27,7 +27,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { FailureType, type Environment } from '../../domain/index.ts';
 import { awsCall, awsHttpStatus, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
-import { bucketArn, bucketObjectsArn, canonicalJson, managedTags, sendOptions } from './common.ts';
+import { Context } from '@temporalio/activity';
+import { bucketArn, bucketObjectsArn, canonicalJson, decideOwnership, managedTags, sendOptions, type AwsResourceRef, type OwnershipDecision } from './common.ts';
 
 /** Names of the bucket settings, as reported in `changed`. */
 export const BucketSettings = {
@@ -133,12 +134,19 @@ export async function locateBucket(scope: BucketScope): Promise<'absent' | 'owne
 
 /** Whether the bucket is among the caller's own buckets; undefined when the caller may not list them. */
 async function listedForCaller(scope: BucketScope): Promise<boolean | undefined> {
+  const listed = await listedBucket(scope);
+  return listed === undefined ? undefined : listed !== false;
+}
+
+/** The caller's listing entry of the bucket (with its creation date), false when not listed, undefined when the caller may not list. */
+async function listedBucket(scope: BucketScope): Promise<{ created: Date | undefined } | false | undefined> {
   const bucket = bucketOf(scope);
   let token: string | undefined;
   try {
     do {
       const page = await scope.s3.send(new ListBucketsCommand({ Prefix: bucket, ContinuationToken: token }), sendOptions(scope.signal));
-      if ((page.Buckets ?? []).some((b) => b.Name === bucket)) return true;
+      const found = (page.Buckets ?? []).find((b) => b.Name === bucket);
+      if (found !== undefined) return { created: found.CreationDate };
       token = page.ContinuationToken;
     } while (token !== undefined);
     return false;
@@ -146,6 +154,56 @@ async function listedForCaller(scope: BucketScope): Promise<boolean | undefined>
     if (awsHttpStatus(error) === 403) return undefined;
     throw mapAwsError(error, 's3:ListBuckets');
   }
+}
+
+/** The bucket as a resource logstack would write, for ownership messages. */
+export function bucketRef(env: Environment): AwsResourceRef {
+  return { kind: 'bucket', label: 'S3 bucket', name: env.aws.bucket, field: 'aws.bucket' };
+}
+
+async function bucketTags(scope: BucketScope): Promise<Tag[] | undefined> {
+  const bucket = bucketOf(scope);
+  const current = await readOptional(
+    `s3:GetBucketTagging on ${bucket}`,
+    () => scope.s3.send(new GetBucketTaggingCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
+    'NoSuchTagSet',
+  );
+  return current?.TagSet;
+}
+
+/** Clock difference tolerated between the worker and S3 when dating a bucket against the activity. */
+const CLOCK_SKEW_MS = 5_000;
+
+/**
+ * True when an untagged bucket is the one an earlier attempt of THIS activity created and could not tag
+ * (the worker died between CreateBucket and PutBucketTagging): only inside an activity retried after
+ * its first attempt, for a bucket with no tags at all created after the activity was first scheduled.
+ */
+async function createdByEarlierAttempt(scope: BucketScope, tags: Tag[] | undefined): Promise<boolean> {
+  if ((tags ?? []).length > 0) return false;
+  let info: { attempt: number; scheduledTimestampMs: number };
+  try {
+    info = Context.current().info;
+  } catch {
+    return false;
+  }
+  if (info.attempt < 2) return false;
+  const listed = await listedBucket(scope);
+  const created = listed === undefined || listed === false ? undefined : listed.created;
+  return created !== undefined && created.getTime() >= info.scheduledTimestampMs - CLOCK_SKEW_MS;
+}
+
+/**
+ * The owned-or-absent rule for the bucket (read-only): `absent`, `owned` (tagged for this environment),
+ * or `adopt` (untagged and adopted by the catalog, or left untagged by an interrupted create of this
+ * activity). `Conflict` when it belongs to another account, lives in another region, carries another
+ * environment's tag, or is someone else's and not adopted.
+ */
+export async function bucketOwnership(scope: BucketScope): Promise<'absent' | OwnershipDecision> {
+  if ((await locateBucket(scope)) === 'absent') return 'absent';
+  const tags = await bucketTags(scope);
+  if (await createdByEarlierAttempt(scope, tags)) return 'adopt';
+  return decideOwnership(bucketRef(scope.env), tags, scope.env);
 }
 
 /** Creates the bucket in the catalog's region. Returns false when it already was ours (a retried create). */
@@ -410,13 +468,18 @@ const SETTINGS: readonly (readonly [BucketSetting, SettingInspector])[] = [
 /**
  * Creates the bucket when absent and converges every setting; writes only the settings that differ
  * and names them in `changed` (empty on a second run). `Conflict` (nothing written) when the bucket
- * belongs to another account or lives in another region.
+ * belongs to another account, lives in another region, or is not tagged for this environment (unless
+ * `aws.adopt` lists `bucket`: it is then tagged first and managed).
  */
 export async function convergeBucket(scope: BucketScope): Promise<{ bucket: string; created: boolean; changed: string[] }> {
   const bucket = bucketOf(scope);
-  const created = (await locateBucket(scope)) === 'absent' ? await createBucket(scope) : false;
+  const ownership = await bucketOwnership(scope);
+  const created = ownership === 'absent' ? await createBucket(scope) : false;
+  // A bucket logstack has just created (or adopts) is tagged before anything else, so an interruption
+  // leaves it recognisably logstack's own.
+  const ordered = ownership === 'owned' ? SETTINGS : [...SETTINGS.filter(([n]) => n === BucketSettings.tags), ...SETTINGS.filter(([n]) => n !== BucketSettings.tags)];
   const changed: string[] = [];
-  for (const [name, inspect] of SETTINGS) {
+  for (const [name, inspect] of ordered) {
     const check = await inspect(scope);
     if (check.drift.length === 0) continue;
     await check.apply();

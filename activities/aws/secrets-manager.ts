@@ -14,8 +14,18 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { FailureType, LOKI_SECRET_KEYS, principalName, s3Endpoint, type Environment } from '../../domain/index.ts';
 import { awsCall, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
-import { canonicalJson, isManaged, managedTags, sendOptions, sha256Hex } from './common.ts';
-import { assertPrincipalArn, checkedPrincipalName, ensureSingleAccessKey, listAccessKeys, lokiRoleArn, type IamScope } from './iam.ts';
+import { canonicalJson, decideOwnership, isFresh, managedTags, sendOptions, sha256Hex, type AwsResourceRef, type OwnershipDecision } from './common.ts';
+import {
+  assertPrincipalArn,
+  checkedPrincipalName,
+  claimPrincipal,
+  ensureSingleAccessKey,
+  listAccessKeys,
+  lokiPrincipalRef,
+  lokiRoleArn,
+  readPrincipal,
+  type IamScope,
+} from './iam.ts';
 
 /** What every secret call needs; `iam` serves the static mode's access key. */
 export interface SecretScope {
@@ -106,12 +116,34 @@ function scheduledForDeletion(scope: SecretScope, described: DescribeSecretRespo
 
 // ── seed ─────────────────────────────────────────────────────────────────────────────────────
 
-async function desiredDocument(scope: SecretScope, principalArn: string, current: Record<string, unknown> | undefined): Promise<LokiSecretDocument> {
+async function desiredDocument(
+  scope: SecretScope,
+  principalArn: string,
+  current: Record<string, unknown> | undefined,
+  freshUser: boolean,
+): Promise<LokiSecretDocument> {
   if (scope.env.aws.credentialMode === 'sts') return stsDocument(scope.env, principalArn);
   const user = checkedPrincipalName(scope.env);
   const stored = { accessKeyId: stringField(current, 'access_key_id'), secretAccessKey: stringField(current, 'access_key_secret') };
-  const { key } = await ensureSingleAccessKey(scope.iam, user, stored);
+  const { key } = await ensureSingleAccessKey(scope.iam, user, stored, freshUser);
   return staticDocument(scope.env, key.accessKeyId, key.secretAccessKey);
+}
+
+/** The Loki secret as a resource logstack would write, for ownership messages. */
+export function lokiSecretRef(env: Environment): AwsResourceRef {
+  return { kind: 'secret', label: 'Secrets Manager secret', name: env.aws.secretName, field: 'aws.secretName' };
+}
+
+/**
+ * The owned-or-absent rule for the Loki secret (read-only): `absent`, `owned`, or `adopt`; `Conflict`
+ * when it is scheduled for deletion, carries another environment's tag, or is someone else's and
+ * `aws.adopt` does not list `secret`. Returns what DescribeSecret said, for the caller's writes.
+ */
+export async function secretOwnership(scope: SecretScope): Promise<{ decision: 'absent' | OwnershipDecision; described: DescribeSecretResponse | undefined }> {
+  const described = await describeSecret(scope);
+  if (described?.ARN === undefined) return { decision: 'absent', described };
+  if (described.DeletedDate !== undefined) throw scheduledForDeletion(scope, described);
+  return { decision: decideOwnership(lokiSecretRef(scope.env), described.Tags, scope.env), described };
 }
 
 async function createSecret(scope: SecretScope, text: string): Promise<{ arn: string; versionId: string }> {
@@ -139,11 +171,20 @@ async function putVersion(scope: SecretScope, arn: string, text: string): Promis
   return put.VersionId;
 }
 
-async function tagIfUntagged(scope: SecretScope, described: DescribeSecretResponse, arn: string): Promise<void> {
-  if (isManaged(described.Tags)) return;
+async function tagAdopted(scope: SecretScope, arn: string): Promise<void> {
   await awsCall(`secretsmanager:TagResource ${scope.env.aws.secretName}`, () =>
     scope.sm.send(new TagResourceCommand({ SecretId: arn, Tags: managedTags(scope.env) }), sendOptions(scope.signal)),
   );
+}
+
+/** Static mode: the Loki user whose keys are about to change must be this environment's (or adopted). Returns whether it is fresh. */
+async function claimLokiUser(scope: SecretScope): Promise<boolean> {
+  if (scope.env.aws.credentialMode !== 'static') return false;
+  const user = checkedPrincipalName(scope.env);
+  const state = await readPrincipal(scope.iam, 'user', user, lokiPrincipalRef(scope.env));
+  if (!state.exists) return false;
+  await claimPrincipal(scope.iam, 'user', user, state);
+  return isFresh(state.createDate);
 }
 
 /**
@@ -152,20 +193,21 @@ async function tagIfUntagged(scope: SecretScope, described: DescribeSecretRespon
  * second run returns `changed: false` and the same version). Static mode keeps the stored access key
  * while it is an Active key of the Loki user, otherwise rotates it so the user ends with exactly one
  * key. `InvalidInput` for a principal ARN that is not the environment's; `Conflict` for a secret
- * scheduled for deletion — both before any write.
+ * scheduled for deletion, or a secret or Loki user not tagged for this environment (and not adopted
+ * through `aws.adopt`) — all before any write. An adopted secret is tagged before its value changes.
  */
 export async function seedSecret(scope: SecretScope, principalArn: string): Promise<SeedResult> {
   assertPrincipalArn(scope.env, principalArn);
-  const described = await describeSecret(scope);
-  if (described?.DeletedDate !== undefined) throw scheduledForDeletion(scope, described);
+  const { decision, described } = await secretOwnership(scope);
+  const freshUser = await claimLokiUser(scope);
+  if (decision === 'adopt' && described?.ARN !== undefined) await tagAdopted(scope, described.ARN);
   const current = described?.ARN === undefined ? undefined : await readCurrentVersion(scope, described.ARN);
-  const desired = canonicalJson(await desiredDocument(scope, principalArn, current?.document));
+  const desired = canonicalJson(await desiredDocument(scope, principalArn, current?.document, freshUser));
   const sha256 = sha256Hex(desired);
   if (described?.ARN === undefined) {
     const created = await createSecret(scope, desired);
     return { secretArn: created.arn, versionId: created.versionId, sha256, changed: true };
   }
-  await tagIfUntagged(scope, described, described.ARN);
   const currentVersion = current?.document !== undefined && canonicalJson(current.document) === desired ? current.versionId : undefined;
   if (currentVersion !== undefined) return { secretArn: described.ARN, versionId: currentVersion, sha256, changed: false };
   const versionId = await putVersion(scope, described.ARN, desired);

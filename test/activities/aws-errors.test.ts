@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createAwsActivities, createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
 import { mapAwsError, nonRetryable } from '../../activities/errors.ts';
-import { bucketNames, motoClients, motoEndpoint, rejection, resetMoto, setMotoAuthorization, testEnvironment } from './aws-moto.ts';
+import { bucketNames, motoClients, rejection, resetMoto, setMotoAuthorization, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
 
 function s3Error(name: string, status: number, fault: 'client' | 'server' = status >= 500 ? 'server' : 'client'): S3ServiceException {
   return new S3ServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status, requestId: 'r-1' }, message: `${name} from S3` });
@@ -72,16 +72,21 @@ void describe('AWS failures from real endpoints', () => {
   });
 });
 
-void describe('activity context against moto', () => {
+void describe('activity context against moto (private: reset per test)', () => {
+  let moto: PrivateMoto;
   let endpoint: string;
   let clients: AwsClients;
 
-  before(() => {
-    endpoint = motoEndpoint();
+  before(async () => {
+    moto = await startPrivateMoto();
+    endpoint = moto.endpoint;
     clients = motoClients(endpoint);
   });
   beforeEach(() => resetMoto(endpoint));
-  after(() => clients.destroy());
+  after(async () => {
+    clients.destroy();
+    await moto.stop();
+  });
 
   void test('inside an activity context (MockActivityEnvironment) ensureBucket runs with the cancellation signal and converges (moto)', async () => {
     const activities = createAwsActivities(clients);
@@ -126,13 +131,15 @@ void describe('activity context against moto', () => {
   });
 });
 
-void describe('AccessDenied against moto with IAM authorization enforced', () => {
+void describe('AccessDenied against moto with IAM authorization enforced (a private moto: enforcement is server-wide)', () => {
+  let moto: PrivateMoto;
   let endpoint: string;
   let admin: AwsClients;
   let limited: AwsClients | undefined;
 
-  before(() => {
-    endpoint = motoEndpoint();
+  before(async () => {
+    moto = await startPrivateMoto();
+    endpoint = moto.endpoint;
     admin = motoClients(endpoint);
   });
   beforeEach(async () => {
@@ -164,6 +171,7 @@ void describe('AccessDenied against moto with IAM authorization enforced', () =>
     await setMotoAuthorization(endpoint, false);
     limited?.destroy();
     admin.destroy();
+    await moto.stop();
   });
 
   async function asLimited<T>(run: (clients: AwsClients) => Promise<T>): Promise<T> {

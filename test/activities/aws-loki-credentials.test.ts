@@ -29,7 +29,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
 import type { Environment } from '../../domain/index.ts';
-import { MOTO_ACCOUNT, motoClients, motoEndpoint, rejection, resetMoto, testEnvironment } from './aws-moto.ts';
+import { MOTO_ACCOUNT, motoClients, rejection, resetMoto, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
 
 const ISSUER = 'oidc.dev.example.com/cluster-1';
 
@@ -42,22 +42,27 @@ function decodePolicy(document: string | undefined): unknown {
   }
 }
 
-void describe('Loki credentials and secret against moto', () => {
+void describe('Loki credentials and secret against moto (a private moto: these tests reset it)', () => {
+  let moto: PrivateMoto;
   let endpoint: string;
   let clients: AwsClients;
   let activities: AwsActivities;
   let iam: IAMClient;
   let sm: SecretsManagerClient;
 
-  before(() => {
-    endpoint = motoEndpoint();
+  before(async () => {
+    moto = await startPrivateMoto();
+    endpoint = moto.endpoint;
     clients = motoClients(endpoint);
     activities = createAwsActivities(clients);
     iam = clients.iam();
     sm = clients.secretsManager('eu-west-1');
   });
   beforeEach(() => resetMoto(endpoint));
-  after(() => clients.destroy());
+  after(async () => {
+    clients.destroy();
+    await moto.stop();
+  });
 
   const userKeys = async (user = 'logstack-dev-loki') =>
     (await iam.send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata ?? [];
@@ -113,7 +118,7 @@ void describe('Loki credentials and secret against moto', () => {
     const failure = await rejection(activities.ensureLokiCredentials({ environment: testEnvironment() }));
     assert.equal(failure.type, 'Conflict');
     assert.equal(failure.nonRetryable, true);
-    assert.match(failure.message, /not created by logstack.*app=logstack.*aws\.principalName/);
+    assert.match(failure.message, /IAM user "logstack-dev-loki" exists but logstack did not create it.*app=logstack.*aws\.adopt.*aws\.principalName/);
     assert.deepEqual((await iam.send(new ListUserPoliciesCommand({ UserName: 'logstack-dev-loki' }))).PolicyNames, []);
     assert.equal((await userKeys()).length, 1);
   });
@@ -136,6 +141,7 @@ void describe('Loki credentials and secret against moto', () => {
           Condition: {
             StringEquals: {
               [`${ISSUER}:sub`]: ['system:serviceaccount:openshift-logging:logging-loki', 'system:serviceaccount:openshift-logging:logging-loki-ruler'],
+              [`${ISSUER}:aud`]: 'sts.amazonaws.com',
             },
           },
         },
@@ -147,6 +153,40 @@ void describe('Loki credentials and secret against moto', () => {
     const updated = await iam.send(new GetRoleCommand({ RoleName: 'logstack-dev-loki' }));
     assert.match(JSON.stringify(decodePolicy(updated.Role?.AssumeRolePolicyDocument)), /cluster-2:sub/);
     assert.equal((await iam.send(new ListRolesCommand({}))).Roles?.length, 1);
+  });
+
+  void test('ensureLokiCredentials sts (moto): the catalog\'s permissions boundary is set on the new role, and put on an existing owned role whose boundary differs', async () => {
+    const boundary = `arn:aws:iam::${MOTO_ACCOUNT}:policy/logstack-boundary`;
+    const environment = testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER, permissionsBoundary: boundary });
+    await activities.ensureLokiCredentials({ environment });
+    const role = async () => (await iam.send(new GetRoleCommand({ RoleName: 'logstack-dev-loki' }))).Role;
+    assert.equal((await role())?.PermissionsBoundary?.PermissionsBoundaryArn, boundary);
+
+    const tighter = `arn:aws:iam::${MOTO_ACCOUNT}:policy/teams/logstack-boundary-v2`;
+    await activities.ensureLokiCredentials({ environment: testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER, permissionsBoundary: tighter }) });
+    assert.equal((await role())?.PermissionsBoundary?.PermissionsBoundaryArn, tighter);
+    // Without a boundary in the catalog, the existing one stays: logstack never widens a principal on its own.
+    await activities.ensureLokiCredentials({ environment: testEnvironment({ credentialMode: 'sts', oidcIssuer: ISSUER }) });
+    assert.equal((await role())?.PermissionsBoundary?.PermissionsBoundaryArn, tighter);
+  });
+
+  void test('ensureLokiCredentials static (moto): CreateUser carries the catalog\'s permissions boundary (moto does not store user boundaries: the request is observed)', async () => {
+    const boundary = `arn:aws:iam::${MOTO_ACCOUNT}:policy/logstack-boundary`;
+    const observed: unknown[] = [];
+    const observing = motoClients(endpoint);
+    observing.iam().middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CreateUserCommand') observed.push((args.input as { PermissionsBoundary?: string }).PermissionsBoundary);
+        return next(args);
+      },
+      { step: 'initialize', name: 'observeCreateUser' },
+    );
+    try {
+      await createAwsActivities(observing).ensureLokiCredentials({ environment: testEnvironment({ permissionsBoundary: boundary }) });
+      assert.deepEqual(observed, [boundary]);
+    } finally {
+      observing.destroy();
+    }
   });
 
   void test('ensureLokiCredentials sts (moto): an issuer with a scheme, or none, is InvalidInput and creates no role', async () => {

@@ -2,7 +2,11 @@
  * Shared setup for the AWS activity tests, which run against a real moto server: the sandbox's
  * (`aws.endpoint` of its status file) or, when the sandbox is not up, `LOGSTACK_AWS_ENDPOINT`.
  */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
 import { parseCatalog, findEnvironment, type Environment } from '../../domain/index.ts';
 import { readSandbox } from '../../sandbox/status.ts';
 import { createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
@@ -66,7 +70,20 @@ export function otherAccountS3(endpoint: string, region: string): S3Client {
 }
 
 /** A validated environment entry, built through the real catalog schema. */
-export function testEnvironment(overrides: { name?: string; region?: string; bucket?: string; credentialMode?: 'static' | 'sts'; retentionDays?: number; oidcIssuer?: string; secretName?: string } = {}): Environment {
+export function testEnvironment(
+  overrides: {
+    name?: string;
+    region?: string;
+    bucket?: string;
+    credentialMode?: 'static' | 'sts';
+    retentionDays?: number;
+    oidcIssuer?: string;
+    secretName?: string;
+    principalName?: string;
+    adopt?: ('bucket' | 'secret' | 'principal')[];
+    permissionsBoundary?: string;
+  } = {},
+): Environment {
   const name = overrides.name ?? 'dev';
   const catalog = parseCatalog({
     apiVersion: 'logstack.io/v1',
@@ -82,6 +99,9 @@ export function testEnvironment(overrides: { name?: string; region?: string; buc
           bucket: overrides.bucket ?? `logstack-${name}-loki`,
           secretName: overrides.secretName ?? `logstack/${name}/loki-s3`,
           credentialMode: overrides.credentialMode ?? 'static',
+          ...(overrides.principalName === undefined ? {} : { principalName: overrides.principalName }),
+          ...(overrides.adopt === undefined ? {} : { adopt: overrides.adopt }),
+          ...(overrides.permissionsBoundary === undefined ? {} : { permissionsBoundary: overrides.permissionsBoundary }),
         },
         overlay: `gitops/overlays/${name}`,
         delivery: 'direct',
@@ -115,4 +135,52 @@ export async function rejection(promise: Promise<unknown>): Promise<FailureLike>
     return error as FailureLike;
   }
   throw new Error('expected a failure, got a result');
+}
+
+/** A moto server of this test process only: resets and IAM enforcement there disturb nobody else. */
+export interface PrivateMoto {
+  readonly endpoint: string;
+  /** Stops the server (its process only). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private moto server (the sandbox's pinned build, from its cache) on a free loopback port.
+ * Tests that reset moto or switch its IAM enforcement on use it, never the shared sandbox moto, whose
+ * state other test processes and the sandbox's own clusters rely on.
+ */
+export async function startPrivateMoto(): Promise<PrivateMoto> {
+  const version = loadVersions().python.moto.split('==')[1] ?? '';
+  const bin = join(CACHE_ROOT, `moto-${version}`, 'bin', 'moto_server');
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${endpoint}/moto-api/`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill();
+      throw new Error(`private moto (${bin}) did not start on ${endpoint}; build the sandbox first (npm run sandbox -- up)`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    endpoint,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

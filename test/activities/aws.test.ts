@@ -20,22 +20,27 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
-import { bucketNames, motoClients, motoEndpoint, otherAccountS3, rejection, resetMoto, testEnvironment } from './aws-moto.ts';
+import { bucketNames, motoClients, otherAccountS3, rejection, resetMoto, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
 
-void describe('S3 bucket activities against moto', () => {
+void describe('S3 bucket activities against moto (a private moto: these tests reset it)', () => {
+  let moto: PrivateMoto;
   let endpoint: string;
   let clients: AwsClients;
   let activities: AwsActivities;
   let s3: S3Client;
 
-  before(() => {
-    endpoint = motoEndpoint();
+  before(async () => {
+    moto = await startPrivateMoto();
+    endpoint = moto.endpoint;
     clients = motoClients(endpoint);
     activities = createAwsActivities(clients);
     s3 = clients.s3('eu-west-1');
   });
   beforeEach(() => resetMoto(endpoint));
-  after(() => clients.destroy());
+  after(async () => {
+    clients.destroy();
+    await moto.stop();
+  });
 
   void test('ensureBucket (moto): creates the bucket in its region with every setting; a second run changes nothing', async () => {
     const environment = testEnvironment({ retentionDays: 14 });
@@ -43,7 +48,7 @@ void describe('S3 bucket activities against moto', () => {
     assert.deepEqual(first, {
       bucket: 'logstack-dev-loki',
       created: true,
-      changed: ['public-access-block', 'encryption', 'versioning', 'lifecycle', 'policy', 'tags'],
+      changed: ['tags', 'public-access-block', 'encryption', 'versioning', 'lifecycle', 'policy'],
     });
     const second = await activities.ensureBucket({ environment });
     assert.deepEqual(second, { bucket: 'logstack-dev-loki', created: false, changed: [] });
@@ -106,7 +111,10 @@ void describe('S3 bucket activities against moto', () => {
     await s3.send(new DeletePublicAccessBlockCommand({ Bucket }));
     await s3.send(new DeleteBucketPolicyCommand({ Bucket }));
     await s3.send(
-      new PutBucketTaggingCommand({ Bucket, Tagging: { TagSet: [{ Key: 'team', Value: 'observability' }, { Key: 'logstack.io/environment', Value: 'staging' }] } }),
+      new PutBucketTaggingCommand({
+        Bucket,
+        Tagging: { TagSet: [{ Key: 'team', Value: 'observability' }, { Key: 'app', Value: 'logstack' }, { Key: 'logstack.io/environment', Value: 'dev' }] },
+      }),
     );
     await s3.send(
       new PutBucketLifecycleConfigurationCommand({
@@ -127,18 +135,34 @@ void describe('S3 bucket activities against moto', () => {
       'versioning is Suspended, want Enabled',
       'lifecycle expiration is 90 days, want 7 days (retentionDays)',
       'bucket policy does not deny requests without TLS (aws:SecureTransport=false)',
-      'tag app is missing, want "logstack"',
-      'tag logstack.io/environment is "staging", want "dev"',
     ]);
 
     const fixed = await activities.ensureBucket({ environment });
-    assert.deepEqual(fixed, { bucket: Bucket, created: false, changed: ['public-access-block', 'versioning', 'lifecycle', 'policy', 'tags'] });
+    assert.deepEqual(fixed, { bucket: Bucket, created: false, changed: ['public-access-block', 'versioning', 'lifecycle', 'policy'] });
     assert.deepEqual((await activities.inspectBucket({ environment })).drift, []);
 
     const rules = (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket }))).Rules ?? [];
     assert.deepEqual(rules.map((r) => r.ID).sort(), ['logstack-retention', 'team-tmp']);
     const tags = (await s3.send(new GetBucketTaggingCommand({ Bucket }))).TagSet ?? [];
     assert.deepEqual(tags.map((t) => `${t.Key}=${t.Value}`).sort(), ['app=logstack', 'logstack.io/environment=dev', 'team=observability']);
+  });
+
+  void test('ensureBucket (moto): an untagged bucket of this account is a Conflict naming aws.adopt; adopted, it is tagged first and converged, its other tags kept', async () => {
+    const Bucket = 'logstack-dev-loki';
+    await s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    await s3.send(new PutBucketTaggingCommand({ Bucket, Tagging: { TagSet: [{ Key: 'team', Value: 'observability' }] } }));
+    const refused = await rejection(activities.ensureBucket({ environment: testEnvironment() }));
+    assert.equal(refused.type, 'Conflict');
+    assert.equal(refused.nonRetryable, true);
+    assert.match(refused.message, /S3 bucket "logstack-dev-loki" exists but logstack did not create it.*add "bucket" to aws\.adopt of environment "dev"/);
+    assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket }))).Status, undefined, 'nothing was written');
+
+    const adopted = await activities.ensureBucket({ environment: testEnvironment({ adopt: ['bucket'] }) });
+    assert.deepEqual(adopted, { bucket: Bucket, created: false, changed: ['tags', 'public-access-block', 'encryption', 'versioning', 'lifecycle', 'policy'] });
+    const tags = (await s3.send(new GetBucketTaggingCommand({ Bucket }))).TagSet ?? [];
+    assert.deepEqual(tags.map((t) => `${t.Key}=${t.Value}`).sort(), ['app=logstack', 'logstack.io/environment=dev', 'team=observability']);
+    // Once tagged it is owned: the adopt flag is no longer needed.
+    assert.deepEqual(await activities.ensureBucket({ environment: testEnvironment() }), { bucket: Bucket, created: false, changed: [] });
   });
 
   void test('ensureBucket (moto): a retention change rewrites only the lifecycle', async () => {

@@ -29,6 +29,16 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { readObject } from '../../activities/kubernetes/apply.ts';
 import { parseCatalog, principalName, type Environment } from '../../domain/index.ts';
+import { createAwsActivities, type AwsClients } from '../../activities/aws/index.ts';
+import { LOKI_WEB_IDENTITY_AUDIENCE } from '../../activities/aws/iam.ts';
+import { tlsOnlyStatement } from '../../activities/aws/s3.ts';
+import {
+  MOTO_ACCOUNT,
+  motoClients,
+  startPrivateMoto,
+  testEnvironment,
+  type PrivateMoto,
+} from '../activities/aws-moto.ts';
 import { startE2E, type E2E } from '../e2e/harness.ts';
 import { endOrphanedLocks } from '../worker/sandbox-runs.ts';
 
@@ -131,6 +141,11 @@ function trustViolations(
       if (operator !== 'StringEquals')
         found.push(`${at}: condition operator ${operator} (only exact matches are expected)`);
     }
+    const audience = list(conditions['StringEquals']?.[`${expected.issuer}:aud`]);
+    if (audience.length !== 1 || audience[0] !== LOKI_WEB_IDENTITY_AUDIENCE)
+      found.push(
+        `${at}: ${expected.issuer}:aud is [${audience.join(', ')}], expected exactly [${LOKI_WEB_IDENTITY_AUDIENCE}]`,
+      );
     const sub = list(conditions['StringEquals']?.[`${expected.issuer}:sub`]);
     if ([...sub].sort().join(',') !== [...expected.subjects].sort().join(',')) {
       found.push(
@@ -144,6 +159,196 @@ function trustViolations(
   }
   return found;
 }
+
+/** Resources of a document that are not exact ARNs: a `*` anywhere but the trailing `/*` of an exact bucket's objects. */
+function wildcardResources(doc: PolicyDocument): string[] {
+  return statements(doc)
+    .flatMap((s) => list(s.Resource))
+    .filter((r) => r.replace(/^(arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]+)\/\*$/, '$1').includes('*'));
+}
+
+describe('policy checkers (pure: no AWS, no cluster)', () => {
+  it('the checkers reject broad documents (so a clean result means scoped)', () => {
+    const bucket = 'logstack-dev-loki';
+    const broad: [string, PolicyDocument][] = [
+      ['every resource', { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] }],
+      ['every bucket', { Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::*' }] }],
+      [
+        'another bucket',
+        {
+          Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::logstack-staging-loki/*' }],
+        },
+      ],
+      [
+        'a bucket prefix',
+        { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}*` }] },
+      ],
+      ['every S3 action', { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: `arn:aws:s3:::${bucket}/*` }] }],
+      [
+        'a non-S3 action',
+        {
+          Statement: [
+            { Effect: 'Allow', Action: ['s3:GetObject', 'iam:PassRole'], Resource: `arn:aws:s3:::${bucket}/*` },
+          ],
+        },
+      ],
+      [
+        'NotResource',
+        { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', NotResource: `arn:aws:s3:::${bucket}/*` }] },
+      ],
+      [
+        'NotAction',
+        { Statement: [{ Effect: 'Allow', NotAction: 's3:DeleteBucket', Resource: `arn:aws:s3:::${bucket}` }] },
+      ],
+      [
+        'object actions on the bucket ARN',
+        { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}` }] },
+      ],
+      ['no statement', { Statement: [] }],
+    ];
+    for (const [what, doc] of broad)
+      assert.notDeepEqual(permissionViolations(doc, bucket), [], `${what} must be reported`);
+    const scoped: PolicyDocument = {
+      Statement: [
+        { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${bucket}`] },
+        { Effect: 'Allow', Action: ['s3:GetObject'], Resource: `arn:aws:s3:::${bucket}/*` },
+      ],
+    };
+    assert.deepEqual(permissionViolations(scoped, bucket), []);
+
+    const expected = {
+      accountId: '123456789012',
+      issuer: 'oidc.example',
+      subjects: ['system:serviceaccount:openshift-logging:logging-loki'],
+    };
+    const trust = (statement: Statement): PolicyDocument => ({ Statement: [statement] });
+    const good: Statement = {
+      Effect: 'Allow',
+      Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/oidc.example' },
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Condition: {
+        StringEquals: {
+          'oidc.example:sub': ['system:serviceaccount:openshift-logging:logging-loki'],
+          'oidc.example:aud': 'sts.amazonaws.com',
+        },
+      },
+    };
+    assert.deepEqual(trustViolations(trust(good), expected), []);
+    const loose: [string, Statement][] = [
+      [
+        'any service account',
+        { ...good, Condition: { StringLike: { 'oidc.example:sub': 'system:serviceaccount:*' } } },
+      ],
+      ['no condition', { ...good, Condition: {} }],
+      [
+        'no audience',
+        {
+          ...good,
+          Condition: { StringEquals: { 'oidc.example:sub': ['system:serviceaccount:openshift-logging:logging-loki'] } },
+        },
+      ],
+      [
+        'another audience',
+        {
+          ...good,
+          Condition: {
+            StringEquals: {
+              'oidc.example:sub': ['system:serviceaccount:openshift-logging:logging-loki'],
+              'oidc.example:aud': 'openshift',
+            },
+          },
+        },
+      ],
+      ['another issuer', { ...good, Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/oidc.other' } }],
+      ['an AWS principal', { ...good, Principal: { AWS: '*' } }],
+      ['another action', { ...good, Action: ['sts:AssumeRoleWithWebIdentity', 'sts:AssumeRole'] }],
+      [
+        'an extra subject',
+        {
+          ...good,
+          Condition: {
+            StringEquals: {
+              'oidc.example:sub': [
+                'system:serviceaccount:openshift-logging:logging-loki',
+                'system:serviceaccount:default:default',
+              ],
+            },
+          },
+        },
+      ],
+    ];
+    for (const [what, statement] of loose)
+      assert.notDeepEqual(trustViolations(trust(statement), expected), [], `${what} must be reported`);
+  });
+});
+
+describe(
+  'IAM documents made by the activities, read back from a private moto (no cluster, no bootstrap)',
+  { concurrency: false },
+  () => {
+    let moto: PrivateMoto;
+    let clients: AwsClients;
+    let iam: IAMClient;
+    const boundary = `arn:aws:iam::${MOTO_ACCOUNT}:policy/logstack-boundary`;
+    const issuer = 'oidc.policy-check.example.com/c1';
+
+    before(async () => {
+      moto = await startPrivateMoto();
+      clients = motoClients(moto.endpoint);
+      iam = clients.iam();
+    });
+    after(async () => {
+      clients?.destroy();
+      await moto?.stop();
+    });
+
+    it("sts role: trust names exactly the issuer, the Loki service accounts (:sub) and audience sts.amazonaws.com (:aud); the boundary is the catalog's; no Resource is a wildcard", async () => {
+      const environment = testEnvironment({
+        name: 'prodcheck',
+        credentialMode: 'sts',
+        oidcIssuer: issuer,
+        permissionsBoundary: boundary,
+      });
+      await createAwsActivities(clients).ensureLokiCredentials({ environment });
+      const role = principalName(environment);
+      const got = await iam.send(new GetRoleCommand({ RoleName: role }));
+      const trust = parseDocument(got.Role?.AssumeRolePolicyDocument, `trust policy of ${role}`);
+      const subjects = ['logging-loki', 'logging-loki-ruler'].map(
+        (sa) => `system:serviceaccount:openshift-logging:${sa}`,
+      );
+      assert.deepEqual(
+        trustViolations(trust, { accountId: MOTO_ACCOUNT, issuer, subjects }),
+        [],
+        JSON.stringify(trust),
+      );
+      assert.equal(got.Role?.PermissionsBoundary?.PermissionsBoundaryArn, boundary);
+      const inline = await iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: 'logstack-loki-bucket' }));
+      const doc = parseDocument(inline.PolicyDocument, 'inline policy');
+      assert.deepEqual(permissionViolations(doc, environment.aws.bucket), []);
+      assert.deepEqual(wildcardResources(doc), []);
+    });
+
+    it('static user and the bucket policy: exact ARNs only (the checker rejects * and prefixes)', async () => {
+      const environment = testEnvironment({ name: 'devcheck' });
+      await createAwsActivities(clients).ensureLokiCredentials({ environment });
+      const inline = await iam.send(
+        new GetUserPolicyCommand({ UserName: principalName(environment), PolicyName: 'logstack-loki-bucket' }),
+      );
+      assert.deepEqual(wildcardResources(parseDocument(inline.PolicyDocument, 'inline policy')), []);
+      assert.deepEqual(wildcardResources({ Statement: [tlsOnlyStatement(environment) as Statement] }), []);
+      for (const resource of [
+        '*',
+        'arn:aws:s3:::*',
+        'arn:aws:s3:::logstack-*',
+        'arn:aws:secretsmanager:us-east-1:123456789012:secret:*',
+      ])
+        assert.deepEqual(
+          wildcardResources({ Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: resource }] }),
+          [resource],
+        );
+    });
+  },
+);
 
 describe(
   'IAM documents created by the activities, read back after real bootstraps (controller statuses written by stand-ins)',
@@ -226,95 +431,6 @@ describe(
     after(async () => {
       iam?.destroy();
       await e2e?.stop();
-    });
-
-    it('the checkers reject broad documents (so a clean result means scoped)', () => {
-      const bucket = 'logstack-dev-loki';
-      const broad: [string, PolicyDocument][] = [
-        ['every resource', { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] }],
-        ['every bucket', { Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::*' }] }],
-        [
-          'another bucket',
-          {
-            Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::logstack-staging-loki/*' }],
-          },
-        ],
-        [
-          'a bucket prefix',
-          { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}*` }] },
-        ],
-        ['every S3 action', { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: `arn:aws:s3:::${bucket}/*` }] }],
-        [
-          'a non-S3 action',
-          {
-            Statement: [
-              { Effect: 'Allow', Action: ['s3:GetObject', 'iam:PassRole'], Resource: `arn:aws:s3:::${bucket}/*` },
-            ],
-          },
-        ],
-        [
-          'NotResource',
-          { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', NotResource: `arn:aws:s3:::${bucket}/*` }] },
-        ],
-        [
-          'NotAction',
-          { Statement: [{ Effect: 'Allow', NotAction: 's3:DeleteBucket', Resource: `arn:aws:s3:::${bucket}` }] },
-        ],
-        [
-          'object actions on the bucket ARN',
-          { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: `arn:aws:s3:::${bucket}` }] },
-        ],
-        ['no statement', { Statement: [] }],
-      ];
-      for (const [what, doc] of broad)
-        assert.notDeepEqual(permissionViolations(doc, bucket), [], `${what} must be reported`);
-      const scoped: PolicyDocument = {
-        Statement: [
-          { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [`arn:aws:s3:::${bucket}`] },
-          { Effect: 'Allow', Action: ['s3:GetObject'], Resource: `arn:aws:s3:::${bucket}/*` },
-        ],
-      };
-      assert.deepEqual(permissionViolations(scoped, bucket), []);
-
-      const expected = {
-        accountId: '123456789012',
-        issuer: 'oidc.example',
-        subjects: ['system:serviceaccount:openshift-logging:logging-loki'],
-      };
-      const trust = (statement: Statement): PolicyDocument => ({ Statement: [statement] });
-      const good: Statement = {
-        Effect: 'Allow',
-        Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/oidc.example' },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { 'oidc.example:sub': ['system:serviceaccount:openshift-logging:logging-loki'] } },
-      };
-      assert.deepEqual(trustViolations(trust(good), expected), []);
-      const loose: [string, Statement][] = [
-        [
-          'any service account',
-          { ...good, Condition: { StringLike: { 'oidc.example:sub': 'system:serviceaccount:*' } } },
-        ],
-        ['no condition', { ...good, Condition: {} }],
-        ['another issuer', { ...good, Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/oidc.other' } }],
-        ['an AWS principal', { ...good, Principal: { AWS: '*' } }],
-        ['another action', { ...good, Action: ['sts:AssumeRoleWithWebIdentity', 'sts:AssumeRole'] }],
-        [
-          'an extra subject',
-          {
-            ...good,
-            Condition: {
-              StringEquals: {
-                'oidc.example:sub': [
-                  'system:serviceaccount:openshift-logging:logging-loki',
-                  'system:serviceaccount:default:default',
-                ],
-              },
-            },
-          },
-        ],
-      ];
-      for (const [what, statement] of loose)
-        assert.notDeepEqual(trustViolations(trust(statement), expected), [], `${what} must be reported`);
     });
 
     it('static mode (dev): every policy of the Loki user allows only S3 actions on its bucket ARN or <bucket ARN>/*, and the user holds one access key', async (t) => {
