@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
-import type { Environment, StateKey } from '../domain/index.ts';
+import type { StateKey } from '../domain/index.ts';
 import { createWaitForArgoAppAtRevision } from './argocd/application.ts';
 import { type AwsClients, createAwsActivities, createAwsClients } from './aws/index.ts';
 import { createLoadCatalog, readCatalogFile } from './catalog.ts';
 import { createDriftActivities } from './drift/drift.ts';
 import { createWaitForExternalSecretSynced } from './eso/external-secret.ts';
 import { createWaitForSecretStoreReady } from './eso/secret-store.ts';
-import { DEFAULT_STORE_CREDENTIAL, type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
+import { type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
 import { createGitopsActivities } from './gitops/activities.ts';
 import { type GitConfig, type GitRepo, openGitRepo } from './gitops/git.ts';
 import { createCommitExists } from './gitops/revisions.ts';
@@ -48,20 +48,13 @@ export interface ActivityDeps {
   readonly kubectlPath?: string;
   /** Git overrides; remote and branch default to the catalog's `gitops` section. */
   readonly git?: Partial<GitConfig>;
-  /** Store credential Secret names and the source of its AWS key (default: the worker's AWS key from the environment). */
+  /**
+   * Store credential Secret names (default: the gitops/ tree's). There is no key source: the store's key is
+   * always the environment's own reader key, made by `ensureStoreCredential`; the worker's key never leaves it.
+   */
   readonly storeCredential?: Partial<StoreCredentialConfig>;
   /** The task queue lock workflows are started on; default: the worker's own task queue. */
   readonly lockTaskQueue?: string;
-}
-
-/** The store credential's AWS key from `LOGSTACK_STORE_ACCESS_KEY_ID`/`…SECRET_ACCESS_KEY`, else the worker's `AWS_*` variables. */
-function storeKeyFromEnvironment(_env: Environment): Promise<{ accessKeyId: string; secretAccessKey: string }> {
-  const accessKeyId = process.env['LOGSTACK_STORE_ACCESS_KEY_ID'] ?? process.env['AWS_ACCESS_KEY_ID'];
-  const secretAccessKey = process.env['LOGSTACK_STORE_SECRET_ACCESS_KEY'] ?? process.env['AWS_SECRET_ACCESS_KEY'];
-  if (!accessKeyId || !secretAccessKey) {
-    return Promise.reject(new Error('no AWS key for the ESO store credential: set LOGSTACK_STORE_ACCESS_KEY_ID and LOGSTACK_STORE_SECRET_ACCESS_KEY on the worker'));
-  }
-  return Promise.resolve({ accessKeyId, secretAccessKey });
 }
 
 function defaultWorkdir(remote: string): string {
@@ -129,8 +122,8 @@ function withLiveness(activities: LogstackActivities): LogstackActivities {
 export function createActivities(deps: ActivityDeps): LogstackActivities {
   const clusters = kubeClusters(deps.kubeconfig);
   const git = lazyGit(deps);
-  const aws = createAwsActivities(deps.awsClients ?? createAwsClients(deps.awsEndpoint ? { endpoint: deps.awsEndpoint } : {}));
-  const storeCredential: StoreCredentialConfig = { ...DEFAULT_STORE_CREDENTIAL, source: storeKeyFromEnvironment, ...deps.storeCredential };
+  const awsClients = deps.awsClients ?? createAwsClients(deps.awsEndpoint ? { endpoint: deps.awsEndpoint } : {});
+  const aws = createAwsActivities(awsClients);
   // Helpers other activities call in-process; no workflow schedules them, so they are not registered.
   const { inspectBucket: _inspectBucket, inspectLokiSecret: _inspectLokiSecret, ...awsActivities } = aws;
   const { readPinnedRevision: _readPinnedRevision, ...gitops } = createGitopsActivities(git);
@@ -139,7 +132,7 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     loadCatalog: createLoadCatalog({ catalogPath: deps.catalogPath }),
     ...createLockActivities(deps.lockTaskQueue !== undefined ? { lockTaskQueue: deps.lockTaskQueue } : {}),
     ...awsActivities,
-    ensureStoreCredential: createEnsureStoreCredential({ clusters, storeCredential }),
+    ensureStoreCredential: createEnsureStoreCredential({ clusters, aws: awsClients, ...(deps.storeCredential ? { storeCredential: deps.storeCredential } : {}) }),
     applyOverlay: createApplyOverlay({ clusters, ...git }),
     ...createStateActivities({ clusters, stateKeys: deps.stateKeys, commitExists: createCommitExists(git.repo) }),
     waitForExternalSecretSynced: createWaitForExternalSecretSynced({ clusters }),

@@ -82,7 +82,6 @@ const acts = createActivities({
   kubectlPath: sandbox.kubectl,
   awsClients: createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
   git: { workdir: join(estate.dir, 'clone') },
-  storeCredential: { source: () => Promise.resolve({ accessKeyId: 'test', secretAccessKey: 'test' }) },
 });
 const clusterOf = (env: Environment): KubeCluster => estate.clusters.forContext(env.cluster.context);
 const secondsSince = (start: number): number => (performance.now() - start) / 1000;

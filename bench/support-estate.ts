@@ -237,6 +237,8 @@ async function generate(options: EstateOptions, dir: string): Promise<Estate> {
 
   const benchStore = clone(store);
   benchStore.metadata.name = storeName;
+  // The bench's ExternalSecrets live in namespaces of their own, outside the product store's conditions.
+  delete (benchStore['spec'] as Record<string, unknown> | undefined)?.['conditions'];
   rmSync(join(work, 'gitops/overlays/bootstrap'), { recursive: true, force: true });
   const write = (path: string, text: string): void => {
     mkdirSync(join(work, path, '..'), { recursive: true });

@@ -34,10 +34,12 @@ export interface LogstackActivities {
 
   // ── Kubernetes: bootstrap, render, apply, state ─────────────────────────────────────────
   /**
-   * Static-mode ESO only: ensures the AWS credential Secret the bootstrap ClusterSecretStore references,
-   * created in the cluster by this activity (never in Git or history). No-op for sts.
+   * ESO's identity on the environment's cluster, one per environment (`logstack-<env>-secrets-reader`, allowed to
+   * read that environment's secrets only). Static: the reader IAM user and its one access key, written as the
+   * store credential Secret (never in Git or history; the worker's own key never). Sts: the reader IAM role (web
+   * identity, exact `:sub`/`:aud`) and the store service account's role-ARN annotation. Names and ARNs only.
    */
-  ensureStoreCredential(input: { environment: Environment }): Promise<{ namespace: string; name: string; created: boolean }>;
+  ensureStoreCredential(input: { environment: Environment }): Promise<{ namespace: string; name: string; created: boolean; principalArn?: string; rotated?: boolean }>;
   /** Renders `overlay` of the GitOps repo at `revision` with kustomize. Returns digest and counts only. */
   renderOverlay(input: { environment: Environment; revision: string; overlay?: string }): Promise<{ commit: string; digest: string; objects: number; kinds: Record<string, number> }>;
   /**

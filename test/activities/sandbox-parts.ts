@@ -99,7 +99,6 @@ export function sandboxActivities(options: { branch?: string; workdir?: string; 
     kubectlPath: sandbox.kubectl,
     awsClients: createAwsClients({ endpoint: sandbox.aws.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
     git: { remote: sandbox.git.remote, branch: options.branch ?? 'main', workdir },
-    storeCredential: { source: () => Promise.resolve({ accessKeyId: 'test', secretAccessKey: 'test' }) },
   });
 }
 

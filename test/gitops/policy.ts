@@ -51,7 +51,6 @@ export const HEALTH_CHECKS = [
 /** API groups whose CRDs arrive with an operator the tree itself installs. */
 const OPERATOR_GROUPS = ['loki.grafana.com', 'observability.openshift.io', 'external-secrets.io', 'operator.openshift.io'];
 const PLACEHOLDER = 'patch-me';
-const ROLE_ARN = /^arn:aws:iam::\d{12}:role\/[\w+=,.@-]+$/;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -122,7 +121,6 @@ export const POLICY_RULES: readonly PolicyRule[] = [
         ['LokiStack', 'logging-loki', ['spec', 'limits', 'global', 'retention', 'days']],
         ['ClusterSecretStore', GITOPS_NAMES.secretStore, ['spec', 'provider', 'aws', 'region']],
         ['ExternalSecret', GITOPS_NAMES.lokiExternalSecret, ['spec', 'dataFrom', 0, 'extract', 'key']],
-        ['ServiceAccount', GITOPS_NAMES.storeServiceAccount.name, ['metadata', 'annotations', 'eks.amazonaws.com/role-arn']],
         ...GITOPS_NAMES.subscriptions.map((s): [string, string, (string | number)[]] => ['Subscription', s.name, ['spec', 'channel']]),
       ];
       const base = sourceDocsUnder(ctx, 'gitops/base/');
@@ -216,9 +214,41 @@ export const POLICY_RULES: readonly PolicyRule[] = [
           if (!at(sa, 'namespace') || !at(sa, 'name')) bad.push(`${target}: sts serviceAccountRef must name its namespace, is ${str(sa)}`);
           if (at(auth, 'secretRef') !== undefined) bad.push(`${target}: sts store must not carry a secretRef`);
           const account = objs.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === at(sa, 'name') && o.metadata.namespace === at(sa, 'namespace'));
+          // The role ARN (and with it the account) is applied by the bootstrap with its own field manager, never from Git.
+          if (!account) bad.push(`${target}: the store's service account ${str(sa)} is not rendered`);
           const arn = account?.metadata.annotations?.['eks.amazonaws.com/role-arn'];
-          if (!arn || !ROLE_ARN.test(arn)) bad.push(`${target}: the store's service account must carry eks.amazonaws.com/role-arn with a role ARN, has ${str(arn)}`);
+          if (arn !== undefined) bad.push(`${target}: the store's service account must not carry eks.amazonaws.com/role-arn in Git (the bootstrap applies it), has ${str(arn)}`);
         }
+      }
+      return bad;
+    },
+  },
+  {
+    name: 'the ClusterSecretStore is limited (spec.conditions) to exactly the namespaces holding the ExternalSecrets that use it',
+    check(ctx) {
+      const bad: string[] = [];
+      const targets = ['bootstrap', ...envRenders(ctx).map(([env]) => env)] as RenderTarget[];
+      const used = new Set(
+        targets.flatMap((t) =>
+          find(ctx.renders[t], 'ExternalSecret')
+            .filter((o) => at(o, 'spec', 'secretStoreRef', 'kind') === 'ClusterSecretStore' && at(o, 'spec', 'secretStoreRef', 'name') === GITOPS_NAMES.secretStore)
+            .map((o) => o.metadata.namespace ?? ''),
+        ),
+      );
+      const expected = [...used].sort().join(',');
+      for (const t of targets) {
+        const store = find(ctx.renders[t], 'ClusterSecretStore', GITOPS_NAMES.secretStore)[0];
+        if (!store) continue;
+        const conditions = at(store, 'spec', 'conditions');
+        if (!Array.isArray(conditions) || conditions.length !== 1) {
+          bad.push(`${t}: ClusterSecretStore ${GITOPS_NAMES.secretStore} must carry one spec.conditions entry, has ${str(conditions)}`);
+          continue;
+        }
+        const only = conditions[0] as Record<string, unknown>;
+        const extra = Object.keys(only).filter((k) => k !== 'namespaces');
+        if (extra.length) bad.push(`${t}: store condition must list namespaces only (no ${extra.join(', ')})`);
+        const listed = [...((only['namespaces'] as string[] | undefined) ?? [])].sort().join(',');
+        if (listed !== expected) bad.push(`${t}: store conditions allow ${listed || 'nothing'}, the ExternalSecrets using it live in ${expected}`);
       }
       return bad;
     },

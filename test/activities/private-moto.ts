@@ -1,0 +1,78 @@
+/**
+ * A private moto server (the sandbox's own build) on a free loopback port, started with
+ * `INITIAL_NO_AUTH_ACTION_COUNT=<n>`: the first `n` requests are not authenticated, every later one is
+ * checked against IAM (signature of a known access key, then its policies). Readiness is waited for
+ * with a bare TCP connect, which is not a request and so does not use up the unauthenticated ones.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
+
+/** A running private moto; `stop()` ends the process this helper started (by its pid). */
+export interface PrivateMoto {
+  readonly endpoint: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The sandbox's moto_server binary (its virtualenv in the build cache, named as sandbox/build.ts names it). */
+export function motoServerBinary(): string {
+  const version = loadVersions().python.moto.split('==')[1] ?? 'unknown';
+  const bin = join(CACHE_ROOT, `moto-${version}`, 'bin', 'moto_server');
+  if (!existsSync(bin)) throw new Error(`no moto_server at ${bin}: build the sandbox first (npm run sandbox -- build)`);
+  return bin;
+}
+
+/** Starts moto with `INITIAL_NO_AUTH_ACTION_COUNT=noAuthActions` and waits until it accepts connections. */
+export async function startPrivateMoto(noAuthActions: number): Promise<PrivateMoto> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(motoServerBinary(), ['-H', '127.0.0.1', '-p', String(port)], {
+    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: String(noAuthActions) },
+    stdio: 'ignore',
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('moto_server did not start');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGTERM');
+      throw new Error('moto_server did not listen within 30 s');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    pid,
+    async stop() {
+      if (child.exitCode === null) process.kill(pid, 'SIGTERM');
+      await exited;
+    },
+  };
+}
