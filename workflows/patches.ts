@@ -94,14 +94,14 @@ export const migrateMergePassCoversOverlay = patch({
 });
 
 /**
- * `protected-change-needs-requester` — introduced 2026-12-03. A promotion or (non-dry-run) migration to a
+ * `protected-change-needs-requester` — introduced 2026-12-03 (a08d891). A promotion or (non-dry-run) migration to a
  * protected environment without `requestedBy` fails `InvalidInput` right after the environment is found,
  * before any side effect. Reached only by such runs; a promotion started without a requester before it can
  * wait for its approver up to 7 days, plus its wait for the lock.
  */
 export const protectedChangeNeedsRequester = patch({
   id: 'protected-change-needs-requester',
-  introduced: { date: '2026-12-03', commit: 'wip-codec-text' },
+  introduced: { date: '2026-12-03', commit: 'a08d891' },
   stage: 'patched',
   workflowTypes: ['promoteEnvironment', 'migrateProduction'],
   alsoBeforeDeprecating: 'the promoteEnvironment and migrateProduction histories recorded without a requester (promoteEnvironment--timed-out, migrateProduction--adopt, migrateProduction--merge-pass-covers-overlay) are recorded again with one',
