@@ -1,12 +1,16 @@
 /**
  * The codec server the Temporal Web UI and the Temporal CLI call to show decrypted payloads:
  * `POST /encode` and `POST /decode` with the codec-server JSON shape
- * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`. CORS answers only the configured UI
- * origins (preflight included, `X-Namespace` allowed); with a token, every POST needs
- * `Authorization: Bearer <token>`. Payloads are processed in memory and never logged.
+ * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`, in the namespace named by the
+ * `X-Namespace` header (the Web UI and the Temporal CLI send it; payloads are bound to their namespace).
+ * Every POST needs `Authorization: Bearer <token>` — with or without an `Origin` header — unless the
+ * server was created with `noAuth`, which {@link startCodecServer} allows only on a loopback address.
+ * The token is compared as SHA-256 digests with `timingSafeEqual`, so neither its content nor its length
+ * shows in the answer time. CORS answers only the configured UI origins (preflight included). Payloads
+ * are processed in memory and never logged.
  */
 import { Buffer } from 'node:buffer';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 
@@ -16,18 +20,76 @@ export interface JsonPayload {
   data?: string;
 }
 
+/** A codec that can serve any namespace (`AesGcmCodec` is one). */
+export interface NamespacedCodec {
+  /** The codec bound to `namespace`. @throws Error for a malformed namespace name. */
+  forNamespace(namespace: string): PayloadCodec;
+}
+
+/** Shortest bearer token accepted: 16 characters (`openssl rand -hex 32` gives 64). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** The codec server's configuration is unsafe or incomplete (no token, `noAuth` off loopback, short token). */
+export class CodecServerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CodecServerConfigError';
+  }
+}
+
 /** Options of {@link createCodecServer}. */
 export interface CodecServerOptions {
-  readonly codec: PayloadCodec;
+  readonly codec: NamespacedCodec;
   /** Browser origins allowed by CORS, e.g. `http://127.0.0.1:8233`. */
   readonly origins: readonly string[];
-  /** When set, POSTs need `Authorization: Bearer <token>`. */
+  /** POSTs need `Authorization: Bearer <token>`; required unless `noAuth`. */
   readonly token?: string | undefined;
+  /** Serve without a token: only for a loopback bind ({@link startCodecServer} refuses any other). */
+  readonly noAuth?: boolean;
   /** Largest accepted request body; default 8 MiB (four times Temporal's payload limit). */
   readonly maxBodyBytes?: number;
 }
 
 const ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
+const NAMESPACE = /^[A-Za-z0-9._-]{1,255}$/;
+
+/**
+ * True for an address that only this machine can reach: `localhost`, 127.0.0.0/8, `::1` (and the
+ * IPv4-mapped `::ffff:127.x.y.z`). `0.0.0.0`, `::` and every other address are not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const ipv4Loopback = /^127(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+  if (bare === 'localhost' || ipv4Loopback.test(bare)) return true;
+  if (bare === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(bare)) return true;
+  const mapped = /^::ffff:(.+)$/.exec(bare);
+  return mapped?.[1] !== undefined && ipv4Loopback.test(mapped[1]);
+}
+
+/**
+ * Checks the authentication settings of a codec server about to listen on `host`.
+ * @throws CodecServerConfigError when there is no token and no `noAuth`, both, a token shorter than
+ * {@link MIN_TOKEN_LENGTH}, or `noAuth` on a non-loopback address.
+ */
+export function assertCodecServerAuth(options: { token?: string | undefined; noAuth?: boolean | undefined }, host: string): void {
+  if (options.noAuth) {
+    if (options.token !== undefined) throw new CodecServerConfigError('give either a token or --no-auth, not both');
+    if (!isLoopbackHost(host)) {
+      throw new CodecServerConfigError(
+        `--no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost); ${host} can be reached from other machines — set a token (LOGSTACK_CODEC_TOKEN) instead`,
+      );
+    }
+    return;
+  }
+  if (options.token === undefined || options.token === '') {
+    throw new CodecServerConfigError(
+      'the codec server decrypts payloads for whoever calls it, so it needs a bearer token: set LOGSTACK_CODEC_TOKEN (e.g. $(openssl rand -hex 32)), or start it with --no-auth on a loopback address',
+    );
+  }
+  if (options.token.length < MIN_TOKEN_LENGTH || /\s/.test(options.token)) {
+    throw new CodecServerConfigError(`the codec server's token must be at least ${MIN_TOKEN_LENGTH} characters without spaces (e.g. $(openssl rand -hex 32))`);
+  }
+}
 
 class HttpError extends Error {
   readonly status: number;
@@ -76,10 +138,11 @@ export function payloadsToJson(payloads: readonly Payload[]): { payloads: JsonPa
   };
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+/** Constant-time comparison of equal-length SHA-256 digests: neither content nor length leaks through timing. */
+function sameSecret(given: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(digest(given), expectedDigest);
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -98,6 +161,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
  * CORS preflight, `GET /healthz`.
  */
 export function createCodecServer(options: CodecServerOptions): Server {
+  if (!options.noAuth && (options.token === undefined || options.token === '')) {
+    throw new CodecServerConfigError('a codec server needs a token, or noAuth (loopback only)');
+  }
+  const expected = options.noAuth ? undefined : digest(options.token ?? '');
   const origins = new Set(options.origins.map((o) => o.replace(/\/$/, '')));
   const limit = options.maxBodyBytes ?? 8 * 1024 * 1024;
 
@@ -140,13 +207,21 @@ export function createCodecServer(options: CodecServerOptions): Server {
       throw new HttpError(405, `${path} accepts POST`);
     }
     if (!allowedOrigin) throw new HttpError(403, `origin ${req.headers.origin} is not allowed`);
-    if (options.token !== undefined) {
+    // Every POST, from a browser or not (no Origin header), shows the token.
+    if (expected !== undefined) {
       const auth = req.headers.authorization ?? '';
-      const match = /^Bearer\s+(.+)$/i.exec(auth);
-      if (!match?.[1] || !sameSecret(match[1].trim(), options.token)) {
+      const match = /^Bearer +(\S+) *$/i.exec(auth);
+      // Compared even when absent, so a missing header costs the same as a wrong one.
+      const ok = sameSecret(match?.[1] ?? '', expected);
+      if (!match || !ok) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="logstack-codec"');
         throw new HttpError(401, 'missing or wrong bearer token');
       }
+    }
+    const namespaceHeader = req.headers['x-namespace'];
+    const namespace = Array.isArray(namespaceHeader) ? undefined : namespaceHeader;
+    if (namespace === undefined || !NAMESPACE.test(namespace)) {
+      throw new HttpError(400, 'X-Namespace must name the Temporal namespace of the payloads (the Web UI and the Temporal CLI send it)');
     }
     let body: unknown;
     try {
@@ -158,7 +233,8 @@ export function createCodecServer(options: CodecServerOptions): Server {
     const payloads = payloadsFromJson(body);
     let result: Payload[];
     try {
-      result = path === '/encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
+      const codec = options.codec.forNamespace(namespace);
+      result = path === '/encode' ? await codec.encode(payloads) : await codec.decode(payloads);
     } catch (error) {
       throw new HttpError(422, error instanceof Error ? error.message : String(error));
     }
@@ -182,10 +258,14 @@ export interface RunningCodecServer {
   close(): Promise<void>;
 }
 
-/** Starts the codec server on `host:port` (port 0 picks a free one). */
+/**
+ * Starts the codec server on `host:port` (port 0 picks a free one; host default 127.0.0.1).
+ * @throws CodecServerConfigError (before listening) without a token unless `noAuth` on a loopback host.
+ */
 export async function startCodecServer(options: CodecServerOptions & { port: number; host?: string }): Promise<RunningCodecServer> {
-  const server = createCodecServer(options);
   const host = options.host ?? '127.0.0.1';
+  assertCodecServerAuth(options, host);
+  const server = createCodecServer(options);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => {
@@ -194,6 +274,11 @@ export async function startCodecServer(options: CodecServerOptions & { port: num
     });
   });
   const address = server.address();
+  if (options.noAuth && !(typeof address === 'object' && address && isLoopbackHost(address.address))) {
+    // `localhost` resolved to something else: never serve without a token off loopback.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw new CodecServerConfigError(`--no-auth: ${host} resolved to ${typeof address === 'object' && address ? address.address : String(address)}, which is not a loopback address`);
+  }
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {

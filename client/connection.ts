@@ -66,7 +66,7 @@ export async function connectClient(settings: ConnectionSettings, options: { con
   } catch (error) {
     throw new CliError(`${unreachableHint(settings)}\n  (${error instanceof Error ? error.message : String(error)})`, 1);
   }
-  const dataConverter = await dataConverterFromEnv(options.env ?? process.env);
+  const dataConverter = await dataConverterFromEnv(options.env ?? process.env, settings.namespace);
   const client = new Client({ connection, namespace: settings.namespace, ...(dataConverter ? { dataConverter } : {}) });
   return { client, connection, close: () => connection.close() };
 }

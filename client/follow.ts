@@ -6,12 +6,12 @@
  * exit code.
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import type { DiffSummary, Progress, StepProgress } from '../domain/index.ts';
+import { samePerson, type DiffSummary, type Progress, type StepProgress } from '../domain/index.ts';
 import { progressQuery } from '../workflows/messages.ts';
 import type { CommandContext } from './context.ts';
 import { ExitCode, exitCodeForFailure, failureInfo, type FailureInfo } from './errors.ts';
 import { holderLine, queueLines, readLock, supersededLine, type LockView } from './lock.ts';
-import { printable, printableLines } from './printable.ts';
+import { printable } from './printable.ts';
 
 type AwaitingApproval = NonNullable<Progress['awaitingApproval']>;
 
@@ -31,7 +31,7 @@ export async function readProgress(ctx: CommandContext, handle: WorkflowHandle, 
     const message = error instanceof Error ? error.message : String(error);
     const reason = /deadline|poller|worker/i.test(message)
       ? `no worker answered the progress query within ${timeoutMs / 1000} s — is a worker polling task queue ${ctx.settings.taskQueue}? (\`npm run worker\`)`
-      : `progress query failed: ${message}`;
+      : `progress query failed: ${printable(message)}`;
     return { ok: false, reason };
   }
 }
@@ -88,7 +88,8 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
   const digest = approvalDigest(approval);
   if (digest) lines.push(`  digest: ${printable(digest)}`);
   if (approval.changedSinceApproval) lines.push('  changed since approval: the change approved earlier is no longer what would be applied; decide again on this diff');
-  const approver = printable(approval.approvers.find((a) => a !== approval.requestedBy) ?? '<NAME>');
+  const requester = approval.requestedBy;
+  const approver = printable(approval.approvers.find((a) => requester === undefined || !samePerson(a, requester)) ?? '<NAME>');
   lines.push(`  approve: logstack approve ${target} --by ${approver}${digest ? ` --digest ${printable(digest)}` : ''}${extraFlags}`);
   lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>"${extraFlags}`);
   return lines;
@@ -201,7 +202,7 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
       if (!warned) {
         warned = true;
         if (ctx.json) ctx.printJsonLine({ event: 'warning', workflowId: handle.workflowId, message: reading.reason });
-        else ctx.io.err(`${printableLines(reading.reason)}\n`);
+        else ctx.io.err(`${printable(reading.reason)}\n`);
       }
       return;
     }
@@ -212,7 +213,7 @@ export async function follow(ctx: CommandContext, handle: WorkflowHandle, option
       if (change.approval) ctx.printJsonLine({ event: 'awaiting-approval', workflowId: handle.workflowId, ...change.approval });
       return;
     }
-    if (change.phase !== undefined) ctx.line(`${clock(undefined)} phase: ${change.phase}`);
+    if (change.phase !== undefined) ctx.line(`${clock(undefined)} phase: ${printable(change.phase)}`);
     for (const step of change.steps) ctx.line(formatStep(step));
     if (change.approval) for (const l of approvalLines(handle.workflowId, change.approval, options.approvalTarget ?? handle.workflowId, flags)) ctx.line(l);
   };

@@ -5,10 +5,17 @@
  * SDK's payload types and protobuf codec, no runtime built-ins.
  *
  * Each encrypted payload is the protobuf encoding of the original payload (metadata and data), sealed
- * with a fresh 96-bit IV; its metadata says `encoding: binary/encrypted` and names the key in
- * `encryption-key-id`. The key id is also bound as GCM additional data, so relabelling a payload with
- * another key id fails authentication instead of decrypting under the wrong key. Keys rotate by id:
- * the first key of `LOGSTACK_CODEC_KEYS` encrypts, every listed key decrypts.
+ * with a fresh 96-bit IV; its metadata says `encoding: binary/encrypted`, names the key in
+ * `encryption-key-id` and the additional-data format in `encryption-aad: namespace-v1`. The GCM
+ * additional data binds the key id and the Temporal namespace (`namespace-v1\n<keyId>\n<namespace>`):
+ * relabelling a payload with another key id, or replaying it into another namespace's history, fails
+ * authentication instead of decrypting. Payloads written before the namespace binding (no
+ * `encryption-aad` metadata; additional data = the key id alone) still decrypt in any namespace, so
+ * running workflows and recorded histories stay readable; only the new form is written. Stripping the
+ * `encryption-aad` label from a new payload does not downgrade it: it was sealed with the namespace, so
+ * it then fails authentication. Keys rotate by id: the first key of `LOGSTACK_CODEC_KEYS` encrypts, every
+ * listed key decrypts — and dropping a key after the workflows that used it have closed also ends the
+ * acceptance of the old, unbound form under it.
  */
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 // CommonJS: only the default export is reliable across Node's and Deno's ESM interop.
@@ -18,12 +25,18 @@ import proto from '@temporalio/proto';
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 /** Metadata key naming the key a payload was encrypted with. */
 export const KEY_ID_METADATA = 'encryption-key-id';
+/** Metadata key naming the additional-data format; absent on payloads written before namespace binding. */
+export const AAD_METADATA = 'encryption-aad';
+/** The {@link AAD_METADATA} value of payloads bound to their key id and namespace. */
+export const AAD_NAMESPACE_V1 = 'namespace-v1';
 /** Environment variable holding `id1:base64key,id2:base64key` (first = active). */
 export const CODEC_KEYS_ENV = 'LOGSTACK_CODEC_KEYS';
 
 const IV_BYTES = 12;
 const KEY_BYTES = 32;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** A Temporal namespace name as the codec accepts it (and the codec server reads it from `X-Namespace`). */
+const NAMESPACE = /^[A-Za-z0-9._-]{1,255}$/;
 const ProtoPayload = proto.temporal.api.common.v1.Payload;
 
 /**
@@ -116,30 +129,66 @@ export function generateCodecKey(id: string): string {
   return `${id}:${toBase64(globalThis.crypto.getRandomValues(new Uint8Array(KEY_BYTES)))}`;
 }
 
+/** True for a name the codec accepts as a Temporal namespace: letters, digits, `.`, `_`, `-`, 1–255 characters. */
+export function isCodecNamespace(namespace: string): boolean {
+  return NAMESPACE.test(namespace);
+}
+
+/** The GCM additional data of the `namespace-v1` form: key id and namespace, each free of newlines. */
+const namespaceAad = (keyId: string, namespace: string): Uint8Array<ArrayBuffer> =>
+  bytes(utf8.encode(`${AAD_NAMESPACE_V1}\n${keyId}\n${namespace}`));
+
 /**
- * AES-256-GCM {@link PayloadCodec}. `encode` encrypts every payload with the active (first) key;
- * `decode` decrypts payloads marked `binary/encrypted` with the key they name and passes others through
- * unchanged (inputs started by the Temporal CLI without a codec stay readable).
+ * AES-256-GCM {@link PayloadCodec} of one Temporal namespace. `encode` encrypts every payload with the
+ * active (first) key, bound to the key id and the namespace; `decode` decrypts payloads marked
+ * `binary/encrypted` with the key they name (the namespace-bound form for this namespace, or the older
+ * key-id-only form) and passes others through unchanged (inputs started by the Temporal CLI without a
+ * codec stay readable).
  */
 export class AesGcmCodec implements PayloadCodec {
   readonly #keys: ReadonlyMap<string, AesKey>;
   readonly #activeId: string;
+  readonly #namespace: string;
 
-  private constructor(keys: ReadonlyMap<string, AesKey>, activeId: string) {
+  private constructor(keys: ReadonlyMap<string, AesKey>, activeId: string, namespace: string) {
     this.#keys = keys;
     this.#activeId = activeId;
+    this.#namespace = namespace;
   }
 
-  /** Imports the keys (non-extractable). The first key is the active encryption key. */
-  static async create(keys: readonly CodecKey[]): Promise<AesGcmCodec> {
+  /**
+   * Imports the keys (non-extractable). The first key is the active encryption key; `namespace` is the
+   * Temporal namespace whose histories the payloads belong to.
+   * @throws CodecConfigError for no key, a key that is not 32 bytes, or a malformed namespace.
+   */
+  static async create(keys: readonly CodecKey[], options: { readonly namespace: string }): Promise<AesGcmCodec> {
     const first = keys[0];
     if (!first) throw new CodecConfigError('the codec needs at least one key');
+    if (!NAMESPACE.test(options.namespace)) {
+      throw new CodecConfigError(`namespace "${options.namespace}" is not a Temporal namespace name (letters, digits, . _ -; 1–255)`);
+    }
     const imported = new Map<string, AesKey>();
     for (const k of keys) {
       if (k.key.length !== KEY_BYTES) throw new CodecConfigError(`key "${k.id}" is ${k.key.length} bytes; AES-256 needs ${KEY_BYTES}`);
       imported.set(k.id, await globalThis.crypto.subtle.importKey('raw', bytes(k.key), 'AES-GCM', false, ['encrypt', 'decrypt']));
     }
-    return new AesGcmCodec(imported, first.id);
+    return new AesGcmCodec(imported, first.id, options.namespace);
+  }
+
+  /**
+   * The same keys for another namespace (the codec server serves every namespace its caller names).
+   * @throws CodecConfigError for a malformed namespace.
+   */
+  forNamespace(namespace: string): AesGcmCodec {
+    if (!NAMESPACE.test(namespace)) {
+      throw new CodecConfigError(`namespace "${namespace}" is not a Temporal namespace name (letters, digits, . _ -; 1–255)`);
+    }
+    return namespace === this.#namespace ? this : new AesGcmCodec(this.#keys, this.#activeId, namespace);
+  }
+
+  /** The namespace payloads are bound to. */
+  get namespace(): string {
+    return this.#namespace;
   }
 
   /** Id of the key new payloads are encrypted with. */
@@ -152,11 +201,12 @@ export class AesGcmCodec implements PayloadCodec {
     return [...this.#keys.keys()];
   }
 
-  /** Encrypts each payload with the active key. */
+  /** Encrypts each payload with the active key, bound to the key id and the namespace (`namespace-v1`). */
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.#keys.get(this.#activeId);
     if (!key) throw new CodecConfigError(`active key "${this.#activeId}" is missing`);
-    const aad = bytes(utf8.encode(this.#activeId));
+    const aad = namespaceAad(this.#activeId, this.#namespace);
+    const keyId = utf8.encode(this.#activeId);
     return Promise.all(
       payloads.map(async (payload) => {
         const plain = bytes(ProtoPayload.encode(payload).finish());
@@ -166,7 +216,11 @@ export class AesGcmCodec implements PayloadCodec {
         data.set(iv, 0);
         data.set(sealed, IV_BYTES);
         return {
-          metadata: { encoding: utf8.encode(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: aad },
+          metadata: {
+            encoding: utf8.encode(ENCRYPTED_ENCODING),
+            [KEY_ID_METADATA]: new Uint8Array(keyId),
+            [AAD_METADATA]: utf8.encode(AAD_NAMESPACE_V1),
+          },
           data,
         };
       }),
@@ -174,9 +228,11 @@ export class AesGcmCodec implements PayloadCodec {
   }
 
   /**
-   * Decrypts payloads marked `binary/encrypted`.
-   * @throws PayloadDecryptionError for a key id this codec does not hold, a missing key id, or a payload
-   * that fails authentication (tampered with, or relabelled).
+   * Decrypts payloads marked `binary/encrypted`: the `namespace-v1` form with this codec's namespace, and
+   * the older form (no `encryption-aad`) with the key id alone.
+   * @throws PayloadDecryptionError for a key id this codec does not hold, a missing key id, an unknown
+   * `encryption-aad` format, or a payload that fails authentication (tampered with, relabelled, or sealed
+   * for another namespace).
    */
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return Promise.all(
@@ -193,17 +249,29 @@ export class AesGcmCodec implements PayloadCodec {
             keyId,
           );
         }
+        const rawFormat = payload.metadata?.[AAD_METADATA];
+        const format = rawFormat ? fromUtf8.decode(rawFormat) : undefined;
+        if (format !== undefined && format !== AAD_NAMESPACE_V1) {
+          throw new PayloadDecryptionError(`encrypted payload (key "${keyId}") names ${AAD_METADATA} "${format}", which this codec does not know`, keyId);
+        }
+        // Only a held key id reaches here, so it is free of newlines like every id LOGSTACK_CODEC_KEYS accepts.
+        const aad = format === AAD_NAMESPACE_V1 ? namespaceAad(keyId, this.#namespace) : bytes(rawId);
         const data = payload.data ?? new Uint8Array();
         if (data.length < IV_BYTES + 16) throw new PayloadDecryptionError(`encrypted payload (key "${keyId}") is truncated`, keyId);
         let plain: ArrayBuffer;
         try {
           plain = await globalThis.crypto.subtle.decrypt(
-            { name: 'AES-GCM', iv: bytes(data.subarray(0, IV_BYTES)), additionalData: bytes(rawId) },
+            { name: 'AES-GCM', iv: bytes(data.subarray(0, IV_BYTES)), additionalData: aad },
             key,
             bytes(data.subarray(IV_BYTES)),
           );
         } catch {
-          throw new PayloadDecryptionError(`encrypted payload (key "${keyId}") failed authentication: it was altered, or sealed with another key under that id`, keyId);
+          throw new PayloadDecryptionError(
+            format === AAD_NAMESPACE_V1
+              ? `encrypted payload (key "${keyId}") failed authentication in namespace "${this.#namespace}": it was altered, sealed for another namespace, or sealed with another key under that id`
+              : `encrypted payload (key "${keyId}") failed authentication: it was altered, or sealed with another key under that id`,
+            keyId,
+          );
         }
         const decoded = ProtoPayload.decode(new Uint8Array(plain));
         return { metadata: decoded.metadata, data: decoded.data };
@@ -213,25 +281,27 @@ export class AesGcmCodec implements PayloadCodec {
 }
 
 /**
- * The codec configured by `LOGSTACK_CODEC_KEYS`, or undefined when it is unset (payloads stay plain
- * JSON; secrets still never enter history because activities return references).
- * @throws CodecConfigError when the variable is set but malformed.
+ * The codec configured by `LOGSTACK_CODEC_KEYS` for `namespace`, or undefined when it is unset (payloads
+ * stay plain JSON; secrets still never enter history because activities return references).
+ * @throws CodecConfigError when the variable is set but malformed, or the namespace is.
  */
 export async function codecFromEnv(
   env: Readonly<Record<string, string | undefined>>,
+  namespace: string,
 ): Promise<AesGcmCodec | undefined> {
   const spec = env[CODEC_KEYS_ENV];
   if (spec === undefined || spec.trim() === '') return undefined;
-  return AesGcmCodec.create(parseCodecKeys(spec));
+  return AesGcmCodec.create(parseCodecKeys(spec), { namespace });
 }
 
 /**
- * The data converter for `Client`/`Worker` options: `{ payloadCodecs: [codec] }` when
+ * The data converter for `Client`/`Worker` options of `namespace`: `{ payloadCodecs: [codec] }` when
  * `LOGSTACK_CODEC_KEYS` is set, else undefined (the SDK default).
  */
 export async function dataConverterFromEnv(
   env: Readonly<Record<string, string | undefined>>,
+  namespace: string,
 ): Promise<DataConverter | undefined> {
-  const codec = await codecFromEnv(env);
+  const codec = await codecFromEnv(env, namespace);
   return codec ? { payloadCodecs: [codec] } : undefined;
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DomainError, FailureType } from './failures.ts';
+import { dns1123Label, dns1123Subdomain, kubeContextName, s3BucketName, secretsManagerName } from './names.ts';
+import { personKey, personNameSchema, safeTextSchema } from './text.ts';
 
 /** Gates an environment can require after delivery; each maps to one watch-driven activity. */
 export const GateKinds = {
@@ -27,9 +29,7 @@ const name = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes, starting with a letter, ≤ 31 chars');
 
-const bucketName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3–63 lowercase letters, digits, dots, dashes');
+const bucketName = s3BucketName;
 
 /** AWS resources an environment may adopt (`aws.adopt`): its bucket, its Loki secret, its IAM principal. */
 export const AWS_ADOPTABLE = ['bucket', 'secret', 'principal'] as const;
@@ -43,7 +43,7 @@ const freezeWindow = z
   .object({
     start: z.iso.datetime({ offset: true }),
     end: z.iso.datetime({ offset: true }),
-    reason: z.string().min(1),
+    reason: safeTextSchema(500, 1),
   })
   .refine((w) => Date.parse(w.start) < Date.parse(w.end), { message: 'freeze window start must be before end' });
 
@@ -52,14 +52,14 @@ const environmentSchema = z
     name,
     cluster: z.object({
       /** kubeconfig context name. */
-      context: z.string().min(1),
+      context: kubeContextName,
       /** OIDC issuer (host/path, no scheme) trusted by the STS role; required for `sts` mode. */
       oidcIssuer: z.string().min(1).optional(),
     }),
     aws: z.object({
       region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-west-1'),
       bucket: bucketName,
-      secretName: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name'),
+      secretName: secretsManagerName,
       credentialMode: z.enum(['static', 'sts']),
       /** IAM user (static) or role (sts) name; defaults to `logstack-<env>-loki`. */
       principalName: z.string().min(1).max(64).optional(),
@@ -75,19 +75,21 @@ const environmentSchema = z
     delivery: z.enum(['direct', 'argocd']),
     argocd: z
       .object({
-        application: z.string().min(1),
-        namespace: z.string().min(1).default('openshift-gitops'),
+        /** The Argo CD Application's name; also a label value, hence at most 63 characters. */
+        application: dns1123Subdomain('argocd.application', 63),
+        namespace: dns1123Label('argocd.namespace').default('openshift-gitops'),
       })
       .optional(),
     loki: z.object({
-      namespace: z.string().default('openshift-logging'),
-      stackName: z.string().default('logging-loki'),
-      secretName: z.string().default('logging-loki-s3'),
+      namespace: dns1123Label('loki.namespace').default('openshift-logging'),
+      stackName: dns1123Label('loki.stackName').default('logging-loki'),
+      secretName: dns1123Subdomain('loki.secretName').default('logging-loki-s3'),
       size: z.enum(LOKI_SIZES),
     }),
     gates: z.array(z.enum(Object.values(GateKinds) as [GateKind, ...GateKind[]])).default([]),
     protected: z.boolean().default(false),
-    approvers: z.array(z.string().min(1)).default([]),
+    /** Person names (`domain/text.ts`): NFKC-normalised, compared case-insensitively. */
+    approvers: z.array(personNameSchema).default([]),
     retentionDays: z.number().int().min(1).max(MAX_RETENTION_DAYS),
     freezeWindows: z.array(freezeWindow).default([]),
   })
@@ -98,7 +100,12 @@ const environmentSchema = z
     if (env.aws.credentialMode === 'sts' && !env.cluster.oidcIssuer) {
       ctx.addIssue({ code: 'custom', path: ['cluster', 'oidcIssuer'], message: 'credentialMode "sts" needs cluster.oidcIssuer' });
     }
-    if (env.protected && env.approvers.length < 2) {
+    const keys = env.approvers.map(personKey);
+    const twice = env.approvers.find((_, i) => keys.indexOf(keys[i] ?? '') !== i);
+    if (twice !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: `"${twice}" is listed twice (names are compared case-insensitively after NFKC)` });
+    }
+    if (env.protected && new Set(keys).size < 2) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'a protected environment needs at least two approvers (four-eyes)' });
     }
   });

@@ -8,6 +8,8 @@ export * from './ids.ts';
 export * from './revision.ts';
 export * from './environments.ts';
 export * from './inputs.ts';
+export * from './text.ts';
+export * from './names.ts';
 export * from './progress.ts';
 export * from './lock.ts';
 export * from './state-record.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DomainError, FailureType } from './failures.ts';
 import { formatIssues } from './environments.ts';
+import { personNameSchema, safeTextSchema } from './text.ts';
 
 /** Largest accepted workflow input, in bytes of JSON — far below Temporal's 2 MB payload limit. */
 export const MAX_INPUT_BYTES = 16 * 1024;
@@ -9,7 +10,8 @@ const envName = z.string().min(1).max(63);
 const revision = z
   .string()
   .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._/@^~-]{1,255}$/, 'a Git commit SHA, branch or tag');
-const person = z.string().min(1).max(128);
+/** Requesters and approvers: NFKC-normalised, a sane charset, compared case-insensitively (`domain/text.ts`). */
+const person = personNameSchema;
 
 /** `bootstrapEnvironment` input. */
 export const bootstrapInputSchema = z.strictObject({ environment: envName, revision: revision.optional() });
@@ -17,7 +19,7 @@ export const bootstrapInputSchema = z.strictObject({ environment: envName, revis
 export const rolloutInputSchema = z.strictObject({
   environment: envName,
   revision,
-  reason: z.string().max(500).optional(),
+  reason: safeTextSchema(500).optional(),
 });
 /** `promoteEnvironment` input. */
 export const promoteInputSchema = z.strictObject({
@@ -33,6 +35,8 @@ export const promoteInputSchema = z.strictObject({
 export const migrateInputSchema = z.strictObject({
   environment: z.literal('production').optional(),
   dryRun: z.boolean().optional(),
+  /** Who asked for the migration; required (unless `dryRun`) since production is protected. */
+  requestedBy: person.optional(),
 });
 /** `remediateDrift` input. */
 export const driftInputSchema = z.strictObject({
@@ -55,12 +59,12 @@ export type DriftInput = z.infer<typeof driftInputSchema>;
 /** `approve` update argument. */
 export const approveSchema = z.strictObject({
   by: person,
-  comment: z.string().max(1000).optional(),
+  comment: safeTextSchema(1000).optional(),
   /** The diff digest the approver saw (`progress.awaitingApproval.digest`); refused when it is not the current one. */
   digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as progress.awaitingApproval.digest shows it').optional(),
 });
 /** `reject` update argument. */
-export const rejectSchema = z.strictObject({ by: person, reason: z.string().min(1).max(1000) });
+export const rejectSchema = z.strictObject({ by: person, reason: safeTextSchema(1000, 1) });
 export type ApproveInput = z.infer<typeof approveSchema>;
 export type RejectInput = z.infer<typeof rejectSchema>;
 

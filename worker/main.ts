@@ -145,7 +145,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
   let failure: { readonly error: unknown } | undefined;
   try {
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
-    const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {});
+    const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {}, config.temporal.namespace);
     const activities = configuredActivities(config);
     const lockQueue = config.lockTaskQueue !== undefined && config.lockTaskQueue !== config.temporal.taskQueue ? config.lockTaskQueue : undefined;
     const options = await sharedBundle(workerOptions(config, connection, activities), lockQueue !== undefined);

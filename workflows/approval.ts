@@ -2,7 +2,9 @@
  * The approval gate behind the `approve` and `reject` updates. Validators refuse — without touching
  * history — a malformed argument (`InvalidInput`), a workflow that is not waiting (`InvalidInput`), an
  * approver not on the environment's allow-list (`NotAuthorized`) and the requester deciding on their own
- * change to a protected environment (four-eyes, `NotAuthorized`).
+ * change to a protected environment (four-eyes, `NotAuthorized`). Names are NFKC-normalised by the schema
+ * and compared case-insensitively (`samePerson`): `Bob` and `bob` are one person, on the allow-list and for
+ * four-eyes alike. A comment or reason with a control, separator or bidirectional character is refused.
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import {
@@ -10,6 +12,7 @@ import {
   FailureType,
   parseInput,
   rejectSchema,
+  samePerson,
   type ApproveInput,
   type DiffSummary,
   type Environment,
@@ -159,15 +162,15 @@ export class ApprovalGate {
         FailureType.InvalidInput,
       );
     }
-    if (!environment.approvers.includes(parsed.by)) {
+    if (!environment.approvers.some((approver) => samePerson(approver, parsed.by))) {
       throw ApplicationFailure.nonRetryable(
         `"${parsed.by}" may not approve or reject changes to ${environment.name}; allowed approvers: ${environment.approvers.join(', ')}`,
         FailureType.NotAuthorized,
       );
     }
-    if (environment.protected && requestedBy !== undefined && parsed.by === requestedBy) {
+    if (environment.protected && requestedBy !== undefined && samePerson(parsed.by, requestedBy)) {
       throw ApplicationFailure.nonRetryable(
-        `four-eyes: ${parsed.by} requested this change to ${environment.name} and cannot decide on it; ask another approver (${environment.approvers.filter((a) => a !== parsed.by).join(', ')})`,
+        `four-eyes: ${parsed.by} requested this change to ${environment.name} and cannot decide on it; ask another approver (${environment.approvers.filter((a) => !samePerson(a, parsed.by)).join(', ')})`,
         FailureType.NotAuthorized,
       );
     }

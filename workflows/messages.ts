@@ -9,11 +9,16 @@ import type { ApproveInput, Progress, RejectInput } from '../domain/index.ts';
 export const progressQuery = defineQuery<Progress>('progress');
 
 /**
- * Approves the pending production change. The validator refuses (without touching history) an approver
- * not on the environment's allow-list (`NotAuthorized`) and the requester approving their own change on a
- * protected environment (four-eyes). Returns who approved.
+ * Approves the pending production change. The validator refuses (without touching history) a malformed
+ * argument — a `by` outside the person-name charset, a `comment` with control or bidirectional
+ * characters (`InvalidInput`) —, an approver not on the environment's allow-list (`NotAuthorized`) and the
+ * requester approving their own change on a protected environment (four-eyes; names compared after NFKC,
+ * case-insensitively). Returns who approved.
  */
 export const approveUpdate = defineUpdate<{ approvedBy: string }, [ApproveInput]>('approve');
 
-/** Rejects the pending change; the workflow ends with `ApprovalRejected`. Same validators as approve. */
+/**
+ * Rejects the pending change; the workflow ends with `ApprovalRejected`. Same validators as approve; the
+ * `reason` is refused with control or bidirectional characters.
+ */
 export const rejectUpdate = defineUpdate<{ rejectedBy: string }, [RejectInput]>('reject');

@@ -47,6 +47,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
         environment: (args) => args.environment ?? 'production',
         // A dry run changes nothing, so it may show its plan inside a freeze window.
         changes: (args) => !(args.dryRun ?? false),
+        requester: (args) => args.requestedBy,
         // The revision to migrate to comes from the record read here; it is read again under the lock.
         resolve: async ({ environment, catalog }) => {
           const prior = priorState(await runStep(tracker, 'read-deployed-state', { environment }));

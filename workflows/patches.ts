@@ -94,6 +94,20 @@ export const migrateMergePassCoversOverlay = patch({
 });
 
 /**
+ * `protected-change-needs-requester` — introduced 2026-12-03 (a08d891). A promotion or (non-dry-run) migration to a
+ * protected environment without `requestedBy` fails `InvalidInput` right after the environment is found,
+ * before any side effect. Reached only by such runs; a promotion started without a requester before it can
+ * wait for its approver up to 7 days, plus its wait for the lock.
+ */
+export const protectedChangeNeedsRequester = patch({
+  id: 'protected-change-needs-requester',
+  introduced: { date: '2026-12-03', commit: 'a08d891' },
+  stage: 'patched',
+  workflowTypes: ['promoteEnvironment', 'migrateProduction'],
+  alsoBeforeDeprecating: 'the promoteEnvironment and migrateProduction histories recorded without a requester (promoteEnvironment--timed-out, migrateProduction--adopt, migrateProduction--merge-pass-covers-overlay) are recorded again with one',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -135,4 +149,5 @@ export const PATCHES: readonly Patch[] = [
   bootstrapRendersOverlayFirst,
   rejectedDeliveryFailsWithoutRollback,
   migrateMergePassCoversOverlay,
+  protectedChangeNeedsRequester,
 ];

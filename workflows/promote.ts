@@ -84,6 +84,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         schema: promoteInputSchema,
         check: (args, catalog) => assertPromotionOrder(catalog, args.from, args.to),
         environment: (args) => args.to,
+        requester: (args) => args.requestedBy,
         resolve: async ({ args, catalog }) => {
           const from = validate(() => findEnvironment(catalog, args.from));
           const fromState = await runStep(tracker, 'read-deployed-state', { environment: from });

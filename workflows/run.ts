@@ -4,10 +4,12 @@
  * shares: validate the input, load the catalog, find the environment, refuse a freeze, mark the search
  * attributes and resolve the commit, in that order and before any side effect.
  */
-import { isCancellation, setHandler } from '@temporalio/workflow';
+import { isCancellation, patched, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
 import {
   assertNotFrozen,
+  DomainError,
+  FailureType,
   findEnvironment,
   lockOptionSchema,
   parseInput,
@@ -21,6 +23,7 @@ import { liftFailure, validate } from './failures.ts';
 import { EnvironmentLocks } from './lock.ts';
 import { progressQuery } from './messages.ts';
 import { Phase, ProgressTracker } from './progress.ts';
+import { protectedChangeNeedsRequester } from './patches.ts';
 import { markWorkflow } from './search-attributes.ts';
 import { planSteps, runStep, type PlannedStep } from './steps/index.ts';
 
@@ -84,6 +87,11 @@ export interface OpeningSpec<S extends z.ZodObject, R extends { readonly revisio
   /** False for a run that changes nothing (a dry run), which may proceed inside a freeze window. */
   readonly changes?: (args: z.output<S>) => boolean;
   /**
+   * Who asked for the change (`requestedBy`), for workflows that must name one when the environment is
+   * protected: without it a run that changes a protected environment fails `InvalidInput` before any side effect.
+   */
+  readonly requester?: (args: z.output<S>) => string | undefined;
+  /**
    * The commit to deliver and anything read on the way to it. Its activities are the first after the
    * environment is marked; the revision is marked after it returns.
    */
@@ -103,10 +111,11 @@ export type Opening<S extends z.ZodObject, R> = OpeningContext<z.output<S>> & R 
 
 /**
  * The opening of a mutating workflow, in an order recorded histories depend on: validate the input (with
- * `failIfLocked`) → `load-catalog` → `check` → find the environment → refuse a freeze (when the run
- * changes something) → mark `LogstackEnvironment` → `resolve` → mark `LogstackRevision`. Nothing it does
+ * `failIfLocked`) → `load-catalog` → `check` → find the environment → require a requester for a change
+ * to a protected environment (when `requester` is given; patch `protected-change-needs-requester`) →
+ * refuse a freeze (when the run changes something) → mark `LogstackEnvironment` → `resolve` → mark `LogstackRevision`. Nothing it does
  * has a side effect.
- * @throws ApplicationFailure `InvalidInput` (naming each wrong field), `UnknownEnvironment`, `ChangeFreeze`,
+ * @throws ApplicationFailure `InvalidInput` (naming each wrong field, or a missing requester), `UnknownEnvironment`, `ChangeFreeze`,
  *   and whatever `check` or `resolve` throws.
  */
 export async function prepare<S extends z.ZodObject, R extends { readonly revision: string }>(
@@ -121,7 +130,24 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
   const catalog = await loadCatalog(run);
   validate(() => spec.check?.(args, catalog));
   const environment = validate(() => findEnvironment(catalog, spec.environment(args)));
-  if (spec.changes?.(args) ?? true) validate(() => assertNotFrozen(environment, Date.now()));
+  const changes = spec.changes?.(args) ?? true;
+  if (
+    spec.requester !== undefined &&
+    environment.protected &&
+    changes &&
+    spec.requester(args) === undefined &&
+    // Executions started before the rule ran on without a requester: their histories keep that path.
+    patched(protectedChangeNeedsRequester.id)
+  ) {
+    validate(() => {
+      throw new DomainError({
+        type: FailureType.InvalidInput,
+        message: `${run.workflowType} input is invalid; fix these fields:\n  - requestedBy: ${environment.name} is protected: name who asks for this change (four-eyes needs a requester)`,
+        details: { environment: environment.name, field: 'requestedBy' },
+      });
+    });
+  }
+  if (changes) validate(() => assertNotFrozen(environment, Date.now()));
   markWorkflow({ environment: environment.name });
   const context = { run, args, catalog, environment };
   const resolved = await spec.resolve(context);

@@ -70,7 +70,7 @@ export function registerApprove(program: Command, runner: Runner): void {
           throw error;
         }
         if (ctx.json) ctx.printJson({ workflowId: handle.workflowId, approvedBy: result.approvedBy, digest: digest ?? null });
-        else ctx.line(`approved ${handle.workflowId} (by ${result.approvedBy}); follow it with \`logstack watch ${handle.workflowId}\``);
+        else ctx.line(`approved ${printable(handle.workflowId)} (by ${printable(result.approvedBy)}); follow it with \`logstack watch ${printable(handle.workflowId)}\``);
         return ExitCode.ok;
       }),
     );

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseInput, rejectSchema } from '../../domain/index.ts';
+import { printable } from '../printable.ts';
 import { rejectUpdate } from '../../workflows/messages.ts';
 import { resolveApprovalTarget } from '../approval.ts';
 import { ExitCode } from '../errors.ts';
@@ -23,7 +24,7 @@ export function registerReject(program: Command, runner: Runner): void {
         const handle = await resolveApprovalTarget(ctx, target);
         const result = await handle.executeUpdate(rejectUpdate, { args: [input] });
         if (ctx.json) ctx.printJson({ workflowId: handle.workflowId, rejectedBy: result.rejectedBy, reason: input.reason });
-        else ctx.line(`rejected ${handle.workflowId} (by ${result.rejectedBy}): ${input.reason}`);
+        else ctx.line(`rejected ${printable(handle.workflowId)} (by ${printable(result.rejectedBy)}): ${printable(input.reason)}`);
         return ExitCode.ok;
       }),
     );

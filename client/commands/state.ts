@@ -1,3 +1,4 @@
+import { printable } from '../printable.ts';
 import type { Command } from 'commander';
 import {
   type Environment,
@@ -88,15 +89,15 @@ async function inspect(env: Environment, remote: string, kubectl: Kubectl, keys:
 }
 
 function printInspection(ctx: CommandContext, i: Inspection): void {
-  ctx.line(`deployed-state record ConfigMap ${i.configMap} on cluster context "${i.context}"`);
+  ctx.line(`deployed-state record ConfigMap ${printable(i.configMap)} on cluster context "${printable(i.context)}"`);
   if (!i.record) ctx.line('  absent: nothing was ever recorded for this environment');
   else ctx.printTable(['field', 'value'], Object.entries(i.record).map(([k, v]) => [k, v === '' ? '(empty)' : v]));
   if (i.problems.length === 0) ctx.line(i.record ? 'checks: all pass (signature, commit SHAs in the GitOps remote, owned only by logstack)' : 'checks: none (no record)');
   else {
     ctx.line('checks failed:');
-    for (const problem of i.problems) ctx.line(`  ✗ ${problem}`);
+    for (const problem of i.problems) ctx.line(`  ✗ ${printable(problem)}`);
   }
-  ctx.line(i.argocd ? `Argo CD Application ${i.argocd.application}: synced revision ${i.argocd.revision ?? '(none)'} (${i.argocd.sync ?? 'unknown'}, ${i.argocd.health ?? 'unknown'})` : 'Argo CD Application: none for this environment');
+  ctx.line(i.argocd ? `Argo CD Application ${printable(i.argocd.application)}: synced revision ${printable(i.argocd.revision ?? '(none)')} (${printable(i.argocd.sync ?? 'unknown')}, ${printable(i.argocd.health ?? 'unknown')})` : 'Argo CD Application: none for this environment');
 }
 
 const inspectionJson = (i: Inspection) => ({
@@ -184,7 +185,7 @@ export function registerState(program: Command, runner: Runner): void {
         const after = (await inspect(environment, catalog.gitops.remote, kubectl, keys, ctx.io.env)).inspection;
         if (ctx.json) ctx.printJson({ repaired: after.problems.length === 0, before: inspectionJson(inspection), after: inspectionJson(after) });
         else if (after.problems.length === 0) ctx.line(`repaired: ${after.configMap} holds revision ${fields.revision} (verified ${fields.verified}) and passes every check`);
-        else ctx.line(`the record still fails: ${after.problems.join('; ')}`);
+        else ctx.line(`the record still fails: ${after.problems.map(printable).join('; ')}`);
         return after.problems.length === 0 ? ExitCode.ok : ExitCode.failed;
       }),
     );

@@ -135,12 +135,14 @@ describe(
       // The worker's and the codec server's keys, as `LOGSTACK_CODEC_KEYS=… npm run worker` and
       // `logstack codec-server` read them.
       const codecEnv = { [CODEC_KEYS_ENV]: generateCodecKey('web-ui') };
-      const codec = await codecFromEnv(codecEnv);
-      const dataConverter = await dataConverterFromEnv(codecEnv);
+      const codec = await codecFromEnv(codecEnv, 'default');
+      const dataConverter = await dataConverterFromEnv(codecEnv, 'default');
       assert.ok(codec && dataConverter);
       const codecServer: RunningCodecServer = await startCodecServer({
         codec,
         origins: [e2e.sandbox.temporal.ui],
+        // The UI's codec settings send no static token: serve it without one, on loopback only.
+        noAuth: true,
         port: 0,
       });
       stops.push(() => codecServer.close());

@@ -53,8 +53,8 @@ for (const runtime of RUNTIMES) {
     });
 
     it('codec-server serves /encode and /decode until SIGTERM, then exits 0', async () => {
-      const [cmd, args] = runtime.argv(['codec-server', '--port', '0', '--origin', 'http://127.0.0.1:8233', '--token', 't0k', '--output', 'json']);
-      const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, LOGSTACK_CODEC_KEYS: codecKey('p1') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const [cmd, args] = runtime.argv(['codec-server', '--port', '0', '--origin', 'http://127.0.0.1:8233', '--output', 'json']);
+      const child = spawn(cmd, args, { cwd: REPO, env: { ...process.env, LOGSTACK_CODEC_KEYS: codecKey('p1'), LOGSTACK_CODEC_TOKEN: 't0k-t0k-t0k-t0k-t0k' }, stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       let out = '';
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -74,7 +74,7 @@ for (const runtime of RUNTIMES) {
         assert.equal(info.tokenRequired, true);
         assert.equal(info.activeKey, 'p1');
         const payloads = [{ metadata: { encoding: btoa('json/plain') }, data: btoa('"hello"') }];
-        const headers = { 'Content-Type': 'application/json', Authorization: 'Bearer t0k', 'X-Namespace': 'default' };
+        const headers = { 'Content-Type': 'application/json', Authorization: 'Bearer t0k-t0k-t0k-t0k-t0k', 'X-Namespace': 'default' };
         const encoded = (await (await fetch(`${info.url}/encode`, { method: 'POST', headers, body: JSON.stringify({ payloads }) })).json()) as { payloads: unknown[] };
         const decoded = (await (await fetch(`${info.url}/decode`, { method: 'POST', headers, body: JSON.stringify(encoded) })).json()) as { payloads: unknown[] };
         assert.deepEqual(decoded.payloads, payloads);

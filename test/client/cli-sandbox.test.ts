@@ -46,7 +46,7 @@ describe('logstack CLI on the sandbox Temporal (test-double workflows on a test 
     worker = await startFixtureWorker(tq, env);
     connection = await Connection.connect({ address: sandbox.temporal.address });
     // Reads what the worker wrote, so it decrypts with the same keys.
-    const dataConverter = await dataConverterFromEnv(env);
+    const dataConverter = await dataConverterFromEnv(env, 'default');
     client = new Client({ connection, ...(dataConverter ? { dataConverter } : {}) });
   });
   after(async () => {

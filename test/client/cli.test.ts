@@ -79,6 +79,19 @@ describe('logstack CLI: help and usage (no server needed)', () => {
     assert.match(bad.err, /AES-256 needs exactly 32/);
   });
 
+  it('codec-server without a token, or with --no-auth off loopback, exits 2 before listening', async () => {
+    const keys = { ...offline, LOGSTACK_CODEC_KEYS: `k1:${btoa('k'.repeat(32))}`, LOGSTACK_CODEC_TOKEN: undefined };
+    const none = await cli(['codec-server', '--port', '0'], keys);
+    assert.equal(none.code, 2);
+    assert.match(none.err, /needs a bearer token: set LOGSTACK_CODEC_TOKEN/);
+    const open = await cli(['codec-server', '--port', '0', '--host', '0.0.0.0', '--no-auth'], keys);
+    assert.equal(open.code, 2);
+    assert.match(open.err, /--no-auth is only allowed on a loopback address/);
+    const short = await cli(['codec-server', '--port', '0'], { ...keys, LOGSTACK_CODEC_TOKEN: 'abc' });
+    assert.equal(short.code, 2);
+    assert.match(short.err, /at least 16 characters/);
+  });
+
   it('says how to fix an unreachable Temporal, exit 1', async () => {
     const viaFlag = await cli(['--address', '127.0.0.1:1', 'status']);
     assert.equal(viaFlag.code, 1);

@@ -89,6 +89,15 @@ describe('docker-compose.yml (structure)', () => {
     assert.deepEqual(svc('codec-server').healthcheck?.test.slice(0, 2), ['CMD', 'node']);
   });
 
+  it('binds the codec server on all of its container\'s interfaces only with a required token, never --no-auth', () => {
+    const codec = svc('codec-server');
+    const command = codec.command as string[];
+    assert.ok(!command.includes('--no-auth'), 'no --no-auth');
+    assert.ok(!command.includes('--token'), 'the token comes from the environment, not the command line');
+    assert.match(codec.environment?.['LOGSTACK_CODEC_TOKEN'] ?? '', /^\$\{LOGSTACK_CODEC_TOKEN:\?.+\}$/, 'compose refuses to start without LOGSTACK_CODEC_TOKEN');
+    assert.equal(svc('worker').environment?.['LOGSTACK_CODEC_TOKEN'], undefined, 'the worker does not get the token');
+  });
+
   it('gives the worker and the codec server the same Temporal settings and codec keys (required)', () => {
     const worker = svc('worker').environment ?? {};
     const codec = svc('codec-server').environment ?? {};

@@ -5,7 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import {
+  AAD_METADATA,
   AesGcmCodec,
   CodecConfigError,
   ENCRYPTED_ENCODING,
@@ -20,6 +22,7 @@ const text = new TextDecoder();
 const key = (byte: number): string => btoa(String.fromCharCode(...new Uint8Array(32).fill(byte)));
 const K1 = `k1:${key(1)}`;
 const K2 = `k2:${key(2)}`;
+const NS = { namespace: 'default' } as const;
 
 const plain = (value: unknown): Payload => defaultPayloadConverter.toPayload(value);
 const value = (payload: Payload | undefined): unknown => defaultPayloadConverter.fromPayload(payload ?? {});
@@ -28,9 +31,67 @@ const meta = (payload: Payload | undefined, k: string): string | undefined => {
   return v ? text.decode(v) : undefined;
 };
 
+/**
+ * A payload in the form written before namespace binding (additional data = the key id alone, no
+ * `encryption-aad` metadata), sealed here with WebCrypto exactly as the earlier codec sealed it.
+ */
+async function legacySeal(keyId: string, raw: Uint8Array, payload: Payload): Promise<Payload> {
+  const k = await globalThis.crypto.subtle.importKey('raw', new Uint8Array(raw), 'AES-GCM', false, ['encrypt']);
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const id = new TextEncoder().encode(keyId);
+  const plainBytes = new Uint8Array(proto.temporal.api.common.v1.Payload.encode(payload).finish());
+  const sealed = new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: id }, k, plainBytes));
+  const data = new Uint8Array(12 + sealed.length);
+  data.set(iv, 0);
+  data.set(sealed, 12);
+  return { metadata: { encoding: new TextEncoder().encode(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: id }, data };
+}
+
+describe('payload codec: ciphertext bound to its namespace', () => {
+  it('writes the namespace-v1 form, which decrypts in its namespace only', async () => {
+    const prod = await AesGcmCodec.create(parseCodecKeys(K1), { namespace: 'logstack-prod' });
+    const other = prod.forNamespace('logstack-dev');
+    assert.equal(other.namespace, 'logstack-dev');
+    const [sealed] = await prod.encode([plain({ approvedBy: 'bob' })]);
+    assert.equal(meta(sealed, AAD_METADATA), 'namespace-v1');
+    assert.deepEqual(value((await prod.decode([sealed ?? {}]))[0]), { approvedBy: 'bob' });
+    await assert.rejects(other.decode([sealed ?? {}]), (error: Error) => {
+      assert.equal(error.name, 'PayloadDecryptionError');
+      assert.match(error.message, /failed authentication in namespace "logstack-dev"/);
+      return true;
+    });
+  });
+
+  it('still decrypts payloads written before the binding (no encryption-aad), in any namespace', async () => {
+    const [k1] = parseCodecKeys(K1);
+    assert.ok(k1);
+    const old = await legacySeal('k1', k1.key, plain({ environment: 'production' }));
+    for (const namespace of ['default', 'logstack-prod']) {
+      const codec = await AesGcmCodec.create([k1], { namespace });
+      assert.deepEqual(value((await codec.decode([old]))[0]), { environment: 'production' });
+    }
+  });
+
+  it('does not downgrade: a new payload stripped of its encryption-aad label fails authentication', async () => {
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
+    const [sealed] = await codec.encode([plain('bound')]);
+    const metadata = { ...sealed?.metadata };
+    delete metadata[AAD_METADATA];
+    await assert.rejects(codec.decode([{ ...sealed, metadata }]), /failed authentication/);
+    const relabelled = { ...sealed, metadata: { ...sealed?.metadata, [AAD_METADATA]: new TextEncoder().encode('namespace-v9') } };
+    await assert.rejects(codec.decode([relabelled]), /encryption-aad "namespace-v9", which this codec does not know/);
+  });
+
+  it('refuses a malformed namespace', async () => {
+    await assert.rejects(AesGcmCodec.create(parseCodecKeys(K1), { namespace: '' }), CodecConfigError);
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
+    assert.throws(() => codec.forNamespace('a\nb'), CodecConfigError);
+  });
+});
+
 describe('payload codec (AES-256-GCM, WebCrypto)', () => {
   it('round-trips JSON payloads, hiding the plaintext and naming the key', async () => {
-    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const input = { environment: 'production', secretArn: 'arn:aws:secretsmanager:eu-west-1:123:secret:loki', note: 'ünïcode ✓' };
     const [encoded] = await codec.encode([plain(input)]);
     assert.equal(meta(encoded, 'encoding'), ENCRYPTED_ENCODING);
@@ -42,13 +103,13 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
   });
 
   it('uses a fresh IV per payload, so equal values encrypt differently', async () => {
-    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const [a, b] = await codec.encode([plain('same'), plain('same')]);
     assert.notDeepEqual(a?.data, b?.data);
   });
 
   it('passes unencrypted payloads through on decode (inputs started without a codec)', async () => {
-    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const p = plain({ environment: 'dev' });
     const [out] = await codec.decode([p]);
     assert.equal(out, p);
@@ -56,9 +117,9 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
   });
 
   it('rotates keys by id: the first key encrypts, every listed key decrypts', async () => {
-    const old = await AesGcmCodec.create(parseCodecKeys(K1));
+    const old = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const [sealedWithK1] = await old.encode([plain('written before rotation')]);
-    const rotated = await AesGcmCodec.create(parseCodecKeys(`${K2},${K1}`));
+    const rotated = await AesGcmCodec.create(parseCodecKeys(`${K2},${K1}`), NS);
     assert.equal(rotated.activeKeyId, 'k2');
     assert.deepEqual(rotated.keyIds, ['k2', 'k1']);
     const [sealedWithK2] = await rotated.encode([plain('written after rotation')]);
@@ -69,9 +130,9 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
   });
 
   it('refuses an unknown key id with a message naming the id and the keys held', async () => {
-    const writer = await AesGcmCodec.create(parseCodecKeys(K2));
+    const writer = await AesGcmCodec.create(parseCodecKeys(K2), NS);
     const [sealed] = await writer.encode([plain('x')]);
-    const reader = await AesGcmCodec.create(parseCodecKeys(K1));
+    const reader = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     await assert.rejects(reader.decode([sealed ?? {}]), (error: Error) => {
       assert.equal(error.name, 'PayloadDecryptionError');
       assert.match(error.message, /key id "k2"/);
@@ -82,7 +143,7 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
   });
 
   it('detects tampering: a flipped ciphertext bit, a flipped IV bit, a truncated payload', async () => {
-    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const [sealed] = await codec.encode([plain({ revision: 'abc' })]);
     const data = sealed?.data ?? new Uint8Array();
     for (const index of [data.length - 1, 20, 0]) {
@@ -97,14 +158,14 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
     const k1 = parseCodecKeys(K1)[0];
     assert.ok(k1);
     // Two ids for the same key bytes: only the AAD binding can tell them apart.
-    const codec = await AesGcmCodec.create([k1, { id: 'k1-alias', key: k1.key }]);
+    const codec = await AesGcmCodec.create([k1, { id: 'k1-alias', key: k1.key }], NS);
     const [sealed] = await codec.encode([plain('bound')]);
     const relabelled: Payload = { ...sealed, metadata: { ...sealed?.metadata, [KEY_ID_METADATA]: new TextEncoder().encode('k1-alias') } };
     await assert.rejects(codec.decode([relabelled]), /failed authentication/);
   });
 
   it('refuses an encrypted payload without a key id', async () => {
-    const codec = await AesGcmCodec.create(parseCodecKeys(K1));
+    const codec = await AesGcmCodec.create(parseCodecKeys(K1), NS);
     const [sealed] = await codec.encode([plain('x')]);
     const metadata = { ...sealed?.metadata };
     delete metadata[KEY_ID_METADATA];
@@ -142,10 +203,10 @@ describe('payload codec (AES-256-GCM, WebCrypto)', () => {
     const generated = generateCodecKey('2026-01');
     assert.equal(parseCodecKeys(generated)[0]?.id, '2026-01');
     assert.equal(parseCodecKeys(generated)[0]?.key.length, 32);
-    assert.equal(await codecFromEnv({}), undefined);
-    assert.equal(await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: '' }), undefined);
-    const converter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: generated });
+    assert.equal(await codecFromEnv({}, 'default'), undefined);
+    assert.equal(await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: '' }, 'default'), undefined);
+    const converter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: generated }, 'default');
     assert.equal(converter?.payloadCodecs?.length, 1);
-    await assert.rejects(codecFromEnv({ LOGSTACK_CODEC_KEYS: 'x' }), CodecConfigError);
+    await assert.rejects(codecFromEnv({ LOGSTACK_CODEC_KEYS: 'x' }, 'default'), CodecConfigError);
   });
 });

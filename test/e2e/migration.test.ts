@@ -317,7 +317,7 @@ describe('migrateProduction on the sandbox (controller statuses written by stand
     const before = await snapshot();
     const secretBefore = await readObject(cluster, { apiVersion: 'v1', kind: 'Secret', ...SECRET });
     const started = performance.now();
-    const run = await e2e.cli('migrate', ENV, '--wait', '--output', 'json');
+    const run = await e2e.cli('migrate', ENV, '--requested-by', 'alice', '--wait', '--output', 'json');
     const took = performance.now() - started;
     assert.equal(run.code, 0, run.err + run.out);
     const result = resultOf<MigrateResult>(run.out);

@@ -105,9 +105,10 @@ const PLAYS = {
   ],
   codec: [
     'export LOGSTACK_CODEC_KEYS="k1:$(openssl rand -base64 32)"',
+    'export LOGSTACK_CODEC_TOKEN="${LOGSTACK_CODEC_TOKEN:-$(openssl rand -hex 32)}"',
     'npm run worker &',
     'npm run logstack -- codec-server --port 8081 --origin http://127.0.0.1:8233',
-    'temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081',
+    'temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer $LOGSTACK_CODEC_TOKEN"',
     'logstack codec-server --port 8081 --origin http://127.0.0.1:8233',
   ],
   suite: [
@@ -419,24 +420,25 @@ describe('README: every command, run as written', () => {
 
   it('encrypted payloads: the codec block as a script, the codec server for the UI and the Temporal CLI', async () => {
     await stopBackground(); // the next worker encrypts; workers of one task queue share one codec
-    const script = shell.start(PLAYS.codec.slice(0, 3).join('\n'));
+    const token = 'readme-codec-token-0123456789';
+    const script = shell.start(PLAYS.codec.slice(0, 4).join('\n'), { LOGSTACK_CODEC_TOKEN: token });
     background.push(script);
     await script.waitFor(/"state":"RUNNING"/);
     await script.waitFor(/codec server on http:\/\/127\.0\.0\.1:8081/);
     assert.match(script.output(), /"payloadCodec":"aes-256-gcm"/);
     const plain = { metadata: { encoding: btoa('json/plain') }, data: btoa('"readme"') };
     const post = (path: string, payloads: unknown[]) =>
-      fetch(`http://127.0.0.1:${CODEC_PORT}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'http://127.0.0.1:8233' }, body: JSON.stringify({ payloads }) });
+      fetch(`http://127.0.0.1:${CODEC_PORT}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'http://127.0.0.1:8233', 'X-Namespace': 'default', Authorization: `Bearer ${token}` }, body: JSON.stringify({ payloads }) });
     const encoded = await post('/encode', [plain]);
     assert.equal(encoded.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8233');
     const sealed = ((await encoded.json()) as { payloads: { metadata: Record<string, string> }[] }).payloads;
     assert.notEqual(sealed[0]?.metadata['encoding'], plain.metadata.encoding, 'encoded payloads are ciphertext');
     const opened = ((await (await post('/decode', sealed)).json()) as { payloads: unknown[] }).payloads;
     assert.deepEqual(opened, [plain]);
-    assert.match(await run('temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081'), /WorkflowExecutionCompleted|Completed/);
+    assert.match(await run('temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:8081 --codec-auth "Bearer $LOGSTACK_CODEC_TOKEN"', { LOGSTACK_CODEC_TOKEN: token }), /WorkflowExecutionCompleted|Completed/);
     await stopBackground();
 
-    const server = shell.start('logstack codec-server --port 8081 --origin http://127.0.0.1:8233', { LOGSTACK_CODEC_KEYS: `k1:${btoa('k'.repeat(32))}` });
+    const server = shell.start('logstack codec-server --port 8081 --origin http://127.0.0.1:8233', { LOGSTACK_CODEC_KEYS: `k1:${btoa('k'.repeat(32))}`, LOGSTACK_CODEC_TOKEN: token });
     background.push(server);
     await server.waitFor(/CORS origins: http:\/\/127\.0\.0\.1:8233/);
     await stopBackground();

@@ -406,7 +406,7 @@ export const revisionRows: readonly Row[] = [
     setUp: async () => {
       unverified = await promotionWithUnverifiedCommit();
     },
-    run: () => ctx().run(promote, { from: unverified.from, to: unverified.to, revision: unverified.commit }),
+    run: () => ctx().run(promote, { from: unverified.from, to: unverified.to, revision: unverified.commit, requestedBy: 'alice' }),
   },
   {
     name: 'source stage with nothing verified (qa, never bootstrapped)',

@@ -265,7 +265,7 @@ describe(
       await ensureCodecNamespace();
       await endOrphanedLocks(clientIn(CODEC_NAMESPACE), ENVIRONMENTS, 'secret hygiene test');
       assert.ok(codecKey);
-      codec = await AesGcmCodec.create([codecKey]);
+      codec = await AesGcmCodec.create([codecKey], { namespace: CODEC_NAMESPACE });
     });
 
     after(async () => {

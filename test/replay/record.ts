@@ -153,7 +153,7 @@ const SCENARIOS: readonly Scenario[] = [
           { ref: 'Namespace/openshift-logging', managedBy: 'logstack' },
         ],
       };
-      const migrate = await h.start(migrateProduction, [{}], 'migrate-production');
+      const migrate = await h.start(migrateProduction, [{ requestedBy: 'alice' }], 'migrate-production');
       await migrate.result();
       await save('migrateProduction--adopt', migrate);
       const plan = await h.start(migrateProduction, [{ dryRun: true }], 'migrate-production-plan');
@@ -161,6 +161,15 @@ const SCENARIOS: readonly Scenario[] = [
       await save('migrateProduction--dry-run', plan);
     },
   },
+  // Patch protected-change-needs-requester: a change to a protected environment names who asks for it.
+  single(
+    'promoteEnvironment--protected-needs-requester',
+    (h) => h.start(promoteEnvironment, [{ from: 'staging', to: 'production' }], 'promote-production-anonymous'),
+    (h) => h.world.verified('staging', REV.v2),
+  ),
+  single('migrateProduction--protected-needs-requester', (h) =>
+    h.start(migrateProduction, [{}], 'migrate-production-anonymous'),
+  ),
   {
     files: ['remediateDrift--remediate-first-run', 'remediateDrift--remediate-last-run'],
     async run(h, save) {

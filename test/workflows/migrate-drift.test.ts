@@ -45,7 +45,7 @@ describe('migrateProduction', () => {
         () => rollout.query(progressQuery),
         (p) => p.phase === 'verifying',
       );
-      const migration = await h.start(migrateProduction, [{}]);
+      const migration = await h.start(migrateProduction, [{ requestedBy: 'alice' }]);
       await waitUntil(
         () => migration.query(progressQuery),
         (p) => p.phase === 'waiting-for-lock',
@@ -74,7 +74,7 @@ describe('migrateProduction', () => {
   });
 
   it('adopts with ESO Merge first (the merge pass creating the absent ExternalSecret and delivering the overlay), keeps pruning off until every gate is green, then owns and prunes', async () => {
-    const handle = await h.start(migrateProduction, [{}]);
+    const handle = await h.start(migrateProduction, [{ requestedBy: 'alice' }]);
     const result = await handle.result();
     assert.deepEqual(result.adopted, [
       'Secret/openshift-logging/logging-loki-s3',
@@ -123,7 +123,7 @@ describe('migrateProduction', () => {
 
   it('never prunes nor hands ownership over when a gate fails', async () => {
     h.world.gateFails = (gate) => gate === 'log-forwarder-ready';
-    const failure = await failureOf(h.execute(migrateProduction, [{}]));
+    const failure = await failureOf(h.execute(migrateProduction, [{ requestedBy: 'alice' }]));
     assert.equal(failure.type, 'GateFailed');
     assert.ok(!h.world.calls.some((c) => c.name === 'applyOverlay' && c.input['prune'] === true));
     assert.ok(!h.world.calls.some((c) => c.name === 'adoptObjects' && c.input['phase'] === 'own'));
@@ -138,7 +138,7 @@ describe('migrateProduction', () => {
       destructive: ['LokiStack/openshift-logging/logging-loki (storage class)'],
       digest: `sha256:${'3'.repeat(64)}`,
     };
-    const failure = await failureOf(h.execute(migrateProduction, [{}]));
+    const failure = await failureOf(h.execute(migrateProduction, [{ requestedBy: 'alice' }]));
     assert.equal(failure.type, 'ManifestRejected');
     assert.deepEqual(h.world.calls.filter(isSideEffect), []);
   });

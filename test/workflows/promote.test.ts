@@ -123,7 +123,7 @@ describe('promoteEnvironment', () => {
 
   it('ends with ApprovalTimedOut after 24 h by default', async () => {
     h.world.verified('staging', REV.v2);
-    const handle = await promote({ from: 'staging', to: 'production' });
+    const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice' });
     await awaitingApproval(handle);
     const failure = await failureOf(handle.result()); // time skips
     assert.equal(failure.type, 'ApprovalTimedOut');
@@ -137,7 +137,7 @@ describe('promoteEnvironment', () => {
 
   it('honours approvalTimeoutSeconds', async () => {
     h.world.verified('staging', REV.v2);
-    const handle = await promote({ from: 'staging', to: 'production', approvalTimeoutSeconds: 600 });
+    const handle = await promote({ from: 'staging', to: 'production', requestedBy: 'alice', approvalTimeoutSeconds: 600 });
     const failure = await failureOf(handle.result());
     assert.equal(failure.type, 'ApprovalTimedOut');
     const history = await handle.fetchHistory();
@@ -254,7 +254,7 @@ describe('promoteEnvironment', () => {
     ],
     [
       'a protected target inside a freeze window',
-      { from: 'staging', to: 'production' },
+      { from: 'staging', to: 'production', requestedBy: 'alice' },
       'ChangeFreeze',
       async () => {
         h.world.verified('staging', REV.v2);
