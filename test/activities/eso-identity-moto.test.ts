@@ -210,7 +210,7 @@ describe('the ESO reader against a private moto with IAM enforced', () => {
           Action: 'sts:AssumeRoleWithWebIdentity',
           Condition: {
             StringEquals: {
-              'oidc.idmoto.example/abc:sub': 'system:serviceaccount:external-secrets:logstack-secrets-reader',
+              'oidc.idmoto.example/abc:sub': ['system:serviceaccount:external-secrets:logstack-secrets-reader'],
               'oidc.idmoto.example/abc:aud': 'sts.amazonaws.com',
             },
           },

@@ -120,7 +120,7 @@ describe('sts: the reader role and the service account annotation, on the dev cl
     assert.deepEqual(result, { namespace: sa.namespace, name: sa.name, created: false, principalArn: roleArn });
     const role = await iam.send(new GetRoleCommand({ RoleName: storeReaderName(env) }));
     const trust = parsePolicyDocument(role.Role?.AssumeRolePolicyDocument) as { Statement: { Condition: unknown; Principal: unknown }[] };
-    assert.deepEqual(trust.Statement[0]?.Condition, { StringEquals: { [`${issuer}:sub`]: 'system:serviceaccount:external-secrets:logstack-secrets-reader', [`${issuer}:aud`]: 'sts.amazonaws.com' } });
+    assert.deepEqual(trust.Statement[0]?.Condition, { StringEquals: { [`${issuer}:sub`]: ['system:serviceaccount:external-secrets:logstack-secrets-reader'], [`${issuer}:aud`]: 'sts.amazonaws.com' } });
     assert.deepEqual(trust.Statement[0]?.Principal, { Federated: `arn:aws:iam::123456789012:oidc-provider/${issuer}` });
     const policy = parsePolicyDocument((await iam.send(new GetRolePolicyCommand({ RoleName: storeReaderName(env), PolicyName: STORE_READER_POLICY_NAME }))).PolicyDocument) as { Statement: { Resource: string[] }[] };
     assert.ok(secretArn !== undefined && policy.Statement[0]?.Resource.includes(secretArn), 'the exact ARN of the environment secret');
