@@ -1,8 +1,11 @@
 /**
- * A private moto server (the sandbox's own build) on a free loopback port, started with
- * `INITIAL_NO_AUTH_ACTION_COUNT=<n>`: the first `n` requests are not authenticated, every later one is
- * checked against IAM (signature of a known access key, then its policies). Readiness is waited for
- * with a bare TCP connect, which is not a request and so does not use up the unauthenticated ones.
+ * A moto server of one test process only (the sandbox's pinned build, from its cache) on a free loopback
+ * port: tests that reset moto, switch its IAM enforcement or enforce IAM from the start use it, never the
+ * shared sandbox moto, whose state other test processes and the sandbox's own clusters rely on.
+ * Started with `INITIAL_NO_AUTH_ACTION_COUNT=<n>`, the first `n` requests are not authenticated and every
+ * later one is checked against IAM (signature of a known access key, then its policies); without it, moto
+ * authenticates nothing until `/moto-api/reset-auth` says otherwise. Readiness is waited for with a bare TCP
+ * connect, which is not a request and so does not use up the unauthenticated ones.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -48,13 +51,16 @@ export function motoServerBinary(): string {
   return bin;
 }
 
-/** Starts moto with `INITIAL_NO_AUTH_ACTION_COUNT=noAuthActions` and waits until it accepts connections. */
-export async function startPrivateMoto(noAuthActions: number): Promise<PrivateMoto> {
+/**
+ * Starts a private moto and waits until it accepts connections. With `noAuthActions`, IAM is enforced after
+ * that many requests (`INITIAL_NO_AUTH_ACTION_COUNT`); without it, not at all.
+ */
+export async function startPrivateMoto(noAuthActions?: number): Promise<PrivateMoto> {
   const port = await freePort();
-  const child: ChildProcess = spawn(motoServerBinary(), ['-H', '127.0.0.1', '-p', String(port)], {
-    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: String(noAuthActions) },
-    stdio: 'ignore',
-  });
+  const env = { ...process.env };
+  delete env['INITIAL_NO_AUTH_ACTION_COUNT'];
+  if (noAuthActions !== undefined) env['INITIAL_NO_AUTH_ACTION_COUNT'] = String(noAuthActions);
+  const child: ChildProcess = spawn(motoServerBinary(), ['-H', '127.0.0.1', '-p', String(port)], { env, stdio: 'ignore' });
   const pid = child.pid;
   if (pid === undefined) throw new Error('moto_server did not start');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
