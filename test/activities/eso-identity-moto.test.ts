@@ -55,7 +55,7 @@ import {
   storeReaderName,
 } from '../../activities/aws/store-reader.ts';
 import { testEnvironment } from './aws-moto.ts';
-import { type PrivateMoto, startPrivateMoto } from './private-moto.ts';
+import { type PrivateMoto, createAdministrator, startPrivateMoto } from './private-moto.ts';
 
 const region = 'us-east-1';
 const env = testEnvironment({ name: 'idmoto', region });
@@ -122,21 +122,7 @@ describe('the ESO reader against a private moto with IAM enforced', () => {
 
   before(async () => {
     moto = await startPrivateMoto(3);
-    const setup = new IAMClient({ endpoint: moto.endpoint, region, credentials: key('test', 'test'), maxAttempts: 1 });
-    await setup.send(new CreateUserCommand({ UserName: 'worker' }));
-    await setup.send(
-      new PutUserPolicyCommand({
-        UserName: 'worker',
-        PolicyName: 'all',
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
-        }),
-      }),
-    );
-    const made = await setup.send(new CreateAccessKeyCommand({ UserName: 'worker' }));
-    setup.destroy();
-    workerKey = key(made.AccessKey?.AccessKeyId ?? '', made.AccessKey?.SecretAccessKey ?? '');
+    workerKey = await createAdministrator(moto, region);
     worker = createAwsClients({ endpoint: moto.endpoint, credentials: workerKey, maxAttempts: 1 });
     const sts = new STSClient({ endpoint: moto.endpoint, region, credentials: workerKey, maxAttempts: 1 });
     accountId = (await sts.send(new GetCallerIdentityCommand({}))).Account ?? '';

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
 
 /** A running private moto; `stop()` ends the process this helper started (by its pid). */
@@ -60,7 +61,10 @@ export async function startPrivateMoto(noAuthActions?: number): Promise<PrivateM
   const env = { ...process.env };
   delete env['INITIAL_NO_AUTH_ACTION_COUNT'];
   if (noAuthActions !== undefined) env['INITIAL_NO_AUTH_ACTION_COUNT'] = String(noAuthActions);
-  const child: ChildProcess = spawn(motoServerBinary(), ['-H', '127.0.0.1', '-p', String(port)], { env, stdio: 'ignore' });
+  const child: ChildProcess = spawn(motoServerBinary(), ['-H', '127.0.0.1', '-p', String(port)], {
+    env,
+    stdio: 'ignore',
+  });
   const pid = child.pid;
   if (pid === undefined) throw new Error('moto_server did not start');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -81,4 +85,33 @@ export async function startPrivateMoto(noAuthActions?: number): Promise<PrivateM
       await exited;
     },
   };
+}
+
+/**
+ * Uses the three unauthenticated requests of a moto started with `startPrivateMoto(3)` to create an
+ * administrator (user `worker`, `*` on `*`) standing in for the worker, and returns its access key: every
+ * later request must be signed with a known key and is checked against IAM.
+ */
+export async function createAdministrator(
+  moto: PrivateMoto,
+  region: string,
+): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const setup = new IAMClient({
+    endpoint: moto.endpoint,
+    region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  });
+  try {
+    await setup.send(new CreateUserCommand({ UserName: 'worker' }));
+    const PolicyDocument = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+    });
+    await setup.send(new PutUserPolicyCommand({ UserName: 'worker', PolicyName: 'all', PolicyDocument }));
+    const made = await setup.send(new CreateAccessKeyCommand({ UserName: 'worker' }));
+    return { accessKeyId: made.AccessKey?.AccessKeyId ?? '', secretAccessKey: made.AccessKey?.SecretAccessKey ?? '' };
+  } finally {
+    setup.destroy();
+  }
 }

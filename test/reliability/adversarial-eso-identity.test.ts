@@ -44,7 +44,7 @@ import {
 import { deleteObject, readObject, serverSideApply } from '../../activities/kubernetes/apply.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import { testEnvironment } from '../activities/aws-moto.ts';
-import { type PrivateMoto, startPrivateMoto } from '../activities/private-moto.ts';
+import { type PrivateMoto, createAdministrator, startPrivateMoto } from '../activities/private-moto.ts';
 import {
   clusterOf,
   environment,
@@ -83,31 +83,9 @@ describe('adversarial: ESO identity (reader key against a private moto with IAM 
 
   before(async () => {
     moto = await startPrivateMoto(3);
-    const setup = new IAMClient({
-      endpoint: moto.endpoint,
-      region,
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      maxAttempts: 1,
-    });
-    await setup.send(new CreateUserCommand({ UserName: 'worker' }));
-    await setup.send(
-      new PutUserPolicyCommand({
-        UserName: 'worker',
-        PolicyName: 'all',
-        PolicyDocument: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
-        }),
-      }),
-    );
-    const made = await setup.send(new CreateAccessKeyCommand({ UserName: 'worker' }));
-    setup.destroy();
     admin = createAwsClients({
       endpoint: moto.endpoint,
-      credentials: {
-        accessKeyId: made.AccessKey?.AccessKeyId ?? '',
-        secretAccessKey: made.AccessKey?.SecretAccessKey ?? '',
-      },
+      credentials: await createAdministrator(moto, region),
       maxAttempts: 1,
     });
     await admin
