@@ -147,7 +147,8 @@ export function decideOwnership(resource: AwsResourceRef, tags: readonly AwsTag[
 const ADOPTION_EFFECT: Readonly<Record<AwsAdoptable, string>> = {
   bucket: 'its public-access block, encryption, versioning, lifecycle rule, TLS-only policy statement and tags are rewritten',
   secret: "its value is replaced by Loki's credentials",
-  principal: 'its inline bucket policy, trust policy and permissions boundary are rewritten, and a user\'s other access keys are deleted',
+  principal:
+    "its inline policy, trust policy and permissions boundary are rewritten, and a user's other access keys are deleted (the ESO reader also loses every other policy and group)",
 };
 
 /** JSON with object keys sorted at every level: equal values give equal text. */

@@ -140,7 +140,8 @@ export function lokiTrustPolicy(env: Environment, accountId: string): Record<str
   return webIdentityTrustPolicy(env, accountId, { issuer: checkedOidcIssuer(env), subjects: lokiServiceAccounts(env), audience: LOKI_WEB_IDENTITY_AUDIENCE });
 }
 
-function samePolicy(current: string | undefined, desired: Record<string, unknown>): boolean {
+/** Whether an IAM policy document (as IAM returns it) equals `desired`, compared as canonical JSON. */
+export function samePolicy(current: string | undefined, desired: Record<string, unknown>): boolean {
   const parsed = parsePolicyDocument(current);
   return parsed !== undefined && canonicalJson(parsed) === canonicalJson(desired);
 }
@@ -150,7 +151,8 @@ export function lokiPrincipalRef(env: Environment): AwsResourceRef {
   return { kind: 'principal', label: env.aws.credentialMode === 'static' ? 'IAM user' : 'IAM role', name: principalName(env), field: 'aws.principalName' };
 }
 
-async function readOrUndefined<T>(action: string, call: () => Promise<T>): Promise<T | undefined> {
+/** Runs an IAM read; `undefined` when the entity does not exist (NoSuchEntity), other errors mapped. */
+export async function readOrUndefined<T>(action: string, call: () => Promise<T>): Promise<T | undefined> {
   try {
     return await call();
   } catch (error) {
@@ -159,7 +161,8 @@ async function readOrUndefined<T>(action: string, call: () => Promise<T>): Promi
   }
 }
 
-async function listAll<T>(fetchPage: (marker: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+/** Every item of a paged IAM listing (`Marker`/`IsTruncated`); `fetchPage` maps its own errors. */
+export async function listAll<T>(fetchPage: (marker: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
   const all: T[] = [];
   let marker: string | undefined;
   do {
@@ -252,8 +255,11 @@ export async function convergeBoundary(scope: IamScope, kind: PrincipalKind, nam
   return true;
 }
 
-/** A create or put that names the boundary: a missing boundary policy is the catalog's fault. */
-async function boundaryCall<T>(scope: IamScope, action: string, fresh: boolean, call: () => Promise<T>): Promise<T> {
+/**
+ * A create or put that names the catalog's permissions boundary: retried while IAM propagates when
+ * `fresh`; a missing boundary policy is the catalog's fault (`InvalidInput` naming `aws.permissionsBoundary`).
+ */
+export async function boundaryCall<T>(scope: IamScope, action: string, fresh: boolean, call: () => Promise<T>): Promise<T> {
   const boundary = scope.env.aws.permissionsBoundary;
   try {
     return await (fresh ? retryWhilePropagating(action, call, { fresh, windowMs: scope.propagationWindowMs, signal: scope.signal }) : call());

@@ -7,10 +7,13 @@
  * account or region). The worker's own AWS key never leaves the worker; what reaches a cluster is
  * this reader's key (static) or the ARN of this reader's role (sts).
  *
- * A principal of that name that logstack did not create for this environment (tags `app=logstack`
- * and `logstack.io/environment=<env>`) is never modified (`Conflict`, nothing written). Any other
- * policy found on an owned reader (inline, attached, or through a group) is removed, so the read
- * policy is its only right.
+ * The reader obeys the rules of the Loki principal (`iam.ts`, `common.ts`): owned for this environment
+ * (tags `app=logstack` and `logstack.io/environment=<env>`), absent, or adopted through
+ * `aws.adopt: [principal]`, which covers the reader too; anything else is `Conflict` before any write.
+ * It is created with the catalog's `aws.permissionsBoundary` (converged on an existing reader), a role's
+ * trust is the shared web-identity trust, and calls on a just-created reader are retried while IAM
+ * propagates it. Any other policy found on an owned reader (inline, attached, or through a group) is
+ * removed, so the read policy is its only right.
  */
 import {
   CreateRoleCommand,
@@ -19,29 +22,40 @@ import {
   DeleteUserPolicyCommand,
   DetachRolePolicyCommand,
   DetachUserPolicyCommand,
-  GetRoleCommand,
   GetRolePolicyCommand,
-  GetUserCommand,
   GetUserPolicyCommand,
   ListAttachedRolePoliciesCommand,
   ListAttachedUserPoliciesCommand,
   ListGroupsForUserCommand,
   ListRolePoliciesCommand,
-  ListRoleTagsCommand,
   ListUserPoliciesCommand,
-  ListUserTagsCommand,
   PutRolePolicyCommand,
   PutUserPolicyCommand,
   RemoveUserFromGroupCommand,
   UpdateAssumeRolePolicyCommand,
-  type Tag,
 } from '@aws-sdk/client-iam';
 import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { FailureType, principalName, type Environment } from '../../domain/index.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
-import { awsCall, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
-import { ENVIRONMENT_TAG, MANAGED_TAG, canonicalJson, managedTags, parsePolicyDocument, partitionOf, sendOptions } from './common.ts';
-import { type AccessKeyMaterial, type IamScope, checkedOidcIssuer, ensureSingleAccessKey } from './iam.ts';
+import { hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
+import { type AwsResourceRef, checkedPermissionsBoundary, isFresh, partitionOf, sendOptions } from './common.ts';
+import {
+  type AccessKeyMaterial,
+  type IamScope,
+  type PrincipalKind,
+  boundaryCall,
+  checkedOidcIssuer,
+  claimPrincipal,
+  convergeBoundary,
+  creationFields,
+  ensureSingleAccessKey,
+  listAll,
+  propagating,
+  readOrUndefined,
+  readPrincipal,
+  samePolicy,
+  webIdentityTrustPolicy,
+} from './iam.ts';
 
 /** The one inline policy of the reader. */
 export const STORE_READER_POLICY_NAME = 'logstack-secrets-read';
@@ -112,19 +126,26 @@ export function storeReaderPolicy(secretArns: readonly string[]): Record<string,
   };
 }
 
-/** The reader role's trust: the cluster's OIDC provider, for exactly the store's service account and audience. */
+/**
+ * The reader role's trust, built by the shared {@link webIdentityTrustPolicy}: the cluster's OIDC provider,
+ * for exactly the store's service account (`:sub`) and audience (`:aud`).
+ */
 export function storeReaderTrustPolicy(env: Environment, accountId: string): Record<string, unknown> {
-  const issuer = checkedOidcIssuer(env);
+  return webIdentityTrustPolicy(env, accountId, { issuer: checkedOidcIssuer(env), subjects: [STORE_READER_SUBJECT], audience: STORE_READER_AUDIENCE });
+}
+
+/**
+ * The reader as a resource logstack writes, for the owned-or-absent rule ({@link readPrincipal}). Its kind is
+ * `principal`: `aws.adopt: [principal]` hands over every IAM principal logstack manages for the environment —
+ * the Loki principal AND this reader — so an untagged reader of that name is adopted (tagged, its other
+ * policies, groups and keys removed) only when the catalog says so, and is a `Conflict` otherwise.
+ */
+export function storeReaderRef(env: Environment): AwsResourceRef {
   return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:${partitionOf(env.aws.region)}:iam::${accountId}:oidc-provider/${issuer}` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${issuer}:sub`]: STORE_READER_SUBJECT, [`${issuer}:aud`]: STORE_READER_AUDIENCE } },
-      },
-    ],
+    kind: 'principal',
+    label: env.aws.credentialMode === 'static' ? 'IAM user' : 'IAM role',
+    name: storeReaderName(env),
+    field: `the environment's name (its ESO reader is always named logstack-<environment>-secrets-reader)`,
   };
 }
 
@@ -133,46 +154,7 @@ export async function readerSecretArns(scope: ReaderScope): Promise<string[]> {
   return [await secretArnOf(scope, scope.env.aws.secretName), await secretArnOf(scope, GITOPS_REPOSITORY_SECRET)];
 }
 
-// ── shared IAM plumbing ──────────────────────────────────────────────────────────────────────
-
-async function readOrUndefined<T>(action: string, call: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call();
-  } catch (error) {
-    if (hasAwsCode(error, 'NoSuchEntity', 'NoSuchEntityException')) return undefined;
-    throw mapAwsError(error, action);
-  }
-}
-
-async function listAll<T>(action: string, fetchPage: (marker: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
-  const all: T[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await awsCall(action, () => fetchPage(marker));
-    all.push(...(page.items ?? []));
-    marker = page.next;
-  } while (marker !== undefined);
-  return all;
-}
-
-function ownedByEnvironment(tags: readonly Tag[], env: Environment): boolean {
-  const has = (key: string, value: string): boolean => tags.some((t) => t.Key === key && t.Value === value);
-  return has(MANAGED_TAG.key, MANAGED_TAG.value) && has(ENVIRONMENT_TAG, env.name);
-}
-
-function notOwned(kind: 'user' | 'role', name: string, env: Environment): Error {
-  return nonRetryable(
-    FailureType.Conflict,
-    `IAM ${kind} "${name}" exists but was not created by logstack for environment "${env.name}" (tags app=logstack and ${ENVIRONMENT_TAG}=${env.name}), ` +
-      `so logstack will not change it${kind === 'user' ? ' or its access keys' : ''}. Delete it, or tag it app=logstack and ${ENVIRONMENT_TAG}=${env.name} to hand it over deliberately`,
-    { environment: env.name, [kind]: name },
-  );
-}
-
-function samePolicy(current: string | undefined, desired: Record<string, unknown>): boolean {
-  const parsed = parsePolicyDocument(current);
-  return parsed !== undefined && canonicalJson(parsed) === canonicalJson(desired);
-}
+// ── the reader, user or role ─────────────────────────────────────────────────────────────────
 
 /** What ensuring a reader did; names and ARNs only. */
 export interface ReaderResult {
@@ -180,165 +162,162 @@ export interface ReaderResult {
   readonly created: boolean;
   /** True when the read policy (or, for a role, its trust) was written. */
   readonly policyWritten: boolean;
+  /** True when the catalog's permissions boundary was put on an existing reader. */
+  readonly boundaryWritten: boolean;
   /** Other policies and group memberships removed from the reader (names). */
   readonly removed: string[];
+  /** The reader was created moments ago (by this call, or its `CreateDate` is recent): calls on it retry while IAM propagates. */
+  readonly fresh: boolean;
 }
 
-// ── static: the reader user ──────────────────────────────────────────────────────────────────
+const IAM_KIND = { user: 'User', role: 'Role' } as const;
 
-async function removeOtherUserRights(scope: IamScope, user: string): Promise<string[]> {
+/** Removes every right of the reader but the read policy: other inline policies, attached policies, groups (users). */
+async function removeOtherRights(scope: IamScope, kind: PrincipalKind, name: string, fresh: boolean): Promise<string[]> {
   const o = sendOptions(scope.signal);
+  const K = IAM_KIND[kind];
+  const call = <T>(action: string, send: () => Promise<T>): Promise<T> => propagating(scope, `iam:${action} ${name}`, fresh, send);
   const removed: string[] = [];
-  const inline = await listAll(`iam:ListUserPolicies of ${user}`, async (m) => {
-    const p = await scope.iam.send(new ListUserPoliciesCommand({ UserName: user, Marker: m }), o);
-    return { items: p.PolicyNames, next: p.IsTruncated ? p.Marker : undefined };
-  });
-  for (const name of inline.filter((n) => n !== STORE_READER_POLICY_NAME)) {
-    await awsCall(`iam:DeleteUserPolicy ${name} of ${user}`, () => scope.iam.send(new DeleteUserPolicyCommand({ UserName: user, PolicyName: name }), o));
-    removed.push(`inline:${name}`);
+  const inline = await listAll((m) =>
+    call(`List${K}Policies of`, async () => {
+      const p = kind === 'user' ? await scope.iam.send(new ListUserPoliciesCommand({ UserName: name, Marker: m }), o) : await scope.iam.send(new ListRolePoliciesCommand({ RoleName: name, Marker: m }), o);
+      return { items: p.PolicyNames, next: p.IsTruncated ? p.Marker : undefined };
+    }),
+  );
+  for (const policy of inline.filter((n) => n !== STORE_READER_POLICY_NAME)) {
+    await call(`Delete${K}Policy ${policy} of`, () =>
+      kind === 'user' ? scope.iam.send(new DeleteUserPolicyCommand({ UserName: name, PolicyName: policy }), o) : scope.iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }), o),
+    );
+    removed.push(`inline:${policy}`);
   }
-  const attached = await listAll(`iam:ListAttachedUserPolicies of ${user}`, async (m) => {
-    const p = await scope.iam.send(new ListAttachedUserPoliciesCommand({ UserName: user, Marker: m }), o);
-    return { items: p.AttachedPolicies, next: p.IsTruncated ? p.Marker : undefined };
-  });
-  for (const policy of attached) {
-    if (policy.PolicyArn === undefined) continue;
-    await awsCall(`iam:DetachUserPolicy ${policy.PolicyArn} of ${user}`, () => scope.iam.send(new DetachUserPolicyCommand({ UserName: user, PolicyArn: policy.PolicyArn }), o));
-    removed.push(`attached:${policy.PolicyArn}`);
+  const attached = await listAll((m) =>
+    call(`ListAttached${K}Policies of`, async () => {
+      const p =
+        kind === 'user' ? await scope.iam.send(new ListAttachedUserPoliciesCommand({ UserName: name, Marker: m }), o) : await scope.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name, Marker: m }), o);
+      return { items: p.AttachedPolicies, next: p.IsTruncated ? p.Marker : undefined };
+    }),
+  );
+  for (const { PolicyArn } of attached) {
+    if (PolicyArn === undefined) continue;
+    await call(`Detach${K}Policy ${PolicyArn} of`, () =>
+      kind === 'user' ? scope.iam.send(new DetachUserPolicyCommand({ UserName: name, PolicyArn }), o) : scope.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn }), o),
+    );
+    removed.push(`attached:${PolicyArn}`);
   }
-  const groups = await listAll(`iam:ListGroupsForUser ${user}`, async (m) => {
-    const p = await scope.iam.send(new ListGroupsForUserCommand({ UserName: user, Marker: m }), o);
-    return { items: p.Groups, next: p.IsTruncated ? p.Marker : undefined };
-  });
-  for (const group of groups) {
-    if (group.GroupName === undefined) continue;
-    await awsCall(`iam:RemoveUserFromGroup ${user} ${group.GroupName}`, () => scope.iam.send(new RemoveUserFromGroupCommand({ UserName: user, GroupName: group.GroupName }), o));
-    removed.push(`group:${group.GroupName}`);
+  if (kind === 'role') return removed;
+  const groups = await listAll((m) =>
+    call('ListGroupsForUser', async () => {
+      const p = await scope.iam.send(new ListGroupsForUserCommand({ UserName: name, Marker: m }), o);
+      return { items: p.Groups, next: p.IsTruncated ? p.Marker : undefined };
+    }),
+  );
+  for (const { GroupName } of groups) {
+    if (GroupName === undefined) continue;
+    await call(`RemoveUserFromGroup ${GroupName}:`, () => scope.iam.send(new RemoveUserFromGroupCommand({ UserName: name, GroupName }), o));
+    removed.push(`group:${GroupName}`);
   }
   return removed;
 }
 
+/** Creates the reader with the shared creation fields (ownership tags, the catalog's boundary); returns its ARN. */
+async function createReader(scope: ReaderScope, kind: PrincipalKind, name: string, trust: Record<string, unknown> | undefined): Promise<string | undefined> {
+  const fields = creationFields(scope.env);
+  const o = sendOptions(scope.signal);
+  if (kind === 'user') {
+    const created = await boundaryCall(scope, `iam:CreateUser ${name}`, false, () => scope.iam.send(new CreateUserCommand({ UserName: name, ...fields }), o));
+    return created.User?.Arn;
+  }
+  const created = await boundaryCall(scope, `iam:CreateRole ${name}`, false, () =>
+    scope.iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        AssumeRolePolicyDocument: JSON.stringify(trust),
+        Description: `External Secrets reader of environment ${scope.env.name} (managed by logstack)`,
+        ...fields,
+      }),
+      o,
+    ),
+  );
+  return created.Role?.Arn;
+}
+
 /**
- * Ensures the reader user of `scope.env` with the read policy as its only right. Creates it when absent
- * (tagged); rewrites the policy only when its document differs. `Conflict` (nothing written) when a user
- * of that name is not logstack's for this environment.
+ * The reader user or role under the same rules as the Loki principal (`activities/aws/iam.ts`): owned for this
+ * environment, absent, or adopted through `aws.adopt: [principal]` (tagged first), else `Conflict` before any
+ * write; created with the ownership tags and the catalog's permissions boundary, which is converged on an
+ * existing reader; a role's web-identity trust rewritten when it differs; then the read policy (written only
+ * when its document differs) and the removal of every other right. Calls on a reader created moments ago are
+ * retried while IAM propagates it.
+ */
+async function ensureReader(scope: ReaderScope, kind: PrincipalKind): Promise<ReaderResult> {
+  assertReaderScope(scope.env);
+  const name = storeReaderName(scope.env);
+  const o = sendOptions(scope.signal);
+  const trust = kind === 'role' ? storeReaderTrustPolicy(scope.env, scope.accountId) : undefined;
+  checkedPermissionsBoundary(scope.env);
+  const state = await readPrincipal(scope, kind, name, storeReaderRef(scope.env));
+  const desired = storeReaderPolicy(await readerSecretArns(scope));
+  let arn = state.arn;
+  let fresh = isFresh(state.createDate);
+  let policyWritten = false;
+  let boundaryWritten = false;
+  if (state.exists) {
+    await claimPrincipal(scope, kind, name, state);
+    boundaryWritten = await convergeBoundary(scope, kind, name, state, fresh);
+    if (trust !== undefined && !samePolicy(state.trustPolicy, trust)) {
+      await propagating(scope, `iam:UpdateAssumeRolePolicy on ${name}`, fresh, () => scope.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: JSON.stringify(trust) }), o));
+      policyWritten = true;
+    }
+  } else {
+    arn = await createReader(scope, kind, name, trust);
+    fresh = true;
+  }
+  if (arn === undefined) throw new Error(`IAM returned no ARN for ${kind} ${name}`);
+  const action = `iam:Get${IAM_KIND[kind]}Policy ${STORE_READER_POLICY_NAME} of ${name}`;
+  const current = !state.exists
+    ? undefined
+    : await readOrUndefined<{ PolicyDocument?: string | undefined }>(action, () =>
+        kind === 'user'
+          ? scope.iam.send(new GetUserPolicyCommand({ UserName: name, PolicyName: STORE_READER_POLICY_NAME }), o)
+          : scope.iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: STORE_READER_POLICY_NAME }), o),
+      );
+  if (!samePolicy(current?.PolicyDocument, desired)) {
+    const document = { PolicyName: STORE_READER_POLICY_NAME, PolicyDocument: JSON.stringify(desired) };
+    await propagating(scope, `iam:Put${IAM_KIND[kind]}Policy ${STORE_READER_POLICY_NAME} on ${name}`, fresh, () =>
+      kind === 'user' ? scope.iam.send(new PutUserPolicyCommand({ UserName: name, ...document }), o) : scope.iam.send(new PutRolePolicyCommand({ RoleName: name, ...document }), o),
+    );
+    policyWritten = true;
+  }
+  const removed = state.exists ? await removeOtherRights(scope, kind, name, fresh) : [];
+  return { principalArn: arn, created: !state.exists, policyWritten, boundaryWritten, removed, fresh };
+}
+
+/**
+ * Ensures the reader user of `scope.env` (static mode) with the read policy as its only right (see
+ * {@link ensureReader}'s rules). `Conflict` (nothing written) when a user of that name is not logstack's for
+ * this environment and not adopted.
  */
 export async function ensureStoreReaderUser(scope: ReaderScope): Promise<ReaderResult> {
-  assertReaderScope(scope.env);
-  const user = storeReaderName(scope.env);
-  const o = sendOptions(scope.signal);
-  const existing = await readOrUndefined(`iam:GetUser ${user}`, () => scope.iam.send(new GetUserCommand({ UserName: user }), o));
-  if (existing !== undefined) {
-    const tags = await listAll(`iam:ListUserTags on ${user}`, async (m) => {
-      const p = await scope.iam.send(new ListUserTagsCommand({ UserName: user, Marker: m }), o);
-      return { items: p.Tags, next: p.IsTruncated ? p.Marker : undefined };
-    });
-    if (!ownedByEnvironment(tags, scope.env)) throw notOwned('user', user, scope.env);
-  }
-  const desired = storeReaderPolicy(await readerSecretArns(scope));
-  let arn = existing?.User?.Arn;
-  if (existing === undefined) {
-    const created = await awsCall(`iam:CreateUser ${user}`, () => scope.iam.send(new CreateUserCommand({ UserName: user, Tags: managedTags(scope.env) }), o));
-    arn = created.User?.Arn;
-  }
-  if (arn === undefined) throw new Error(`IAM returned no ARN for user ${user}`);
-  const current = await readOrUndefined(`iam:GetUserPolicy ${STORE_READER_POLICY_NAME} of ${user}`, () =>
-    scope.iam.send(new GetUserPolicyCommand({ UserName: user, PolicyName: STORE_READER_POLICY_NAME }), o),
-  );
-  const policyWritten = !samePolicy(current?.PolicyDocument, desired);
-  if (policyWritten) {
-    await awsCall(`iam:PutUserPolicy ${STORE_READER_POLICY_NAME} on ${user}`, () =>
-      scope.iam.send(new PutUserPolicyCommand({ UserName: user, PolicyName: STORE_READER_POLICY_NAME, PolicyDocument: JSON.stringify(desired) }), o),
-    );
-  }
-  const removed = existing === undefined ? [] : await removeOtherUserRights(scope, user);
-  return { principalArn: arn, created: existing === undefined, policyWritten, removed };
+  return ensureReader(scope, 'user');
 }
 
 /**
  * Leaves the reader user with exactly one access key and returns it (in memory only): `stored` is kept
  * while it is an Active key of the reader, otherwise a new key replaces every key of the reader. A key
- * that is not the reader's (the worker's own, an older shared key) is never touched.
+ * that is not the reader's (the worker's own, an older shared key) is never touched. `fresh` (the
+ * reader was just created, {@link ReaderResult.fresh}) retries the key calls while IAM propagates it.
  */
-export async function ensureStoreReaderKey(scope: IamScope, stored: Partial<AccessKeyMaterial> | undefined): Promise<{ key: AccessKeyMaterial; created: boolean }> {
-  const { key, created } = await ensureSingleAccessKey(scope, storeReaderName(scope.env), stored);
+export async function ensureStoreReaderKey(scope: IamScope, stored: Partial<AccessKeyMaterial> | undefined, fresh = false): Promise<{ key: AccessKeyMaterial; created: boolean }> {
+  const { key, created } = await ensureSingleAccessKey(scope, storeReaderName(scope.env), stored, fresh);
   return { key, created };
 }
 
-// ── sts: the reader role ─────────────────────────────────────────────────────────────────────
-
-async function removeOtherRoleRights(scope: IamScope, role: string): Promise<string[]> {
-  const o = sendOptions(scope.signal);
-  const removed: string[] = [];
-  const inline = await listAll(`iam:ListRolePolicies of ${role}`, async (m) => {
-    const p = await scope.iam.send(new ListRolePoliciesCommand({ RoleName: role, Marker: m }), o);
-    return { items: p.PolicyNames, next: p.IsTruncated ? p.Marker : undefined };
-  });
-  for (const name of inline.filter((n) => n !== STORE_READER_POLICY_NAME)) {
-    await awsCall(`iam:DeleteRolePolicy ${name} of ${role}`, () => scope.iam.send(new DeleteRolePolicyCommand({ RoleName: role, PolicyName: name }), o));
-    removed.push(`inline:${name}`);
-  }
-  const attached = await listAll(`iam:ListAttachedRolePolicies of ${role}`, async (m) => {
-    const p = await scope.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: role, Marker: m }), o);
-    return { items: p.AttachedPolicies, next: p.IsTruncated ? p.Marker : undefined };
-  });
-  for (const policy of attached) {
-    if (policy.PolicyArn === undefined) continue;
-    await awsCall(`iam:DetachRolePolicy ${policy.PolicyArn} of ${role}`, () => scope.iam.send(new DetachRolePolicyCommand({ RoleName: role, PolicyArn: policy.PolicyArn }), o));
-    removed.push(`attached:${policy.PolicyArn}`);
-  }
-  return removed;
-}
-
 /**
- * Ensures the reader role of `scope.env`: trusted by web identity from the cluster's OIDC issuer for
- * exactly the store's service account (`:sub`) and audience (`:aud`), with the read policy as its only
- * right. Creates it when absent (tagged); rewrites the trust or the policy only when it differs.
- * `Conflict` (nothing written) when a role of that name is not logstack's for this environment.
+ * Ensures the reader role of `scope.env` (sts mode): trusted by web identity from the cluster's OIDC issuer
+ * for exactly the store's service account (`:sub`) and audience (`:aud`), with the read policy as its only
+ * right (see {@link ensureReader}'s rules). `Conflict` (nothing written) when a role of that name is not
+ * logstack's for this environment and not adopted.
  */
 export async function ensureStoreReaderRole(scope: ReaderScope): Promise<ReaderResult> {
-  assertReaderScope(scope.env);
-  const role = storeReaderName(scope.env);
-  const o = sendOptions(scope.signal);
-  const trust = storeReaderTrustPolicy(scope.env, scope.accountId);
-  const existing = await readOrUndefined(`iam:GetRole ${role}`, () => scope.iam.send(new GetRoleCommand({ RoleName: role }), o));
-  if (existing !== undefined) {
-    const tags = await listAll(`iam:ListRoleTags on ${role}`, async (m) => {
-      const p = await scope.iam.send(new ListRoleTagsCommand({ RoleName: role, Marker: m }), o);
-      return { items: p.Tags, next: p.IsTruncated ? p.Marker : undefined };
-    });
-    if (!ownedByEnvironment(tags, scope.env)) throw notOwned('role', role, scope.env);
-  }
-  const desired = storeReaderPolicy(await readerSecretArns(scope));
-  let arn = existing?.Role?.Arn;
-  let policyWritten = false;
-  if (existing === undefined) {
-    const created = await awsCall(`iam:CreateRole ${role}`, () =>
-      scope.iam.send(
-        new CreateRoleCommand({
-          RoleName: role,
-          AssumeRolePolicyDocument: JSON.stringify(trust),
-          Description: `External Secrets reader of environment ${scope.env.name} (managed by logstack)`,
-          Tags: managedTags(scope.env),
-        }),
-        o,
-      ),
-    );
-    arn = created.Role?.Arn;
-  } else if (!samePolicy(existing.Role?.AssumeRolePolicyDocument, trust)) {
-    await awsCall(`iam:UpdateAssumeRolePolicy on ${role}`, () => scope.iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role, PolicyDocument: JSON.stringify(trust) }), o));
-    policyWritten = true;
-  }
-  if (arn === undefined) throw new Error(`IAM returned no ARN for role ${role}`);
-  const current = await readOrUndefined(`iam:GetRolePolicy ${STORE_READER_POLICY_NAME} of ${role}`, () =>
-    scope.iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: STORE_READER_POLICY_NAME }), o),
-  );
-  if (!samePolicy(current?.PolicyDocument, desired)) {
-    await awsCall(`iam:PutRolePolicy ${STORE_READER_POLICY_NAME} on ${role}`, () =>
-      scope.iam.send(new PutRolePolicyCommand({ RoleName: role, PolicyName: STORE_READER_POLICY_NAME, PolicyDocument: JSON.stringify(desired) }), o),
-    );
-    policyWritten = true;
-  }
-  const removed = existing === undefined ? [] : await removeOtherRoleRights(scope, role);
-  return { principalArn: arn, created: existing === undefined, policyWritten, removed };
+  return ensureReader(scope, 'role');
 }

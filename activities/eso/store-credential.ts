@@ -93,7 +93,7 @@ export function createEnsureStoreCredential(deps: StoreCredentialDeps) {
     const live = await readObject(cluster, { apiVersion: 'v1', kind: 'Secret', name, namespace });
     const liveData = (live?.['data'] as Record<string, string> | undefined) ?? {};
     const stored = { accessKeyId: decoded(liveData, names.accessKeyIdKey), secretAccessKey: decoded(liveData, names.secretAccessKeyKey) };
-    const { key, created: rotated } = await ensureStoreReaderKey(scope, stored);
+    const { key, created: rotated } = await ensureStoreReaderKey(scope, stored, reader.fresh);
     const data = {
       [names.accessKeyIdKey]: Buffer.from(key.accessKeyId).toString('base64'),
       [names.secretAccessKeyKey]: Buffer.from(key.secretAccessKey).toString('base64'),

@@ -12,7 +12,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createAwsActivities, createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
 import { mapAwsError, nonRetryable } from '../../activities/errors.ts';
-import { bucketNames, motoClients, rejection, resetMoto, setMotoAuthorization, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
+import { bucketNames, motoClients, rejection, resetMoto, setMotoAuthorization, testEnvironment } from './aws-moto.ts';
+import { type PrivateMoto, startPrivateMoto } from './private-moto.ts';
 
 function s3Error(name: string, status: number, fault: 'client' | 'server' = status >= 500 ? 'server' : 'client'): S3ServiceException {
   return new S3ServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status, requestId: 'r-1' }, message: `${name} from S3` });

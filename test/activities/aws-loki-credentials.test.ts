@@ -29,7 +29,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
 import type { Environment } from '../../domain/index.ts';
-import { MOTO_ACCOUNT, motoClients, rejection, resetMoto, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
+import { MOTO_ACCOUNT, motoClients, rejection, resetMoto, testEnvironment } from './aws-moto.ts';
+import { type PrivateMoto, startPrivateMoto } from './private-moto.ts';
 
 const ISSUER = 'oidc.dev.example.com/cluster-1';
 

@@ -2,11 +2,7 @@
  * Shared setup for the AWS activity tests, which run against a real moto server: the sandbox's
  * (`aws.endpoint` of its status file) or, when the sandbox is not up, `LOGSTACK_AWS_ENDPOINT`.
  */
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
-import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
 import { parseCatalog, findEnvironment, type Environment } from '../../domain/index.ts';
 import { readSandbox } from '../../sandbox/status.ts';
 import { createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
@@ -135,52 +131,4 @@ export async function rejection(promise: Promise<unknown>): Promise<FailureLike>
     return error as FailureLike;
   }
   throw new Error('expected a failure, got a result');
-}
-
-/** A moto server of this test process only: resets and IAM enforcement there disturb nobody else. */
-export interface PrivateMoto {
-  readonly endpoint: string;
-  /** Stops the server (its process only). */
-  stop(): Promise<void>;
-}
-
-/**
- * Starts a private moto server (the sandbox's pinned build, from its cache) on a free loopback port.
- * Tests that reset moto or switch its IAM enforcement on use it, never the shared sandbox moto, whose
- * state other test processes and the sandbox's own clusters rely on.
- */
-export async function startPrivateMoto(): Promise<PrivateMoto> {
-  const version = loadVersions().python.moto.split('==')[1] ?? '';
-  const bin = join(CACHE_ROOT, `moto-${version}`, 'bin', 'moto_server');
-  const port = await new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${endpoint}/moto-api/`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill();
-      throw new Error(`private moto (${bin}) did not start on ${endpoint}; build the sandbox first (npm run sandbox -- up)`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    endpoint,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }

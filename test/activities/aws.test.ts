@@ -20,7 +20,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
-import { bucketNames, motoClients, otherAccountS3, rejection, resetMoto, startPrivateMoto, testEnvironment, type PrivateMoto } from './aws-moto.ts';
+import { bucketNames, motoClients, otherAccountS3, rejection, resetMoto, testEnvironment } from './aws-moto.ts';
+import { type PrivateMoto, startPrivateMoto } from './private-moto.ts';
 
 void describe('S3 bucket activities against moto (a private moto: these tests reset it)', () => {
   let moto: PrivateMoto;

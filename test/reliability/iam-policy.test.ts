@@ -35,10 +35,9 @@ import { tlsOnlyStatement } from '../../activities/aws/s3.ts';
 import {
   MOTO_ACCOUNT,
   motoClients,
-  startPrivateMoto,
   testEnvironment,
-  type PrivateMoto,
 } from '../activities/aws-moto.ts';
+import { type PrivateMoto, startPrivateMoto } from '../activities/private-moto.ts';
 import { startE2E, type E2E } from '../e2e/harness.ts';
 import { endOrphanedLocks } from '../worker/sandbox-runs.ts';
 

@@ -164,8 +164,16 @@ export interface Hygiene {
   readonly kube: KubeClusters;
   /** Processes stopped by `close()`: the stand-ins, and every worker the file starts. */
   readonly children: ChildProcess[];
-  /** The worker's AWS and store-credential settings: AWS through the recorder, the store key `storeSecret`. */
-  workerEnv(storeSecret: string): Record<string, string>;
+  /**
+   * The worker's AWS settings: AWS through the recorder. There is no store-credential setting any more: the
+   * store credential is the environment's reader key, which `ensureStoreCredential` creates.
+   */
+  workerEnv(): Record<string, string>;
+  /**
+   * The store credential ESO uses on `env`'s cluster, read back from its Secret (the reader's key in static
+   * mode). In memory only: callers add it to the scanned secrets and never print it.
+   */
+  storeCredential(env: string): Promise<{ accessKeyId: string; secretAccessKey: string } | undefined>;
   /** Ends the locks the worker served, then stops it. */
   stopWorker(
     worker: WorkerProcess,
@@ -175,7 +183,7 @@ export interface Hygiene {
   ): Promise<void>;
   /**
    * Adds every secret value stored now for the sandbox's environments: the Loki secrets in Secrets Manager, the
-   * IAM access key ids of the Loki users, the Loki and store Secrets in the clusters.
+   * IAM access key ids of the Loki users and of the ESO readers, the Loki and store Secrets in the clusters.
    */
   storedSecrets(found: KnownSecret[]): Promise<void>;
   close(): Promise<void>;
@@ -199,14 +207,25 @@ export async function startHygiene(): Promise<Hygiene> {
     iam,
     kube,
     children,
-    workerEnv: (storeSecret) => ({
+    workerEnv: () => ({
       AWS_ENDPOINT_URL: recorder.endpoint,
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_REGION: REGION,
-      LOGSTACK_STORE_ACCESS_KEY_ID: 'test',
-      LOGSTACK_STORE_SECRET_ACCESS_KEY: storeSecret,
     }),
+    async storeCredential(env) {
+      const obj = await readObject(kube.forContext(`logstack-${env}`), {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        name: STORE.name,
+        namespace: STORE.namespace,
+      });
+      const data = (obj?.['data'] as Record<string, string> | undefined) ?? {};
+      const field = (key: string): string => Buffer.from(data[key] ?? '', 'base64').toString('utf8');
+      const accessKeyId = field(STORE.accessKeyIdKey);
+      const secretAccessKey = field(STORE.secretAccessKeyKey);
+      return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined;
+    },
     async stopWorker(worker, taskQueue, environments, inNamespace = client) {
       await endLocksOnTaskQueue(inNamespace, environments, taskQueue, 'secret hygiene test');
       if (worker.child.exitCode === null && worker.child.signalCode === null) {
@@ -222,12 +241,11 @@ export async function startHygiene(): Promise<Hygiene> {
         const doc = JSON.parse(value?.SecretString ?? '{}') as Record<string, string>;
         for (const key of ['access_key_id', 'access_key_secret'])
           if (doc[key]) addSecret(found, secretOf(`Secrets Manager ${env} ${key}`, doc[key]));
-        if (env !== 'production') {
-          const keys = await iam
-            .send(new ListAccessKeysCommand({ UserName: `logstack-${env}-loki` }))
-            .catch(() => undefined);
+        const users = env === 'production' ? [] : [`logstack-${env}-loki`, `logstack-${env}-secrets-reader`];
+        for (const user of users) {
+          const keys = await iam.send(new ListAccessKeysCommand({ UserName: user })).catch(() => undefined);
           for (const k of keys?.AccessKeyMetadata ?? [])
-            if (k.AccessKeyId) addSecret(found, secretOf(`IAM access key id of logstack-${env}-loki`, k.AccessKeyId));
+            if (k.AccessKeyId) addSecret(found, secretOf(`IAM access key id of ${user}`, k.AccessKeyId));
         }
         const cluster = kube.forContext(`logstack-${env}`);
         const secretsInCluster = [

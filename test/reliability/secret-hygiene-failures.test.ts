@@ -1,6 +1,7 @@
 /**
  * Activities that fail while they hold secret material leak it nowhere: Secrets Manager refuses to store a
- * freshly created access key, and the API server refuses the write of the store credential Secret — two
+ * freshly created access key, and the API server refuses the write of the store credential Secret (holding
+ * the environment's freshly created reader key, whose secret the recorder saw in IAM's answer) — two
  * bootstraps of environments of this test only, through a real worker process whose AWS traffic passes the
  * recording endpoint (test/reliability/secret-scan.ts). Neither the failure message, its details and cause
  * chain in the client error and in history, nor the worker log holds a secret: the values the failing runs
@@ -39,7 +40,7 @@ import {
   startHygiene,
   type Hygiene,
 } from './secret-hygiene-context.ts';
-import { addSecret, describeFindings, markerSecret, scanFor, secretOf, toJsonText } from './secret-scan.ts';
+import { addSecret, describeFindings, scanFor, secretOf, toJsonText } from './secret-scan.ts';
 import type { AwsRecorder, KnownSecret, SecretFinding } from './secret-scan.ts';
 
 const execFileAsync = promisify(execFile);
@@ -91,7 +92,6 @@ describe(
     const taskQueue = `hygiene-failures-${PID}`;
     const account = `logstack-hygiene-${PID}`;
     const label = 'logstack.io/hygiene-test';
-    const failureStoreMarker = markerSecret('storefail');
     let dir = '';
     let worker: WorkerProcess | undefined;
     const failures = new Map<string, unknown>();
@@ -198,7 +198,7 @@ describe(
       worker = startWorkerProcess({
         taskQueue,
         env: {
-          ...hyg.workerEnv(failureStoreMarker),
+          ...hyg.workerEnv(),
           LOGSTACK_CATALOG: catalogPath,
           KUBECONFIG: kubeconfig,
         },
@@ -240,18 +240,19 @@ describe(
       // The AWS resources of the two test environments.
       const s3 = new S3Client({ ...AWS, forcePathStyle: true });
       for (const env of [refusedEnv, writeEnv]) {
-        const user = `logstack-${env}-loki`;
-        for (const key of (await iam.send(new ListAccessKeysCommand({ UserName: user })).catch(() => undefined))
-          ?.AccessKeyMetadata ?? []) {
-          await iam
-            .send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: key.AccessKeyId }))
-            .catch(() => undefined);
+        for (const user of [`logstack-${env}-loki`, `logstack-${env}-secrets-reader`]) {
+          for (const key of (await iam.send(new ListAccessKeysCommand({ UserName: user })).catch(() => undefined))
+            ?.AccessKeyMetadata ?? []) {
+            await iam
+              .send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: key.AccessKeyId }))
+              .catch(() => undefined);
+          }
+          for (const policy of (await iam.send(new ListUserPoliciesCommand({ UserName: user })).catch(() => undefined))
+            ?.PolicyNames ?? []) {
+            await iam.send(new DeleteUserPolicyCommand({ UserName: user, PolicyName: policy })).catch(() => undefined);
+          }
+          await iam.send(new DeleteUserCommand({ UserName: user })).catch(() => undefined);
         }
-        for (const policy of (await iam.send(new ListUserPoliciesCommand({ UserName: user })).catch(() => undefined))
-          ?.PolicyNames ?? []) {
-          await iam.send(new DeleteUserPolicyCommand({ UserName: user, PolicyName: policy })).catch(() => undefined);
-        }
-        await iam.send(new DeleteUserCommand({ UserName: user })).catch(() => undefined);
         await sm
           .send(new DeleteSecretCommand({ SecretId: `logstack/${env}/loki-s3`, ForceDeleteWithoutRecovery: true }))
           .catch(() => undefined);
@@ -294,9 +295,18 @@ describe(
       );
     });
 
+    it("the refused store credential held the environment's new reader key: IAM's answer crossed the recorder, so its secret is scanned below", async () => {
+      const keys = await iam.send(new ListAccessKeysCommand({ UserName: `logstack-${writeEnv}-secrets-reader` }));
+      const ids = (keys.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId);
+      assert.equal(ids.length, 1, 'the activity left the reader exactly one key');
+      assert.ok(
+        recorder.secrets.some((s) => s.label === 'CreateAccessKey AccessKeyId' && s.value === ids[0]),
+        "the reader's key was created through the recorder, which kept its secret access key",
+      );
+    });
+
     it('no failure message, detail, stack or cause — in the client error, the exported histories or the worker log — holds a secret', async (t) => {
       const all: KnownSecret[] = [...secrets];
-      addSecret(all, secretOf('store credential marker of the failing runs', failureStoreMarker));
       for (const s of recorder.secrets) addSecret(all, secretOf(`AWS traffic: ${s.label}`, s.value));
       const created = recorder.secrets.filter((s) => s.label === 'CreateAccessKey SecretAccessKey').length;
       assert.ok(created >= 2, `the failing bootstraps created access keys (${created} seen)`);

@@ -8,9 +8,12 @@
  * recording endpoint in front of moto, which keeps every secret value that passes (the access keys IAM hands
  * out, the Secrets Manager values the worker reads and writes). Seeded markers make the search concrete: the
  * Loki secret in Secrets Manager carries a marker as its access key secret (the product keeps a stored key
- * that is still active, so the marker flows Secrets Manager → worker → ESO → Kubernetes Secret), and the
- * worker's ESO store credential is a marker. With the Loki and store Secrets ESO and the worker wrote into
- * the clusters, the IAM key ids and the codec key, each value is searched for — plain, base64 at every
+ * that is still active, so the marker flows Secrets Manager → worker → ESO → Kubernetes Secret). The ESO
+ * store credential is dev's reader key, which the bootstrap's `ensureStoreCredential` creates (or keeps):
+ * its secret access key is read back from dev's store credential Secret after each bootstrap (in memory,
+ * never printed) and is one of the values searched for — a key kept from an earlier run never crosses the
+ * recorder, so this read is what makes the store credential part of the scan. With the Loki and store
+ * Secrets ESO and the worker wrote into the clusters, the IAM key ids and the codec key, each value is searched for — plain, base64 at every
  * alignment, base64url, hex — in every workflow history of both runs (exported by the Temporal CLI and by
  * the client's fetchHistory: raw JSON, base64-decoded payloads, and for the codec run the ciphertext and the
  * decrypted payloads), in the worker's JSON logs, and in every commit and object of the GitOps remote.
@@ -31,6 +34,7 @@ import {
   PutSecretValueCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import type { KubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { readObject } from '../../activities/kubernetes/apply.ts';
 import { AesGcmCodec, generateCodecKey, parseCodecKeys } from '../../codec/codec.ts';
@@ -128,7 +132,8 @@ describe(
     let kube: KubeClusters;
     const runs: RunRecord[] = [];
     const lokiMarker = markerSecret('lokihyg');
-    const storeMarker = markerSecret('storehyg');
+    /** Dev's store credential (the reader's key) as read back after each bootstrap: in memory only, never printed. */
+    const storeKeys: { accessKeyId: string; secretAccessKey: string }[] = [];
     const codecSpec = generateCodecKey(`hygiene-${PID}`);
     const codecKey = parseCodecKeys(codecSpec)[0];
     let codec: AesGcmCodec;
@@ -179,7 +184,7 @@ describe(
       const worker = startWorkerProcess({
         taskQueue,
         env: {
-          ...hyg.workerEnv(storeMarker),
+          ...hyg.workerEnv(),
           ...(mode === 'codec' ? { LOGSTACK_CODEC_KEYS: codecSpec, TEMPORAL_NAMESPACE: namespace } : {}),
         },
       });
@@ -217,6 +222,9 @@ describe(
           revision,
         });
         await snapshot();
+        const storeKey = await hyg.storeCredential('dev');
+        assert.ok(storeKey, `${mode}: the bootstrap left dev a store credential`);
+        storeKeys.push(storeKey);
         if (mode === 'plain') await seedLokiMarker();
         await execute('rolloutEnvironment', 'rollout-dev', { environment: 'dev', revision, reason: 'secret hygiene' });
         await snapshot();
@@ -246,7 +254,8 @@ describe(
     async function collectSecrets(): Promise<KnownSecret[]> {
       const found: KnownSecret[] = [];
       addSecret(found, secretOf('seeded Loki access key secret marker', lokiMarker));
-      addSecret(found, secretOf('seeded ESO store credential marker', storeMarker));
+      for (const key of storeKeys)
+        addSecret(found, secretOf("dev store credential: the reader's secret access key", key.secretAccessKey));
       assert.ok(codecKey, 'the codec key parses');
       addSecret(found, { label: 'payload codec key (raw bytes)', value: Buffer.from(codecKey.key) });
       addSecret(found, secretOf('LOGSTACK_CODEC_KEYS value', codecSpec));
@@ -303,12 +312,33 @@ describe(
         recorder.secrets.some((s) => s.value === lokiMarker),
         'the worker read the seeded marker from Secrets Manager',
       );
-      // The marker went from Secrets Manager through ESO into the dev cluster's Loki Secret, and the store marker
+      // The marker went from Secrets Manager through ESO into the dev cluster's Loki Secret, and the reader's key
       // into the store credential Secret: the scanner must see both there (base64 in the Secrets' data).
       const inCluster = (value: string) =>
         clusterSnapshots.some((json) => scanFor([secretOf('marker', value)], json, 'dev Secrets').length > 0);
       assert.ok(inCluster(lokiMarker), 'ESO synced the seeded marker into the dev Loki Secret');
-      assert.ok(inCluster(storeMarker), 'the worker wrote the store marker into the dev store credential Secret');
+      // The store credential is dev's reader key, not the worker's: its id is an Active key of the reader.
+      assert.equal(storeKeys.length, 2, 'the store credential was read after both bootstraps');
+      const readerKeys = await hyg.iam.send(new ListAccessKeysCommand({ UserName: 'logstack-dev-secrets-reader' }));
+      const active = (readerKeys.AccessKeyMetadata ?? [])
+        .filter((k) => k.Status === 'Active')
+        .map((k) => k.AccessKeyId);
+      for (const [i, key] of storeKeys.entries()) {
+        assert.notEqual(key.accessKeyId, 'test', `bootstrap ${i + 1}: the store credential is not the worker's key`);
+        assert.ok(
+          inCluster(key.secretAccessKey),
+          `bootstrap ${i + 1}: the scanner finds the reader's secret in the dev store credential Secret`,
+        );
+        assert.ok(
+          secrets.some((s) => s.value.equals(Buffer.from(key.secretAccessKey))),
+          `bootstrap ${i + 1}: the reader's secret is among the scanned values`,
+        );
+      }
+      const latest = storeKeys.at(-1);
+      assert.ok(
+        latest !== undefined && active.includes(latest.accessKeyId),
+        'the latest store credential is an Active key of logstack-dev-secrets-reader (key ids not printed)',
+      );
     });
 
     it('no workflow history of either run holds a secret: Temporal CLI export and fetchHistory, raw, base64-decoded and (codec) decrypted', async (t) => {
