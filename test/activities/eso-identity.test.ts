@@ -11,6 +11,7 @@
  *   overlay apply that does not carry it (and by its dry run: drift sees no change).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { DeleteRoleCommand, DeleteRolePolicyCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
@@ -40,10 +41,26 @@ after(() => {
   sm.destroy();
 });
 
+/**
+ * Dev as a bootstrap leaves it, when nothing has bootstrapped it yet (a fresh sandbox runs this file before the
+ * end-to-end suites): the AWS part, the store credential, the dev overlay at the remote's head (the
+ * ClusterSecretStore and the Loki ExternalSecret among it), and the ExternalSecret synced.
+ */
+async function ensureDevSyncing(): Promise<void> {
+  if (await readObject(cluster, lokiHeader)) return;
+  await acts.ensureBucket({ environment: dev });
+  const { principalArn } = await acts.ensureLokiCredentials({ environment: dev });
+  await acts.seedLokiSecret({ environment: dev, principalArn });
+  await acts.ensureStoreCredential({ environment: dev });
+  const head = execFileSync('git', ['-C', sandbox.git.remote, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+  await acts.applyOverlay({ environment: dev, revision: head });
+  await acts.waitForExternalSecretSynced({ environment: dev, timeoutSeconds: 90 });
+}
+
 describe('static: dev moves from the shared key to its own reader, the Loki Secret valid throughout (real ESO controller)', () => {
   it("the store credential becomes an Active key of logstack-dev-secrets-reader, never the worker's; the Loki Secret never changes; ESO syncs with it", async () => {
     const workerKeyId = process.env['AWS_ACCESS_KEY_ID'] ?? 'test';
-    assert.ok(await readObject(cluster, lokiHeader), 'dev is bootstrapped (openshift-logging/logging-loki-s3 exists); bootstrap dev first');
+    await ensureDevSyncing();
     // A cluster as the previous release left it: the store credential holds the worker's own key. The AWS part of
     // dev's bootstrap runs first (idempotent: the shared moto may have been reset by other tests), and ESO syncs
     // once with the shared key, so the Loki Secret holds the current document before the switch.
@@ -118,6 +135,7 @@ describe('sts: the reader role and the service account annotation, on the dev cl
 
   it('creates the role (exact :sub/:aud trust, exact-ARN read policy) and takes over the annotation from an older overlay; the overlay apply without it keeps it', async () => {
     const secretArn = (await sm.send(new CreateSecretCommand({ Name: env.aws.secretName, SecretString: '{}' }))).ARN;
+    await serverSideApply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: sa.namespace } });
     // An older overlay set the annotation itself (field manager logstack), with a literal account.
     await serverSideApply(cluster, { ...gitServiceAccount, metadata: { ...gitServiceAccount.metadata, annotations: { ...gitServiceAccount.metadata.annotations, [ROLE_ARN_ANNOTATION]: 'arn:aws:iam::999999999999:role/literal' } } });
 
