@@ -1,285 +1,28 @@
 /**
- * Confinement of a render: before `kubectl kustomize` runs, the tree it is about to build is inspected,
- * because kustomize itself has no switch against remote content (`--load-restrictor` confines local files
- * only; a `resources` entry that is a URL or a remote base is fetched over the network, and a symlink is
- * followed wherever it points).
- *
- * **Rules.** Starting at the overlay, every kustomization of the graph (`kustomization.yaml`,
- * `kustomization.yml` or `Kustomization`, reached through `resources`, `bases`, `components` and directory
- * entries of `transformers`/`generators`/`validators`) is parsed, and every path field it has —
- * `resources`, `bases`, `components`, `crds`, `configurations`, `patchesStrategicMerge`,
- * `patches[].path`, `patchesJson6902[].path`, `replacements[].path`, `openapi.path`, the `files`, `envs`
- * and `env` of `configMapGenerator`/`secretGenerator`, the entries of `transformers`, `generators` and
- * `validators` and the path fields of the builtin plugin configurations they name — must be a relative
- * path to a file or directory that exists in the exported tree, stays inside the repository root, and
- * has no symlink on its way. A URL (`scheme://`), an scp-like or `git@` remote, a remote-base shorthand
- * (`github.com/org/repo//path?ref=x`), an absolute path, an escape above the root, a missing path (which
- * kustomize would try as a remote base) and a symlink are refused; so are Helm charts (`helmCharts`,
- * `helmChartInflationGenerator`, `helmGlobals`, a `HelmChartInflationGenerator` plugin: kustomize would
- * run `helm`, which fetches charts) and non-builtin plugins. Inline entries (a multi-line string) are
- * content, not references, and are checked as plugin configurations where they are ones.
- *
- * The refusal names the file (relative to the repository root), the field and the value, and is raised
- * as the non-retryable `ManifestRejected` by the renderer.
+ * Confinement of the worker's renders: the rules of `domain/render-confinement.ts` (shared with
+ * `logstack render`) applied to the tree a render exported, read with `node:fs`. Before `kubectl kustomize`
+ * runs, the overlay's kustomization graph is inspected — no URL, remote base, absolute path, escape,
+ * missing path, symlink, Helm chart or non-builtin plugin — and a refusal names the file (relative to the
+ * exported root), the field and the value; the renderer raises it as the non-retryable `ManifestRejected`.
  */
 import { lstat, readFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { join, resolve } from 'node:path';
+import { inspectKustomizationGraph, type RenderTree } from '../../domain/render-confinement.ts';
 
-/** Why a tree may not be rendered: the file, the field and the offending value. */
-export interface RenderRefusal {
-  /** The file holding the reference, relative to the repository root (`gitops/overlays/dev/kustomization.yaml`). */
-  readonly file: string;
-  /** The field, with its index (`resources[2]`, `patches[0].path`). */
-  readonly field: string;
-  /** The offending value (truncated; never file contents). */
-  readonly value: string;
-  /** What is wrong, in a few words. */
-  readonly reason: string;
-}
+export { KUSTOMIZATION_FILES, RenderRefused, remoteOrAbsolute, type RenderRefusal } from '../../domain/render-confinement.ts';
 
-/** Thrown inside the inspection; the renderer turns it into `ManifestRejected`. */
-export class RenderRefused extends Error {
-  readonly refusal: RenderRefusal;
-  constructor(refusal: RenderRefusal) {
-    super(`${refusal.file}: ${refusal.field} ${JSON.stringify(refusal.value)} is refused: ${refusal.reason}`);
-    this.name = 'RenderRefused';
-    this.refusal = refusal;
-  }
-}
-
-/** Names kustomize looks for in a directory, in its order. */
-export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'] as const;
-
-/** Fields that would make kustomize run `helm` (which downloads charts). */
-const HELM_FIELDS = ['helmCharts', 'helmChartInflationGenerator', 'helmGlobals'] as const;
-
-/** Builtin plugin kinds and their path fields (top level; `replacements[].path` for ReplacementTransformer). */
-const BUILTIN_PLUGINS: Readonly<Record<string, readonly string[]>> = {
-  AnnotationsTransformer: [],
-  ConfigMapGenerator: ['files', 'envs', 'env'],
-  HashTransformer: [],
-  ImageTagTransformer: [],
-  LabelTransformer: [],
-  NamespaceTransformer: [],
-  PatchJson6902Transformer: ['path'],
-  PatchStrategicMergeTransformer: ['paths'],
-  PatchTransformer: ['path'],
-  PrefixSuffixTransformer: [],
-  PrefixTransformer: [],
-  SuffixTransformer: [],
-  ReplacementTransformer: [],
-  ReplicaCountTransformer: [],
-  SecretGenerator: ['files', 'envs', 'env'],
-  SortOrderTransformer: [],
-  ValueAddTransformer: [],
-};
-
-/** A guard against pathological graphs: kustomizations and plugin files visited at most. */
-const MAX_VISITS = 1000;
-/** Kustomization and plugin files larger than this are refused unread. */
-const MAX_FILE_BYTES = 1024 * 1024;
-
-/** Remote-base shorthands of kustomize (hosts it knows without a scheme). */
-const REMOTE_HOST_SHORTHAND = /^(?:github\.com|gitlab\.com|bitbucket\.org|dev\.azure\.com|ssh\.dev\.azure\.com)(?:[/:]|$)/i;
-/** `user@host:path` (scp-like Git remotes, `git@github.com:org/repo`). */
-const SCP_LIKE = /^[^/\s]+@[^/\s:]+:/;
-
-const short = (value: string): string => (value.length > 200 ? `${value.slice(0, 200)}…` : value);
-
-/**
- * Why `value` cannot be a local reference, judged by its text alone; undefined when it may be one.
- * Pure (used by tests and by {@link inspectRenderTree}).
- */
-export function remoteOrAbsolute(value: string): string | undefined {
-  const v = value.trim();
-  if (v === '') return 'an empty path';
-  if (v.includes('://')) return 'a URL: remote resources are not rendered; vendor the content into the repository';
-  if (/^git@/i.test(v) || SCP_LIKE.test(v)) return 'a Git remote: remote bases are not rendered; vendor the content into the repository';
-  if (REMOTE_HOST_SHORTHAND.test(v)) return 'a remote base: remote bases are not rendered; vendor the content into the repository';
-  if (/[?&](?:ref|version|submodules|timeout)=/.test(v)) return 'a remote base (it carries a query): remote bases are not rendered';
-  if (isAbsolute(v) || /^[A-Za-z]:[\\/]/.test(v) || v.startsWith('~')) return 'an absolute path: paths must be relative to the kustomization';
-  if (v.includes('\0')) return 'a path with a NUL byte';
-  return undefined;
-}
-
-interface Context {
-  readonly root: string;
-  readonly visited: Set<string>;
-  visits: number;
-}
-
-function refuse(ctx: Context, file: string, field: string, value: string, reason: string): never {
-  throw new RenderRefused({ file: relative(ctx.root, file) || '.', field, value: short(value), reason });
-}
-
-/**
- * Resolves `value` relative to `baseDir` inside the root, checking every path component with `lstat`:
- * refuses a remote or absolute value, an escape above the root, a symlink on the way and a missing path.
- * Returns the absolute path and whether it is a directory.
- */
-async function localPath(ctx: Context, file: string, field: string, value: unknown, baseDir: string): Promise<{ path: string; dir: boolean }> {
-  if (typeof value !== 'string') refuse(ctx, file, field, JSON.stringify(value) ?? String(value), 'not a path string');
-  const why = remoteOrAbsolute(value);
-  if (why) refuse(ctx, file, field, value, why);
-  const target = resolve(baseDir, value.trim());
-  const rel = relative(ctx.root, target);
-  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    refuse(ctx, file, field, value, 'it leaves the repository root');
-  }
-  let current = ctx.root;
-  let dir = true;
-  for (const part of rel === '' ? [] : rel.split(sep)) {
-    current = join(current, part);
-    const stat = await lstat(current).catch(() => undefined);
-    if (!stat) {
-      refuse(ctx, file, field, value, 'no such file or directory in the commit (kustomize would try it as a remote base)');
-    }
-    if (stat.isSymbolicLink()) refuse(ctx, file, field, value, `${relative(ctx.root, current)} is a symlink; symlinks are not rendered`);
-    if (!stat.isDirectory() && !stat.isFile()) refuse(ctx, file, field, value, 'not a regular file or directory');
-    dir = stat.isDirectory();
-  }
-  return { path: target, dir };
-}
-
-async function readSmallFile(ctx: Context, file: string): Promise<string> {
-  const stat = await lstat(file);
-  if (stat.size > MAX_FILE_BYTES) refuse(ctx, file, '(file)', relative(ctx.root, file), `larger than ${MAX_FILE_BYTES} bytes`);
-  return readFile(file, 'utf8');
-}
-
-function parseDocuments(ctx: Context, file: string, text: string): unknown[] {
-  const docs = parseAllDocuments(text);
-  const out: unknown[] = [];
-  for (const doc of docs) {
-    if (doc.errors.length > 0) refuse(ctx, file, '(file)', relative(ctx.root, file), `not valid YAML: ${doc.errors[0]?.message.split('\n')[0] ?? ''}`);
-    out.push(doc.toJS({ maxAliasCount: 100 }));
-  }
-  return out;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function listOf(ctx: Context, file: string, field: string, value: unknown): unknown[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) refuse(ctx, file, field, JSON.stringify(value).slice(0, 200), 'must be a list');
-  return value;
-}
-
-/** A generator's `files` entry is `[key=]path`. */
-function filesEntryPath(entry: unknown): unknown {
-  if (typeof entry !== 'string') return entry;
-  const eq = entry.indexOf('=');
-  return eq >= 0 ? entry.slice(eq + 1) : entry;
-}
-
-async function checkGenerator(ctx: Context, file: string, field: string, gen: unknown, baseDir: string): Promise<void> {
-  if (!isRecord(gen)) return;
-  for (const [i, entry] of listOf(ctx, file, `${field}.files`, gen['files']).entries()) {
-    await localPath(ctx, file, `${field}.files[${i}]`, filesEntryPath(entry), baseDir);
-  }
-  for (const [i, entry] of listOf(ctx, file, `${field}.envs`, gen['envs']).entries()) {
-    await localPath(ctx, file, `${field}.envs[${i}]`, entry, baseDir);
-  }
-  if (gen['env'] !== undefined) await localPath(ctx, file, `${field}.env`, gen['env'], baseDir);
-}
-
-/** Checks one plugin configuration object (builtin kinds only; Helm refused). */
-async function checkPluginConfig(ctx: Context, file: string, field: string, config: unknown, baseDir: string): Promise<void> {
-  if (config === null || config === undefined) return;
-  if (!isRecord(config)) refuse(ctx, file, field, JSON.stringify(config).slice(0, 200), 'not a plugin configuration object');
-  const kind = typeof config['kind'] === 'string' ? config['kind'] : '';
-  if (kind === 'HelmChartInflationGenerator') refuse(ctx, file, field, kind, 'Helm charts are not rendered (kustomize would run helm, which fetches charts); render the chart into the repository');
-  const paths = BUILTIN_PLUGINS[kind];
-  if (!paths) refuse(ctx, file, field, kind || '(no kind)', 'only builtin kustomize plugins are rendered');
-  if (kind === 'ConfigMapGenerator' || kind === 'SecretGenerator') {
-    await checkGenerator(ctx, file, `${field}(${kind})`, config, baseDir);
-    return;
-  }
-  for (const key of paths) {
-    const value = config[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const [i, entry] of value.entries()) await localPath(ctx, file, `${field}(${kind}).${key}[${i}]`, entry, baseDir);
-    } else await localPath(ctx, file, `${field}(${kind}).${key}`, value, baseDir);
-  }
-  if (kind === 'ReplacementTransformer') {
-    for (const [i, r] of listOf(ctx, file, `${field}.replacements`, config['replacements']).entries()) {
-      if (isRecord(r) && r['path'] !== undefined) await localPath(ctx, file, `${field}(${kind}).replacements[${i}].path`, r['path'], baseDir);
-    }
-  }
-}
-
-/** An entry of `transformers`/`generators`/`validators`: inline configuration, a kustomization directory or a plugin file. */
-async function checkPluginEntry(ctx: Context, file: string, field: string, entry: unknown, baseDir: string): Promise<void> {
-  if (typeof entry === 'string' && entry.includes('\n')) {
-    for (const doc of parseDocuments(ctx, file, entry)) await checkPluginConfig(ctx, file, field, doc, baseDir);
-    return;
-  }
-  const target = await localPath(ctx, file, field, entry, baseDir);
-  if (target.dir) {
-    await visitKustomization(ctx, target.path, file, field);
-    return;
-  }
-  if (++ctx.visits > MAX_VISITS) refuse(ctx, file, field, String(entry), `more than ${MAX_VISITS} files to inspect`);
-  const pluginDir = resolve(target.path, '..');
-  for (const doc of parseDocuments(ctx, target.path, await readSmallFile(ctx, target.path))) {
-    await checkPluginConfig(ctx, target.path, '(plugin)', doc, pluginDir);
-  }
-}
-
-/** Finds the kustomization file of `dir`, or refuses naming the entry that led there. */
-async function kustomizationFile(ctx: Context, dir: string, from: string, field: string): Promise<string> {
-  for (const name of KUSTOMIZATION_FILES) {
-    const candidate = join(dir, name);
-    const stat = await lstat(candidate).catch(() => undefined);
-    if (!stat) continue;
-    if (stat.isSymbolicLink()) refuse(ctx, candidate, '(file)', relative(ctx.root, candidate), 'a symlink; symlinks are not rendered');
-    if (stat.isFile()) return candidate;
-  }
-  return refuse(ctx, from, field, relative(ctx.root, dir), `a directory without ${KUSTOMIZATION_FILES.join(', ')}`);
-}
-
-async function visitKustomization(ctx: Context, dir: string, from: string, field: string): Promise<void> {
-  if (ctx.visited.has(dir)) return;
-  ctx.visited.add(dir);
-  if (++ctx.visits > MAX_VISITS) refuse(ctx, from, field, relative(ctx.root, dir), `more than ${MAX_VISITS} files to inspect`);
-  const file = await kustomizationFile(ctx, dir, from, field);
-  const docs = parseDocuments(ctx, file, await readSmallFile(ctx, file));
-  if (docs.length !== 1 || !isRecord(docs[0])) refuse(ctx, file, '(file)', relative(ctx.root, file), 'a kustomization must be one YAML mapping');
-  const k = docs[0];
-
-  for (const key of HELM_FIELDS) {
-    if (k[key] !== undefined) {
-      refuse(ctx, file, key, JSON.stringify(k[key]).slice(0, 200), 'Helm charts are not rendered (kustomize would run helm, which fetches charts); render the chart into the repository');
-    }
-  }
-  for (const key of ['resources', 'bases', 'components'] as const) {
-    for (const [i, entry] of listOf(ctx, file, key, k[key]).entries()) {
-      const target = await localPath(ctx, file, `${key}[${i}]`, entry, dir);
-      if (target.dir) await visitKustomization(ctx, target.path, file, `${key}[${i}]`);
-    }
-  }
-  for (const key of ['crds', 'configurations'] as const) {
-    for (const [i, entry] of listOf(ctx, file, key, k[key]).entries()) await localPath(ctx, file, `${key}[${i}]`, entry, dir);
-  }
-  for (const [i, entry] of listOf(ctx, file, 'patchesStrategicMerge', k['patchesStrategicMerge']).entries()) {
-    // A multi-line entry is an inline patch (content); anything else is a file reference.
-    if (typeof entry === 'string' && entry.includes('\n')) continue;
-    await localPath(ctx, file, `patchesStrategicMerge[${i}]`, entry, dir);
-  }
-  for (const key of ['patches', 'patchesJson6902', 'replacements'] as const) {
-    for (const [i, entry] of listOf(ctx, file, key, k[key]).entries()) {
-      if (isRecord(entry) && entry['path'] !== undefined) await localPath(ctx, file, `${key}[${i}].path`, entry['path'], dir);
-    }
-  }
-  if (isRecord(k['openapi']) && k['openapi']['path'] !== undefined) await localPath(ctx, file, 'openapi.path', k['openapi']['path'], dir);
-  for (const key of ['configMapGenerator', 'secretGenerator'] as const) {
-    for (const [i, gen] of listOf(ctx, file, key, k[key]).entries()) await checkGenerator(ctx, file, `${key}[${i}]`, gen, dir);
-  }
-  for (const key of ['transformers', 'generators', 'validators'] as const) {
-    for (const [i, entry] of listOf(ctx, file, key, k[key]).entries()) await checkPluginEntry(ctx, file, `${key}[${i}]`, entry, dir);
-  }
+/** The exported tree under `root`, read-only, as the confinement rules read it. */
+export function exportedTree(root: string): RenderTree {
+  const base = resolve(root);
+  return {
+    async entry(path) {
+      const stat = await lstat(join(base, path)).catch(() => undefined);
+      if (!stat) return undefined;
+      const kind = stat.isSymbolicLink() ? 'symlink' : stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : 'other';
+      return { kind, size: stat.size };
+    },
+    text: (path) => readFile(join(base, path), 'utf8'),
+  };
 }
 
 /**
@@ -287,11 +30,8 @@ async function visitKustomization(ctx: Context, dir: string, from: string, field
  * Read-only; reads only kustomization and plugin files (at most 1 MiB each, 1000 in all).
  * @throws RenderRefused naming the first file, field and value that may not be rendered.
  */
-export async function inspectRenderTree(root: string, overlay: string): Promise<void> {
-  const ctx: Context = { root: resolve(root), visited: new Set(), visits: 0 };
-  const start = await localPath(ctx, join(ctx.root, overlay), 'overlay', overlay, ctx.root);
-  if (!start.dir) refuse(ctx, start.path, 'overlay', overlay, 'the overlay must be a directory');
-  await visitKustomization(ctx, start.path, start.path, 'overlay');
+export function inspectRenderTree(root: string, overlay: string): Promise<void> {
+  return inspectKustomizationGraph(exportedTree(root), overlay);
 }
 
 /**

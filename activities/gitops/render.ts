@@ -6,10 +6,11 @@
  *
  * **Confinement.** A render reads only what the commit holds: the commit must be a full SHA; a tree with
  * a symlink under `gitops/` is refused before it is exported; and the overlay's kustomization graph is
- * inspected before kustomize runs (`confine.ts`: no URL, remote base, absolute path, escape, symlink or
- * Helm chart) — each refusal the non-retryable `ManifestRejected` naming the file and field. kustomize then
- * runs with `LoadRestrictionsRootOnly`, in the exported tree, with network proxies pointed at a closed
- * port and Git's protocols disabled, as a second line behind the inspection.
+ * inspected before kustomize runs (`confine.ts`, over the rules in `domain/render-confinement.ts` that
+ * `logstack render` shares: no URL, remote base, absolute path, escape, symlink or Helm chart) — each
+ * refusal the non-retryable `ManifestRejected` naming the file and field. kustomize then runs with
+ * `LoadRestrictionsRootOnly`, in the exported tree, with network proxies pointed at a closed port and
+ * Git's protocols disabled (`kustomizeArgs`, `KUSTOMIZE_ENV`), as a second line behind the inspection.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { FailureType, isCommitSha } from '../../domain/index.ts';
+import { KUSTOMIZE_ENV, kustomizeArgs, symlinksMessage } from '../../domain/render-confinement.ts';
 import { nonRetryable } from '../errors.ts';
 import type { KubeObject } from '../kubernetes/objects.ts';
 import { RenderRefused, inspectRenderTree, symlinksInTree } from './confine.ts';
@@ -66,19 +68,6 @@ export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): Overl
   };
 }
 
-/** Environment of `kubectl kustomize`: no proxy-reachable network, no Git protocol, no plugins. */
-const KUSTOMIZE_ENV: Readonly<Record<string, string>> = {
-  HTTP_PROXY: 'http://127.0.0.1:9',
-  HTTPS_PROXY: 'http://127.0.0.1:9',
-  http_proxy: 'http://127.0.0.1:9',
-  https_proxy: 'http://127.0.0.1:9',
-  NO_PROXY: '',
-  no_proxy: '',
-  GIT_ALLOW_PROTOCOL: 'none',
-  GIT_TERMINAL_PROMPT: '0',
-  KUSTOMIZE_PLUGIN_HOME: '/nonexistent',
-};
-
 async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<void> {
   const tar = join(dir, 'tree.tar');
   await repo.exclusive(async () => {
@@ -90,7 +79,7 @@ async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<v
     if (links.length > 0) {
       throw nonRetryable(
         FailureType.ManifestRejected,
-        `${links[0] ?? ''} at ${commit} is a symlink${links.length > 1 ? ` (and ${links.length - 1} more)` : ''}; symlinks under gitops/ are not rendered — commit the file itself`,
+        symlinksMessage(links, `at ${commit}`),
         { commit, file: links[0] ?? '', field: '(symlink)', symlinks: links.slice(0, 20) },
       );
     }
@@ -146,7 +135,7 @@ async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string
     }
     let text: string;
     try {
-      text = await run(kubectlPath, ['kustomize', '--load-restrictor', 'LoadRestrictionsRootOnly', target], { timeoutMs: 120_000, cwd: dir, env: KUSTOMIZE_ENV });
+      text = await run(kubectlPath, kustomizeArgs(target), { timeoutMs: 120_000, cwd: dir, env: KUSTOMIZE_ENV });
     } catch (error) {
       if (error instanceof CommandError) {
         throw nonRetryable(FailureType.ManifestRejected, `kustomize could not build ${overlay} at ${commit}: ${error.stderr.trim().slice(0, 1500)}`, { overlay, commit });

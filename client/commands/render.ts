@@ -3,13 +3,14 @@ import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode } from '../errors.ts';
 import { catalogPath, loadEnvironment } from '../local/catalog.ts';
-import { kubectlPath, renderOverlay } from '../local/render.ts';
+import { confineOverlay, kubectlPath, renderOverlay } from '../local/render.ts';
 import { environmentName } from './arguments.ts';
 import type { Runner } from './runner.ts';
 
 /**
  * `logstack render <env>`: prints `kubectl kustomize` of the environment's overlay from the local
- * checkout (YAML; `--output json` prints the objects as a JSON array). Local only.
+ * checkout (YAML; `--output json` prints the objects as a JSON array). Local only. The overlay is held to
+ * the worker's confinement rules first (`confineOverlay`): a hostile tree exits 1 before kubectl runs.
  */
 export function registerRender(program: Command, runner: Runner): void {
   program
@@ -23,7 +24,8 @@ export function registerRender(program: Command, runner: Runner): void {
       runner.run(command, async (ctx) => {
         const file = catalogPath(opts.catalog, ctx.io.env);
         const { environment, root } = loadEnvironment(file, env);
-        const text = await renderOverlay(kubectlPath(opts.kubectl, ctx.io.env), resolve(root, environment.overlay));
+        await confineOverlay(root, environment.overlay);
+        const text = await renderOverlay(kubectlPath(opts.kubectl, ctx.io.env), resolve(root, environment.overlay), ctx.io.env);
         if (ctx.json) ctx.printJson(parseAllDocuments(text).flatMap((d) => ('toJS' in d ? [d.toJS() as unknown] : [])).filter((o) => o !== null));
         else ctx.io.out(text);
         return ExitCode.ok;
