@@ -241,10 +241,12 @@ describe(
       while (!synced) {
         const outcome = await Promise.race([promotion.then(() => 'ended' as const, () => 'ended' as const), sleep(250)]);
         if (outcome === 'ended') break;
+        // The worker pins first, then asks for the refresh.
+        const app = await readObject(staging, appHeader);
+        if (app?.metadata.annotations?.['argocd.argoproj.io/refresh'] !== 'hard') continue;
         await git(clone, 'fetch', '--quiet', 'origin', RUN);
         const pin = await git(clone, 'show', `FETCH_HEAD:${pinPath('staging')}`).catch(() => '');
-        const app = await readObject(staging, appHeader);
-        if (pinnedCommitOf(pin) !== r1 || app?.metadata.annotations?.['argocd.argoproj.io/refresh'] !== 'hard') continue;
+        assert.equal(pinnedCommitOf(pin), r1, 'the refresh was asked for once staging was pinned to r1 on the run branch');
         await patchStatus(
           staging,
           appHeader,
@@ -308,7 +310,7 @@ describe(
       assert.deepEqual(refusals, [], 'the drift scan was refused nothing');
 
       const log = worker.output();
-      const refused = log.split('\n').filter((l) => /forbidden|"status":403|\b403\b|AccessDenied|denied request/i.test(l));
+      const refused = log.split('\n').filter((l) => /forbidden|"status":403|"code":403|AccessDenied|denied request/i.test(l));
       assert.deepEqual(refused, [], 'no activity attempt of the whole run was refused by an API server or AWS');
       assert.ok(!Object.values(identity.tokens).some((token) => log.includes(token)), 'the worker never logs a token');
     });
