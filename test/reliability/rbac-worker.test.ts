@@ -39,7 +39,7 @@ import { pinnedCommitOf, pinPath } from '../../activities/gitops/pins.ts';
 import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
 import { ROOT, startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
-import { RUN, RUN_LABEL, contextOf, kubectl, rbacIdentity, sandbox } from './rbac-identity.ts';
+import { RUN, RUN_LABEL, SUBJECT, contextOf, kubectl, rbacIdentity, sandbox, tokensKubeconfig } from './rbac-identity.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -198,6 +198,21 @@ describe(
       await identity.tearDown();
       if (work) rmSync(work, { recursive: true, force: true });
       console.log(`rbac lifecycle wall times: ${timings.join('; ')}; whole file ${seconds(performance.now() - fileStarted)}`);
+    });
+
+    it('each cluster’s token authenticates on its own cluster only: another cluster’s API server answers 401', async () => {
+      const crossed: Record<string, string> = {};
+      for (const [i, env] of ENVS.entries()) crossed[env] = identity.tokens[ENVS[(i + 1) % ENVS.length] ?? ''] ?? '';
+      const dir = mkdtempSync(join(work, 'crossed-'));
+      const config = tokensKubeconfig(crossed, dir);
+      for (const env of ENVS) {
+        const own = await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { env, kubeconfig: identity.tokenConfig });
+        assert.equal(own.code, 0, own.err);
+        assert.equal(own.out, SUBJECT, `${env}: its own token is the run's worker account`);
+        const other = await kubectl(['get', 'configmaps', '-n', 'logstack-system', '-o', 'name'], { env, kubeconfig: config });
+        assert.notEqual(other.code, 0, `${env} accepted another cluster's token`);
+        assert.match(other.err, /Unauthorized|must be logged in/i, `${env}: refused as unauthenticated:\n${other.err}`);
+      }
     });
 
     it('bootstraps dev (r1) and staging (r0) with the token', async (t) => {
