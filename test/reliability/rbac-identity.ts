@@ -275,6 +275,16 @@ export function rbacIdentity(options: RbacIdentityOptions = {}): RbacIdentity {
       if (got.code !== 0)
         assert.equal((await kubectl(['create', 'namespace', ns], { env })).code, 0, `${env}: namespace ${ns} created`);
     }
+    // The worker's own identity exists wherever the worker runs: the administrator installs gitops/base/orchestrator
+    // (its account, ClusterRole, Roles and bindings) before the worker can authenticate, and the worker may change
+    // those objects by name but never create a ClusterRole or an account. Objects missing on this cluster are made
+    // as the installation makes them (`kubectl create`: existing ones are left as they are, owned by whoever wrote them).
+    const installed = await kubectl(['create', '-f', '-', '-o', 'name'], {
+      env,
+      input: rendered.map((o) => stringify(o)).join('---\n'),
+    });
+    const notCreated = installed.err.split('\n').filter((l) => l.trim() !== '' && !/AlreadyExists|already exists/.test(l));
+    assert.deepEqual(notCreated, [], `${env}: the worker's own identity installed`);
     const applied = await kubectl(['apply', '--server-side', '--field-manager=logstack-rbac-test', '-f', '-'], {
       env,
       input: [...forThisRun([...rendered, ...admission]), ...hub].map((o) => stringify(o)).join('---\n'),
