@@ -36,6 +36,8 @@ import {
   type PromoteResult,
 } from '../../domain/index.ts';
 import { pinnedCommitOf, pinPath } from '../../activities/gitops/pins.ts';
+import { ROLE_ARN_ANNOTATION, STORE_IDENTITY_FIELD_MANAGER } from '../../activities/eso/store-credential.ts';
+import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import { stateKeysFromEnv } from '../../sandbox/inputs.ts';
 import { ROOT, startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
@@ -313,6 +315,20 @@ describe(
       const clone = join(work, 'gitops');
       await git(clone, 'fetch', '--quiet', 'origin', RUN);
       assert.equal(data['revision'], await git(clone, 'rev-parse', 'FETCH_HEAD'), 'the run branch head is recorded');
+      // sts: the store's service account was made again by the scripts, so its reader-role annotation is the
+      // worker's write during the migration (ensureStoreCredential), made with the token.
+      const { namespace: saNamespace, name: saName } = GITOPS_NAMES.storeServiceAccount;
+      const account = await readObject(createKubeClusters(sandbox.kubeconfig).forContext(contextOf('production')), {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        name: saName,
+        namespace: saNamespace,
+      });
+      assert.match(account?.metadata.annotations?.[ROLE_ARN_ANNOTATION] ?? '', /^arn:aws:iam::\d{12}:role\//, 'the reader role is annotated');
+      assert.ok(
+        account?.metadata.managedFields?.some((f) => f.manager === STORE_IDENTITY_FIELD_MANAGER && JSON.stringify(f.fieldsV1 ?? {}).includes(ROLE_ARN_ANNOTATION)),
+        'by the worker’s store-identity field manager',
+      );
       timings.push(`migrate production ${seconds(performance.now() - started)}`);
       t.diagnostic(`migration with the token: ${seconds(performance.now() - started)}; adopted ${result.adopted.length}`);
     });
