@@ -3,7 +3,9 @@
  * the rendered Roles, ClusterRole and bindings are applied to the staging cluster (or to each cluster a test
  * names, {@link RbacIdentityOptions}) for a service account of this run, and a token is issued for it on each
  * through the TokenRequest API. One kubeconfig holds a token context per cluster, named as in the sandbox
- * catalog (`logstack-<env>`), so a worker given it runs with the catalog unchanged.
+ * catalog (`logstack-<env>`), so a worker given it runs with the catalog unchanged. Where a cluster lacks the
+ * worker's own identity (`logstack-worker` and its rights, which an administrator installs and the worker cannot
+ * create), it is created as rendered, untouched where it exists.
  *
  * The service account and its bindings carry a suffix of this run, so nothing here changes the rights of
  * `logstack-worker` itself while other runs use the cluster; the rules are the rendered ones, unchanged

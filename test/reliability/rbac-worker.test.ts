@@ -13,6 +13,9 @@
  * and the Cluster Logging Operator are written by the sandbox stand-ins; the Argo CD Application's status by
  * this test, in the application controller's place (the sandbox runs no Argo CD; the revision promoted renders
  * the same manifests as the one already applied, so the cluster is what a sync would leave).
+ *
+ * The run's branch stays in the remote: the deployed-state records of all three environments name its commits.
+ * Wall time of the whole file on the sandbox: about 40 s (printed at the end).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
