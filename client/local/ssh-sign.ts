@@ -32,7 +32,7 @@ export function signStatement(
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: 120_000,
       // The CLI's environment: SSH_AUTH_SOCK names the agent that signs for a public key file.
-      env: env as NodeJS.ProcessEnv,
+      env,
     });
     let out = '';
     let err = '';
