@@ -164,7 +164,7 @@ const catalog = (production: Record<string, unknown>): CatalogInput =>
       retentionDays: 7,
       ...(name === 'production' ? { protected: true, approvers: ['alice', 'bob'], ...production } : {}),
     })),
-  }) as CatalogInput;
+  });
 
 describe('catalog: approvers with keys, approvals: signed | named', () => {
   it('accepts plain names (named, the default) and { name, key } entries', () => {
