@@ -55,11 +55,8 @@ export function registerApprove(program: Command, runner: Runner): void {
           { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}), ...(digest !== undefined ? { digest } : {}) },
           'approve',
         );
-        if (waiting?.approvals === 'signed' && opts.key === undefined && opts.signatureFile === undefined) {
-          throw new CliError(
-            `${printable(waiting.environment)} takes signed approvals: add --key ~/.ssh/id_ed25519 (or a .pub key held by ssh-agent), or --signature-file with --time (see logstack approval statement --help)`,
-            ExitCode.usage,
-          );
+        if (!ctx.json && waiting?.approvals === 'signed' && opts.key === undefined && opts.signatureFile === undefined) {
+          ctx.line(`  ${printable(waiting.environment)} takes signed approvals: without --key or --signature-file the workflow will refuse this one`);
         }
         const signed = await signDecision(ctx, waiting, { decision: 'approve', by: named.by, comment: named.comment, digest }, opts);
         const input = parseInput(approveSchema, { ...named, ...(signed ?? {}) }, 'approve');

@@ -3,7 +3,7 @@
  * workflow bundle with activity doubles, production with `approvals: signed`, keys and signatures from the real
  * `ssh-keygen` and `ssh-agent`. `approval statement` prints exactly what the validator verifies; `approve --key`,
  * `approve --key <.pub>` through the agent, `approve --signature-file --time` and `reject --key` are accepted;
- * `approve` without a key is refused before anything is sent.
+ * `approve` without a key is refused by the workflow.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,8 +83,9 @@ describe('logstack approval statement / approve --key / reject --key (approvals:
     writeFileSync(file, keys.sign('bob', printed.out));
 
     const unsigned = await run('approve', handle.workflowId, '--by', 'bob');
-    assert.equal(unsigned.code, 2, unsigned.out);
-    assert.match(unsigned.err, /production takes signed approvals: add --key/);
+    assert.equal(unsigned.code, 1, unsigned.out);
+    assert.match(unsigned.out, /production takes signed approvals: without --key or --signature-file the workflow will refuse this one/);
+    assert.match(unsigned.err, /NotAuthorized|takes signed approvals only/);
     const noTime = await run('approve', handle.workflowId, '--by', 'bob', '--signature-file', file);
     assert.equal(noTime.code, 2);
     assert.match(noTime.err, /--signature-file needs --time/);
