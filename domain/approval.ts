@@ -194,3 +194,14 @@ export function verifySignedDecision(env: Environment, request: SignedRequest, d
   }
   return result.signature.publicKey.canonical;
 }
+
+/**
+ * Checks one recorded signed decision offline (e.g. inside an evidence record): the signature must be an SSHSIG in
+ * namespace {@link APPROVAL_NAMESPACE} by `publicKey` (an OpenSSH key line) over exactly
+ * `approvalStatement(fields)`. No time window: the workflow checked it when the decision arrived.
+ * @returns the verification; `ok: false` names why (namespace, key, signature).
+ * @throws DomainError `InvalidInput` when the signature or the key is malformed.
+ */
+export function verifyApprovalSignature(fields: ApprovalStatementFields, signature: string, publicKey: string): ReturnType<typeof verifySshSignature> {
+  return verifySshSignature(signature, approvalStatement(fields), APPROVAL_NAMESPACE, publicKey);
+}

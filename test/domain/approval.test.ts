@@ -16,6 +16,7 @@ import {
   parseSshSignature,
   sameSshKey,
   sshFingerprint,
+  verifyApprovalSignature,
   verifySignedDecision,
   verifySshSignature,
   type ApprovalStatementFields,
@@ -75,6 +76,8 @@ describe('SSHSIG (ssh-keygen -Y sign)', () => {
 
   it('verifies over exactly the statement, with the catalog key, in the namespace', () => {
     assert.equal(approvalStatement(FIELDS), STATEMENT);
+    assert.equal(verifyApprovalSignature(FIELDS, BOB_SIGNATURE, BOB).ok, true);
+    assert.equal(verifyApprovalSignature({ ...FIELDS, time: '2026-12-02T15:00:01Z' }, BOB_SIGNATURE, BOB).ok, false);
     assert.equal(verifySshSignature(BOB_SIGNATURE, STATEMENT, APPROVAL_NAMESPACE, BOB).ok, true);
     const tampered = verifySshSignature(BOB_SIGNATURE, STATEMENT.replace('"bob"', '"Bob"'), APPROVAL_NAMESPACE, BOB);
     assert.deepEqual([tampered.ok, !tampered.ok && tampered.reason], [false, 'signature']);
