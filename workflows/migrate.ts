@@ -11,7 +11,7 @@ import {
 import { deliver, postDeliveryGates, priorState, runGates } from './delivery.ts';
 import { typedFailure } from './failures.ts';
 import type { LockOptions } from './lock.ts';
-import { migrateMergePassCoversOverlay } from './patches.ts';
+import { migrateEnsuresStoreIdentity, migrateMergePassCoversOverlay } from './patches.ts';
 import { Phase } from './progress.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
 import { planSteps, runStep } from './steps/index.ts';
@@ -84,12 +84,16 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
     }
 
     const mergePassCoversOverlay = patched(migrateMergePassCoversOverlay.id);
+    // ESO reads Secrets Manager as the environment's own reader: its credential (static) or the service account's
+    // role annotation (sts) comes from the worker, not from the overlay, so it must exist before ESO takes over.
+    const ensuresStoreIdentity = patched(migrateEnsuresStoreIdentity.id);
     const mergePassDelivers = mergePassCoversOverlay && environment.delivery === 'direct';
     planSteps(tracker, [
       'acquire-lock',
       'read-deployed-state',
       'inventory-live-objects',
       'diff-overlay',
+      ...(ensuresStoreIdentity ? (['ensure-store-credential'] as const) : []),
       'adopt-objects',
       'wait-external-secret-synced',
       ...(environment.delivery === 'argocd'
@@ -123,6 +127,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
           { environment: environment.name, destructive: diff.destructive, toBeDeleted: diff.toBeDeleted },
         );
       }
+      if (ensuresStoreIdentity) await runStep(tracker, 'ensure-store-credential', { environment });
       tracker.setPhase(Phase.adopting);
       const adopted: string[] = [];
       const unchanged: string[] = [...managed];

@@ -94,17 +94,31 @@ export const migrateMergePassCoversOverlay = patch({
 });
 
 /**
- * `protected-change-needs-requester` — introduced 2026-12-03 (a08d891). A promotion or (non-dry-run) migration to a
+ * `protected-change-needs-requester` — introduced 2026-12-02 (a08d891). A promotion or (non-dry-run) migration to a
  * protected environment without `requestedBy` fails `InvalidInput` right after the environment is found,
  * before any side effect. Reached only by such runs; a promotion started without a requester before it can
  * wait for its approver up to 7 days, plus its wait for the lock.
  */
 export const protectedChangeNeedsRequester = patch({
   id: 'protected-change-needs-requester',
-  introduced: { date: '2026-12-03', commit: 'a08d891' },
+  introduced: { date: '2026-12-02', commit: 'a08d891' },
   stage: 'patched',
   workflowTypes: ['promoteEnvironment', 'migrateProduction'],
   alsoBeforeDeprecating: 'the promoteEnvironment and migrateProduction histories recorded without a requester (promoteEnvironment--timed-out, migrateProduction--adopt, migrateProduction--merge-pass-covers-overlay) are recorded again with one',
+});
+
+/**
+ * `migrate-ensures-store-identity` — introduced 2026-12-02 (730535e). A migration ensures the environment's ESO
+ * reader (its key as the store credential in static mode, the service account's role annotation in sts mode)
+ * before the merge pass: the overlay no longer carries the role ARN, so a store created by the migration would
+ * otherwise have no identity. Dry runs end before the call site; every other migration reaches it.
+ */
+export const migrateEnsuresStoreIdentity = patch({
+  id: 'migrate-ensures-store-identity',
+  introduced: { date: '2026-12-02', commit: '730535e' },
+  stage: 'patched',
+  workflowTypes: ['migrateProduction'],
+  alsoBeforeDeprecating: 'the migrateProduction histories that take the lock without the marker are recorded again',
 });
 
 /**
@@ -150,4 +164,5 @@ export const PATCHES: readonly Patch[] = [
   rejectedDeliveryFailsWithoutRollback,
   migrateMergePassCoversOverlay,
   protectedChangeNeedsRequester,
+  migrateEnsuresStoreIdentity,
 ];

@@ -75,7 +75,8 @@ interface ForcedSync {
 
 /**
  * Sets `force-sync: <epoch seconds>` unless this very activity execution already did (a retry):
- * one refresh per execution, however often it is attempted.
+ * one refresh per execution, however often it is attempted. Each force writes a value the annotation did not
+ * hold, so ESO always sees a change (two forces within one second would otherwise write the same value).
  */
 async function forceSync(cluster: KubeCluster, t: EsoTargets): Promise<ForcedSync> {
   const es = t.externalSecret;
@@ -86,7 +87,13 @@ async function forceSync(cluster: KubeCluster, t: EsoTargets): Promise<ForcedSyn
   if (key && annotations[FORCE_SYNC_KEY_ANNOTATION] === key && Number.isFinite(previous)) {
     return { atMs: previous * 1000, reused: true, before };
   }
-  const seconds = Math.floor(Date.now() / 1000);
+  let seconds = Math.floor(Date.now() / 1000);
+  if (Number.isFinite(previous) && previous >= seconds) {
+    // A force in this same second is already written (another gate, a quick second run): writing the same value
+    // changes nothing, so ESO would not refresh. Wait (under a second) for a value of its own.
+    seconds = previous + 1;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, seconds * 1000 - Date.now())));
+  }
   await mergePatch(
     cluster,
     { apiVersion: ESO_API_VERSION, kind: 'ExternalSecret', name: es.metadata.name, namespace: t.namespace },

@@ -12,7 +12,7 @@
  *   `:sub`/`:aud` trust of the sts role, are shown by the policy documents read back from moto, asserted
  *   exactly. That same `*`-only evaluation means an Allow naming exact ARNs never matches in moto: the read is
  *   refused there too (asserted, so the test notices if moto starts evaluating resources), while the reader's
- *   read itself is shown on the sandbox with the real ESO controller (eso-identity.test.ts).
+ *   read itself is shown on the sandbox with the real ESO controller (test/e2e/store-identity.test.ts).
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';

@@ -68,7 +68,7 @@ describe('External Secrets gate with the real ESO controller and moto', () => {
     assert.equal(second.created, false);
     assert.equal((await readObject(cluster, header))?.metadata.resourceVersion, rv, 'one side effect');
     assert.ok(!JSON.stringify([first, second]).includes('test"'), 'no key material in results');
-    // sts mode (the reader role and the service account annotation) is shown in eso-identity.test.ts, on dev.
+    // sts mode (the reader role and the service account annotation) is shown in test/e2e/store-identity.test.ts, on dev.
   });
 
   it('forces a refresh and returns once store Ready, SecretSynced after the force and exactly the Loki keys (real ESO controller)', async () => {

@@ -64,6 +64,7 @@ const PLAYS = {
     'export KUBECONFIG=~/.cache/logstack-sandbox/run/kubeconfig',
     '~/.cache/logstack-sandbox/build/kube-v1.36.3/bin/kubectl --context logstack-dev get crds',
     'kubectl --context <context> apply --server-side --field-manager=logstack -k gitops/base/orchestrator',
+    'kubectl --context <context> apply --server-side --field-manager=logstack -k gitops/base/orchestrator/admission',
   ],
   mainJob: ['npm ci && npm run demo', 'npm run demo'],
   worker: [
@@ -321,6 +322,10 @@ describe('README: every command, run as written', () => {
   it('worker: the admin applies its RBAC to a cluster whose namespaces exist; prebuilt bundle, dev mode, the real-cluster catalog, and the production start', async () => {
     const rbac = await run(PLAYS.kubectl[2], { KUBECONFIG: requireSandbox().kubeconfig });
     assert.match(rbac, /clusterrole\.rbac\.authorization\.k8s\.io\/logstack-worker serverside-applied/);
+    // Then the admission policies that fence the worker's writes (bound to the product's worker account only).
+    const admission = await run(PLAYS.kubectl[3], { KUBECONFIG: requireSandbox().kubeconfig });
+    assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
+    assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
     for (const command of ['npm run worker', 'npx node worker/main.ts']) {
       // The product start is shown with a catalog of the reader's own (the quick start's).

@@ -350,7 +350,7 @@ export const catalogRows: readonly Row[] = [
     expect: { type: FailureType.ChangeFreeze },
     says: [/production is in a change freeze/, /remove the window from the catalog/],
     catalog: freezeProduction,
-    run: () => ctx().run(migrate, {}),
+    run: () => ctx().run(migrate, { requestedBy: 'alice' }),
   },
   {
     name: 'catalog that fails its schema (retention beyond 30 days)',

@@ -50,6 +50,7 @@ import {
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
 import { ENVIRONMENT_TAG, MANAGED_TAG } from '../../activities/aws/common.ts';
+import { storeReaderName } from '../../activities/aws/store-reader.ts';
 import { pinPath } from '../../activities/gitops/pins.ts';
 import { inventoryId, PRUNE_KINDS } from '../../activities/kubernetes/overlay.ts';
 import {
@@ -118,6 +119,8 @@ export interface AwsState {
   readonly roles: readonly string[];
   /** Access keys of the environment's IAM user (static mode), by id and status. */
   readonly keys: readonly { readonly id: string; readonly status: string }[];
+  /** Access keys of the environment's ESO reader user (static mode), by id and status. */
+  readonly readerKeys: readonly { readonly id: string; readonly status: string }[];
   /** Every version of the environment's secret; empty when the secret does not exist. */
   readonly versions: readonly SecretVersion[];
   /** SHA-256 of the AWSCURRENT version's content. */
@@ -167,16 +170,18 @@ export async function readAwsState(sandbox: SandboxRuntime, env: Environment): P
     const name = role.RoleName ?? '';
     if (tagged(env, (await iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags)) roles.push(name);
   }
-  const keys =
+  const keysOf = (user: string) =>
     env.aws.credentialMode === 'static'
-      ? await iam.send(new ListAccessKeysCommand({ UserName: principalName(env) })).then(
+      ? iam.send(new ListAccessKeysCommand({ UserName: user })).then(
           (r) => (r.AccessKeyMetadata ?? []).map((k) => ({ id: k.AccessKeyId ?? '', status: k.Status ?? '' })),
           (error: unknown) => {
             if (errorName(error) === 'NoSuchEntityException' || errorName(error) === 'NoSuchEntity') return [];
             throw error;
           },
         )
-      : [];
+      : Promise.resolve([]);
+  const keys = await keysOf(principalName(env));
+  const readerKeys = await keysOf(storeReaderName(env));
 
   const versions: SecretVersion[] = [];
   let currentSha256: string | null = null;
@@ -211,6 +216,7 @@ export async function readAwsState(sandbox: SandboxRuntime, env: Environment): P
     users: users.sort(),
     roles: roles.sort(),
     keys,
+    readerKeys,
     versions,
     currentSha256,
     storedKeyId,
@@ -435,11 +441,13 @@ export function exactlyOnceProblems(
   if (a.buckets.join() !== env.aws.bucket)
     problems.push(`buckets tagged for ${env.name}: [${a.buckets.join(', ')}], expected exactly [${env.aws.bucket}]`);
   const principal = principalName(env);
+  // The Loki principal and the environment's ESO reader, both of the credential mode's kind.
+  const principals = [principal, storeReaderName(env)].sort();
   const [mine, other, otherBefore] =
     env.aws.credentialMode === 'static' ? [a.users, a.roles, before.aws.roles] : [a.roles, a.users, before.aws.users];
-  if (mine.join() !== principal) {
+  if ([...mine].sort().join() !== principals.join()) {
     problems.push(
-      `IAM ${env.aws.credentialMode === 'static' ? 'users' : 'roles'} tagged for ${env.name}: [${mine.join(', ')}], expected exactly [${principal}]`,
+      `IAM ${env.aws.credentialMode === 'static' ? 'users' : 'roles'} tagged for ${env.name}: [${mine.join(', ')}], expected exactly [${principals.join(', ')}]`,
     );
   }
   if (other.join() !== otherBefore.join())
@@ -447,14 +455,19 @@ export function exactlyOnceProblems(
       `IAM principals of the other credential mode changed: [${otherBefore.join(', ')}] → [${other.join(', ')}]`,
     );
   if (env.aws.credentialMode === 'static') {
-    const active = a.keys.filter((k) => k.status === 'Active');
-    if (a.keys.length !== 1 || active.length !== 1) {
+    const oneActiveKey = (user: string, keys: AwsState['keys']): string | undefined => {
+      const active = keys.filter((k) => k.status === 'Active');
+      if (keys.length === 1 && active.length === 1) return active[0]?.id;
       problems.push(
-        `access keys of ${principal}: ${a.keys.map((k) => `${k.id.slice(0, 8)}… ${k.status}`).join(', ') || 'none'}; expected exactly one, active`,
+        `access keys of ${user}: ${keys.map((k) => `${k.id.slice(0, 8)}… ${k.status}`).join(', ') || 'none'}; expected exactly one, active`,
       );
-    } else if (a.storedKeyId !== active[0]?.id) {
+      return undefined;
+    };
+    oneActiveKey(storeReaderName(env), a.readerKeys);
+    const activeId = oneActiveKey(principal, a.keys);
+    if (activeId !== undefined && a.storedKeyId !== activeId) {
       problems.push(
-        `the secret names access key ${a.storedKeyId?.slice(0, 8) ?? 'none'}…, not the active key ${active[0]?.id.slice(0, 8)}…`,
+        `the secret names access key ${a.storedKeyId?.slice(0, 8) ?? 'none'}…, not the active key ${activeId.slice(0, 8)}…`,
       );
     }
   }

@@ -31,6 +31,7 @@ import { GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/cli
 import { parse } from 'yaml';
 import { createAwsClients, type AwsClients } from '../../activities/aws/index.ts';
 import { ENVIRONMENT_TAG } from '../../activities/aws/common.ts';
+import { storeReaderName } from '../../activities/aws/store-reader.ts';
 import { inventoryId } from '../../activities/kubernetes/overlay.ts';
 import { findEnvironment, parseCatalog, principalName, type BootstrapResult, type Environment, type RolloutResult } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
@@ -332,7 +333,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
     assert.ok((seed.attempt ?? 0) > 1, `seedLokiSecret was retried through the outage:\n${describeSpans(spans)}`);
 
     assert.deepEqual(await bucketsOf(aws, env), [env.aws.bucket], 'exactly one bucket belongs to dev');
-    assert.deepEqual(await usersOf(aws, env), [user], 'exactly one IAM principal belongs to dev');
+    assert.deepEqual((await usersOf(aws, env)).sort(), [user, storeReaderName(env)].sort(), "exactly dev's Loki user and its ESO reader belong to dev");
     const keys = await accessKeys(aws, user);
     assert.equal(keys.length, 1, `exactly one access key: ${keys.map((k) => `${k.id} ${k.status}`).join(', ')}`);
     const [key] = keys;

@@ -293,6 +293,20 @@ const SCENARIOS: readonly Scenario[] = [
       };
     },
   ),
+  // Patch migrate-ensures-store-identity: the migration ensures the environment's ESO reader before the merge pass.
+  single(
+    'migrateProduction--ensures-store-identity',
+    (h) => h.start(migrateProduction, [{ requestedBy: 'alice' }], 'migrate-production-store-identity'),
+    (h) => {
+      h.world.inventory = {
+        objects: [
+          { ref: 'Secret/openshift-logging/logging-loki-s3', managedBy: 'script' },
+          { ref: 'LokiStack/openshift-logging/logging-loki', managedBy: 'client-side-apply' },
+          { ref: 'ExternalSecret/openshift-logging/logging-loki-s3', managedBy: 'absent' },
+        ],
+      };
+    },
+  ),
 ];
 
 const named = process.argv.slice(2);

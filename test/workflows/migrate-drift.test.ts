@@ -96,6 +96,8 @@ describe('migrateProduction', () => {
             : c.name,
       );
     assert.deepEqual(sequence, [
+      // The environment's ESO reader exists before ESO is asked to take anything over.
+      'ensureStoreCredential',
       'adopt:merge',
       'waitForExternalSecretSynced',
       'recordDeployedState',

@@ -1,11 +1,11 @@
 /**
  * ESO's identity per environment on the sandbox's dev cluster (the real ESO controller, moto, a real
- * kube-apiserver):
+ * kube-apiserver), on dev as its bootstrap left it (the suite runs test/e2e/lifecycle.test.ts first):
  * - static, the upgrade path: dev's store credential holding the old shared (worker's) key is moved to dev's
  *   reader key by `ensureStoreCredential` while the Loki Secret `openshift-logging/logging-loki-s3` is polled
  *   every 25 ms — its data never changes and never empties — and ESO syncs again after the switch (store
  *   Ready, a forced refresh done). The sandbox's shared moto does not check keys, so that the reader's key
- *   is refused everything but its read is shown against a private moto (eso-identity-moto.test.ts).
+ *   is refused everything but its read is shown against a private moto (test/activities/eso-identity-moto.test.ts).
  * - sts: a catalog entry of its own in sts mode on the dev cluster: the role, its trust and policy read back
  *   from moto, the service account's role-ARN annotation applied by its own field manager, kept by an
  *   overlay apply that does not carry it (and by its dry run: drift sees no change).
@@ -20,7 +20,7 @@ import { STORE_READER_POLICY_NAME, storeReaderName } from '../../activities/aws/
 import { ROLE_ARN_ANNOTATION, STORE_IDENTITY_FIELD_MANAGER } from '../../activities/eso/store-credential.ts';
 import { deleteObject, readObject, serverSideApply } from '../../activities/kubernetes/apply.ts';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
-import { clusterOf, environment, sandbox, sandboxActivities, suffix } from './sandbox-parts.ts';
+import { clusterOf, environment, sandbox, sandboxActivities, suffix } from '../activities/sandbox-parts.ts';
 
 const acts = sandboxActivities();
 const dev = environment('dev');
@@ -43,7 +43,7 @@ after(() => {
 describe('static: dev moves from the shared key to its own reader, the Loki Secret valid throughout (real ESO controller)', () => {
   it("the store credential becomes an Active key of logstack-dev-secrets-reader, never the worker's; the Loki Secret never changes; ESO syncs with it", async () => {
     const workerKeyId = process.env['AWS_ACCESS_KEY_ID'] ?? 'test';
-    assert.ok(await readObject(cluster, lokiHeader), 'dev is bootstrapped (openshift-logging/logging-loki-s3 exists); bootstrap dev first');
+    assert.ok(await readObject(cluster, lokiHeader), 'dev is bootstrapped (openshift-logging/logging-loki-s3 exists): in the suite test/e2e/lifecycle.test.ts runs before this file; alone, bootstrap dev first');
     // A cluster as the previous release left it: the store credential holds the worker's own key. The AWS part of
     // dev's bootstrap runs first (idempotent: the shared moto may have been reset by other tests), and ESO syncs
     // once with the shared key, so the Loki Secret holds the current document before the switch.
@@ -118,6 +118,7 @@ describe('sts: the reader role and the service account annotation, on the dev cl
 
   it('creates the role (exact :sub/:aud trust, exact-ARN read policy) and takes over the annotation from an older overlay; the overlay apply without it keeps it', async () => {
     const secretArn = (await sm.send(new CreateSecretCommand({ Name: env.aws.secretName, SecretString: '{}' }))).ARN;
+    await serverSideApply(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: sa.namespace } });
     // An older overlay set the annotation itself (field manager logstack), with a literal account.
     await serverSideApply(cluster, { ...gitServiceAccount, metadata: { ...gitServiceAccount.metadata, annotations: { ...gitServiceAccount.metadata.annotations, [ROLE_ARN_ANNOTATION]: 'arn:aws:iam::999999999999:role/literal' } } });
 
