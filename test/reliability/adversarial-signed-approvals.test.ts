@@ -63,16 +63,17 @@ describe('signed approvals on the sandbox (production; controller statuses writt
     e2e = await startE2E();
     // A lock of production left on a task queue nobody serves would hold this run's promotions forever.
     await endOrphanedLocks(e2e.client, ['production'], 'signed-approvals test start');
+    seed = execFileSync('git', ['-C', e2e.sandbox.git.remote, 'rev-list', '--max-parents=0', 'HEAD'], { encoding: 'utf8' }).trim().split('\n')[0] ?? '';
     const state: Record<string, string> = await e2e.deployedState('staging').catch(() => ({}));
     assert.equal(state['verified'], 'true', 'staging must have a verified revision to promote (the sandbox after its main job has one)');
     // Production must exist (bucket, credentials, store) for its gates: bootstrap it when it has no record yet.
     const production: Record<string, string> = await e2e.deployedState('production').catch(() => ({}));
     if (production['verified'] !== 'true') {
-      const bootstrap = await e2e.cli('bootstrap', 'production', '--wait');
+      // At the remote's first commit: the branch head may hold another test's deliberately broken change.
+      const bootstrap = await e2e.cli('bootstrap', 'production', '--revision', seed, '--wait');
       assert.equal(bootstrap.code, 0, bootstrap.err + bootstrap.out);
     }
     staging = state['revision'] ?? '';
-    seed = execFileSync('git', ['-C', e2e.sandbox.git.remote, 'rev-list', '--max-parents=0', 'HEAD'], { encoding: 'utf8' }).trim().split('\n')[0] ?? '';
   });
   after(async () => {
     await e2e?.stop();
