@@ -83,8 +83,10 @@ describe('signed approvals on the sandbox (production; controller statuses writt
   const productionOffStaging = async (): Promise<void> => {
     const production: Record<string, string> = await e2e.deployedState('production').catch(() => ({}));
     if (production['revision'] !== staging || production['verified'] !== 'true') return;
-    const previous = production['previousRevision'];
-    const other = previous && previous !== staging ? previous : seed;
+    const other =
+      [production['previousRevision'], seed].find((c) => c !== undefined && c !== '' && c !== staging) ??
+      // Staging runs the remote's first commit: a change of the annotation only, pushed as an engineer would.
+      (await e2e.pushEdit('gitops/base/loki-stack/lokistack.yaml', (doc) => doc.setIn(['metadata', 'annotations', 'logstack.io/change'], `signed approvals ${Date.now()}`), 'Annotate the LokiStack (signed approvals test)'));
     const rollout = await e2e.cli('rollout', 'production', '--revision', other, '--reason', 'signed approvals test: something to promote', '--wait');
     assert.equal(rollout.code, 0, rollout.err + rollout.out);
   };
