@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
+import { registerApproval } from './commands/approval.ts';
 import { registerApprove } from './commands/approve.ts';
 import { registerBootstrap } from './commands/bootstrap.ts';
 import { registerCodecServer } from './commands/codec-server.ts';
@@ -60,6 +61,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     registerPromote,
     registerApprove,
     registerReject,
+    registerApproval,
     registerStatus,
     registerWatch,
     registerDrift,

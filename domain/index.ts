@@ -13,3 +13,5 @@ export * from './names.ts';
 export * from './progress.ts';
 export * from './lock.ts';
 export * from './state-record.ts';
+export * from './sshsig.ts';
+export * from './approval.ts';

@@ -126,6 +126,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
       const approval = await run.approval.wait({
         environment: to,
         requestedBy: args.requestedBy,
+        revision: commit,
         diff,
         timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
         changedSinceApproval,
