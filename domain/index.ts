@@ -13,3 +13,4 @@ export * from './names.ts';
 export * from './progress.ts';
 export * from './lock.ts';
 export * from './state-record.ts';
+export * from './evidence.ts';
