@@ -104,7 +104,9 @@ export async function withEvidence<T extends { readonly rolledBack: boolean }>(
     result = await deliver();
   } catch (err) {
     if (!isCancellation(err) && changedSomething(tracker)) {
-      const why = `${failureType(err) ?? 'failure'}: ${failureMessage(err)}`;
+      // The workflow's own failure says the most (e.g. ROLLBACK FAILED); an activity's wraps the useful message.
+      const own = (err as { name?: unknown }).name === 'ApplicationFailure' ? (err as Error).message : '';
+      const why = `${failureType(err) ?? 'failure'}: ${own || failureMessage(err)}`;
       try {
         await recordEvidence(tracker, facts(), EvidenceOutcome.failed, why);
       } catch {

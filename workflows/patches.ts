@@ -108,7 +108,7 @@ export const protectedChangeNeedsRequester = patch({
 });
 
 /**
- * `record-evidence` — introduced 2026-12-02 (wip-evidence). A rollout or promotion that delivered (verified,
+ * `record-evidence` — introduced 2026-12-02 (870856f). A rollout or promotion that delivered (verified,
  * rolled back, or failed after changing the environment) ends with the `recordEvidence` activity: its signed
  * in-toto statement stored in the environment's S3 evidence location and, with Argo CD delivery, beside the
  * pins. Reached at the end of every such run; a promotion can be open for its approval timeout (up to 7 days)
@@ -116,7 +116,7 @@ export const protectedChangeNeedsRequester = patch({
  */
 export const recordsEvidence = patch({
   id: 'record-evidence',
-  introduced: { date: '2026-12-02', commit: 'wip-evidence' },
+  introduced: { date: '2026-12-02', commit: '870856f' },
   stage: 'patched',
   workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
   alsoBeforeDeprecating: 'the rolloutEnvironment and promoteEnvironment histories that deliver without the marker are recorded again',
