@@ -12,6 +12,7 @@ import { registerApprove } from './commands/approve.ts';
 import { registerBootstrap } from './commands/bootstrap.ts';
 import { registerCodecServer } from './commands/codec-server.ts';
 import { registerDrift } from './commands/drift.ts';
+import { registerEvidence } from './commands/evidence.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerPromote } from './commands/promote.ts';
 import { registerReject } from './commands/reject.ts';
@@ -71,6 +72,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     registerValidate,
     registerState,
     registerCodecServer,
+    registerEvidence,
   ]) {
     register(program, runner);
   }

@@ -121,6 +121,19 @@ const environmentSchema = z
      */
     approvals: z.enum(['signed', 'named']).optional(),
     retentionDays: z.number().int().min(1).max(MAX_RETENTION_DAYS),
+    /**
+     * Where the signed evidence records of this environment's promotions, rollouts and rollbacks are kept
+     * (`domain/evidence.ts`): a bucket logstack creates with object lock and versioning, under `prefix`.
+     * `retentionDays` is the object-lock (governance) retention of each record. Absent: records are kept in
+     * Git only (Argo CD delivery) or only in the run's history.
+     */
+    evidence: z
+      .object({
+        bucket: bucketName,
+        prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a key prefix like logstack/evidence (no leading or trailing /)').default('logstack-evidence'),
+        retentionDays: z.number().int().min(1).max(36500).default(365),
+      })
+      .optional(),
     freezeWindows: z.array(freezeWindow).default([]),
   })
   .superRefine((env, ctx) => {

@@ -15,3 +15,4 @@ export * from './lock.ts';
 export * from './state-record.ts';
 export * from './sshsig.ts';
 export * from './approval.ts';
+export * from './evidence.ts';

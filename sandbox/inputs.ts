@@ -5,13 +5,13 @@
  * (`sandbox exec -- <command>`), and a user can do the same (`node --env-file=<file> …`).
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { clientConfigToToml } from '@temporalio/envconfig';
 import { join } from 'node:path';
 import { parse, parseDocument } from 'yaml';
-import { parseStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
+import { EVIDENCE_KEY_ENV, parseStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
 import { CACHE_ROOT, ENV_FILE, PROFILE_FILE, REPO_ROOT, RUN_DIR, SANDBOX_PROFILE } from './paths.ts';
 import type { SandboxRuntime } from './status.ts';
 
@@ -33,6 +33,8 @@ export const PUBLISHED_VARIABLES = [
   STATE_KEYS_ENV,
   'LOGSTACK_SIGNED_CATALOG',
   'LOGSTACK_APPROVER_KEYS',
+  EVIDENCE_KEY_ENV,
+  'LOGSTACK_EVIDENCE_PUBLIC_KEY',
   ...(Object.keys(MOTO_CREDENTIALS) as (keyof typeof MOTO_CREDENTIALS)[]),
 ] as const;
 
@@ -68,6 +70,36 @@ export function sandboxStateKeys(): string {
     return readFileSync(STATE_KEYS_FILE, 'utf8').trim();
   }
   return spec;
+}
+
+/** The sandbox's evidence signing key (a 32-byte ed25519 seed, base64) and its public key (PEM), in the cache. */
+const EVIDENCE_KEY_FILE = join(CACHE_ROOT, 'evidence-key');
+/** The public half, for `logstack evidence verify --key`. */
+export const EVIDENCE_PUBLIC_KEY_FILE = join(CACHE_ROOT, 'evidence-key.pub.pem');
+
+/**
+ * The sandbox's `LOGSTACK_EVIDENCE_KEY`: a random ed25519 seed generated once per sandbox cache (mode 0600),
+ * outside the repository like the state key, reused by every later `up`; its public key is written beside it.
+ */
+export function sandboxEvidenceKey(): string {
+  mkdirSync(CACHE_ROOT, { recursive: true });
+  let seed: string;
+  if (existsSync(EVIDENCE_KEY_FILE)) seed = readFileSync(EVIDENCE_KEY_FILE, 'utf8').trim();
+  else {
+    seed = randomBytes(32).toString('base64');
+    try {
+      writeFileSync(EVIDENCE_KEY_FILE, `${seed}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      seed = readFileSync(EVIDENCE_KEY_FILE, 'utf8').trim();
+    }
+  }
+  if (!existsSync(EVIDENCE_PUBLIC_KEY_FILE)) {
+    const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed, 'base64')]);
+    const publicKey = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+    writeFileSync(EVIDENCE_PUBLIC_KEY_FILE, publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644 });
+  }
+  return seed;
 }
 
 /**
@@ -175,11 +207,13 @@ export function sandboxVariables(status: SandboxRuntime): Record<(typeof PUBLISH
     // runs its worker on it and signs with them: `logstack approve production --by bob --key <folder>/bob`).
     LOGSTACK_SIGNED_CATALOG: signedSandboxCatalog(),
     LOGSTACK_APPROVER_KEYS: APPROVER_KEYS_DIR,
+    LOGSTACK_EVIDENCE_KEY: sandboxEvidenceKey(),
+    LOGSTACK_EVIDENCE_PUBLIC_KEY: EVIDENCE_PUBLIC_KEY_FILE,
     ...MOTO_CREDENTIALS,
   };
 }
 
-/** Writes the profile and the env file (mode 0600: the env file holds moto's test key and the state key). */
+/** Writes the profile and the env file (mode 0600: the env file holds moto's test key, the state key and the evidence key). */
 export function publishInputs(status: SandboxRuntime): void {
   const toml = clientConfigToToml({ profiles: { [SANDBOX_PROFILE]: { address: status.temporal.address, namespace: 'default' } } });
   writeFileSync(PROFILE_FILE, toml, { mode: 0o600 });
@@ -205,5 +239,8 @@ export function readInputs(): Record<string, string> {
   // … and one published before signed approvals: the signed catalog and the keys are the cache's all the same.
   inputs['LOGSTACK_SIGNED_CATALOG'] ??= signedSandboxCatalog();
   inputs['LOGSTACK_APPROVER_KEYS'] ??= APPROVER_KEYS_DIR;
+  // Likewise the evidence key, published after the state key.
+  inputs[EVIDENCE_KEY_ENV] ??= sandboxEvidenceKey();
+  inputs['LOGSTACK_EVIDENCE_PUBLIC_KEY'] ??= EVIDENCE_PUBLIC_KEY_FILE;
   return inputs;
 }

@@ -307,6 +307,25 @@ const SCENARIOS: readonly Scenario[] = [
       };
     },
   ),
+  // Evidence (patch record-evidence): a rollout that rolled back, and a signed-off promotion.
+  single(
+    'rolloutEnvironment--records-evidence',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-evidence'),
+    (h) => {
+      h.world.verified('dev', REV.v1, REV.main);
+      h.world.gateFails = (gate, _env, live) => gate === 'lokistack-ready' && live === REV.v2;
+    },
+  ),
+  {
+    files: ['promoteEnvironment--approved-records-evidence'],
+    async run(h, save) {
+      h.world.verified('production', REV.v1);
+      const approved = await awaitingApproval(h, 'promote-production-evidence');
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
+      await approved.result();
+      await save('promoteEnvironment--approved-records-evidence', approved);
+    },
+  },
 ];
 
 const named = process.argv.slice(2);
