@@ -8,6 +8,9 @@
  * The signature itself is computed and checked by the caller's runtime (ed25519 through `node:crypto`).
  */
 import { z } from 'zod';
+import { approverKey, approverName, verifyApprovalSignature } from './approval.ts';
+import type { Catalog } from './environments.ts';
+import { samePerson } from './text.ts';
 
 /** The in-toto Statement type. */
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
@@ -36,6 +39,8 @@ const approvalSchema = z.strictObject({
   at: time,
   digest: z.string().nullable(),
   signature: z.string().optional(),
+  /** The time written in the signed statement (signed approvals only): with the rest of the record it rebuilds the statement. */
+  signedTime: time.optional(),
   comment: z.string().optional(),
 });
 export type EvidenceApproval = z.infer<typeof approvalSchema>;
@@ -289,4 +294,44 @@ export async function verifyEvidence(text: string, checks: EvidenceChecks): Prom
     }
   } else if (signed.length > 0) notes.push(`${signed.length} approval signature(s) not checked (no approval verifier wired)`);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, statement: statement.data, notes };
+}
+
+/**
+ * The approvals' signature check against a catalog: each signed approval of a record must verify — SSHSIG in the
+ * `logstack-approval` namespace over the statement rebuilt from the record (workflow and run, environment,
+ * revision, the approved diff's digest, decision, comment, approver and the signed time) — by the key the catalog
+ * lists for that approver of that environment. Unsigned approvals (`approvals: named`) pass: they carry nothing to
+ * check. Pure and synchronous: runs offline, on Node and Deno.
+ */
+export function catalogApprovalVerifier(catalog: Pick<Catalog, 'environments'>): ApprovalSignatureVerifier {
+  return (approval, statement) => {
+    if (approval.signature === undefined) return null;
+    const p = statement.predicate;
+    const env = catalog.environments.find((e) => e.name === p.environment);
+    if (env === undefined) return `the catalog has no environment "${p.environment}"`;
+    const approver = env.approvers.find((a) => samePerson(approverName(a), approval.name));
+    const key = approver === undefined ? undefined : approverKey(approver);
+    if (key === undefined) return `the catalog lists no key for approver "${approval.name}" of ${p.environment}`;
+    if (approval.signedTime === undefined || approval.digest === null) return 'the record lacks the signed time or the approved digest';
+    try {
+      const verdict = verifyApprovalSignature(
+        {
+          workflowId: p.workflow.id,
+          runId: p.workflow.runId,
+          environment: p.environment,
+          revision: p.revision,
+          digest: approval.digest,
+          decision: approval.decision,
+          comment: approval.comment,
+          by: approval.name,
+          time: approval.signedTime,
+        },
+        approval.signature,
+        key,
+      );
+      return verdict.ok ? null : verdict.message;
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+  };
 }

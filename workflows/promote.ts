@@ -63,7 +63,7 @@ async function verifiedRevision(
 
 /** An approval as the run holds it: the update's argument (with its SSH signature when signed), when and on which diff. */
 interface Approval {
-  readonly input: ApproveInput & { readonly signature?: string };
+  readonly input: ApproveInput & { readonly signature?: string; readonly time?: string };
   readonly at: string;
   readonly digest: string;
 }
@@ -76,6 +76,7 @@ function evidenceApproval({ input, at, digest }: Approval): EvidenceApproval {
     at,
     digest,
     ...(typeof input.signature === 'string' ? { signature: input.signature } : {}),
+    ...(typeof input.time === 'string' ? { signedTime: input.time } : {}),
     ...(input.comment !== undefined ? { comment: input.comment } : {}),
   };
 }

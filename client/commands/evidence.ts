@@ -3,14 +3,15 @@
  * the run's `evidence` query answers it — the exact bytes stored in S3 and Git; the client reaches only
  * Temporal. `logstack evidence verify <file> --key <public key>` checks a record offline: the canonical
  * envelope text, the DSSE signature by that key, the statement's shape, and with `--repo` that the subject
- * commit exists in a local clone. Approvals' SSH signatures are checked through {@link verifyEvidenceFile}'s
- * `approvals` hook once wired; until then they are reported unchecked.
+ * commit exists in a local clone, and (`--catalog`) that every signed approval verifies by the key the catalog
+ * lists for its approver; without a catalog they are reported unchecked.
  */
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { verifyEvidence, type ApprovalSignatureVerifier, type EvidenceVerdict } from '../../domain/index.ts';
+import { parse } from 'yaml';
+import { catalogApprovalVerifier, parseCatalog, verifyEvidence, type ApprovalSignatureVerifier, type EvidenceVerdict } from '../../domain/index.ts';
 import { evidenceQuery, type EvidenceAnswer } from '../../workflows/evidence-query.ts';
 import type { CommandContext } from '../context.ts';
 import { CliError, ExitCode } from '../errors.ts';
@@ -91,10 +92,24 @@ async function fetchEvidence(ctx: CommandContext, workflowId: string, opts: { ru
   return ExitCode.ok;
 }
 
-async function verifyCommand(ctx: CommandContext, file: string, opts: { key: string; repo?: string }): Promise<ExitCode> {
+/** The approvers' keys of a catalog file, for checking the approvals' signatures of a record. */
+function approvalsOf(catalogFile: string): ApprovalSignatureVerifier {
+  if (!existsSync(catalogFile)) throw new CliError(`${catalogFile} does not exist`, ExitCode.usage);
+  try {
+    return catalogApprovalVerifier(parseCatalog(parse(readFileSync(catalogFile, 'utf8')), catalogFile));
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error), ExitCode.usage);
+  }
+}
+
+async function verifyCommand(ctx: CommandContext, file: string, opts: { key: string; repo?: string; catalog?: string }): Promise<ExitCode> {
   if (!existsSync(file)) throw new CliError(`${file} does not exist`, ExitCode.usage);
   const key = evidencePublicKey(opts.key);
-  const verdict = await verifyEvidenceFile(readFileSync(file, 'utf8'), { key, ...(opts.repo !== undefined ? { repo: opts.repo } : {}) });
+  const verdict = await verifyEvidenceFile(readFileSync(file, 'utf8'), {
+    key,
+    ...(opts.repo !== undefined ? { repo: opts.repo } : {}),
+    ...(opts.catalog !== undefined ? { approvals: approvalsOf(opts.catalog) } : {}),
+  });
   if (!verdict.ok) {
     if (ctx.json) ctx.printJson({ ok: false, problems: verdict.problems });
     else for (const problem of verdict.problems) ctx.io.err(`evidence refused: ${problem}\n`);
@@ -130,6 +145,7 @@ export function registerEvidence(program: Command, runner: Runner): void {
     .argument('<file>', 'the record (as `logstack evidence` writes it, or as stored in S3 or Git)')
     .requiredOption('--key <public-key>', "the worker's evidence public key: a PEM file or text, or the raw 32 bytes (base64 or hex)")
     .option('--repo <path>', 'a local clone of the GitOps repository: the subject commit must exist in it')
+    .option('--catalog <file>', "an environment catalog: each signed approval must verify by its approver's key listed there")
     .action(async (file: string, opts: { key: string; repo?: string }, command: Command) => {
       await runner.run(command, (ctx) => verifyCommand(ctx, file, opts));
     });
