@@ -12,11 +12,12 @@ import { after, before, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
-import type {
-  WorkflowHandle,
-  WorkflowHandleWithStartDetails,
-  WorkflowResultType,
-  WorkflowStartOptions,
+import {
+  WorkflowClient,
+  type WorkflowHandle,
+  type WorkflowHandleWithStartDetails,
+  type WorkflowResultType,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { SearchAttributeNames } from '../../domain/index.ts';
@@ -223,6 +224,10 @@ export function useDevServer(): { readonly env: TestWorkflowEnvironment } {
 /**
  * Waits for a workflow to close without letting the test server skip time (polls `describe`), then returns
  * its result (or throws its failure). Use it when other workflows have timers that must not fire meanwhile.
+ *
+ * The result is read through a plain {@link WorkflowClient} on the same connection: the time-skipping
+ * client's `result()` unlocks time skipping while it waits, even for a run that has already closed, and in
+ * that window the server may jump to another workflow's timer (an approval's 24 h deadline, say).
  */
 export async function settle<T>(handle: WorkflowHandle, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -230,7 +235,8 @@ export async function settle<T>(handle: WorkflowHandle, timeoutMs = 20_000): Pro
     if (Date.now() > deadline) throw new Error(`${handle.workflowId} still running after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return (await handle.result()) as T;
+  const plain = new WorkflowClient({ connection: handle.client.connection, namespace: handle.client.options.namespace });
+  return (await plain.getHandle(handle.workflowId).result()) as T;
 }
 
 /** Polls the `progress` query (or any probe) until `ready` holds, without skipping time. */

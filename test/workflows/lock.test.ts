@@ -224,15 +224,6 @@ describe('per-environment lock', () => {
   });
 });
 
-/** The result of a run that completed, polled through `describe` (which, unlike `result()`, never skips time). */
-async function finished<T>(handle: WorkflowHandle): Promise<T> {
-  await waitUntil(
-    () => handle.describe(),
-    (d) => d.status.name !== 'RUNNING',
-  );
-  return (await handle.result()) as T;
-}
-
 describe('approval outside the lock', () => {
   const h = useHarness({ taskQueue: 'logstack-approval-lock-test' });
   const phase = (handle: WorkflowHandle, wanted: string) =>
@@ -253,11 +244,11 @@ describe('approval outside the lock', () => {
     assert.equal(waiting.awaitingApproval?.digest, `sha256:${'a'.repeat(64)}`);
     assert.equal((await h.env.client.workflow.getHandle('lock-production').query(lockStateQuery).catch(() => null))?.holder ?? null, null, 'nothing holds production');
 
-    // Production is not blocked by the approver's absence. (Waiting for a result lets the time-skipping server
-    // jump to the approval's deadline, so the runs are watched through describe instead.)
+    // Production is not blocked by the approver's absence. (settle() waits without letting the time-skipping server
+    // jump to the approval's deadline.)
     const hotfix = await h.start(rolloutEnvironment, [{ environment: 'production', revision: REV.v3, failIfLocked: true }]);
-    assert.equal((await finished<{ revision: string }>(hotfix)).revision, REV.v3);
-    const drift = await finished<{ remediated: unknown[] }>(await h.start(remediateDrift, [{ mode: 'remediate', environments: ['production'] }]));
+    assert.equal((await settle<{ revision: string }>(hotfix)).revision, REV.v3);
+    const drift = await settle<{ remediated: unknown[] }>(await h.start(remediateDrift, [{ mode: 'remediate', environments: ['production'] }]));
     assert.equal(drift.remediated.length, 1);
     assert.equal((await promotion.query(progressQuery)).phase, 'awaiting-approval', 'the promotion still waits for its approver');
 
