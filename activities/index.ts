@@ -56,7 +56,7 @@ export interface ActivityDeps {
   readonly storeCredential?: Partial<StoreCredentialConfig>;
   /** The task queue lock workflows are started on; default: the worker's own task queue. */
   readonly lockTaskQueue?: string;
-  /** The evidence signing key (`LOGSTACK_EVIDENCE_KEY`); default: that variable. Without one, `recordEvidence` fails `InvalidInput`. */
+  /** The evidence signing key (the worker's `LOGSTACK_EVIDENCE_KEY`, which its configuration requires). Without one, `recordEvidence` fails `InvalidInput`. */
   readonly evidenceKey?: string;
 }
 
@@ -146,6 +146,6 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     ...gitops,
     ...createMigrationActivities({ clusters, ...git }),
     ...createDriftActivities({ clusters, ...git, aws }),
-    ...createEvidenceActivities({ evidenceKey: deps.evidenceKey ?? process.env['LOGSTACK_EVIDENCE_KEY'], aws: awsClients, repo: git.repo }),
+    ...createEvidenceActivities({ evidenceKey: deps.evidenceKey, aws: awsClients, repo: git.repo }),
   } satisfies LogstackActivities);
 }

@@ -53,11 +53,15 @@ const schema = z.object({
   shutdownGraceSeconds: z.coerce.number().int().min(0).max(3600),
   codecKeys: z.string().min(1).optional(),
   evidenceKey: z
-    .string()
+    .string({
+      error: (issue) =>
+        issue.input === undefined
+          ? 'required: the ed25519 key that signs the evidence record every delivery ends with (generate one with `openssl genpkey -algorithm ed25519`; give its public half to whoever verifies records)'
+          : 'an ed25519 PKCS#8 PEM or a 32-byte seed',
+    })
     .refine((v) => /^-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----\s*$/.test(v.trim().replace(/\\n/g, '\n')) || /^[0-9a-fA-F]{64}$/.test(v.trim()) || /^[A-Za-z0-9+/]{43}=?$/.test(v.trim()), {
       message: 'an ed25519 PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----…") or a 32-byte seed, base64 or 64 hex digits',
-    })
-    .optional(),
+    }),
   lockTaskQueue: z
     .string()
     .max(200)
@@ -103,8 +107,11 @@ export interface WorkerConfig {
   readonly codecKeys?: string;
   /** The task queue lock workflows live on, when it is not the worker's own; the worker polls it too. */
   readonly lockTaskQueue?: string;
-  /** `LOGSTACK_EVIDENCE_KEY` as given (the activities parse it); the key that signs evidence records. */
-  readonly evidenceKey?: string;
+  /**
+   * `LOGSTACK_EVIDENCE_KEY` as given (the activities parse it): required, so a worker never changes an
+   * environment it could not then record signed evidence of.
+   */
+  readonly evidenceKey: string;
   /** `LOGSTACK_STATE_KEYS`, parsed: at least one key of ≥ 32 bytes; the first signs the deployed-state records, all verify. */
   readonly stateKeys: readonly StateKey[];
 }

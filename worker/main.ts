@@ -47,7 +47,7 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
       ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
       lockTaskQueue: config.lockTaskQueue ?? config.temporal.taskQueue,
-      ...(config.evidenceKey ? { evidenceKey: config.evidenceKey } : {}),
+      evidenceKey: config.evidenceKey,
     });
   });
 }
