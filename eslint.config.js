@@ -199,6 +199,12 @@ export default tseslint.config(
     rules: restrict(clientRoom(['node:http', 'node:fs', 'node:fs/*', 'node:child_process'])),
   },
   {
+    // `logstack approve|reject --key` signs the approval statement with the person's own SSH key or agent
+    // (ssh-keygen -Y sign): the private key never leaves ssh-keygen or the agent.
+    files: ['client/local/ssh-sign.ts'],
+    rules: restrict(clientRoom(['node:http', 'node:fs', 'node:fs/*', 'node:child_process'])),
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'sandbox/**/*.ts', 'experiments/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -13,6 +13,7 @@ import { createWaitForArgoAppAtRevision } from './argocd/application.ts';
 import { type AwsClients, createAwsActivities, createAwsClients } from './aws/index.ts';
 import { createLoadCatalog, readCatalogFile } from './catalog.ts';
 import { createDriftActivities } from './drift/drift.ts';
+import { createEvidenceActivities } from './evidence/index.ts';
 import { createWaitForExternalSecretSynced } from './eso/external-secret.ts';
 import { createWaitForSecretStoreReady } from './eso/secret-store.ts';
 import { type StoreCredentialConfig, createEnsureStoreCredential } from './eso/store-credential.ts';
@@ -55,6 +56,8 @@ export interface ActivityDeps {
   readonly storeCredential?: Partial<StoreCredentialConfig>;
   /** The task queue lock workflows are started on; default: the worker's own task queue. */
   readonly lockTaskQueue?: string;
+  /** The evidence signing key (the worker's `LOGSTACK_EVIDENCE_KEY`, which its configuration requires). Without one, `recordEvidence` fails `InvalidInput`. */
+  readonly evidenceKey?: string;
 }
 
 function defaultWorkdir(remote: string): string {
@@ -143,5 +146,6 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     ...gitops,
     ...createMigrationActivities({ clusters, ...git }),
     ...createDriftActivities({ clusters, ...git, aws }),
+    ...createEvidenceActivities({ evidenceKey: deps.evidenceKey, aws: awsClients, repo: git.repo }),
   } satisfies LogstackActivities);
 }

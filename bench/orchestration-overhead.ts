@@ -111,6 +111,7 @@ const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue
 const raw = createActivities({
   catalogPath: estate.catalogPath,
   stateKeys: config.stateKeys,
+  evidenceKey: config.evidenceKey,
   kubectlPath: config.kubectlPath,
   ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
   ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),

@@ -7,10 +7,12 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { TEMPORAL_DEFAULTS } from '../domain/index.ts';
+import { registerApproval } from './commands/approval.ts';
 import { registerApprove } from './commands/approve.ts';
 import { registerBootstrap } from './commands/bootstrap.ts';
 import { registerCodecServer } from './commands/codec-server.ts';
 import { registerDrift } from './commands/drift.ts';
+import { registerEvidence } from './commands/evidence.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerPromote } from './commands/promote.ts';
 import { registerReject } from './commands/reject.ts';
@@ -60,6 +62,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     registerPromote,
     registerApprove,
     registerReject,
+    registerApproval,
     registerStatus,
     registerWatch,
     registerDrift,
@@ -69,6 +72,7 @@ Exit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.`,
     registerValidate,
     registerState,
     registerCodecServer,
+    registerEvidence,
   ]) {
     register(program, runner);
   }

@@ -90,6 +90,16 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
   if (approval.changedSinceApproval) lines.push('  changed since approval: the change approved earlier is no longer what would be applied; decide again on this diff');
   const requester = approval.requestedBy;
   const approver = printable(approval.approvers.find((a) => requester === undefined || !samePerson(a, requester)) ?? '<NAME>');
+  if (approval.approvals === 'signed') {
+    lines.push('  approvals: signed — the decision must carry the approver’s SSH signature over this request’s statement');
+    lines.push(`  approve: logstack approve ${target} --by ${approver} --key ~/.ssh/id_ed25519${digest ? ` --digest ${printable(digest)}` : ''}${extraFlags}`);
+    lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>" --key ~/.ssh/id_ed25519${extraFlags}`);
+    lines.push(`  statement to sign elsewhere: logstack approval statement ${target} --by ${approver}${extraFlags}`);
+    return lines;
+  }
+  if (approval.approvals === 'named') {
+    lines.push('  approvals: named — names only: whoever may send updates to this Temporal namespace can decide as any approver');
+  }
   lines.push(`  approve: logstack approve ${target} --by ${approver}${digest ? ` --digest ${printable(digest)}` : ''}${extraFlags}`);
   lines.push(`  reject:  logstack reject ${target} --by ${approver} --reason "<why>"${extraFlags}`);
   return lines;

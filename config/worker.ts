@@ -25,6 +25,7 @@ export const WORKER_VARIABLES = {
   LOGSTACK_CODEC_KEYS: 'payload encryption keys "id:base64key,…" (first encrypts, all decrypt); unset = no codec',
   LOGSTACK_LOCK_TASK_QUEUE: 'task queue of the environment locks, polled too (default: the worker\'s task queue); one value for every installation sharing a namespace',
   LOGSTACK_STATE_KEYS: 'required: deployed-state record HMAC keys "id:base64key,…" of ≥ 32 bytes (first signs, all verify)',
+  LOGSTACK_EVIDENCE_KEY: 'evidence signing key: ed25519 PKCS#8 PEM or 32-byte seed (base64 or hex); unset = promotions and rollouts fail at their evidence step',
 } as const;
 
 /** Every variable the worker reads, Temporal's first. */
@@ -51,6 +52,16 @@ const schema = z.object({
   maxConcurrentActivities: z.coerce.number().int().min(1).max(1000),
   shutdownGraceSeconds: z.coerce.number().int().min(0).max(3600),
   codecKeys: z.string().min(1).optional(),
+  evidenceKey: z
+    .string({
+      error: (issue) =>
+        issue.input === undefined
+          ? 'required: the ed25519 key that signs the evidence record every delivery ends with (generate one with `openssl genpkey -algorithm ed25519`; give its public half to whoever verifies records)'
+          : 'an ed25519 PKCS#8 PEM or a 32-byte seed',
+    })
+    .refine((v) => /^-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----\s*$/.test(v.trim().replace(/\\n/g, '\n')) || /^[0-9a-fA-F]{64}$/.test(v.trim()) || /^[A-Za-z0-9+/]{43}=?$/.test(v.trim()), {
+      message: 'an ed25519 PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----…") or a 32-byte seed, base64 or 64 hex digits',
+    }),
   lockTaskQueue: z
     .string()
     .max(200)
@@ -73,6 +84,7 @@ const FIELDS: Readonly<Record<keyof z.input<typeof schema>, { variable: WorkerVa
   shutdownGraceSeconds: { variable: 'LOGSTACK_SHUTDOWN_GRACE_SECONDS', fallback: '30' },
   codecKeys: { variable: 'LOGSTACK_CODEC_KEYS' },
   lockTaskQueue: { variable: 'LOGSTACK_LOCK_TASK_QUEUE' },
+  evidenceKey: { variable: 'LOGSTACK_EVIDENCE_KEY' },
 };
 
 /** The validated worker configuration. */
@@ -95,6 +107,11 @@ export interface WorkerConfig {
   readonly codecKeys?: string;
   /** The task queue lock workflows live on, when it is not the worker's own; the worker polls it too. */
   readonly lockTaskQueue?: string;
+  /**
+   * `LOGSTACK_EVIDENCE_KEY` as given (the activities parse it): required, so a worker never changes an
+   * environment it could not then record signed evidence of.
+   */
+  readonly evidenceKey: string;
   /** `LOGSTACK_STATE_KEYS`, parsed: at least one key of ≥ 32 bytes; the first signs the deployed-state records, all verify. */
   readonly stateKeys: readonly StateKey[];
 }
@@ -137,9 +154,10 @@ function workerProblems(error: z.ZodError, env: Env): Problem[] {
   return error.issues.map((issue) => {
     const spec = FIELDS[String(issue.path[0]) as keyof typeof FIELDS];
     const given = env[spec.variable];
+    const shown = spec.variable === 'LOGSTACK_EVIDENCE_KEY' && given ? '***' : given;
     return {
       key: spec.variable,
-      value: given !== undefined && given !== '' ? given : undefined,
+      value: shown !== undefined && shown !== '' ? shown : undefined,
       expected: issue.message,
       ...(spec.fallback !== undefined ? { defaulted: spec.fallback } : {}),
     };

@@ -2,6 +2,7 @@ import type { Catalog, Environment, GateKind } from './environments.ts';
 import type { DriftFinding } from './inputs.ts';
 import type { DiffSummary } from './progress.ts';
 import type { AcquireAnswer, HolderWatchOutcome, LockRequest, LockRun } from './lock.ts';
+import type { EvidenceLocation, EvidenceStatement } from './evidence.ts';
 
 /**
  * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
@@ -83,6 +84,23 @@ export interface LogstackActivities {
   scanDrift(input: { environment: Environment }): Promise<DriftFinding[]>;
   /** Fixes one finding classified as safe. Idempotent. */
   remediateFinding(input: { environment: Environment; finding: DriftFinding }): Promise<{ remediated: boolean; detail: string }>;
+
+  // ── evidence ─────────────────────────────────────────────────────────────────────────────
+  /**
+   * Signs `statement` with the worker's evidence key (DSSE envelope, ed25519) and stores it: in the
+   * environment's S3 evidence location (created owned, versioned, object-locked; written once, `Conflict` when
+   * the key holds other bytes) and, for Argo CD delivery, as `evidence/<env>/<workflowId>.intoto.json` beside
+   * the pins. Idempotent: signing is deterministic, so a retry stores the same bytes. Returns the envelope text.
+   */
+  recordEvidence(input: { environment: Environment; statement: EvidenceStatement }): Promise<RecordedEvidence>;
+}
+
+/** What `recordEvidence` stored: the envelope text, its key id and SHA-256, and where it is. */
+export interface RecordedEvidence {
+  readonly envelope: string;
+  readonly keyid: string;
+  readonly sha256: string;
+  readonly location: EvidenceLocation;
 }
 
 /** The deployed-revision record of one environment. */

@@ -31,6 +31,7 @@ export const ACTIVITY_NAMES = [
   'adoptObjects',
   'scanDrift',
   'remediateFinding',
+  'recordEvidence',
 ] as const satisfies readonly (keyof LogstackActivities)[];
 
 /** An activity name. */

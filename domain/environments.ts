@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { DomainError, FailureType } from './failures.ts';
 import { dns1123Label, dns1123Subdomain, kubeContextName, s3BucketName, secretsManagerName } from './names.ts';
 import { personKey, personNameSchema, safeTextSchema } from './text.ts';
+import { parseSshPublicKey } from './sshsig.ts';
+import { approverKey, approverName } from './approval.ts';
 
 /** Gates an environment can require after delivery; each maps to one watch-driven activity. */
 export const GateKinds = {
@@ -38,6 +40,25 @@ export type AwsAdoptable = (typeof AWS_ADOPTABLE)[number];
 
 /** An IAM managed policy ARN: customer managed (12-digit account) or AWS managed (`aws`), with an optional path. */
 export const IAM_POLICY_ARN = /^arn:aws(-cn|-us-gov)?:iam::(\d{12}|aws):policy\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,128}$/;
+
+/** An OpenSSH ed25519 public key line, `ssh-ed25519 AAAA… [comment]`. */
+const sshPublicKey = z
+  .string()
+  .max(1000)
+  .refine(
+    (line) => {
+      try {
+        parseSshPublicKey(line);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'an SSH ed25519 public key: "ssh-ed25519 AAAA… [comment]" (the line of ~/.ssh/id_ed25519.pub)' },
+  );
+
+/** A catalog approver: a person name, or `{ name, key }` with their SSH ed25519 public key (needed by `approvals: signed`). */
+const approverSchema = z.union([personNameSchema, z.strictObject({ name: personNameSchema, key: sshPublicKey })]);
 
 const freezeWindow = z
   .object({
@@ -88,9 +109,31 @@ const environmentSchema = z
     }),
     gates: z.array(z.enum(Object.values(GateKinds) as [GateKind, ...GateKind[]])).default([]),
     protected: z.boolean().default(false),
-    /** Person names (`domain/text.ts`): NFKC-normalised, compared case-insensitively. */
-    approvers: z.array(personNameSchema).default([]),
+    /**
+     * Person names (`domain/text.ts`: NFKC-normalised, compared case-insensitively), each alone or with its SSH
+     * ed25519 public key: `{ name: bob, key: "ssh-ed25519 AAAA… bob@example" }`.
+     */
+    approvers: z.array(approverSchema).default([]),
+    /**
+     * `signed`: a decision must carry an SSH signature by the approver's catalog key over the request's statement
+     * (`domain/approval.ts`); every approver needs a key. `named` (the default): names only, relying on Temporal's
+     * authorization of who may send updates.
+     */
+    approvals: z.enum(['signed', 'named']).optional(),
     retentionDays: z.number().int().min(1).max(MAX_RETENTION_DAYS),
+    /**
+     * Where the signed evidence records of this environment's promotions, rollouts and rollbacks are kept
+     * (`domain/evidence.ts`): a bucket logstack creates with object lock and versioning, under `prefix`.
+     * `retentionDays` is the object-lock (governance) retention of each record. Absent: records are kept in
+     * Git only (Argo CD delivery) or only in the run's history.
+     */
+    evidence: z
+      .object({
+        bucket: bucketName,
+        prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a key prefix like logstack/evidence (no leading or trailing /)').default('logstack-evidence'),
+        retentionDays: z.number().int().min(1).max(36500).default(365),
+      })
+      .optional(),
     freezeWindows: z.array(freezeWindow).default([]),
   })
   .superRefine((env, ctx) => {
@@ -100,11 +143,34 @@ const environmentSchema = z
     if (env.aws.credentialMode === 'sts' && !env.cluster.oidcIssuer) {
       ctx.addIssue({ code: 'custom', path: ['cluster', 'oidcIssuer'], message: 'credentialMode "sts" needs cluster.oidcIssuer' });
     }
-    const keys = env.approvers.map(personKey);
-    const twice = env.approvers.find((_, i) => keys.indexOf(keys[i] ?? '') !== i);
+    const names = env.approvers.map(approverName);
+    const keys = names.map(personKey);
+    const twice = names.find((_, i) => keys.indexOf(keys[i] ?? '') !== i);
     if (twice !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: `"${twice}" is listed twice (names are compared case-insensitively after NFKC)` });
     }
+    if (env.approvals === 'signed') {
+      env.approvers.forEach((approver, i) => {
+        if (approverKey(approver) === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['approvers', i], message: `approvals: signed needs a key for every approver; "${approverName(approver)}" has none (write { name, key: "ssh-ed25519 AAAA…" })` });
+        }
+      });
+    }
+    // One key is one identity: four-eyes compares keys, so two approvers may not share one.
+    const sshKeys = env.approvers.map((a) => {
+      const key = approverKey(a);
+      if (key === undefined) return undefined;
+      try {
+        return parseSshPublicKey(key).canonical;
+      } catch {
+        return undefined;
+      }
+    });
+    sshKeys.forEach((key, i) => {
+      if (key !== undefined && sshKeys.indexOf(key) !== i) {
+        ctx.addIssue({ code: 'custom', path: ['approvers', i, 'key'], message: `"${names[i] ?? ''}" has the same key as "${names[sshKeys.indexOf(key)] ?? ''}"; each approver needs their own key` });
+      }
+    });
     if (env.protected && new Set(keys).size < 2) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'a protected environment needs at least two approvers (four-eyes)' });
     }

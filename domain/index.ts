@@ -13,3 +13,6 @@ export * from './names.ts';
 export * from './progress.ts';
 export * from './lock.ts';
 export * from './state-record.ts';
+export * from './sshsig.ts';
+export * from './approval.ts';
+export * from './evidence.ts';

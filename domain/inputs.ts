@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DomainError, FailureType } from './failures.ts';
 import { formatIssues } from './environments.ts';
 import { personNameSchema, safeTextSchema } from './text.ts';
+import { MAX_ARMORED_SIGNATURE } from './sshsig.ts';
 
 /** Largest accepted workflow input, in bytes of JSON — far below Temporal's 2 MB payload limit. */
 export const MAX_INPUT_BYTES = 16 * 1024;
@@ -56,15 +57,34 @@ export type PromoteInput = z.infer<typeof promoteInputSchema>;
 export type MigrateInput = z.infer<typeof migrateInputSchema>;
 export type DriftInput = z.infer<typeof driftInputSchema>;
 
+const diffDigest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as progress.awaitingApproval.digest shows it');
+/** An armored SSH signature (`ssh-keygen -Y sign -n logstack-approval`) of the request's statement (`domain/approval.ts`). */
+const signature = z.string().min(1).max(MAX_ARMORED_SIGNATURE);
+/** The time written in the signed statement: ISO-8601 UTC, e.g. 2026-12-02T15:00:00Z. */
+const signedTime = z.iso.datetime();
+
 /** `approve` update argument. */
 export const approveSchema = z.strictObject({
   by: person,
   comment: safeTextSchema(1000).optional(),
   /** The diff digest the approver saw (`progress.awaitingApproval.digest`); refused when it is not the current one. */
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>, as progress.awaitingApproval.digest shows it').optional(),
+  digest: diffDigest.optional(),
+  /** SSH signature of the statement; required where the environment has `approvals: signed`. */
+  signature: signature.optional(),
+  /** The statement's time; required with `signature`. */
+  time: signedTime.optional(),
 });
 /** `reject` update argument. */
-export const rejectSchema = z.strictObject({ by: person, reason: safeTextSchema(1000, 1) });
+export const rejectSchema = z.strictObject({
+  by: person,
+  reason: safeTextSchema(1000, 1),
+  /** The diff digest the approver saw; refused when it is not the current one. */
+  digest: diffDigest.optional(),
+  /** SSH signature of the statement (decision reject, with the reason); required where `approvals: signed`. */
+  signature: signature.optional(),
+  /** The statement's time; required with `signature`. */
+  time: signedTime.optional(),
+});
 export type ApproveInput = z.infer<typeof approveSchema>;
 export type RejectInput = z.infer<typeof rejectSchema>;
 

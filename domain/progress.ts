@@ -33,6 +33,14 @@ export interface Progress {
     /** True when an earlier approval was given for a change that is no longer what would be applied. */
     readonly changedSinceApproval?: boolean;
     readonly deadline?: string;
+    /** `signed` when a decision must carry an SSH signature of its statement; `named` when names alone decide. */
+    readonly approvals?: 'signed' | 'named';
+    /** What the approval statement binds (`domain/approval.ts`): this workflow's ID and run, and the full commit. */
+    readonly workflowId?: string;
+    readonly runId?: string;
+    readonly revision?: string;
+    /** Workflow time the request was shown: a signed time may not be earlier (less one minute of clock skew). */
+    readonly shownAt?: string;
   };
 }
 

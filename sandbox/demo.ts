@@ -1,8 +1,9 @@
 /**
  * The main job on the local sandbox (`npm run demo`): sandbox up, worker up, bootstrap dev, staging
  * and production, promote dev → staging → production — production requested by one allowed person
- * and approved by another, as people would — printing every step live with each workflow's Web UI
- * link, and a final status table. Everything goes through the `logstack` CLI and real parts; the
+ * and approved by another, as people would: production takes signed approvals, so the approver signs the
+ * request's statement with their SSH key (the sandbox's generated approver keys) — printing every step live
+ * with each workflow's Web UI link, and a final status table. Everything goes through the `logstack` CLI and real parts; the
  * statuses of controllers that cannot run here (OLM, Loki Operator, Cluster Logging Operator) are
  * written by the sandbox stand-ins.
  */
@@ -66,8 +67,8 @@ function runToEnd(args: string[]): Promise<void> {
 
 /** Two different allowed approvers of production from the catalog: one requests, the other approves. */
 function productionPeople(catalogPath: string): { requester: string; approver: string } {
-  const catalog = parse(readFileSync(catalogPath, 'utf8')) as { environments: { name: string; approvers?: string[] }[] };
-  const approvers = catalog.environments.find((e) => e.name === 'production')?.approvers ?? [];
+  const catalog = parse(readFileSync(catalogPath, 'utf8')) as { environments: { name: string; approvers?: (string | { name: string })[] }[] };
+  const approvers = (catalog.environments.find((e) => e.name === 'production')?.approvers ?? []).map((a) => (typeof a === 'string' ? a : a.name));
   const [requester, approver] = approvers;
   if (!requester || !approver) throw new Error('the catalog must list two production approvers');
   return { requester, approver };
@@ -110,6 +111,11 @@ try {
   // The demo targets the sandbox the way a user would: its published inputs become this process's
   // environment, read by the CLI below and inherited by the worker and the stand-ins.
   Object.assign(process.env, readInputs());
+  // Production with signed approvals: the worker reads the sandbox catalog that lists the approvers' generated keys.
+  const signedCatalog = process.env['LOGSTACK_SIGNED_CATALOG'] ?? '';
+  const approverKeys = process.env['LOGSTACK_APPROVER_KEYS'] ?? '';
+  if (!signedCatalog || !approverKeys) throw new Error('the sandbox published no signed catalog (LOGSTACK_SIGNED_CATALOG, LOGSTACK_APPROVER_KEYS)');
+  process.env['LOGSTACK_CATALOG'] = signedCatalog;
 
   say('worker and controller stand-ins up');
   children.push(await startChild('stand-ins', ['sandbox/cli.ts', 'stand-ins'], /stand-ins writing/));
@@ -125,8 +131,8 @@ try {
   say('promote dev → staging');
   await cli('[promote staging]', 'promote', '--from', 'dev', '--to', 'staging', '--requested-by', 'demo', '--wait');
 
-  const { requester, approver } = productionPeople(sandbox.catalog);
-  say(`promote staging → production, requested by ${requester}, approved by ${approver}`);
+  const { requester, approver } = productionPeople(signedCatalog);
+  say(`promote staging → production, requested by ${requester}, approved by ${approver} with a signature of their SSH key`);
   const promotion = cli('[promote production]', 'promote', '--from', 'staging', '--to', 'production', '--requested-by', requester, '--wait');
   const approval = (async () => {
     // Approve as a person would: once the workflow shows it is waiting for approval.
@@ -146,7 +152,7 @@ try {
     } finally {
       await connection.close();
     }
-    await cli(`[${approver}]`, 'approve', 'production', '--by', approver, '--comment', 'reviewed the diff');
+    await cli(`[${approver}]`, 'approve', 'production', '--by', approver, '--comment', 'reviewed the diff', '--key', join(approverKeys, approver));
   })();
   await Promise.all([promotion, approval]);
 

@@ -47,6 +47,7 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
       ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}),
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
       lockTaskQueue: config.lockTaskQueue ?? config.temporal.taskQueue,
+      evidenceKey: config.evidenceKey,
     });
   });
 }

@@ -6,13 +6,17 @@
  * and compared case-insensitively (`samePerson`): `Bob` and `bob` are one person, on the allow-list and for
  * four-eyes alike. A comment or reason with a control, separator or bidirectional character is refused.
  */
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
+  approvalMode,
+  approverNames,
   approveSchema,
   FailureType,
   parseInput,
   rejectSchema,
   samePerson,
+  sshFingerprint,
+  verifySignedDecision,
   type ApproveInput,
   type DiffSummary,
   type Environment,
@@ -31,11 +35,15 @@ interface OpenRequest {
   readonly requestedBy: string | undefined;
   /** The digest of the diff shown; an approval naming another digest approved another change. */
   readonly digest: string;
+  /** The full commit waiting for approval: a signed statement names it. */
+  readonly revision: string;
+  /** Workflow time the request was shown: a signed time may not be earlier (less the clock skew allowed). */
+  readonly shownAt: string;
 }
 
 type Decision =
-  | { readonly kind: 'approved'; readonly input: ApproveInput }
-  | { readonly kind: 'rejected'; readonly input: RejectInput };
+  | { readonly kind: 'approved'; readonly input: ApproveInput; readonly key?: string | undefined }
+  | { readonly kind: 'rejected'; readonly input: RejectInput; readonly key?: string | undefined };
 
 /** One approval gate per workflow run; construct it at the start so the updates are always handled. */
 export class ApprovalGate {
@@ -50,20 +58,22 @@ export class ApprovalGate {
     setHandler(
       approveUpdate,
       (input) => {
-        const decision: Decision = { kind: 'approved', input: this.#check(input, approveSchema) };
+        const checked = this.#check<ApproveInput>(input, approveSchema, 'approve');
+        const decision: Decision = { kind: 'approved', ...checked };
         this.#decide(decision);
         return { approvedBy: decision.input.by };
       },
-      { validator: (input) => void this.#check(input, approveSchema) },
+      { validator: (input) => void this.#check(input, approveSchema, 'approve') },
     );
     setHandler(
       rejectUpdate,
       (input) => {
-        const decision: Decision = { kind: 'rejected', input: this.#check(input, rejectSchema) };
+        const checked = this.#check<RejectInput>(input, rejectSchema, 'reject');
+        const decision: Decision = { kind: 'rejected', ...checked };
         this.#decide(decision);
         return { rejectedBy: decision.input.by };
       },
-      { validator: (input) => void this.#check(input, rejectSchema) },
+      { validator: (input) => void this.#check(input, rejectSchema, 'reject') },
     );
   }
 
@@ -76,36 +86,47 @@ export class ApprovalGate {
   async wait(request: {
     environment: Environment;
     requestedBy: string | undefined;
+    /** The full commit to apply once approved; a signed statement names it. */
+    revision: string;
     diff: DiffSummary;
     timeoutSeconds: number;
     changedSinceApproval?: boolean;
   }): Promise<ApproveInput> {
-    const { environment, requestedBy, diff, timeoutSeconds } = request;
+    const { environment, requestedBy, diff, timeoutSeconds, revision } = request;
     const changedSinceApproval = request.changedSinceApproval ?? false;
+    const shownAt = new Date(Date.now()).toISOString();
     const deadline = new Date(Date.now() + timeoutSeconds * 1000).toISOString();
+    const approvers = approverNames(environment);
+    const mode = approvalMode(environment);
     const step = this.#tracker.start(
       'await-approval',
-      `${changedSinceApproval ? 'changed since approval: await approval again' : 'await approval'} for ${environment.name} (${environment.approvers.join(', ')})`,
+      `${changedSinceApproval ? 'changed since approval: await approval again' : 'await approval'} for ${environment.name} (${approvers.join(', ')})`,
     );
     this.#tracker.setPhase(Phase.awaitingApproval);
+    const { workflowId, runId } = workflowInfo();
     this.#tracker.setAwaitingApproval({
       environment: environment.name,
       ...(requestedBy !== undefined ? { requestedBy } : {}),
-      approvers: environment.approvers,
+      approvers,
       diff,
       digest: diff.digest,
       ...(changedSinceApproval ? { changedSinceApproval } : {}),
       deadline,
+      approvals: mode,
+      workflowId,
+      runId,
+      revision,
+      shownAt,
     });
     this.#decision = undefined;
-    this.#open = { environment, requestedBy, digest: diff.digest };
+    this.#open = { environment, requestedBy, digest: diff.digest, revision, shownAt };
     try {
       const decided = await condition(() => this.#decision !== undefined, timeoutSeconds * 1000, {
         summary: `wait for approval of ${environment.name} until ${deadline}`,
       });
       const decision = this.#current();
       if (!decided || !decision) {
-        const message = `nobody approved the change to ${environment.name} before ${deadline}; start the promotion again when an approver (${environment.approvers.join(', ')}) is available`;
+        const message = `nobody approved the change to ${environment.name} before ${deadline}; start the promotion again when an approver (${approvers.join(', ')}) is available`;
         this.#tracker.end(step, 'failed', message);
         throw typedFailure(FailureType.ApprovalTimedOut, message, { environment: environment.name, deadline });
       }
@@ -119,7 +140,8 @@ export class ApprovalGate {
         });
       }
       const comment = decision.input.comment ? `: ${decision.input.comment}` : '';
-      this.#tracker.end(step, 'succeeded', `approved by ${decision.input.by}${comment}`);
+      const signed = decision.key !== undefined ? ` (signed, key ${sshFingerprint(decision.key)})` : '';
+      this.#tracker.end(step, 'succeeded', `approved by ${decision.input.by}${signed}${comment}`);
       return decision.input;
     } finally {
       this.#open = undefined;
@@ -143,8 +165,16 @@ export class ApprovalGate {
     this.#decision = decision;
   }
 
-  /** The shared validator: shape, something to decide, allow-list, four-eyes. */
-  #check<T extends ApproveInput | RejectInput>(input: unknown, schema: typeof approveSchema | typeof rejectSchema): T {
+  /**
+   * The shared validator: shape, something to decide, the digest shown, allow-list, four-eyes by name, then — on a
+   * `signed` environment, or whenever a signature is given — the SSH signature over this request's statement and
+   * four-eyes by key (`verifySignedDecision`). Deterministic: the handler runs it again, on replay too.
+   */
+  #check<T extends ApproveInput | RejectInput>(
+    input: unknown,
+    schema: typeof approveSchema | typeof rejectSchema,
+    decision: 'approve' | 'reject',
+  ): { input: T; key: string | undefined } {
     const parsed = validate(() => parseInput(schema, input, 'approval')) as T;
     const open = this.#open;
     if (!open || this.#decision) {
@@ -156,24 +186,43 @@ export class ApprovalGate {
       );
     }
     const { environment, requestedBy, digest } = open;
-    if ('digest' in parsed && parsed.digest !== undefined && parsed.digest !== digest) {
+    const signedMode = approvalMode(environment) === 'signed';
+    if (parsed.digest !== undefined && parsed.digest !== digest) {
       throw ApplicationFailure.nonRetryable(
-        `the approval names diff ${parsed.digest}, but the change waiting for approval of ${environment.name} is ${digest} (it changed since that diff was shown); read progress again and decide on what it shows now`,
-        FailureType.InvalidInput,
+        `the ${decision === 'approve' ? 'approval' : 'rejection'} names diff ${parsed.digest}, but the change waiting for approval of ${environment.name} is ${digest} (it changed since that diff was shown); read progress again and decide on what it shows now`,
+        // A signed environment refuses it as unauthorized, like a signature over that stale diff.
+        signedMode ? FailureType.NotAuthorized : FailureType.InvalidInput,
       );
     }
-    if (!environment.approvers.some((approver) => samePerson(approver, parsed.by))) {
+    const approvers = approverNames(environment);
+    if (!approvers.some((approver) => samePerson(approver, parsed.by))) {
       throw ApplicationFailure.nonRetryable(
-        `"${parsed.by}" may not approve or reject changes to ${environment.name}; allowed approvers: ${environment.approvers.join(', ')}`,
+        `"${parsed.by}" may not approve or reject changes to ${environment.name}; allowed approvers: ${approvers.join(', ')}`,
         FailureType.NotAuthorized,
       );
     }
     if (environment.protected && requestedBy !== undefined && samePerson(parsed.by, requestedBy)) {
       throw ApplicationFailure.nonRetryable(
-        `four-eyes: ${parsed.by} requested this change to ${environment.name} and cannot decide on it; ask another approver (${environment.approvers.filter((a) => !samePerson(a, parsed.by)).join(', ')})`,
+        `four-eyes: ${parsed.by} requested this change to ${environment.name} and cannot decide on it; ask another approver (${approvers.filter((a) => !samePerson(a, parsed.by)).join(', ')})`,
         FailureType.NotAuthorized,
       );
     }
-    return parsed;
+    const { workflowId, runId } = workflowInfo();
+    const key = validate(() =>
+      verifySignedDecision(
+        environment,
+        { workflowId, runId, revision: open.revision, digest, shownAt: open.shownAt, requestedBy },
+        {
+          decision,
+          by: parsed.by,
+          signature: parsed.signature,
+          time: parsed.time,
+          comment: 'comment' in parsed ? parsed.comment : undefined,
+          reason: 'reason' in parsed ? parsed.reason : undefined,
+        },
+        Date.now(),
+      ),
+    );
+    return { input: parsed, key };
   }
 }

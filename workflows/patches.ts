@@ -122,6 +122,21 @@ export const migrateEnsuresStoreIdentity = patch({
 });
 
 /**
+ * `record-evidence` — introduced 2026-12-02 (870856f). A rollout or promotion that delivered (verified,
+ * rolled back, or failed after changing the environment) ends with the `recordEvidence` activity: its signed
+ * in-toto statement stored in the environment's S3 evidence location and, with Argo CD delivery, beside the
+ * pins. Reached at the end of every such run; a promotion can be open for its approval timeout (up to 7 days)
+ * plus its wait for the lock.
+ */
+export const recordsEvidence = patch({
+  id: 'record-evidence',
+  introduced: { date: '2026-12-02', commit: '870856f' },
+  stage: 'patched',
+  workflowTypes: ['rolloutEnvironment', 'promoteEnvironment'],
+  alsoBeforeDeprecating: 'the rolloutEnvironment and promoteEnvironment histories that deliver without the marker are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -165,4 +180,5 @@ export const PATCHES: readonly Patch[] = [
   migrateMergePassCoversOverlay,
   protectedChangeNeedsRequester,
   migrateEnsuresStoreIdentity,
+  recordsEvidence,
 ];

@@ -134,6 +134,11 @@ export class ProgressTracker {
     }
   }
 
+  /** A copy of every step with its kind, in order (what the evidence record reads its gates and times from). */
+  trackedSteps(): readonly TrackedStep[] {
+    return this.#steps.map((s) => ({ ...s }));
+  }
+
   /** A copy of the current state, as the `progress` query returns it. */
   snapshot(): Progress {
     const steps = this.#steps.map((s) => ({ ...s }));

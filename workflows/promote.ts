@@ -8,14 +8,17 @@ import {
   promoteInputSchema,
   shortSha,
   WorkflowTypes,
+  type ApproveInput,
   type DiffSummary,
   type Environment,
+  type EvidenceApproval,
   type PromoteInput,
   type PromoteResult,
 } from '../domain/index.ts';
 import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
+import { withEvidence } from './evidence.ts';
 import { typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
 import type { ProgressTracker } from './progress.ts';
@@ -56,6 +59,26 @@ async function verifiedRevision(
     );
   }
   return commit;
+}
+
+/** An approval as the run holds it: the update's argument (with its SSH signature when signed), when and on which diff. */
+interface Approval {
+  readonly input: ApproveInput & { readonly signature?: string; readonly time?: string };
+  readonly at: string;
+  readonly digest: string;
+}
+
+/** The approval as the evidence record states it. */
+function evidenceApproval({ input, at, digest }: Approval): EvidenceApproval {
+  return {
+    name: input.by,
+    decision: 'approve',
+    at,
+    digest,
+    ...(typeof input.signature === 'string' ? { signature: input.signature } : {}),
+    ...(typeof input.time === 'string' ? { signedTime: input.time } : {}),
+    ...(input.comment !== undefined ? { comment: input.comment } : {}),
+  };
 }
 
 /** How a promotion ended under the lock: delivered, nothing to do, or the change is not the one approved. */
@@ -100,18 +123,29 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
       tracker.skipPending(`${to.name} already runs ${shortSha(commit)}, verified`);
       return { ...base, previousRevision: state.previousRevision, rolledBack: false };
     };
-    const deliver = async (state: DeployedState | null, approvedBy?: string): Promise<PromoteResult> => {
+    const deliver = async (state: DeployedState | null, diffDigest: string | null, approval?: Approval): Promise<PromoteResult> => {
       const prior = priorState(state);
-      const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior);
-      return { ...base, previousRevision: prior.lastVerified, ...(approvedBy !== undefined ? { approvedBy } : {}), rolledBack };
+      const facts = () => ({
+        catalogRemote: opening.catalog.gitops.remote,
+        environment: to,
+        from: from.name,
+        revision: commit,
+        previousRevision: prior.lastVerified,
+        diffDigest,
+        approvals: approval ? [evidenceApproval(approval)] : [],
+      });
+      return withEvidence(tracker, facts, async () => {
+        const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior);
+        return { ...base, previousRevision: prior.lastVerified, ...(approval !== undefined ? { approvedBy: approval.input.by } : {}), rolledBack };
+      });
     };
 
     if (!to.protected) {
       return underLock(opening, ['diff-overlay', ...deliveryPlan(to)], async (toState) => {
         const done = alreadyThere(toState);
         if (done) return done;
-        await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
-        return deliver(toState);
+        const { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
+        return deliver(toState, diff.digest);
       });
     }
 
@@ -123,13 +157,15 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
     if (done) return done;
     let { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
     for (let changedSinceApproval = false; ; changedSinceApproval = true) {
-      const approval = await run.approval.wait({
+      const input = await run.approval.wait({
         environment: to,
         requestedBy: args.requestedBy,
+        revision: commit,
         diff,
         timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
         changedSinceApproval,
       });
+      const approval: Approval = { input, at: new Date().toISOString(), digest: diff.digest };
       // A freeze window may have begun while the change waited for its approver.
       validate(() => assertNotFrozen(to, Date.now()));
       const outcome = await underLock<Outcome>(opening, null, async (toState) => {
@@ -137,7 +173,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         if (result) return { kind: 'done', result };
         const recheck = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit }, { label: 'under the lock' });
         if (recheck.diff.digest !== diff.digest) return { kind: 'changed', diff: recheck.diff };
-        return { kind: 'done', result: await deliver(toState, approval.by) };
+        return { kind: 'done', result: await deliver(toState, recheck.diff.digest, approval) };
       });
       if (outcome.kind === 'done') return outcome.result;
       diff = outcome.diff;

@@ -1,6 +1,7 @@
 /** `rolloutEnvironment`: one revision to one environment, with automatic rollback. */
 import { rolloutInputSchema, WorkflowTypes, type RolloutInput, type RolloutResult } from '../domain/index.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
+import { withEvidence } from './evidence.ts';
 import type { LockOptions } from './lock.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
 import { runStep } from './steps/index.ts';
@@ -11,7 +12,7 @@ export type RolloutWorkflowInput = RolloutInput & LockOptions;
 
 /**
  * Delivers `revision` (branch, tag or SHA, resolved to a commit) to one environment, waits for its gates and
- * records it verified. When a gate fails, rolls back to the previous verified revision and waits for it to be
+ * records it verified, then records its signed evidence (`workflows/evidence.ts`). When a gate fails, rolls back to the previous verified revision and waits for it to be
  * healthy again (`rolledBack: true`); a failed rollback fails the workflow (`GateFailed`, `rollbackFailed`).
  * `AUTO_UPGRADE` on versioned workers: it can wait for the lock behind a day-long promotion (`versioning.ts`).
  * @throws ApplicationFailure `InvalidInput`, `UnknownEnvironment`, `ChangeFreeze` before any side effect;
@@ -30,11 +31,14 @@ export async function rolloutEnvironment(input: RolloutWorkflowInput): Promise<R
       },
       input,
     );
-    const { environment, revision } = opening;
+    const { environment, revision, catalog } = opening;
     return underLock(opening, deliveryPlan(environment), async (state) => {
       const prior = priorState(state);
-      const { rolledBack } = await releaseWithRollback(run.tracker, environment, revision, prior);
-      return { environment: environment.name, revision, previousRevision: prior.lastVerified, rolledBack };
+      const facts = () => ({ catalogRemote: catalog.gitops.remote, environment, from: null, revision, previousRevision: prior.lastVerified, diffDigest: null, approvals: [] });
+      return withEvidence(run.tracker, facts, async () => {
+        const { rolledBack } = await releaseWithRollback(run.tracker, environment, revision, prior);
+        return { environment: environment.name, revision, previousRevision: prior.lastVerified, rolledBack };
+      });
     });
   });
 }

@@ -109,6 +109,11 @@ describe('docker-compose.yml (structure)', () => {
     assert.equal(worker['LOGSTACK_WORKFLOW_BUNDLE'], 'dist/workflow-bundle.js');
     assert.equal(worker['AWS_ENDPOINT_URL'], 'http://localstack:4566');
     assert.equal(worker['KUBECONFIG'], '/home/node/.kube/config');
+    // The worker refuses to start without its two signing keys, so compose asks for them (and only the worker gets them).
+    for (const key of ['LOGSTACK_STATE_KEYS', 'LOGSTACK_EVIDENCE_KEY']) {
+      assert.match(worker[key] ?? '', new RegExp(`^\\$\\{${key}:\\?set ${key} .+\\}$`), key);
+      assert.equal(codec[key], undefined, `the codec server does not get ${key}`);
+    }
     assert.ok(svc('worker').volumes?.some((v) => v.endsWith(':/home/node/.kube/config:ro')));
   });
 
@@ -137,7 +142,7 @@ describe('docker-compose.yml (structure)', () => {
       ['docker', ['compose', 'config', '--quiet']],
       ['docker-compose', ['config', '--quiet']],
     ];
-    const env = { ...process.env, LOGSTACK_CODEC_KEYS: codecKey('c1') };
+    const env = { ...process.env, LOGSTACK_CODEC_KEYS: codecKey('c1'), LOGSTACK_STATE_KEYS: codecKey('s1'), LOGSTACK_EVIDENCE_KEY: 'e'.repeat(64) };
     for (const [cmd, args] of tools) {
       let probe;
       try {
@@ -242,7 +247,7 @@ describe('Dockerfile (structure)', () => {
         }
         return parts.join('/');
       };
-      for (const [, specifier = ''] of source.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*'([^']+)'/g)) {
+      for (const [, specifier = ''] of source.matchAll(/(?<![.\w])(?:from|import)\s*\(?\s*'([^']+)'/g)) {
         if (specifier.startsWith('.')) pending.push(resolve(specifier));
         else if (!specifier.startsWith('node:'))
           packages.add(

@@ -15,8 +15,8 @@ function configError(env: NodeJS.ProcessEnv): string {
   assert.fail('the configuration was accepted');
 }
 
-/** A valid `LOGSTACK_STATE_KEYS`, so each test sees only the problems it is about. */
-const KEYS = { LOGSTACK_STATE_KEYS: `k1:${btoa('k'.repeat(32))}` };
+/** A valid `LOGSTACK_STATE_KEYS` and `LOGSTACK_EVIDENCE_KEY`, so each test sees only the problems it is about. */
+const KEYS = { LOGSTACK_STATE_KEYS: `k1:${btoa('k'.repeat(32))}`, LOGSTACK_EVIDENCE_KEY: 'e'.repeat(64) };
 
 /** The lines between the heading and the list of variables. */
 const problems = (message: string): string[] =>
@@ -88,6 +88,7 @@ describe('worker configuration', () => {
       LOGSTACK_DEPLOYMENT_NAME: 'logstack',
       LOGSTACK_BUILD_ID: 'b1',
       LOGSTACK_STATE_KEYS: `new:${btoa('n'.repeat(32))}, old:${btoa('o'.repeat(48))}`,
+      LOGSTACK_EVIDENCE_KEY: 'e'.repeat(64),
     });
     assert.deepEqual(
       config.stateKeys.map((k) => [k.id, k.key.length]),
@@ -107,7 +108,7 @@ describe('worker configuration', () => {
   });
 
   it('refuses to start without LOGSTACK_STATE_KEYS: promotion trusts the records they sign', () => {
-    const lines = problems(configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml' }));
+    const lines = problems(configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml', LOGSTACK_EVIDENCE_KEY: KEYS.LOGSTACK_EVIDENCE_KEY }));
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0] ?? '', /^- LOGSTACK_STATE_KEYS \(unset\): required: HMAC keys "id:base64key,…" .*openssl rand -base64 32/);
   });
@@ -115,7 +116,7 @@ describe('worker configuration', () => {
   it('reports each wrong LOGSTACK_STATE_KEYS entry on its own line, without printing key material', () => {
     const short = btoa('s'.repeat(16));
     const good = btoa('g'.repeat(32));
-    const message = configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml', LOGSTACK_STATE_KEYS: `short:${short},nocolon,bad:***,dup:${good},dup:${good}` });
+    const message = configError({ LOGSTACK_CATALOG: 'gitops/environments.yaml', LOGSTACK_EVIDENCE_KEY: KEYS.LOGSTACK_EVIDENCE_KEY, LOGSTACK_STATE_KEYS: `short:${short},nocolon,bad:***,dup:${good},dup:${good}` });
     const lines = problems(message);
     assert.equal(lines.length, 4, message);
     for (const line of lines) assert.match(line, /^- LOGSTACK_STATE_KEYS="short:\*\*\*,\*\*\*,bad:\*\*\*,dup:\*\*\*,dup:\*\*\*": /, line);

@@ -23,6 +23,8 @@ import { rejectApplyOf, watchWhileLive } from '../workflows/doubles.ts';
 import { REV } from '../workflows/fixtures.ts';
 import { settle, startHarness, waitUntil, type Harness } from '../workflows/harness.ts';
 import { historyToPlain } from './history-json.ts';
+import { approvalStatement } from '../../domain/index.ts';
+import { generateTestKeys } from '../support/ssh-keys.ts';
 
 const HISTORIES = new URL('./histories/', import.meta.url);
 
@@ -117,6 +119,43 @@ const SCENARIOS: readonly Scenario[] = [
       await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
       await approved.result();
       await save('promoteEnvironment--approved', approved);
+    },
+  },
+  {
+    // Signed approval (approvals: signed): the handler verifies the SSH signature again on replay.
+    files: ['promoteEnvironment--approved-signed'],
+    async run(h, save) {
+      const keys = generateTestKeys(['alice', 'bob', 'carol']);
+      try {
+        h.world.editCatalog((doc) => {
+          const production = doc.environments.find((e) => e.name === 'production');
+          if (!production) throw new Error('the fixture catalog has no production');
+          production.approvers = ['alice', 'bob', 'carol'].map((name) => ({ name, key: keys.publicKey(name) }));
+          production.approvals = 'signed';
+        });
+        h.world.verified('production', REV.v1);
+        // The workflow ID is the history's name: the replay test replays each history under its name, and the signed
+        // statement names the workflow ID.
+        const approved = await awaitingApproval(h, 'promoteEnvironment--approved-signed');
+        const waiting = (await approved.query(progressQuery)).awaitingApproval;
+        if (!waiting?.runId || !waiting.revision || !waiting.digest || !waiting.shownAt) throw new Error('progress shows no signed request');
+        const time = waiting.shownAt;
+        const statement = approvalStatement({
+          workflowId: approved.workflowId,
+          runId: waiting.runId,
+          environment: 'production',
+          revision: waiting.revision,
+          digest: waiting.digest,
+          decision: 'approve',
+          by: 'bob',
+          time,
+        });
+        await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', signature: keys.sign('bob', statement), time, digest: waiting.digest }] });
+        await approved.result();
+        await save('promoteEnvironment--approved-signed', approved);
+      } finally {
+        keys.close();
+      }
     },
   },
   {
@@ -268,6 +307,25 @@ const SCENARIOS: readonly Scenario[] = [
       };
     },
   ),
+  // Evidence (patch record-evidence): a rollout that rolled back, and a signed-off promotion.
+  single(
+    'rolloutEnvironment--records-evidence',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-evidence'),
+    (h) => {
+      h.world.verified('dev', REV.v1, REV.main);
+      h.world.gateFails = (gate, _env, live) => gate === 'lokistack-ready' && live === REV.v2;
+    },
+  ),
+  {
+    files: ['promoteEnvironment--approved-records-evidence'],
+    async run(h, save) {
+      h.world.verified('production', REV.v1);
+      const approved = await awaitingApproval(h, 'promote-production-evidence');
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
+      await approved.result();
+      await save('promoteEnvironment--approved-records-evidence', approved);
+    },
+  },
 ];
 
 const named = process.argv.slice(2);

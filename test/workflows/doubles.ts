@@ -13,6 +13,7 @@ import {
   type DiffSummary,
   type DriftFinding,
   type Environment,
+  type EvidenceStatement,
   type GateKind,
 } from '../../domain/index.ts';
 import type {
@@ -83,6 +84,8 @@ export class DoubleWorld {
   diff: DiffSummary = EMPTY_DIFF;
   inventory: MigrationInventory = { objects: [] };
   findings = new Map<string, DriftFinding[]>();
+  /** The statements `recordEvidence` was given, in order. */
+  readonly evidence: EvidenceStatement[] = [];
 
   /** Back to a fresh world with the fixture catalog. */
   reset(): void {
@@ -96,6 +99,7 @@ export class DoubleWorld {
     this.diff = EMPTY_DIFF;
     this.inventory = { objects: [] };
     this.findings = new Map();
+    this.evidence.length = 0;
   }
 
   /** Edits the catalog document and re-validates it, as `loadCatalog` would. */
@@ -256,6 +260,11 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
     adoptObjects: ({ objects }) => ({ adopted: objects, unchanged: [] }),
     scanDrift: ({ environment }) => world.findings.get(environment.name) ?? [],
     remediateFinding: ({ finding }) => ({ remediated: true, detail: `fixed ${finding.object}` }),
+    // Signing and storing are the activity's (test/activities/evidence.test.ts); the double keeps the statement.
+    recordEvidence: ({ environment, statement }) => {
+      world.evidence.push(statement);
+      return { envelope: JSON.stringify(statement), keyid: 'double', sha256: '0'.repeat(64), location: environment.evidence ? { s3: { bucket: environment.evidence.bucket, key: `${environment.name}/${statement.predicate.workflow.id}` } } : {} };
+    },
   };
 
   const doubles = {} as Record<keyof LogstackActivities, (input?: InputLike) => Promise<unknown>>;

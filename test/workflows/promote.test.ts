@@ -62,7 +62,7 @@ describe('promoteEnvironment', () => {
     const progress = await awaitingApproval(handle);
     assert.equal(progress.phase, 'awaiting-approval');
     assert.deepEqual(
-      { ...progress.awaitingApproval, deadline: undefined },
+      { ...progress.awaitingApproval, deadline: undefined, runId: undefined, shownAt: undefined },
       {
         environment: 'production',
         requestedBy: 'alice',
@@ -70,6 +70,11 @@ describe('promoteEnvironment', () => {
         diff: h.world.diff,
         digest: h.world.diff.digest,
         deadline: undefined,
+        approvals: 'named',
+        workflowId: handle.workflowId,
+        runId: undefined,
+        revision: REV.v2,
+        shownAt: undefined,
       },
     );
     assert.ok(Date.parse(progress.awaitingApproval?.deadline ?? '') > Date.now());

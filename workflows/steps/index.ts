@@ -29,6 +29,7 @@ import {
 } from './gates.ts';
 import { adoptObjects, inventoryLiveObjects } from './migration.ts';
 import { remediateFinding, scanDrift } from './drift.ts';
+import { recordEvidence } from './evidence.ts';
 
 type KebabCase = `${Lowercase<string>}-${Lowercase<string>}`;
 
@@ -58,6 +59,7 @@ export const steps = {
   'adopt-objects': adoptObjects,
   'scan-drift': scanDrift,
   'remediate-finding': remediateFinding,
+  'record-evidence': recordEvidence,
 } satisfies Record<KebabCase, StepDefinition<never, unknown>>;
 
 /** A step kind, e.g. `ensure-bucket`. */
