@@ -223,7 +223,7 @@ describe('logstack CLI on the sandbox Temporal (test-double workflows on a test 
     await waitFor(async () => ((await statusOf(name))?.running?.awaitingApproval ? true : undefined), 30_000, 'approval wait');
     const rejected = await run('reject', name, '--by', 'carol', '--reason', 'retention change not agreed', '-o', 'json');
     assert.equal(rejected.code, 0, rejected.err);
-    assert.deepEqual(JSON.parse(rejected.out), { workflowId: `promote-${name}`, rejectedBy: 'carol', reason: 'retention change not agreed' });
+    assert.deepEqual(JSON.parse(rejected.out), { workflowId: `promote-${name}`, rejectedBy: 'carol', reason: 'retention change not agreed', signed: false });
     const done = await promoting;
     assert.equal(done.code, 3);
     const events = done.out.trim().split('\n').map((l) => JSON.parse(l) as { event: string; failureType?: string });
