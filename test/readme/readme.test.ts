@@ -431,9 +431,11 @@ describe('README: every command, run as written', () => {
     const signedCatalog = readInputs()['LOGSTACK_SIGNED_CATALOG'] ?? '';
     const approverKeys = readInputs()['LOGSTACK_APPROVER_KEYS'] ?? '';
     assert.ok(signedCatalog && approverKeys, 'the sandbox publishes LOGSTACK_SIGNED_CATALOG and LOGSTACK_APPROVER_KEYS');
-    const worker = shell.start('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker', { LOGSTACK_CATALOG: signedCatalog });
+    // Started directly, not through `npm run worker`: `sandbox exec` would put the published (named) catalog back.
+    const worker = shell.start('npx node worker/main.ts', { LOGSTACK_WORKFLOW_BUNDLE: 'dist/workflow-bundle.js', LOGSTACK_CATALOG: signedCatalog });
     background.push(worker);
     await worker.waitFor(/"state":"RUNNING"/);
+    assert.match(worker.output(), new RegExp(`"catalog":"${signedCatalog.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`), 'the worker reads the signed catalog');
 
     const remote = requireSandbox().git.remote;
     const change = pushChange(remote, 'a change approved with a signature');
