@@ -33,6 +33,8 @@ export interface ApprovalWaitView {
   readonly type: string;
   readonly requestedBy: string | null;
   readonly approvers: readonly string[];
+  /** `signed` when a decision must carry the approver's SSH signature; `named` (also for runs from before signed approvals) when names alone decide. */
+  readonly approvals: 'signed' | 'named';
   readonly deadline: string | null;
   /** The diff digest an approval names (`sha256:…`), or null when the workflow does not show one. */
   readonly digest: string | null;
@@ -116,7 +118,7 @@ export function approvalWaitLine(wait: ApprovalWaitView, now = Date.now()): stri
   return (
     `${printable(wait.workflowId)}` +
     `${wait.requestedBy ? ` requested by ${printable(wait.requestedBy)}` : ''}` +
-    `; approvers ${wait.approvers.map(printable).join(', ') || '—'}` +
+    `; approvers ${wait.approvers.map(printable).join(', ') || '—'}${wait.approvals === 'signed' ? ' (signed approvals)' : ''}` +
     `${wait.deadline ? `; deadline ${since(wait.deadline, now)}` : ''}` +
     `; diff ${shortDigest(wait.digest)}` +
     `${wait.changedSinceApproval ? '; changed since approval' : ''}`

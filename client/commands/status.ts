@@ -139,6 +139,7 @@ function approvalWaits(readings: readonly { run: RunSummary; reading: ProgressRe
       type: run.type,
       requestedBy: approval.requestedBy ?? null,
       approvers: approval.approvers,
+      approvals: approval.approvals === 'signed' ? 'signed' : 'named',
       deadline: approval.deadline ?? null,
       digest: approval.digest ?? approval.diff?.digest ?? null,
       changedSinceApproval: approval.changedSinceApproval === true,

@@ -28,7 +28,7 @@ interface StatusRow {
   running: { workflowId: string; awaitingApproval: boolean; phase: string | null; url: string } | null;
   latest: { workflowId: string; status: string; url: string } | null;
   lock: { state: string; workflowId: string; holder: { workflowId: string; purpose?: string; grantedAt: string } | null; queue: { workflowId: string }[]; superseded: { workflowId: string; by: string }[]; note?: string };
-  awaitingApproval: { workflowId: string; requestedBy: string | null; approvers: string[]; deadline: string | null; digest: string | null; changedSinceApproval: boolean }[];
+  awaitingApproval: { workflowId: string; requestedBy: string | null; approvers: string[]; approvals: string; deadline: string | null; digest: string | null; changedSinceApproval: boolean }[];
 }
 
 async function statusOf(name: string): Promise<StatusRow | undefined> {
@@ -169,7 +169,7 @@ describe('logstack CLI on the sandbox Temporal (test-double workflows on a test 
       assert.deepEqual(row.lock.superseded.map((e) => [e.workflowId, e.by]), [[`rollout-old-${name}`, `rollout-${name}`]]);
       const [wait] = row.awaitingApproval;
       assert.equal(wait?.workflowId, `promote-${name}`);
-      assert.deepEqual([wait?.requestedBy, wait?.approvers, wait?.digest, wait?.changedSinceApproval], ['alice', ['alice', 'bob', 'carol'], shown, false]);
+      assert.deepEqual([wait?.requestedBy, wait?.approvers, wait?.approvals, wait?.digest, wait?.changedSinceApproval], ['alice', ['alice', 'bob', 'carol'], 'named', shown, false]);
       assert.ok(wait?.deadline && new Date(wait.deadline).getTime() > Date.now());
 
       const table = await run('status', name);

@@ -237,7 +237,7 @@ describe('logstack CLI building blocks', () => {
       superseded: [{ workflowId: 'drift-old', workflowType: 'remediateDrift', by: 'drift-production', at: '2026-01-01T10:04:30Z' }],
       grants: 7,
     };
-    const wait = { workflowId: 'promote-production', runId: 'r3', type: 'promoteEnvironment', requestedBy: 'alice', approvers: ['bob', 'carol'], deadline: '2026-01-02T10:00:00Z', digest: 'sha256:' + 'ab'.repeat(32), changedSinceApproval: true };
+    const wait = { workflowId: 'promote-production', runId: 'r3', type: 'promoteEnvironment', requestedBy: 'alice', approvers: ['bob', 'carol'], approvals: 'signed' as const, deadline: '2026-01-02T10:00:00Z', digest: 'sha256:' + 'ab'.repeat(32), changedSinceApproval: true };
     const row: EnvironmentStatus = { environment: 'production', pinnedRevision: null, verifiedRevision: null, health: 'healthy', running: null, latest: null, lock, awaitingApproval: [wait] };
     assert.deepEqual(lockDetailLines(row, now), [
       'production:',
@@ -246,7 +246,7 @@ describe('logstack CLI building blocks', () => {
       '    1. remediateDrift drift-production, waiting since 2026-01-01 10:04:30Z (30s ago)',
       '    2. promoteEnvironment promote-production (promotion of 3f2c1a9), waiting since 2026-01-01 10:04:50Z (10s ago)',
       '  awaiting approval (outside the lock):',
-      '    promote-production requested by alice; approvers bob, carol; deadline 2026-01-02 10:00:00Z (in 24h); diff sha256:abababababab…; changed since approval',
+      '    promote-production requested by alice; approvers bob, carol (signed approvals); deadline 2026-01-02 10:00:00Z (in 24h); diff sha256:abababababab…; changed since approval',
       '  superseded recently:',
       '    remediateDrift drift-old replaced by drift-production at 2026-01-01 10:04:30Z (30s ago)',
     ]);
