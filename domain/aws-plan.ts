@@ -331,6 +331,17 @@ export interface AwsPlan {
   readonly unchanged: number;
 }
 
+/**
+ * The AWS plan could not be read (AWS unreachable, the worker's identity refused, the catalog unusable): the
+ * approval request says so instead of showing a plan, and the promotion goes on — the plan is shown, not enforced.
+ */
+export interface AwsPlanUnavailable {
+  readonly environment: string;
+  readonly revision: string;
+  /** The failure, `<type>: <message>` (no secret material: AWS messages name actions and resources). */
+  readonly unavailable: string;
+}
+
 /** A statement-level diff of two IAM policy documents: statements by `Sid`, or by canonical form without one. */
 export interface StatementDiff {
   readonly added: readonly string[];

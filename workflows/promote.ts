@@ -9,18 +9,22 @@ import {
   shortSha,
   WorkflowTypes,
   type ApproveInput,
+  type AwsPlan,
+  type AwsPlanUnavailable,
   type DiffSummary,
   type Environment,
   type EvidenceApproval,
   type PromoteInput,
   type PromoteResult,
 } from '../domain/index.ts';
+import { isCancellation, patched } from '@temporalio/workflow';
 import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { withEvidence } from './evidence.ts';
-import { typedFailure, validate } from './failures.ts';
+import { failureMessage, failureType, typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
+import { awsPlan } from './patches.ts';
 import type { ProgressTracker } from './progress.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
 import { planSteps, runStep } from './steps/index.ts';
@@ -79,6 +83,21 @@ function evidenceApproval({ input, at, digest }: Approval): EvidenceApproval {
     ...(typeof input.time === 'string' ? { signedTime: input.time } : {}),
     ...(input.comment !== undefined ? { comment: input.comment } : {}),
   };
+}
+
+/**
+ * The AWS plan shown with the approval request (`plan-aws`, read-only). A plan that cannot be read does not stop
+ * the promotion — the plan is shown, not enforced, and the promotion writes nothing in AWS — so the request says
+ * why it is missing instead. Cancellation is rethrown.
+ */
+async function readAwsPlan(tracker: ProgressTracker, environment: Environment, revision: string): Promise<AwsPlan | AwsPlanUnavailable> {
+  try {
+    return await runStep(tracker, 'plan-aws', { environment, revision });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const type = failureType(err);
+    return { environment: environment.name, revision, unavailable: `${type ? `${type}: ` : ''}${failureMessage(err)}` };
+  }
 }
 
 /** How a promotion ended under the lock: delivered, nothing to do, or the change is not the one approved. */
@@ -150,13 +169,25 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
     }
 
     // Protected: the decision is taken outside the lock, on a diff that is checked again under it.
-    planSteps(tracker, ['read-deployed-state', 'diff-overlay', 'await-approval', 'acquire-lock', 'read-deployed-state', 'diff-overlay', ...deliveryPlan(to)]);
+    // Patch aws-plan: the read-only AWS plan is shown beside the diff each time approval is asked.
+    const showsAwsPlan = patched(awsPlan.id);
+    planSteps(tracker, [
+      'read-deployed-state',
+      'diff-overlay',
+      ...(showsAwsPlan ? (['plan-aws'] as const) : []),
+      'await-approval',
+      'acquire-lock',
+      'read-deployed-state',
+      'diff-overlay',
+      ...deliveryPlan(to),
+    ]);
     if (args.autoApprove) tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
     const before = await runStep(tracker, 'read-deployed-state', { environment: to });
     const done = alreadyThere(before);
     if (done) return done;
     let { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
     for (let changedSinceApproval = false; ; changedSinceApproval = true) {
+      const aws = showsAwsPlan ? await readAwsPlan(tracker, to, commit) : undefined;
       const input = await run.approval.wait({
         environment: to,
         requestedBy: args.requestedBy,
@@ -164,6 +195,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         diff,
         timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
         changedSinceApproval,
+        aws,
       });
       const approval: Approval = { input, at: new Date().toISOString(), digest: diff.digest };
       // A freeze window may have begun while the change waited for its approver.
