@@ -28,12 +28,18 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   DeleteAccessKeyCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
   DeleteUserCommand,
   DeleteUserPolicyCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
   GetUserCommand,
   GetUserPolicyCommand,
   ListAccessKeysCommand,
+  ListAttachedRolePoliciesCommand,
   ListAttachedUserPoliciesCommand,
+  ListRolePoliciesCommand,
   ListUserPoliciesCommand,
   ListUserTagsCommand,
   PutUserPolicyCommand,
@@ -49,7 +55,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsActivities, type AwsActivities, type AwsClients } from '../../activities/aws/index.ts';
 import { accountIdLookup } from '../../activities/aws/common.ts';
-import { ensureStoreReaderUser, type ReaderScope } from '../../activities/aws/store-reader.ts';
+import { ensureStoreReaderRole, ensureStoreReaderUser, type ReaderScope } from '../../activities/aws/store-reader.ts';
 import { LOKI_BUCKET_POLICY_NAME, lokiBucketPolicy, principalName, storeReaderName, type Environment } from '../../domain/index.ts';
 import { motoClients, motoEndpoint, testEnvironment } from './aws-moto.ts';
 
@@ -57,9 +63,10 @@ const REVISION = 'a'.repeat(40);
 const SUFFIX = randomBytes(3).toString('hex');
 
 /** A private static-mode environment: every AWS name it implies starts with (or, for the ESO reader, holds) `awsplan-test-`. */
-function environment(kind: 'f' | 'u' | 'd', retentionDays: number): Environment {
+function environment(kind: 'f' | 'u' | 'd' | 's', retentionDays: number): Environment {
   const name = `awsplan-test-${kind}${SUFFIX}`;
-  return testEnvironment({ name, bucket: `${name}-loki`, secretName: `${name}/loki-s3`, principalName: `${name}-loki`, retentionDays });
+  const sts = kind === 's' ? ({ credentialMode: 'sts', oidcIssuer: `oidc.awsplan-test.example/${name}` } as const) : {};
+  return testEnvironment({ name, bucket: `${name}-loki`, secretName: `${name}/loki-s3`, principalName: `${name}-loki`, retentionDays, ...sts });
 }
 
 /** Reads `call`, or `null` when AWS says the thing does not exist or is not configured. */
@@ -96,7 +103,7 @@ async function snapshot(clients: { s3: S3Client; iam: IAMClient; sm: SecretsMana
       }
     : null;
   const users: Record<string, unknown> = {};
-  for (const UserName of [principalName(env), storeReaderName(env)]) {
+  for (const UserName of env.aws.credentialMode === 'static' ? [principalName(env), storeReaderName(env)] : []) {
     const user = await orNull(() => iam.send(new GetUserCommand({ UserName })));
     if (user === null) {
       users[UserName] = null;
@@ -118,8 +125,22 @@ async function snapshot(clients: { s3: S3Client; iam: IAMClient; sm: SecretsMana
   const versions = described === null ? [] : ((await sm.send(new ListSecretVersionIdsCommand({ SecretId, IncludeDeprecated: true }))).Versions ?? []);
   // Versions by id and stages (moto dates a listed version at the time of the listing, so dates are not compared).
   const secret = described === null ? null : { described: strip(described), versions: versions.map((v) => `${v.VersionId}:${(v.VersionStages ?? []).join(',')}`).sort() };
+  const roles: Record<string, unknown> = {};
+  for (const RoleName of env.aws.credentialMode === 'sts' ? [principalName(env), storeReaderName(env)] : []) {
+    const role = await orNull(() => iam.send(new GetRoleCommand({ RoleName })));
+    if (role === null) {
+      roles[RoleName] = null;
+      continue;
+    }
+    const inline = (await iam.send(new ListRolePoliciesCommand({ RoleName }))).PolicyNames ?? [];
+    const documents: Record<string, unknown> = {};
+    for (const PolicyName of inline) documents[PolicyName] = (await iam.send(new GetRolePolicyCommand({ RoleName, PolicyName }))).PolicyDocument;
+    // RoleLastUsed is not part of what a write would change.
+    const { RoleLastUsed: _used, ...rest } = role.Role ?? {};
+    roles[RoleName] = { role: strip(rest), documents, attached: strip(await iam.send(new ListAttachedRolePoliciesCommand({ RoleName }))) };
+  }
   const listed = ((await s3.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name).filter((n) => n?.includes(`${SUFFIX}`));
-  return { bucket, users, secret, listed };
+  return { bucket, users, roles, secret, listed };
 }
 
 /** Deletes whatever of `env` exists in moto: the bucket (emptied), both users (keys and policies first), the secret. */
@@ -132,7 +153,12 @@ async function remove(clients: { s3: S3Client; iam: IAMClient; sm: SecretsManage
     if (objects.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: objects } }));
     await s3.send(new DeleteBucketCommand({ Bucket }));
   }
-  for (const UserName of [principalName(env), storeReaderName(env)]) {
+  for (const RoleName of env.aws.credentialMode === 'sts' ? [principalName(env), storeReaderName(env)] : []) {
+    if ((await orNull(() => iam.send(new GetRoleCommand({ RoleName })))) === null) continue;
+    for (const PolicyName of (await iam.send(new ListRolePoliciesCommand({ RoleName }))).PolicyNames ?? []) await iam.send(new DeleteRolePolicyCommand({ RoleName, PolicyName }));
+    await iam.send(new DeleteRoleCommand({ RoleName }));
+  }
+  for (const UserName of env.aws.credentialMode === 'static' ? [principalName(env), storeReaderName(env)] : []) {
     if ((await orNull(() => iam.send(new GetUserCommand({ UserName })))) === null) continue;
     for (const k of (await iam.send(new ListAccessKeysCommand({ UserName }))).AccessKeyMetadata ?? []) await iam.send(new DeleteAccessKeyCommand({ UserName, AccessKeyId: k.AccessKeyId }));
     for (const PolicyName of (await iam.send(new ListUserPoliciesCommand({ UserName }))).PolicyNames ?? []) await iam.send(new DeleteUserPolicyCommand({ UserName, PolicyName }));
@@ -149,6 +175,7 @@ void describe('planAws against moto (sandbox, private awsplan-test-* names)', ()
   const upToDate = environment('u', 7);
   const converged30 = environment('d', 30);
   const shortened = environment('d', 7);
+  const sts = environment('s', 7);
 
   /** What a bootstrap converges in AWS, by the real activities: bucket, Loki user, Loki secret, then the ESO reader. */
   const converge = async (env: Environment) => {
@@ -156,7 +183,7 @@ void describe('planAws against moto (sandbox, private awsplan-test-* names)', ()
     const { principalArn } = await activities.ensureLokiCredentials({ environment: env });
     const secret = await activities.seedLokiSecret({ environment: env, principalArn });
     const scope: ReaderScope = { iam: raw.iam, sm: raw.sm, env, signal: undefined, accountId: await accountIdLookup(() => clients.sts())() };
-    const reader = await ensureStoreReaderUser(scope);
+    const reader = env.aws.credentialMode === 'static' ? await ensureStoreReaderUser(scope) : await ensureStoreReaderRole(scope);
     return { bucket, secret, reader };
   };
 
@@ -166,7 +193,7 @@ void describe('planAws against moto (sandbox, private awsplan-test-* names)', ()
     raw = { s3: clients.s3('eu-west-1'), iam: clients.iam(), sm: clients.secretsManager('eu-west-1') };
   });
   after(async () => {
-    for (const env of [fresh, upToDate, shortened]) await remove(raw, env);
+    for (const env of [fresh, upToDate, shortened, sts]) await remove(raw, env);
     clients.destroy();
   });
 
@@ -174,7 +201,7 @@ void describe('planAws against moto (sandbox, private awsplan-test-* names)', ()
     const before = await snapshot(raw, fresh);
     const plan = await activities.planAws({ environment: fresh, revision: REVISION });
     assert.deepEqual(await snapshot(raw, fresh), before);
-    assert.deepEqual(before, { bucket: null, users: { [principalName(fresh)]: null, [storeReaderName(fresh)]: null }, secret: null, listed: [] });
+    assert.deepEqual(before, { bucket: null, users: { [principalName(fresh)]: null, [storeReaderName(fresh)]: null }, roles: {}, secret: null, listed: [] });
     assert.equal(plan.revision, REVISION);
     assert.deepEqual(plan.destructive, []);
     assert.ok(plan.changes.every((c) => c.action === 'create'), JSON.stringify(plan.changes));
@@ -192,6 +219,16 @@ void describe('planAws against moto (sandbox, private awsplan-test-* names)', ()
     assert.deepEqual(plan.changes, [], JSON.stringify(plan.changes));
     // Five bucket settings, the Loki policy, the reader policy, the secret key set.
     assert.equal(plan.unchanged, 8);
+  });
+
+  it('plans nothing for an sts environment the real activities converged: the roles\' trust and policies agree', async () => {
+    await converge(sts);
+    const before = await snapshot(raw, sts);
+    const plan = await activities.planAws({ environment: sts, revision: REVISION });
+    assert.deepEqual(await snapshot(raw, sts), before);
+    assert.deepEqual(plan.changes, [], JSON.stringify(plan.changes));
+    // Five bucket settings, both roles' trust and policy, the secret key set.
+    assert.equal(plan.unchanged, 10);
   });
 
   it('flags retention shortened, a policy statement removed, the reader losing a policy and a secret key removed; versioning re-enabled is a change; nothing written', async () => {
