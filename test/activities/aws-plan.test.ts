@@ -1,8 +1,8 @@
 /**
  * `planAws` against the sandbox's moto (S3, IAM, Secrets Manager, STS), with private names (`awsplan-test-*`; other
- * test processes share this moto, so nothing here resets it and everything it creates it deletes). Three
- * environments: a fresh one (every resource planned `create`), one converged by the real activities (the plan is
- * empty: plan and apply agree), and one whose retention the catalog shortens, whose versioning someone suspended,
+ * test processes share this moto, so nothing here resets it and everything it creates it deletes). Four
+ * environments: a fresh one (every resource planned `create`), one converged by the real activities in static and
+ * one in sts mode (the plan is empty: plan and apply agree, trust policies included), and one whose retention the catalog shortens, whose versioning someone suspended,
  * whose Loki policy carries a statement logstack does not write, whose ESO reader holds another policy and whose
  * secret holds a key Loki does not read (each destructive change flagged). For each, every resource it could touch is
  * read before and after the plan and must be unchanged: the plan wrote nothing. The destructive environment is then
