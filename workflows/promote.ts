@@ -1,4 +1,5 @@
 /** `promoteEnvironment`: move the revision verified in one stage to the next, with approval where protected. */
+import { isCancellation, patched } from '@temporalio/workflow';
 import {
   assertNotFrozen,
   assertPromotionOrder,
@@ -17,7 +18,6 @@ import {
   type PromoteInput,
   type PromoteResult,
 } from '../domain/index.ts';
-import { isCancellation, patched } from '@temporalio/workflow';
 import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
@@ -105,7 +105,8 @@ type Outcome = { readonly kind: 'done'; readonly result: PromoteResult } | { rea
 
 /**
  * Promotes the revision verified in `from` to `to`, the next stage. Computes a server-side dry-run diff of
- * what `to` will change (shown in `progress.awaitingApproval`, destructive changes flagged, with its digest).
+ * what `to` will change (shown in `progress.awaitingApproval`, destructive changes flagged, with its digest) and,
+ * for a protected `to`, the read-only AWS plan (`progress.awaitingApproval.aws`; shown, not part of the digest).
  * A protected `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for
  * `approvalTimeoutSeconds` (default 24 h) *without holding the lock*: rollouts and drift remediation of `to`
  * go on meanwhile. Once approved it takes the lock, reads `to` again and recomputes the diff; when the digest
