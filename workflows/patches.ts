@@ -137,7 +137,7 @@ export const recordsEvidence = patch({
 });
 
 /**
- * `aws-plan` — introduced 2026-12-02 (wip-awsplan). A promotion to a protected environment runs the read-only
+ * `aws-plan` — introduced 2026-12-02 (99d29d3). A promotion to a protected environment runs the read-only
  * `planAws` activity after the dry-run diff, each time it asks for approval, and shows the plan in
  * `progress.awaitingApproval.aws` (not in the digest). Reached by every promotion to a protected environment that
  * is not already there; such a promotion can be open for its approval timeout (up to 7 days) plus its wait for
@@ -145,7 +145,7 @@ export const recordsEvidence = patch({
  */
 export const awsPlan = patch({
   id: 'aws-plan',
-  introduced: { date: '2026-12-02', commit: 'wip-awsplan' },
+  introduced: { date: '2026-12-02', commit: '99d29d3' },
   stage: 'patched',
   workflowTypes: ['promoteEnvironment'],
   alsoBeforeDeprecating: 'the promoteEnvironment histories that ask for approval without the marker are recorded again',
