@@ -15,6 +15,8 @@ import {
   type Environment,
   type EvidenceStatement,
   type GateKind,
+  type NotificationEvent,
+  type NotificationTarget,
 } from '../../domain/index.ts';
 import type {
   DeployedState,
@@ -86,6 +88,8 @@ export class DoubleWorld {
   findings = new Map<string, DriftFinding[]>();
   /** The statements `recordEvidence` was given, in order. */
   readonly evidence: EvidenceStatement[] = [];
+  /** What `notify` was asked to send (every attempt), in order. */
+  readonly notifications: { readonly target: NotificationTarget; readonly event: NotificationEvent; readonly attempt: number }[] = [];
 
   /** Back to a fresh world with the fixture catalog. */
   reset(): void {
@@ -100,6 +104,7 @@ export class DoubleWorld {
     this.inventory = { objects: [] };
     this.findings = new Map();
     this.evidence.length = 0;
+    this.notifications.length = 0;
   }
 
   /** Edits the catalog document and re-validates it, as `loadCatalog` would. */
@@ -264,6 +269,12 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
     recordEvidence: ({ environment, statement }) => {
       world.evidence.push(statement);
       return { envelope: JSON.stringify(statement), keyid: 'double', sha256: '0'.repeat(64), location: environment.evidence ? { s3: { bucket: environment.evidence.bucket, key: `${environment.name}/${statement.predicate.workflow.id}` } } : {} };
+    },
+    // Rendering and delivery are the activity's (test/activities/notify.test.ts); the double keeps what it was asked to send.
+    notify: ({ target, event }) => {
+      const attempt = Context.current().info.attempt;
+      world.notifications.push({ target, event, attempt });
+      return { status: 200, attempt };
     },
   };
 
