@@ -137,7 +137,7 @@ export const recordsEvidence = patch({
 });
 
 /**
- * `notify` — introduced 2026-12-02 (see `git log -S "'notify'" -- workflows/patches.ts`). Runs whose environment names
+ * `notify` — introduced 2026-12-02 (4a07374). Runs whose environment names
  * notification targets (`notifications` in the catalog) send events with the `notify` activity: approval requested,
  * approved, rejected, timed out (promotions), superseded (any run that waits for the lock), gate failed and rolled
  * back (rollouts and promotions), drift found and remediated (drift runs). The call site is reached only when the
@@ -146,7 +146,7 @@ export const recordsEvidence = patch({
  */
 export const notifies = patch({
   id: 'notify',
-  introduced: { date: '2026-12-02', commit: 'wip-notify' },
+  introduced: { date: '2026-12-02', commit: '4a07374' },
   stage: 'patched',
   workflowTypes: ['promoteEnvironment', 'rolloutEnvironment', 'remediateDrift', 'bootstrapEnvironment', 'migrateProduction'],
   alsoBeforeDeprecating: 'the histories of runs on catalogs with notification targets recorded without the marker are recorded again',
