@@ -74,7 +74,7 @@ describe('notifications from workflows', () => {
     h.world.diff = destructiveDiff;
     const handle = await h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
     const waiting = await awaiting(handle);
-    await waitUntil(async () => kinds('approvers'), (k) => k.includes('approval-requested'));
+    await waitUntil(() => Promise.resolve(kinds('approvers')), (k) => k.includes('approval-requested'));
     const requested = of('approvers', 'approval-requested');
     const { runId } = await handle.describe();
     assert.deepEqual(requested.workflow, { type: 'promoteEnvironment', id: handle.workflowId, runId, namespace: 'default' });
@@ -140,7 +140,7 @@ describe('notifications from workflows', () => {
     const handle = await h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }]);
     const waiting = await awaiting(handle);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', digest: waiting?.digest }] });
-    await waitUntil(async () => appliedWhileHanging, (v) => v);
+    await waitUntil(() => Promise.resolve(appliedWhileHanging), (v) => v);
     const running = (await steps(handle)).find((s) => s.name === 'notify approvers (teams): approval-requested');
     assert.equal(running?.status, 'running');
     hang.release();
