@@ -460,7 +460,8 @@ const THEME: Record<NotificationEventKind, string> = {
 
 /** Teams: an Office 365 connector MessageCard (what incoming webhooks and Workflows' "post a card" accept). */
 function renderTeams(event: NotificationEvent, link: string | undefined): Record<string, unknown> {
-  const escape = (text: string): string => text.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
+  // MessageCard text is markdown: emphasis, code, links and HTML are escaped so text from history stays text.
+  const escape = (text: string): string => text.replace(/([\\`*_[\]<>])/g, '\\$1');
   const sections: Record<string, unknown>[] = [
     { activityTitle: escape(eventTitle(event)), facts: eventFacts(event).map(([name, value]) => ({ name: escape(name), value: escape(value) })), markdown: true },
   ];
