@@ -10,6 +10,7 @@ import type { LogstackActivities, NotifyOutcome } from '../../domain/activity-co
 import {
   FailureType,
   NOTIFICATION_FAILED,
+  NOTIFY_ENV_PREFIX,
   receiverUrlProblem,
   renderNotification,
   secretRegion,
@@ -71,6 +72,10 @@ export async function resolveReceiverUrl(
   if (target.url !== undefined) {
     url = target.url;
   } else if (target.urlFrom !== undefined && 'env' in target.urlFrom) {
+    // The schema says so already; a target that reached here around it still sends no other variable anywhere.
+    if (!target.urlFrom.env.startsWith(NOTIFY_ENV_PREFIX)) {
+      throw nonRetryable(FailureType.InvalidInput, `${source} is not a notification variable: a receiver URL comes only from a variable named ${NOTIFY_ENV_PREFIX}…`);
+    }
     url = (deps.env ?? process.env)[target.urlFrom.env]?.trim();
     if (url === undefined || url === '') throw nonRetryable(FailureType.InvalidInput, `${source} is not set on the worker; set it to the receiver's URL and the next notification uses it`);
   } else if (target.urlFrom !== undefined) {
