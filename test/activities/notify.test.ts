@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { createNotifyActivities } from '../../activities/notify/notify.ts';
 import type { AwsClients } from '../../activities/aws/index.ts';
@@ -32,6 +33,8 @@ import { startHarness, type Harness } from '../workflows/harness.ts';
 import { motoClients, motoEndpoint, rejection, testEnvironment } from './aws-moto.ts';
 
 const SUFFIX = randomBytes(4).toString('hex');
+/** The activities' expected failures are the rows' subject, not log noise. */
+const quiet = new DefaultLogger('ERROR');
 /** A token in every receiver path: it must never show in a result, a failure or a body. */
 const TOKEN = `T0KEN${randomBytes(6).toString('hex')}`;
 const REGION = 'us-east-1';
@@ -104,7 +107,7 @@ describe('notify activity: a local receiver, URLs from a variable, a secret and 
   const env: Record<string, string> = {};
   let notify: ReturnType<typeof createNotifyActivities>['notify'];
   const run = (target: NotificationTarget, event: NotificationEvent, attempt = 1) =>
-    new MockActivityEnvironment({ attempt, heartbeatTimeoutMs: 10_000 }).run(notify, { environment, target, event });
+    new MockActivityEnvironment({ attempt, heartbeatTimeoutMs: 10_000 }, { logger: quiet }).run(notify, { environment, target, event });
 
   before(async () => {
     receiver = await startReceiver();

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { createNotifyActivities } from '../../activities/notify/notify.ts';
 import type { AwsClients } from '../../activities/aws/index.ts';
@@ -29,6 +30,8 @@ import { motoClients, rejection, testEnvironment } from '../activities/aws-moto.
 import { diffInventory, takeInventory } from './inventory.ts';
 
 const SUFFIX = randomBytes(4).toString('hex');
+/** The activities' expected failures are the rows' subject, not log noise. */
+const quiet = new DefaultLogger('ERROR');
 const REGION = 'us-east-1';
 const CREDENTIALS_SECRET = `notify-test-${SUFFIX}-credentials`;
 const USERINFO_SECRET = `notify-test-${SUFFIX}-userinfo`;
@@ -86,7 +89,7 @@ describe('adversarial: notifications (issue 15, part 1)', () => {
   const env: Record<string, string> = {};
   let environment: Environment;
   let notify: ReturnType<typeof createNotifyActivities>['notify'];
-  const run = (target: NotificationTarget) => new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 }).run(notify, { environment, target, event });
+  const run = (target: NotificationTarget) => new MockActivityEnvironment({ heartbeatTimeoutMs: 10_000 }, { logger: quiet }).run(notify, { environment, target, event });
   /** This process's Secrets Manager entries in the inventory. */
   const ours = async (): Promise<Record<string, string>> =>
     Object.fromEntries(Object.entries((await takeInventory(sandbox, { regions: [REGION] })).aws).filter(([k]) => k.includes(`notify-test-${SUFFIX}`)));
@@ -146,6 +149,7 @@ describe('adversarial: notifications (issue 15, part 1)', () => {
 
   it('adversarial: a target naming a secret that holds credentials (not a URL) is refused without repeating any of it; moto unchanged', async () => {
     const inventory = await ours();
+    assert.ok(Object.keys(inventory).some((k) => k.includes(CREDENTIALS_SECRET)), `the inventory sees the secret: ${Object.keys(inventory).join(', ')}`);
     const before = requests.length;
     const failure = await rejection(run({ format: 'generic', urlFrom: { secretsManager: CREDENTIALS_SECRET } }));
     assert.deepEqual([failure.type, failure.nonRetryable], ['InvalidInput', true]);
@@ -157,6 +161,7 @@ describe('adversarial: notifications (issue 15, part 1)', () => {
 
   it('adversarial: a secret URL carrying a user name and password is refused before any request; moto unchanged', async () => {
     const inventory = await ours();
+    assert.ok(Object.keys(inventory).some((k) => k.includes(USERINFO_SECRET)), 'the inventory sees the secret');
     const before = requests.length;
     const failure = await rejection(run({ format: 'slack', urlFrom: { secretsManager: USERINFO_SECRET } }));
     assert.deepEqual([failure.type, failure.nonRetryable], ['InvalidInput', true]);
