@@ -6,7 +6,7 @@
  * `lokiStack` output naming its `target` and `authentication.token` — and that target being a LokiStack of
  * the same overlay.
  */
-import { type OperatorRuleViolation, type RenderedObject, groupOf, listAt, stringAt, violationsOf } from './objects.ts';
+import { type OperatorRuleViolation, type RenderedObject, groupOf, listAt, recordAt, stringAt, violationsOf } from './objects.ts';
 
 /** The inputs every forwarder has without declaring them. */
 export const BUILTIN_INPUTS = ['application', 'infrastructure', 'audit'] as const;
@@ -89,7 +89,8 @@ export function checkForwarder(clf: RenderedObject, objects: readonly RenderedOb
     const target = stringAt(o, 'lokiStack', 'target', 'name');
     const targetNamespace = stringAt(o, 'lokiStack', 'target', 'namespace') ?? namespace;
     if (target === undefined) violations.push(clo(`${field}.target.name`, 'Required value: a lokiStack output names its LokiStack in target.name'));
-    if (stringAt(o, 'lokiStack', 'authentication', 'token', 'from') === undefined) {
+    const source = recordAt(o, 'lokiStack', 'authentication', 'token')?.from;
+    if (typeof source !== 'string' || source === '') {
       violations.push(clo(`${field}.authentication.token`, 'Required value: a lokiStack output authenticates with a bearer token (token.from: serviceAccount or secret)'));
     }
     if (target !== undefined && !objects.some((s) => s.kind === 'LokiStack' && groupOf(s) === 'loki.grafana.com' && s.metadata.name === target && s.metadata.namespace === targetNamespace)) {
