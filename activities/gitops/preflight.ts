@@ -2,7 +2,9 @@
  * Operator-rule pre-flight of the worker: the environment's rendered overlay is held to the Loki Operator's
  * and the Cluster Logging Operator's rules (`domain/operator-rules/`) before anything is applied, dry-run
  * against a cluster or pinned in Git. Runs inside the activities that render before they act
- * (`applyOverlay`, `renderOverlay`, `pinRevision`), so every mutation meets it first without a workflow change.
+ * (`applyOverlay`, `renderOverlay`, `pinRevision`, and the migration's inventory and adoption), so every
+ * mutation meets it first without a workflow change. Drift remediation re-applies the recorded revision and
+ * is not held to it.
  */
 import { FailureType, type Environment } from '../../domain/index.ts';
 import { checkOperatorRules, operatorRulesMessage } from '../../domain/operator-rules/index.ts';
