@@ -75,6 +75,7 @@ const PLAYS = {
   ],
   cli: [
     'logstack validate',
+    'logstack validate --operator-rules',
     'npx node client/cli.ts validate gitops/environments.yaml',
     'npx node client/cli.ts <command>',
     'logstack render dev',
@@ -349,6 +350,7 @@ describe('README: every command, run as written', () => {
 
   it('logstack CLI (controller statuses written by the stand-ins): every README example', async () => {
     assert.match(await run('logstack validate'), /3 environments \(dev → staging → production\)/);
+    assert.match(await run('logstack validate --operator-rules'), /✓ production: gitops\/overlays\/production meets the operators' rules/);
     assert.match(await run('npx node client/cli.ts validate gitops/environments.yaml'), /gitops\/environments\.yaml: 3 environments/);
     assert.match(await run('logstack render dev'), /kind: LokiStack/);
     for (const command of ['npm run logstack -- <command>', 'npx node client/cli.ts <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
