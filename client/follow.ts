@@ -6,7 +6,7 @@
  * exit code.
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import { samePerson, type DiffSummary, type Progress, type StepProgress } from '../domain/index.ts';
+import { samePerson, type AwsChangeAction, type DiffSummary, type Progress, type StepProgress } from '../domain/index.ts';
 import { progressQuery } from '../workflows/messages.ts';
 import type { CommandContext } from './context.ts';
 import { ExitCode, exitCodeForFailure, failureInfo, type FailureInfo } from './errors.ts';
@@ -60,6 +60,26 @@ export function approvalDigest(approval: AwaitingApproval): string | undefined {
   return approval.digest ?? approval.diff?.digest;
 }
 
+const AWS_MARK: Record<AwsChangeAction, string> = { create: '+', change: '~', remove: '-', conflict: '✗' };
+
+/**
+ * The lines describing the AWS plan shown with an approval request (`awaitingApproval.aws`): counts, each change
+ * (`+` create, `~` change, `-` remove, `✗` conflict) and the destructive ones (`!`); or why there is no plan. Empty
+ * for runs that show none. Everything printed comes from history, so it is escaped.
+ */
+export function awsPlanLines(aws: AwaitingApproval['aws']): string[] {
+  if (aws === undefined) return [];
+  if ('unavailable' in aws) return [`  aws: plan not available — ${printable(aws.unavailable)}`];
+  const count = (a: AwsChangeAction) => aws.changes.filter((c) => c.action === a).length;
+  const lines = [
+    `  aws: ${count('create')} to create, ${count('change')} to change, ${count('remove')} to remove${count('conflict') ? `, ${count('conflict')} in conflict` : ''}, ${aws.unchanged} unchanged, ${aws.destructive.length} destructive (shown, not part of the digest)`,
+  ];
+  for (const c of aws.changes.slice(0, 30)) lines.push(`    ${AWS_MARK[c.action]} ${printable(c.resource)} ${printable(c.item)}: ${printable(c.detail)}`);
+  if (aws.changes.length > 30) lines.push(`    … ${aws.changes.length - 30} more`);
+  for (const d of aws.destructive) lines.push(`    ! ${printable(d)}`);
+  return lines;
+}
+
 /**
  * The lines describing an awaited approval — requester, approvers, deadline, diff and its digest, whether it
  * changed since an earlier approval — and the exact commands to answer it (approve names the digest shown).
@@ -87,6 +107,7 @@ export function approvalLines(workflowId: string, approval: AwaitingApproval, ta
   }
   const digest = approvalDigest(approval);
   if (digest) lines.push(`  digest: ${printable(digest)}`);
+  lines.push(...awsPlanLines(approval.aws));
   if (approval.changedSinceApproval) lines.push('  changed since approval: the change approved earlier is no longer what would be applied; decide again on this diff');
   const requester = approval.requestedBy;
   const approver = printable(approval.approvers.find((a) => requester === undefined || !samePerson(a, requester)) ?? '<NAME>');

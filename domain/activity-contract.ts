@@ -3,6 +3,7 @@ import type { DriftFinding } from './inputs.ts';
 import type { DiffSummary } from './progress.ts';
 import type { AcquireAnswer, HolderWatchOutcome, LockRequest, LockRun } from './lock.ts';
 import type { EvidenceLocation, EvidenceStatement } from './evidence.ts';
+import type { AwsPlan } from './aws-plan.ts';
 
 /**
  * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
@@ -32,6 +33,13 @@ export interface LogstackActivities {
    * missing or invalid, removing keys it no longer references; sts: role_arn). Puts a version only when content changed.
    */
   seedLokiSecret(input: { environment: Environment; principalArn: string }): Promise<{ secretArn: string; versionId: string; sha256: string; changed: boolean }>;
+  /**
+   * Read-only (Get/List/Head/Describe calls only): what the AWS convergence of the environment would change — bucket
+   * retention, versioning, encryption, public-access block, TLS-only statement; the Loki principal's and the ESO
+   * reader's policy documents statement by statement; the Loki secret's key names — destructive changes flagged. A
+   * missing resource is `create`; one not logstack's is `conflict`. Names and key names only, never a value.
+   */
+  planAws(input: { environment: Environment; revision: string }): Promise<AwsPlan>;
 
   // ── Kubernetes: bootstrap, render, apply, state ─────────────────────────────────────────
   /**

@@ -13,6 +13,7 @@ export const ACTIVITY_NAMES = [
   'ensureBucket',
   'ensureLokiCredentials',
   'seedLokiSecret',
+  'planAws',
   'ensureStoreCredential',
   'renderOverlay',
   'applyOverlay',

@@ -16,3 +16,4 @@ export * from './state-record.ts';
 export * from './sshsig.ts';
 export * from './approval.ts';
 export * from './evidence.ts';
+export * from './aws-plan.ts';

@@ -1,3 +1,5 @@
+import type { AwsPlan, AwsPlanUnavailable } from './aws-plan.ts';
+
 /** Status of one named step as shown by the `progress` query, the CLI and the Web UI. */
 export const StepStatus = {
   pending: 'pending',
@@ -41,6 +43,12 @@ export interface Progress {
     readonly revision?: string;
     /** Workflow time the request was shown: a signed time may not be earlier (less one minute of clock skew). */
     readonly shownAt?: string;
+    /**
+     * What AWS convergence would change for the target (`planAws`, read-only), destructive changes flagged; or why
+     * it could not be read. Shown, not signed: the approval's digest covers the Kubernetes diff only (a promotion
+     * writes nothing in AWS). Absent in runs started before the `aws-plan` patch.
+     */
+    readonly aws?: AwsPlan | AwsPlanUnavailable;
   };
 }
 

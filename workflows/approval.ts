@@ -18,6 +18,8 @@ import {
   sshFingerprint,
   verifySignedDecision,
   type ApproveInput,
+  type AwsPlan,
+  type AwsPlanUnavailable,
   type DiffSummary,
   type Environment,
   type RejectInput,
@@ -91,6 +93,8 @@ export class ApprovalGate {
     diff: DiffSummary;
     timeoutSeconds: number;
     changedSinceApproval?: boolean;
+    /** The AWS plan shown beside the diff (not part of the digest). */
+    aws?: AwsPlan | AwsPlanUnavailable | undefined;
   }): Promise<ApproveInput> {
     const { environment, requestedBy, diff, timeoutSeconds, revision } = request;
     const changedSinceApproval = request.changedSinceApproval ?? false;
@@ -117,6 +121,7 @@ export class ApprovalGate {
       runId,
       revision,
       shownAt,
+      ...(request.aws !== undefined ? { aws: request.aws } : {}),
     });
     this.#decision = undefined;
     this.#open = { environment, requestedBy, digest: diff.digest, revision, shownAt };

@@ -137,6 +137,21 @@ export const recordsEvidence = patch({
 });
 
 /**
+ * `aws-plan` — introduced 2026-12-02 (99d29d3). A promotion to a protected environment runs the read-only
+ * `planAws` activity after the dry-run diff, each time it asks for approval, and shows the plan in
+ * `progress.awaitingApproval.aws` (not in the digest). Reached by every promotion to a protected environment that
+ * is not already there; such a promotion can be open for its approval timeout (up to 7 days) plus its wait for
+ * the lock.
+ */
+export const awsPlan = patch({
+  id: 'aws-plan',
+  introduced: { date: '2026-12-02', commit: '99d29d3' },
+  stage: 'patched',
+  workflowTypes: ['promoteEnvironment'],
+  alsoBeforeDeprecating: 'the promoteEnvironment histories that ask for approval without the marker are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -181,4 +196,5 @@ export const PATCHES: readonly Patch[] = [
   protectedChangeNeedsRequester,
   migrateEnsuresStoreIdentity,
   recordsEvidence,
+  awsPlan,
 ];

@@ -1,4 +1,5 @@
 /** `promoteEnvironment`: move the revision verified in one stage to the next, with approval where protected. */
+import { isCancellation, patched } from '@temporalio/workflow';
 import {
   assertNotFrozen,
   assertPromotionOrder,
@@ -9,6 +10,8 @@ import {
   shortSha,
   WorkflowTypes,
   type ApproveInput,
+  type AwsPlan,
+  type AwsPlanUnavailable,
   type DiffSummary,
   type Environment,
   type EvidenceApproval,
@@ -19,8 +22,9 @@ import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { withEvidence } from './evidence.ts';
-import { typedFailure, validate } from './failures.ts';
+import { failureMessage, failureType, typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
+import { awsPlan } from './patches.ts';
 import type { ProgressTracker } from './progress.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
 import { planSteps, runStep } from './steps/index.ts';
@@ -81,12 +85,28 @@ function evidenceApproval({ input, at, digest }: Approval): EvidenceApproval {
   };
 }
 
+/**
+ * The AWS plan shown with the approval request (`plan-aws`, read-only). A plan that cannot be read does not stop
+ * the promotion — the plan is shown, not enforced, and the promotion writes nothing in AWS — so the request says
+ * why it is missing instead. Cancellation is rethrown.
+ */
+async function readAwsPlan(tracker: ProgressTracker, environment: Environment, revision: string): Promise<AwsPlan | AwsPlanUnavailable> {
+  try {
+    return await runStep(tracker, 'plan-aws', { environment, revision });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const type = failureType(err);
+    return { environment: environment.name, revision, unavailable: `${type ? `${type}: ` : ''}${failureMessage(err)}` };
+  }
+}
+
 /** How a promotion ended under the lock: delivered, nothing to do, or the change is not the one approved. */
 type Outcome = { readonly kind: 'done'; readonly result: PromoteResult } | { readonly kind: 'changed'; readonly diff: DiffSummary };
 
 /**
  * Promotes the revision verified in `from` to `to`, the next stage. Computes a server-side dry-run diff of
- * what `to` will change (shown in `progress.awaitingApproval`, destructive changes flagged, with its digest).
+ * what `to` will change (shown in `progress.awaitingApproval`, destructive changes flagged, with its digest) and,
+ * for a protected `to`, the read-only AWS plan (`progress.awaitingApproval.aws`; shown, not part of the digest).
  * A protected `to` waits for `approve` (four-eyes; `autoApprove` never bypasses it) for
  * `approvalTimeoutSeconds` (default 24 h) *without holding the lock*: rollouts and drift remediation of `to`
  * go on meanwhile. Once approved it takes the lock, reads `to` again and recomputes the diff; when the digest
@@ -150,13 +170,25 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
     }
 
     // Protected: the decision is taken outside the lock, on a diff that is checked again under it.
-    planSteps(tracker, ['read-deployed-state', 'diff-overlay', 'await-approval', 'acquire-lock', 'read-deployed-state', 'diff-overlay', ...deliveryPlan(to)]);
+    // Patch aws-plan: the read-only AWS plan is shown beside the diff each time approval is asked.
+    const showsAwsPlan = patched(awsPlan.id);
+    planSteps(tracker, [
+      'read-deployed-state',
+      'diff-overlay',
+      ...(showsAwsPlan ? (['plan-aws'] as const) : []),
+      'await-approval',
+      'acquire-lock',
+      'read-deployed-state',
+      'diff-overlay',
+      ...deliveryPlan(to),
+    ]);
     if (args.autoApprove) tracker.skip('auto-approve', 'auto-approve', `ignored: ${to.name} is protected and needs an approver`);
     const before = await runStep(tracker, 'read-deployed-state', { environment: to });
     const done = alreadyThere(before);
     if (done) return done;
     let { diff } = await runStep(tracker, 'diff-overlay', { environment: to, revision: commit });
     for (let changedSinceApproval = false; ; changedSinceApproval = true) {
+      const aws = showsAwsPlan ? await readAwsPlan(tracker, to, commit) : undefined;
       const input = await run.approval.wait({
         environment: to,
         requestedBy: args.requestedBy,
@@ -164,6 +196,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         diff,
         timeoutSeconds: args.approvalTimeoutSeconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS,
         changedSinceApproval,
+        aws,
       });
       const approval: Approval = { input, at: new Date().toISOString(), digest: diff.digest };
       // A freeze window may have begun while the change waited for its approver.

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
-import { AWS_ADOPTABLE, FailureType, IAM_POLICY_ARN, type AwsAdoptable, type Environment } from '../../domain/index.ts';
+import { AWS_ADOPTABLE, FailureType, IAM_POLICY_ARN, partitionOf, type AwsAdoptable, type Environment } from '../../domain/index.ts';
 import { awsCall, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
 
 /**
@@ -40,22 +40,8 @@ export function accountIdLookup(sts: () => STSClient): (signal?: AbortSignal) =>
   };
 }
 
-/** The ARN partition of a region (`aws`, `aws-us-gov`, `aws-cn`). */
-export function partitionOf(region: string): string {
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  if (region.startsWith('cn-')) return 'aws-cn';
-  return 'aws';
-}
-
-/** `arn:<partition>:s3:::<bucket>` — the bucket itself. */
-export function bucketArn(env: Environment): string {
-  return `arn:${partitionOf(env.aws.region)}:s3:::${env.aws.bucket}`;
-}
-
-/** `arn:<partition>:s3:::<bucket>/*` — every object of the bucket. */
-export function bucketObjectsArn(env: Environment): string {
-  return `${bucketArn(env)}/*`;
-}
+/** The ARN builders, shared with the AWS plan (`domain/aws-plan.ts`), where they are defined. */
+export { bucketArn, bucketObjectsArn, partitionOf } from '../../domain/index.ts';
 
 /** Tag key naming the environment a resource belongs to. */
 export const ENVIRONMENT_TAG = 'logstack.io/environment';
@@ -151,19 +137,8 @@ const ADOPTION_EFFECT: Readonly<Record<AwsAdoptable, string>> = {
     "its inline policy, trust policy and permissions boundary are rewritten, and a user's other access keys are deleted (the ESO reader also loses every other policy and group)",
 };
 
-/** JSON with object keys sorted at every level: equal values give equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return Object.fromEntries(entries.map(([k, v]) => [k, sortKeys(v)]));
-  }
-  return value;
-}
+/** Canonical JSON (keys sorted at every level), shared with the AWS plan (`domain/aws-plan.ts`). */
+export { canonicalJson } from '../../domain/index.ts';
 
 /** Lower-case hex SHA-256 of a UTF-8 string. */
 export function sha256Hex(text: string): string {

@@ -27,26 +27,32 @@ import {
   type IAMClient,
   type Tag,
 } from '@aws-sdk/client-iam';
-import { FailureType, principalName, type Environment } from '../../domain/index.ts';
+import {
+  FailureType,
+  LOKI_BUCKET_POLICY_NAME,
+  LOKI_WEB_IDENTITY_AUDIENCE,
+  lokiBucketPolicy,
+  lokiServiceAccounts,
+  principalName,
+  webIdentityTrustPolicy,
+  type Environment,
+} from '../../domain/index.ts';
 import { awsCall, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
 import {
-  bucketArn,
-  bucketObjectsArn,
   canonicalJson,
   checkedPermissionsBoundary,
   decideOwnership,
   isFresh,
   managedTags,
   parsePolicyDocument,
-  partitionOf,
   retryWhilePropagating,
   sendOptions,
   type AwsResourceRef,
   type OwnershipDecision,
 } from './common.ts';
 
-/** Name of the inline policy logstack puts on the Loki user or role. */
-export const BUCKET_POLICY_NAME = 'logstack-loki-bucket';
+/** Name of the inline policy logstack puts on the Loki user or role (`LOKI_BUCKET_POLICY_NAME` of `domain/aws-plan.ts`). */
+export const BUCKET_POLICY_NAME = LOKI_BUCKET_POLICY_NAME;
 
 /** What every IAM call needs. */
 export interface IamScope {
@@ -60,8 +66,8 @@ export interface IamScope {
 /** User (static mode) or role (sts mode). */
 export type PrincipalKind = 'user' | 'role';
 
-/** The audience Loki's projected service-account token carries for AWS (the Loki Operator's default). */
-export const LOKI_WEB_IDENTITY_AUDIENCE = 'sts.amazonaws.com';
+/** The desired documents, defined with the AWS plan (`domain/aws-plan.ts`) so plan and apply agree. */
+export { LOKI_WEB_IDENTITY_AUDIENCE, lokiBucketPolicy, lokiServiceAccounts, webIdentityTrustPolicy } from '../../domain/index.ts';
 
 const IAM_NAME = /^[\w+=,.@-]{1,64}$/;
 
@@ -91,45 +97,6 @@ export function checkedOidcIssuer(env: Environment): string {
     });
   }
   return issuer;
-}
-
-/** The inline policy: list the bucket, read/write/delete its objects — that bucket only. */
-export function lokiBucketPolicy(env: Environment): Record<string, unknown> {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      { Sid: 'LokiListBucket', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: [bucketArn(env)] },
-      { Sid: 'LokiObjects', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: [bucketObjectsArn(env)] },
-    ],
-  };
-}
-
-/** The Kubernetes service accounts of the LokiStack that assume the role (ingesters/queriers and the ruler). */
-export function lokiServiceAccounts(env: Environment): string[] {
-  return [`system:serviceaccount:${env.loki.namespace}:${env.loki.stackName}`, `system:serviceaccount:${env.loki.namespace}:${env.loki.stackName}-ruler`];
-}
-
-/**
- * A web-identity trust policy: `sts:AssumeRoleWithWebIdentity` from exactly the OIDC provider of
- * `issuer` in `accountId`, for exactly `subjects` (`:sub`) presenting exactly `audience` (`:aud`), both
- * as `StringEquals`. Reusable by every role logstack creates for a Kubernetes service account.
- */
-export function webIdentityTrustPolicy(
-  env: Environment,
-  accountId: string,
-  trust: { readonly issuer: string; readonly subjects: readonly string[]; readonly audience: string },
-): Record<string, unknown> {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Effect: 'Allow',
-        Principal: { Federated: `arn:${partitionOf(env.aws.region)}:iam::${accountId}:oidc-provider/${trust.issuer}` },
-        Action: 'sts:AssumeRoleWithWebIdentity',
-        Condition: { StringEquals: { [`${trust.issuer}:sub`]: [...trust.subjects], [`${trust.issuer}:aud`]: trust.audience } },
-      },
-    ],
-  };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { AwsClients } from './clients.ts';
 import { accountIdLookup, assertAwsInput, currentCancellationSignal } from './common.ts';
 import { checkedPrincipalName, ensureLokiRole, ensureLokiUser, lokiPrincipalRef, readPrincipal, type IamScope } from './iam.ts';
 import { convergeBucket, reportBucketDrift, type BucketScope } from './s3.ts';
+import { readAwsPlan } from './plan.ts';
 import { inspectSecret, secretOwnership, seedSecret, type SecretScope } from './secrets-manager.ts';
 
 /** The client factory and its options, re-exported for the worker's composition root. */
@@ -35,7 +36,7 @@ export interface AwsInspections {
 }
 
 /** The activities this module implements, with the exact signatures of the activity contract, and the inspections. */
-export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'ensureLokiCredentials' | 'seedLokiSecret'> & AwsInspections;
+export type AwsActivities = Pick<LogstackActivities, 'ensureBucket' | 'ensureLokiCredentials' | 'seedLokiSecret' | 'planAws'> & AwsInspections;
 
 /**
  * Runs an activity body. A failure after the activity was cancelled is reported as the cancellation
@@ -113,5 +114,11 @@ export function createAwsActivities(clients: AwsClients, options: AwsActivityOpt
       }),
     seedLokiSecret: ({ environment, principalArn }) => typed(() => seedSecret(secretScope(environment), principalArn)),
     inspectLokiSecret: ({ environment }) => typed(() => inspectSecret(secretScope(environment))),
+    planAws: ({ environment, revision }) =>
+      typed(async () => {
+        const bucket = await bucketScope(environment);
+        const secret = secretScope(environment);
+        return readAwsPlan({ bucket, secret, reader: { ...secret.iam, sm: secret.sm, accountId: bucket.accountId } }, revision);
+      }),
   };
 }

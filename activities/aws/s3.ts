@@ -25,10 +25,21 @@ import {
   type S3Client,
   type Tag,
 } from '@aws-sdk/client-s3';
-import { FailureType, type Environment } from '../../domain/index.ts';
+import {
+  ACCEPTED_ENCRYPTION,
+  FailureType,
+  INCOMPLETE_UPLOAD_DAYS,
+  NONCURRENT_VERSION_DAYS,
+  PUBLIC_ACCESS_FLAGS,
+  RETENTION_RULE_ID,
+  retentionRule,
+  TLS_ONLY_SID,
+  tlsOnlyStatement,
+  type Environment,
+} from '../../domain/index.ts';
 import { awsCall, awsHttpStatus, hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
 import { Context } from '@temporalio/activity';
-import { bucketArn, bucketObjectsArn, canonicalJson, decideOwnership, managedTags, sendOptions, type AwsResourceRef, type OwnershipDecision } from './common.ts';
+import { canonicalJson, decideOwnership, managedTags, sendOptions, type AwsResourceRef, type OwnershipDecision } from './common.ts';
 
 /** Names of the bucket settings, as reported in `changed`. */
 export const BucketSettings = {
@@ -42,14 +53,8 @@ export const BucketSettings = {
 /** One bucket setting name. */
 export type BucketSetting = (typeof BucketSettings)[keyof typeof BucketSettings];
 
-/** Lifecycle rule id owned by logstack; other rules on the bucket are kept as they are. */
-export const RETENTION_RULE_ID = 'logstack-retention';
-/** Bucket-policy statement id owned by logstack; other statements are kept as they are. */
-export const TLS_ONLY_SID = 'DenyInsecureTransport';
-/** Days a replaced or deleted object version is kept before S3 expires it. */
-export const NONCURRENT_VERSION_DAYS = 7;
-/** Days an unfinished multipart upload is kept. */
-export const INCOMPLETE_UPLOAD_DAYS = 1;
+/** Names and numbers of the desired bucket, defined with the AWS plan (`domain/aws-plan.ts`) so plan and apply agree. */
+export { INCOMPLETE_UPLOAD_DAYS, NONCURRENT_VERSION_DAYS, RETENTION_RULE_ID, TLS_ONLY_SID, tlsOnlyStatement } from '../../domain/index.ts';
 
 /** What every bucket call needs. */
 export interface BucketScope {
@@ -72,7 +77,7 @@ function bucketOf(scope: BucketScope): string {
 }
 
 /** Reads an optional bucket sub-resource: the "not configured" error codes give `undefined`. */
-async function readOptional<T>(action: string, call: () => Promise<T>, ...absentCodes: string[]): Promise<T | undefined> {
+export async function readOptional<T>(action: string, call: () => Promise<T>, ...absentCodes: string[]): Promise<T | undefined> {
   try {
     return await call();
   } catch (error) {
@@ -223,8 +228,6 @@ async function createBucket(scope: BucketScope): Promise<boolean> {
 
 // ── settings ─────────────────────────────────────────────────────────────────────────────────
 
-const PUBLIC_ACCESS_FLAGS = ['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const;
-
 const inspectPublicAccessBlock: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
   const current = await readOptional(
@@ -248,8 +251,6 @@ const inspectPublicAccessBlock: SettingInspector = async (scope) => {
       }),
   };
 };
-
-const ACCEPTED_ENCRYPTION = ['AES256', 'aws:kms', 'aws:kms:dsse'];
 
 const inspectEncryption: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
@@ -299,16 +300,9 @@ const inspectVersioning: SettingInspector = async (scope) => {
   };
 };
 
-/** The lifecycle rule logstack owns: expire objects after the environment's retention. */
+/** The lifecycle rule logstack owns: expire objects after the environment's retention (`retentionRule` of `domain/aws-plan.ts`). */
 export function desiredRetentionRule(env: Environment): LifecycleRule {
-  return {
-    ID: RETENTION_RULE_ID,
-    Status: 'Enabled',
-    Filter: { Prefix: '' },
-    Expiration: { Days: env.retentionDays },
-    NoncurrentVersionExpiration: { NoncurrentDays: NONCURRENT_VERSION_DAYS },
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: INCOMPLETE_UPLOAD_DAYS },
-  };
+  return retentionRule(env);
 }
 
 function retentionRuleDrift(rule: LifecycleRule | undefined, env: Environment): string[] {
@@ -357,18 +351,6 @@ const inspectLifecycle: SettingInspector = async (scope) => {
       }),
   };
 };
-
-/** The bucket-policy statement logstack owns: deny every request made without TLS. */
-export function tlsOnlyStatement(env: Environment): Record<string, unknown> {
-  return {
-    Sid: TLS_ONLY_SID,
-    Effect: 'Deny',
-    Principal: '*',
-    Action: 's3:*',
-    Resource: [bucketArn(env), bucketObjectsArn(env)],
-    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-  };
-}
 
 interface PolicyDocument {
   Version?: string;

@@ -35,10 +35,20 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from '@aws-sdk/client-iam';
 import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { FailureType, principalName, type Environment } from '../../domain/index.ts';
-import { GITOPS_NAMES } from '../../domain/gitops.ts';
+import {
+  FailureType,
+  GITOPS_REPOSITORY_SECRET,
+  pendingSecretArn,
+  principalName,
+  STORE_READER_AUDIENCE,
+  STORE_READER_POLICY_NAME,
+  STORE_READER_SUBJECT,
+  storeReaderName,
+  storeReaderPolicy,
+  type Environment,
+} from '../../domain/index.ts';
 import { hasAwsCode, mapAwsError, nonRetryable } from '../errors.ts';
-import { type AwsResourceRef, checkedPermissionsBoundary, isFresh, partitionOf, sendOptions } from './common.ts';
+import { type AwsResourceRef, checkedPermissionsBoundary, isFresh, sendOptions } from './common.ts';
 import {
   type AccessKeyMaterial,
   type IamScope,
@@ -57,24 +67,16 @@ import {
   webIdentityTrustPolicy,
 } from './iam.ts';
 
-/** The one inline policy of the reader. */
-export const STORE_READER_POLICY_NAME = 'logstack-secrets-read';
-/** The Secrets Manager secret the bootstrap overlay's ExternalSecret reads (Argo CD's repository key); shared by every environment. */
-export const GITOPS_REPOSITORY_SECRET = 'logstack/gitops/repository';
-/**
- * The audience of the service-account token ESO trades for the reader role: ESO v0.16 requests
- * `sts.amazonaws.com` unless the service account carries `eks.amazonaws.com/audience` (logstack sets none).
- */
-export const STORE_READER_AUDIENCE = 'sts.amazonaws.com';
-/** The only subject the reader role trusts: the store's service account. */
-export const STORE_READER_SUBJECT = `system:serviceaccount:${GITOPS_NAMES.storeServiceAccount.namespace}:${GITOPS_NAMES.storeServiceAccount.name}`;
-/** The actions the reader may perform, and nothing else. */
-export const STORE_READER_ACTIONS = ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'] as const;
-
-/** `logstack-<env>-secrets-reader`: the reader user (static) or role (sts) of an environment. */
-export function storeReaderName(env: Environment): string {
-  return `logstack-${env.name}-secrets-reader`;
-}
+/** The reader's names, documents and constants, defined with the AWS plan (`domain/aws-plan.ts`) so plan and apply agree. */
+export {
+  GITOPS_REPOSITORY_SECRET,
+  STORE_READER_ACTIONS,
+  STORE_READER_AUDIENCE,
+  STORE_READER_POLICY_NAME,
+  STORE_READER_SUBJECT,
+  storeReaderName,
+  storeReaderPolicy,
+} from '../../domain/index.ts';
 
 /**
  * Checks, before any side effect, that the reader can be scoped to this environment: its name is a
@@ -115,15 +117,7 @@ export async function secretArnOf(scope: ReaderScope, name: string): Promise<str
   } catch (error) {
     if (!hasAwsCode(error, 'ResourceNotFoundException')) throw mapAwsError(error, `secretsmanager:DescribeSecret ${name}`);
   }
-  return `arn:${partitionOf(scope.env.aws.region)}:secretsmanager:${scope.env.aws.region}:${scope.accountId}:secret:${name}-??????`;
-}
-
-/** The read policy: the two read actions on exactly these secret ARNs (sorted, no wildcard account or region). */
-export function storeReaderPolicy(secretArns: readonly string[]): Record<string, unknown> {
-  return {
-    Version: '2012-10-17',
-    Statement: [{ Sid: 'ReadEnvironmentSecrets', Effect: 'Allow', Action: [...STORE_READER_ACTIONS], Resource: [...new Set(secretArns)].sort() }],
-  };
+  return pendingSecretArn(scope.env, scope.accountId, name);
 }
 
 /**

@@ -12,8 +12,8 @@ function seconds(value: string): number {
 
 /**
  * `logstack promote --from A --to B [--revision R] [--requested-by NAME] [--wait]`: starts
- * `promoteEnvironment` as `promote-<to>`. With `--wait`, shows the diff summary and the exact
- * `approve`/`reject` commands when the target needs approval; exits 3 when rejected or timed out.
+ * `promoteEnvironment` as `promote-<to>`. With `--wait`, shows the diff summary, the AWS plan (read-only, destructive
+ * changes flagged; shown, not part of the digest) and the exact `approve`/`reject` commands when the target needs approval; exits 3 when rejected or timed out.
  */
 export function registerPromote(program: Command, runner: Runner): void {
   program
@@ -25,7 +25,7 @@ export function registerPromote(program: Command, runner: Runner): void {
     .option('--requested-by <name>', 'who asks (four-eyes: they cannot approve it); default $LOGSTACK_USER or $USER')
     .option('--auto-approve', 'skip the approval wait where the environment allows it', false)
     .option('--approval-timeout <seconds>', 'how long to wait for approval before ApprovalTimedOut', seconds)
-    .option('--wait', 'follow the workflow until it ends; prints the diff and how to approve', false)
+    .option('--wait', 'follow the workflow until it ends; prints the diff, the AWS plan and how to approve', false)
     .addHelpText(
       'after',
       '\nExit codes: 0 done, 1 failed, 2 usage, 3 rejected or approval timed out.\n\nExample:\n  logstack promote --from staging --to production --requested-by alice --wait',

@@ -8,7 +8,7 @@ import type { Runner } from './runner.ts';
 
 /**
  * `logstack watch <workflowId>`: prints each step transition from the `progress` query until the
- * workflow ends, the approval it waits for (diff, digest, "changed since approval", the exact commands) and,
+ * workflow ends, the approval it waits for (diff, digest, the AWS plan, "changed since approval", the exact commands) and,
  * while it waits for its environment's lock, the holder and the queue; exits like the workflow (0 completed,
  * 1 failed, 3 rejected or approval timed out).
  */

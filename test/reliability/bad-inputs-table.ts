@@ -70,7 +70,7 @@ export function ctx(): BadInputs {
 const PROJECT_TYPES: ReadonlySet<string> = new Set(Object.values(FailureType));
 
 /**
- * Activities that write nothing: reads, renders, server-side dry-runs, `resolveRevision` (which fetches
+ * Activities that write nothing: reads (the AWS plan's too), renders, server-side dry-runs, `resolveRevision` (which fetches
  * into the worker's own clone, never pushes), and `acquireLock` (Temporal's own coordination: the lease is
  * released when the run ends, and nothing of AWS, the clusters or Git is touched).
  */
@@ -83,6 +83,7 @@ const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
   'applyOverlay(dry-run)',
   'inventoryLiveObjects',
   'scanDrift',
+  'planAws',
 ]);
 
 /** Runs one row: catalog, set-up, inventory, the bad input, inventory, assertions. */

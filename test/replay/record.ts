@@ -326,6 +326,24 @@ const SCENARIOS: readonly Scenario[] = [
       await save('promoteEnvironment--approved-records-evidence', approved);
     },
   },
+  {
+    // Patch aws-plan: the read-only AWS plan (here with a destructive change) shown with the approval request.
+    files: ['promoteEnvironment--approved-aws-plan'],
+    async run(h, save) {
+      h.world.verified('production', REV.v1);
+      h.world.awsPlan = (environment, revision) => ({
+        environment,
+        revision,
+        changes: [{ resource: 's3://logstack-production-loki', item: 'lifecycle logstack-retention', action: 'change', detail: 'expiration 30 days → 14 days (retention shortened)', destructive: true }],
+        destructive: ['s3://logstack-production-loki lifecycle logstack-retention: expiration 30 days → 14 days (retention shortened)'],
+        unchanged: 13,
+      });
+      const approved = await awaitingApproval(h, 'promote-production-aws-plan');
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'retention change agreed' }] });
+      await approved.result();
+      await save('promoteEnvironment--approved-aws-plan', approved);
+    },
+  },
 ];
 
 const named = process.argv.slice(2);

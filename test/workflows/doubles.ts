@@ -9,6 +9,7 @@ import {
   FailureType,
   GateKinds,
   parseCatalog,
+  type AwsPlan,
   type Catalog,
   type DiffSummary,
   type DriftFinding,
@@ -47,6 +48,7 @@ export const READ_ONLY_ACTIVITIES: ReadonlySet<keyof LogstackActivities> = new S
   'resolveRevision',
   'inventoryLiveObjects',
   'scanDrift',
+  'planAws',
 ]);
 
 /** True when the call changed something (or could have). */
@@ -62,6 +64,11 @@ const EMPTY_DIFF: DiffSummary = {
   destructive: [],
   digest: `sha256:${'5'.repeat(64)}`,
 };
+
+/** An AWS plan with nothing to change. */
+function noAwsChanges(environment: string, revision: string): AwsPlan {
+  return { environment, revision, changes: [], destructive: [], unchanged: 14 };
+}
 
 /** The activities with plain or promised results: what a double (or a test's override) implements. */
 export type ActivityBehaviour = {
@@ -86,6 +93,8 @@ export class DoubleWorld {
   findings = new Map<string, DriftFinding[]>();
   /** The statements `recordEvidence` was given, in order. */
   readonly evidence: EvidenceStatement[] = [];
+  /** The AWS plan `planAws` returns (default: nothing to change); tests set one with changes. */
+  awsPlan: (environment: string, revision: string) => AwsPlan = noAwsChanges;
 
   /** Back to a fresh world with the fixture catalog. */
   reset(): void {
@@ -100,6 +109,7 @@ export class DoubleWorld {
     this.inventory = { objects: [] };
     this.findings = new Map();
     this.evidence.length = 0;
+    this.awsPlan = noAwsChanges;
   }
 
   /** Edits the catalog document and re-validates it, as `loadCatalog` would. */
@@ -193,6 +203,7 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
       sha256: 'ab'.repeat(32),
       changed: false,
     }),
+    planAws: ({ environment, revision }) => world.awsPlan(environment.name, revision),
     approvePinnedInstallPlans: () => ({ approved: [], leftForAPerson: [] }),
     waitForSecretStoreReady: () =>
       gateOutcome(GateKinds.externalSecretsSynced, 'ClusterSecretStore logstack-aws Ready'),

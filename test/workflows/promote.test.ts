@@ -75,6 +75,8 @@ describe('promoteEnvironment', () => {
         runId: undefined,
         revision: REV.v2,
         shownAt: undefined,
+        // Patch aws-plan: the double's plan has nothing to change (test/workflows/aws-plan.test.ts shows one that has).
+        aws: { environment: 'production', revision: REV.v2, changes: [], destructive: [], unchanged: 14 },
       },
     );
     assert.ok(Date.parse(progress.awaitingApproval?.deadline ?? '') > Date.now());

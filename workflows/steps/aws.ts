@@ -1,5 +1,5 @@
 /** AWS steps: the bucket, the Loki principal and the Secrets Manager secret. All idempotent. */
-import { principalName, type Environment } from '../../domain/index.ts';
+import { describeAwsPlan, principalName, shortSha, type Environment } from '../../domain/index.ts';
 import { defineStep } from './step.ts';
 
 /** Input of the steps that need only the environment. */
@@ -49,4 +49,20 @@ export const seedLokiSecret = defineStep({
   run: ({ activities, options }, input: SeedSecretInput) =>
     activities.seedLokiSecret.executeWithOptions(options, [input]),
   describe: (r) => `${r.changed ? 'new version' : 'unchanged'} ${r.versionId} (sha256 ${r.sha256.slice(0, 12)})`,
+});
+
+/** Input of `plan-aws`. */
+export interface PlanAwsInput extends EnvironmentInput {
+  /** The revision being promoted (named in the plan; the AWS desired state is the catalog's). */
+  readonly revision: string;
+}
+
+/** `plan-aws`: read-only plan of what the environment's AWS convergence would change, destructive changes flagged. */
+export const planAws = defineStep({
+  profile: 'short',
+  timeoutSeconds: 120,
+  title: 'plan AWS changes',
+  summary: ({ environment, revision }: PlanAwsInput) => `plan AWS changes of ${environment.name} for ${shortSha(revision)} (read-only)`,
+  run: ({ activities, options }, input: PlanAwsInput) => activities.planAws.executeWithOptions(options, [input]),
+  describe: (r) => describeAwsPlan(r),
 });

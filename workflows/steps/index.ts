@@ -7,7 +7,7 @@ import { profiles } from '../activities.ts';
 import { failureMessage, failureType } from '../failures.ts';
 import type { ProgressTracker } from '../progress.ts';
 import type { StepDefinition } from './step.ts';
-import { ensureBucket, ensureLokiCredentials, seedLokiSecret } from './aws.ts';
+import { ensureBucket, ensureLokiCredentials, planAws, seedLokiSecret } from './aws.ts';
 import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
 import {
   applyOverlay,
@@ -41,6 +41,7 @@ export const steps = {
   'ensure-bucket': ensureBucket,
   'ensure-loki-credentials': ensureLokiCredentials,
   'seed-loki-secret': seedLokiSecret,
+  'plan-aws': planAws,
   'ensure-store-credential': ensureStoreCredential,
   'render-overlay': renderOverlay,
   'apply-overlay': applyOverlay,
