@@ -27,6 +27,7 @@ import { type KubeClusters, createKubeClusters } from './kubernetes/cluster.ts';
 import { createLockActivities } from './lock/lock.ts';
 import { createLokiGates } from './loki/gates.ts';
 import { createMigrationActivities } from './migration/adopt.ts';
+import { createNotifyActivities } from './notify/notify.ts';
 import { createOlmActivities } from './olm/operators.ts';
 import { createStateActivities } from './state/deployed-state.ts';
 
@@ -58,6 +59,8 @@ export interface ActivityDeps {
   readonly lockTaskQueue?: string;
   /** The evidence signing key (the worker's `LOGSTACK_EVIDENCE_KEY`, which its configuration requires). Without one, `recordEvidence` fails `InvalidInput`. */
   readonly evidenceKey?: string;
+  /** The Web UI base URL notifications link to (the worker's `LOGSTACK_UI_URL`); without it they carry no link. */
+  readonly uiBase?: string;
 }
 
 function defaultWorkdir(remote: string): string {
@@ -147,5 +150,6 @@ export function createActivities(deps: ActivityDeps): LogstackActivities {
     ...createMigrationActivities({ clusters, ...git }),
     ...createDriftActivities({ clusters, ...git, aws }),
     ...createEvidenceActivities({ evidenceKey: deps.evidenceKey, aws: awsClients, repo: git.repo }),
+    ...createNotifyActivities({ aws: awsClients, uiBase: deps.uiBase }),
   } satisfies LogstackActivities);
 }

@@ -4,6 +4,7 @@ import type { DiffSummary } from './progress.ts';
 import type { AcquireAnswer, HolderWatchOutcome, LockRequest, LockRun } from './lock.ts';
 import type { EvidenceLocation, EvidenceStatement } from './evidence.ts';
 import type { AwsPlan } from './aws-plan.ts';
+import type { NotificationEvent, NotificationTarget } from './notifications.ts';
 
 /**
  * The activity surface the workflows orchestrate — the one contract between `workflows/` (which
@@ -102,6 +103,22 @@ export interface LogstackActivities {
    * the pins. Idempotent: signing is deterministic, so a retry stores the same bytes. Returns the envelope text.
    */
   recordEvidence(input: { environment: Environment; statement: EvidenceStatement }): Promise<RecordedEvidence>;
+
+  // ── notifications ────────────────────────────────────────────────────────────────────────
+  /**
+   * Sends `event` to one of the environment's notification targets, rendered in the target's format: reads the
+   * URL at delivery time (the catalog's `url`, a `LOGSTACK_NOTIFY_…` worker variable, or a Secrets Manager
+   * secret), POSTs the JSON with a 10-second timeout, and never logs or returns the URL. Fails retryable
+   * (`NotificationFailed`) on a timeout, a network error, 429 or 5xx; non-retryable on any other 4xx or a URL
+   * that cannot be used.
+   */
+  notify(input: { environment: Environment; target: NotificationTarget; event: NotificationEvent }): Promise<NotifyOutcome>;
+}
+
+/** What `notify` delivered: the receiver's HTTP status and the attempt that succeeded (never the URL). */
+export interface NotifyOutcome {
+  readonly status: number;
+  readonly attempt: number;
 }
 
 /** What `recordEvidence` stored: the envelope text, its key id and SHA-256, and where it is. */

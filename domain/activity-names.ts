@@ -33,6 +33,7 @@ export const ACTIVITY_NAMES = [
   'scanDrift',
   'remediateFinding',
   'recordEvidence',
+  'notify',
 ] as const satisfies readonly (keyof LogstackActivities)[];
 
 /** An activity name. */

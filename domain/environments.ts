@@ -4,6 +4,7 @@ import { dns1123Label, dns1123Subdomain, kubeContextName, s3BucketName, secretsM
 import { personKey, personNameSchema, safeTextSchema } from './text.ts';
 import { parseSshPublicKey } from './sshsig.ts';
 import { approverKey, approverName } from './approval.ts';
+import { notificationTargetsSchema } from './notifications.ts';
 
 /** Gates an environment can require after delivery; each maps to one watch-driven activity. */
 export const GateKinds = {
@@ -135,6 +136,12 @@ const environmentSchema = z
       })
       .optional(),
     freezeWindows: z.array(freezeWindow).default([]),
+    /**
+     * Where this environment's events are sent (`domain/notifications.ts`): `[{ name?, format, url | urlFrom }]`,
+     * format `slack`, `teams` or `generic`; the URL from a worker variable (`urlFrom: {env: LOGSTACK_NOTIFY_…}`) or
+     * a Secrets Manager secret (`urlFrom: {secretsManager: …}`), a plain `url` only for a receiver without a token.
+     */
+    notifications: notificationTargetsSchema.optional(),
   })
   .superRefine((env, ctx) => {
     if (env.delivery === 'argocd' && !env.argocd) {

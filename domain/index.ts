@@ -17,3 +17,4 @@ export * from './sshsig.ts';
 export * from './approval.ts';
 export * from './evidence.ts';
 export * from './aws-plan.ts';
+export * from './notifications.ts';

@@ -48,6 +48,7 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
       ...(config.awsEndpoint ? { awsEndpoint: config.awsEndpoint } : {}),
       lockTaskQueue: config.lockTaskQueue ?? config.temporal.taskQueue,
       evidenceKey: config.evidenceKey,
+      uiBase: config.temporal.uiBase,
     });
   });
 }

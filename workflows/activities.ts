@@ -69,6 +69,17 @@ export const profileOptions = {
     heartbeatTimeout,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes },
   },
+  /**
+   * Notifications (`notify`): one POST with a 10-second timeout per attempt, at most 4 attempts (a 4xx other than
+   * 429 is not retried), all of it within a minute, so a dead receiver costs a run at most that long and never
+   * its outcome (`workflows/notify.ts`).
+   */
+  notify: {
+    startToCloseTimeout: '15 seconds',
+    scheduleToCloseTimeout: '60 seconds',
+    heartbeatTimeout,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '8 seconds', maximumAttempts: 4, nonRetryableErrorTypes },
+  },
 } as const satisfies Record<string, ActivityOptions>;
 
 /** The name of an activity profile. */
@@ -80,4 +91,5 @@ export const profiles: Readonly<Record<ActivityProfile, ActivityInterfaceFor<Log
   apply: proxyActivities<LogstackActivities>(profileOptions.apply),
   gate: proxyActivities<LogstackActivities>(profileOptions.gate),
   watch: proxyActivities<LogstackActivities>(profileOptions.watch),
+  notify: proxyActivities<LogstackActivities>(profileOptions.notify),
 };

@@ -11,6 +11,7 @@ import {
   approvalMode,
   approverNames,
   approveSchema,
+  eventDiff,
   FailureType,
   parseInput,
   rejectSchema,
@@ -26,6 +27,7 @@ import {
 } from '../domain/index.ts';
 import { approveUpdate, rejectUpdate } from './messages.ts';
 import { typedFailure, validate } from './failures.ts';
+import type { Notifier } from './notify.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 
 /** Default time a protected environment waits for a decision: 24 h. */
@@ -51,12 +53,15 @@ type Decision =
 export class ApprovalGate {
   readonly #tracker: ProgressTracker;
   readonly #workflowType: string;
+  readonly #notifier: Notifier | undefined;
   #open: OpenRequest | undefined;
   #decision: Decision | undefined;
 
-  constructor(tracker: ProgressTracker, workflowType: string) {
+  /** `notifier`: where the request and its outcome are announced (the environment's notification targets). */
+  constructor(tracker: ProgressTracker, workflowType: string, notifier?: Notifier) {
     this.#tracker = tracker;
     this.#workflowType = workflowType;
+    this.#notifier = notifier;
     setHandler(
       approveUpdate,
       (input) => {
@@ -125,6 +130,16 @@ export class ApprovalGate {
     });
     this.#decision = undefined;
     this.#open = { environment, requestedBy, digest: diff.digest, revision, shownAt };
+    this.#notifier?.send(environment, {
+      kind: 'approval-requested',
+      revision,
+      requestedBy: requestedBy ?? null,
+      approvers,
+      approvals: mode,
+      deadline,
+      changedSinceApproval,
+      diff: eventDiff(diff),
+    });
     try {
       const decided = await condition(() => this.#decision !== undefined, timeoutSeconds * 1000, {
         summary: `wait for approval of ${environment.name} until ${deadline}`,
@@ -133,11 +148,13 @@ export class ApprovalGate {
       if (!decided || !decision) {
         const message = `nobody approved the change to ${environment.name} before ${deadline}; start the promotion again when an approver (${approvers.join(', ')}) is available`;
         this.#tracker.end(step, 'failed', message);
+        this.#notifier?.send(environment, { kind: 'approval-timed-out', revision, deadline, approvers });
         throw typedFailure(FailureType.ApprovalTimedOut, message, { environment: environment.name, deadline });
       }
       if (decision.kind === 'rejected') {
         const message = `${decision.input.by} rejected the change to ${environment.name}: ${decision.input.reason}`;
         this.#tracker.end(step, 'failed', message);
+        this.#notifier?.send(environment, { kind: 'rejected', revision, by: decision.input.by, reason: decision.input.reason });
         throw typedFailure(FailureType.ApprovalRejected, message, {
           environment: environment.name,
           rejectedBy: decision.input.by,
@@ -147,6 +164,7 @@ export class ApprovalGate {
       const comment = decision.input.comment ? `: ${decision.input.comment}` : '';
       const signed = decision.key !== undefined ? ` (signed, key ${sshFingerprint(decision.key)})` : '';
       this.#tracker.end(step, 'succeeded', `approved by ${decision.input.by}${signed}${comment}`);
+      this.#notifier?.send(environment, { kind: 'approved', revision, by: decision.input.by, signed: decision.key !== undefined, comment: decision.input.comment ?? null });
       return decision.input;
     } finally {
       this.#open = undefined;

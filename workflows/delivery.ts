@@ -141,6 +141,7 @@ export interface ReleaseOutcome {
  * when it fails, the workflow fails with `GateFailed` and `rollbackFailed: true` in its details.
  * A direct delivery the server rejects is not rolled back: `applyOverlay` dry-runs every object before it
  * writes any, so nothing changed — the workflow fails `ManifestRejected` with no side effect.
+ * `onRollback` hears why and where to, just before a rollback after a failure (not a cancellation) starts.
  * @returns `rolledBack: true` after a successful rollback (the failure is in the step list).
  * @throws the original failure when there is no earlier verified revision; `ManifestRejected` when the
  *   delivery itself was rejected; cancellation after rolling back.
@@ -150,6 +151,7 @@ export async function releaseWithRollback(
   environment: Environment,
   revision: string,
   prior: PriorState,
+  onRollback?: (cause: unknown, target: string) => void,
 ): Promise<ReleaseOutcome> {
   let delivered = false;
   try {
@@ -186,6 +188,7 @@ export async function releaseWithRollback(
       );
     }
     tracker.skipPending(`not run: ${cancelled ? 'cancelled' : 'a gate failed'}; rolling back to ${shortSha(target)}`);
+    if (!cancelled) onRollback?.(err, target);
     await CancellationScope.nonCancellable(() =>
       rollback(tracker, environment, revision, target, prior.beforeLastVerified, err),
     );

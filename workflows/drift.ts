@@ -5,6 +5,7 @@ import {
   driftInputSchema,
   FailureType,
   findEnvironment,
+  findingList,
   parseInput,
   WorkflowTypes,
   type DriftFinding,
@@ -89,6 +90,12 @@ export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Pro
             );
           }
         }
+      }
+      const fixed = remediated.filter((f) => found.includes(f));
+      if (fixed.length > 0) {
+        run.notifier.send(environment, { kind: 'drift-remediated', remediated: findingList(fixed), remaining: findingList(found.filter((f) => !fixed.includes(f))) });
+      } else if (found.length > 0) {
+        run.notifier.send(environment, { kind: 'drift-found', findings: findingList(found) });
       }
       const remaining = environments.slice(i + 1).map((e) => e.name);
       const info = workflowInfo();

@@ -152,6 +152,22 @@ export const awsPlan = patch({
 });
 
 /**
+ * `notify` — introduced 2026-12-02 (4a07374). Runs whose environment names
+ * notification targets (`notifications` in the catalog) send events with the `notify` activity: approval requested,
+ * approved, rejected, timed out (promotions), superseded (any run that waits for the lock), gate failed and rolled
+ * back (rollouts and promotions), drift found and remediated (drift runs). The call site is reached only when the
+ * environment has targets, so runs on catalogs without them record no marker; a promotion can be open for its
+ * approval timeout (up to 7 days) plus its wait for the lock.
+ */
+export const notifies = patch({
+  id: 'notify',
+  introduced: { date: '2026-12-02', commit: '4a07374' },
+  stage: 'patched',
+  workflowTypes: ['promoteEnvironment', 'rolloutEnvironment', 'remediateDrift', 'bootstrapEnvironment', 'migrateProduction'],
+  alsoBeforeDeprecating: 'the histories of runs on catalogs with notification targets recorded without the marker are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -197,4 +213,5 @@ export const PATCHES: readonly Patch[] = [
   migrateEnsuresStoreIdentity,
   recordsEvidence,
   awsPlan,
+  notifies,
 ];

@@ -79,6 +79,21 @@ export class ProgressTracker {
     return at;
   }
 
+  /**
+   * Starts a step that runs beside the others (a notification) and returns how to end it: the step is held by
+   * reference, so steps inserted meanwhile cannot make the wrong one end.
+   */
+  startBeside(kind: string, name: string): (status: Exclude<StepStatus, 'pending' | 'running'>, detail?: string) => void {
+    const index = this.start(kind, name);
+    const step = this.#steps[index];
+    return (status, detail) => {
+      if (!step) return;
+      step.status = status;
+      step.endedAt = now();
+      if (detail !== undefined) step.detail = detail;
+    };
+  }
+
   /** Updates the detail of a running step (e.g. the lock holder it waits for). */
   note(index: number, detail: string): void {
     const step = this.#steps[index];

@@ -22,6 +22,7 @@ import type { DeployedState } from '../domain/activity-contract.ts';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './approval.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { withEvidence } from './evidence.ts';
+import { notifyDelivery } from './notify.ts';
 import { failureMessage, failureType, typedFailure, validate } from './failures.ts';
 import type { LockOptions } from './lock.ts';
 import { awsPlan } from './patches.ts';
@@ -154,10 +155,12 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
         diffDigest,
         approvals: approval ? [evidenceApproval(approval)] : [],
       });
-      return withEvidence(tracker, facts, async () => {
-        const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior);
-        return { ...base, previousRevision: prior.lastVerified, ...(approval !== undefined ? { approvedBy: approval.input.by } : {}), rolledBack };
-      });
+      return withEvidence(tracker, facts, () =>
+        notifyDelivery(run.notifier, to, commit, async (onRollback) => {
+          const { rolledBack } = await releaseWithRollback(tracker, to, commit, prior, onRollback);
+          return { ...base, previousRevision: prior.lastVerified, ...(approval !== undefined ? { approvedBy: approval.input.by } : {}), rolledBack };
+        }),
+      );
     };
 
     if (!to.protected) {

@@ -2,6 +2,7 @@
 import { rolloutInputSchema, WorkflowTypes, type RolloutInput, type RolloutResult } from '../domain/index.ts';
 import { deliveryPlan, priorState, releaseWithRollback } from './delivery.ts';
 import { withEvidence } from './evidence.ts';
+import { notifyDelivery } from './notify.ts';
 import type { LockOptions } from './lock.ts';
 import { prepare, runWorkflow, underLock } from './run.ts';
 import { runStep } from './steps/index.ts';
@@ -35,10 +36,12 @@ export async function rolloutEnvironment(input: RolloutWorkflowInput): Promise<R
     return underLock(opening, deliveryPlan(environment), async (state) => {
       const prior = priorState(state);
       const facts = () => ({ catalogRemote: catalog.gitops.remote, environment, from: null, revision, previousRevision: prior.lastVerified, diffDigest: null, approvals: [] });
-      return withEvidence(run.tracker, facts, async () => {
-        const { rolledBack } = await releaseWithRollback(run.tracker, environment, revision, prior);
-        return { environment: environment.name, revision, previousRevision: prior.lastVerified, rolledBack };
-      });
+      return withEvidence(run.tracker, facts, () =>
+        notifyDelivery(run.notifier, environment, revision, async (onRollback) => {
+          const { rolledBack } = await releaseWithRollback(run.tracker, environment, revision, prior, onRollback);
+          return { environment: environment.name, revision, previousRevision: prior.lastVerified, rolledBack };
+        }),
+      );
     });
   });
 }

@@ -19,9 +19,10 @@ import {
 } from '../domain/index.ts';
 import type { DeployedState } from '../domain/activity-contract.ts';
 import { ApprovalGate } from './approval.ts';
-import { liftFailure, validate } from './failures.ts';
+import { failureType, liftFailure, validate } from './failures.ts';
 import { EnvironmentLocks } from './lock.ts';
 import { progressQuery } from './messages.ts';
+import { Notifier } from './notify.ts';
 import { Phase, ProgressTracker } from './progress.ts';
 import { protectedChangeNeedsRequester } from './patches.ts';
 import { markWorkflow } from './search-attributes.ts';
@@ -33,6 +34,8 @@ export interface WorkflowRun {
   readonly tracker: ProgressTracker;
   readonly approval: ApprovalGate;
   readonly locks: EnvironmentLocks;
+  /** The run's notifications (`notify.ts`), drained before the run closes or continues as new. */
+  readonly notifier: Notifier;
 }
 
 /**
@@ -45,17 +48,22 @@ export interface WorkflowRun {
 export async function runWorkflow<T>(workflowType: WorkflowType, body: (run: WorkflowRun) => Promise<T>): Promise<T> {
   const tracker = new ProgressTracker();
   setHandler(progressQuery, () => tracker.snapshot());
+  const notifier = new Notifier(tracker);
   const run: WorkflowRun = {
     workflowType,
     tracker,
-    approval: new ApprovalGate(tracker, workflowType),
+    approval: new ApprovalGate(tracker, workflowType, notifier),
     locks: new EnvironmentLocks(tracker),
+    notifier,
   };
   try {
     const result = await body(run);
+    // Notifications still on their way are delivered (or fail) before the run closes: at most the notify profile's minute.
+    await notifier.drain();
     if (!tracker.finished) tracker.finish(Phase.succeeded);
     return result;
   } catch (err) {
+    await notifier.drain();
     if ((err as { name?: unknown }).name === 'ContinueAsNew') throw err;
     if (!tracker.finished) tracker.finish(isCancellation(err) ? Phase.cancelled : Phase.failed);
     throw liftFailure(err);
@@ -171,7 +179,20 @@ export function underLock<T>(
   const { run, environment, failIfLocked, supersede, revision } = opening;
   if (plan) planSteps(run.tracker, ['acquire-lock', 'read-deployed-state', ...plan]);
   const purpose = `${run.workflowType} of ${revision.slice(0, 7)}`;
-  return run.locks.withLock(environment.name, { failIfLocked, supersede, purpose }, async () =>
-    body(await runStep(run.tracker, 'read-deployed-state', { environment })),
-  );
+  return run.locks
+    .withLock(environment.name, { failIfLocked, supersede, purpose }, async () =>
+      body(await runStep(run.tracker, 'read-deployed-state', { environment })),
+    )
+    .catch((err: unknown) => {
+      if (failureType(err) === FailureType.Superseded) run.notifier.send(environment, { kind: 'superseded', revision, supersededBy: supersededBy(err) });
+      throw err;
+    });
+}
+
+/** The run that replaced this one, from a `Superseded` failure's details. */
+function supersededBy(err: unknown): { workflowType: string; workflowId: string } | null {
+  const details = (err as { details?: unknown }).details;
+  const first = (Array.isArray(details) ? details[0] : undefined) as { supersededBy?: { workflowType?: unknown; workflowId?: unknown } } | undefined;
+  const by = first?.supersededBy;
+  return typeof by?.workflowType === 'string' && typeof by.workflowId === 'string' ? { workflowType: by.workflowType, workflowId: by.workflowId } : null;
 }

@@ -344,7 +344,38 @@ const SCENARIOS: readonly Scenario[] = [
       await save('promoteEnvironment--approved-aws-plan', approved);
     },
   },
+  // Notifications (patch notify): a rollout that rolled back and an approved promotion, on a catalog naming targets.
+  single(
+    'rolloutEnvironment--notifies',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-notifies'),
+    (h) => {
+      withNotificationTargets(h);
+      h.world.verified('dev', REV.v1, REV.main);
+      h.world.gateFails = (gate, _env, live) => gate === 'lokistack-ready' && live === REV.v2;
+    },
+  ),
+  {
+    files: ['promoteEnvironment--notifies'],
+    async run(h, save) {
+      withNotificationTargets(h);
+      h.world.verified('production', REV.v1);
+      const approved = await awaitingApproval(h, 'promote-production-notifies');
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
+      await approved.result();
+      await save('promoteEnvironment--notifies', approved);
+    },
+  },
 ];
+
+/** dev and production name a notification target each. */
+function withNotificationTargets(h: Harness): void {
+  h.world.editCatalog((doc) => {
+    for (const env of doc.environments) {
+      if (env.name === 'dev') env.notifications = [{ name: 'ops', format: 'slack', urlFrom: { env: 'LOGSTACK_NOTIFY_OPS' } }];
+      if (env.name === 'production') env.notifications = [{ name: 'approvers', format: 'teams', urlFrom: { secretsManager: 'logstack/production/notify' } }];
+    }
+  });
+}
 
 const named = process.argv.slice(2);
 

@@ -16,6 +16,8 @@ import {
   type Environment,
   type EvidenceStatement,
   type GateKind,
+  type NotificationEvent,
+  type NotificationTarget,
 } from '../../domain/index.ts';
 import type {
   DeployedState,
@@ -95,6 +97,8 @@ export class DoubleWorld {
   readonly evidence: EvidenceStatement[] = [];
   /** The AWS plan `planAws` returns (default: nothing to change); tests set one with changes. */
   awsPlan: (environment: string, revision: string) => AwsPlan = noAwsChanges;
+  /** What `notify` was asked to send (every attempt), in order. */
+  readonly notifications: { readonly target: NotificationTarget; readonly event: NotificationEvent; readonly attempt: number }[] = [];
 
   /** Back to a fresh world with the fixture catalog. */
   reset(): void {
@@ -110,6 +114,7 @@ export class DoubleWorld {
     this.findings = new Map();
     this.evidence.length = 0;
     this.awsPlan = noAwsChanges;
+    this.notifications.length = 0;
   }
 
   /** Edits the catalog document and re-validates it, as `loadCatalog` would. */
@@ -275,6 +280,12 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
     recordEvidence: ({ environment, statement }) => {
       world.evidence.push(statement);
       return { envelope: JSON.stringify(statement), keyid: 'double', sha256: '0'.repeat(64), location: environment.evidence ? { s3: { bucket: environment.evidence.bucket, key: `${environment.name}/${statement.predicate.workflow.id}` } } : {} };
+    },
+    // Rendering and delivery are the activity's (test/activities/notify.test.ts); the double keeps what it was asked to send.
+    notify: ({ target, event }) => {
+      const attempt = Context.current().info.attempt;
+      world.notifications.push({ target, event, attempt });
+      return { status: 200, attempt };
     },
   };
 
