@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { hasUnsafeCharacters } from './text.ts';
 import { secretsManagerName } from './names.ts';
+import type { AwsPlan, AwsPlanUnavailable } from './aws-plan.ts';
 
 /** The receiver formats a target may take. */
 export const NOTIFICATION_FORMATS = ['slack', 'teams', 'generic'] as const;
@@ -200,6 +201,14 @@ export interface EventDiff {
   readonly digest: string;
 }
 
+/**
+ * The AWS plan of an approval request (shown, not signed): each change as `<resource> <item>: <detail>`, names
+ * bounded and counts exact, destructive ones flagged; or why it could not be read.
+ */
+export type EventAws =
+  | { readonly changes: NameList; readonly destructive: NameList; readonly unchanged: number }
+  | { readonly unavailable: string };
+
 /** A drift finding as a notification lists it. */
 export interface EventFinding {
   readonly class: string;
@@ -225,6 +234,8 @@ export type NotificationEvent =
       readonly deadline: string;
       readonly changedSinceApproval: boolean;
       readonly diff: EventDiff;
+      /** The AWS plan shown beside the diff, when the promotion read one. */
+      readonly aws?: EventAws;
     })
   | (EventBase & { readonly kind: 'approved'; readonly revision: string; readonly by: string; readonly signed: boolean; readonly comment: string | null })
   | (EventBase & { readonly kind: 'rejected'; readonly revision: string; readonly by: string; readonly reason: string })
@@ -253,6 +264,16 @@ export function findingList(findings: readonly EventFinding[]): FindingList {
   return {
     items: findings.slice(0, MAX_EVENT_LIST).map((f) => ({ class: f.class, object: f.object, detail: f.detail, safeToRemediate: f.safeToRemediate })),
     total: findings.length,
+  };
+}
+
+/** The event form of an AWS plan (or of the reason it is unavailable). */
+export function eventAws(plan: AwsPlan | AwsPlanUnavailable): EventAws {
+  if ('unavailable' in plan) return { unavailable: plan.unavailable };
+  return {
+    changes: nameList(plan.changes.map((c) => `${c.resource} ${c.item}: ${c.detail}`)),
+    destructive: nameList(plan.destructive),
+    unchanged: plan.unchanged,
   };
 }
 
@@ -325,7 +346,7 @@ export function eventTitle(event: NotificationEvent): string {
   const env = event.environment;
   switch (event.kind) {
     case 'approval-requested':
-      return `${env}: approval ${event.changedSinceApproval ? 'requested again (the change moved on)' : 'requested'} for ${short(event.revision)}${event.requestedBy ? ` by ${event.requestedBy}` : ''}${event.diff.destructive.total > 0 ? ` — ${event.diff.destructive.total} DESTRUCTIVE` : ''}`;
+      return `${env}: approval ${event.changedSinceApproval ? 'requested again (the change moved on)' : 'requested'} for ${short(event.revision)}${event.requestedBy ? ` by ${event.requestedBy}` : ''}${destructiveCount(event) > 0 ? ` — ${destructiveCount(event)} DESTRUCTIVE` : ''}`;
     case 'approved':
       return `${env}: ${short(event.revision)} approved by ${event.by}${event.signed ? ' (signed)' : ''}`;
     case 'rejected':
@@ -393,6 +414,11 @@ export function eventFacts(event: NotificationEvent): [string, string][] {
   return facts;
 }
 
+/** Destructive changes of an approval request, Kubernetes and AWS together. */
+function destructiveCount(event: Extract<NotificationEvent, { kind: 'approval-requested' }>): number {
+  return event.diff.destructive.total + (event.aws && 'destructive' in event.aws ? event.aws.destructive.total : 0);
+}
+
 function listText(list: NameList): string {
   return `${list.names.join(', ')}${list.total > list.names.length ? `, … ${list.total - list.names.length} more` : ''}`;
 }
@@ -417,6 +443,17 @@ function diffLines(diff: EventDiff): string[] {
   return lines;
 }
 
+/** The AWS plan lines of an approval request (shown, not signed): destructive changes first and marked. */
+function awsLines(aws: EventAws): string[] {
+  if ('unavailable' in aws) return [`unavailable: ${aws.unavailable}`];
+  if (aws.changes.total === 0) return [`no changes (${aws.unchanged} as desired)`];
+  const lines = aws.destructive.names.map((n) => `! DESTRUCTIVE ${n}`);
+  if (aws.destructive.total > aws.destructive.names.length) lines.push(`! DESTRUCTIVE … ${aws.destructive.total - aws.destructive.names.length} more`);
+  lines.push(...aws.changes.names.map((n) => `• ${n}`));
+  if (aws.changes.total > aws.changes.names.length) lines.push(`• … ${aws.changes.total - aws.changes.names.length} more`);
+  return lines;
+}
+
 const SLACK_SECTION_MAX = 2900;
 const slackEscape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const cap = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
@@ -436,6 +473,7 @@ function renderSlack(event: NotificationEvent, link: string | undefined): Record
   if (event.kind === 'approval-requested') {
     const lines = diffLines(event.diff);
     if (lines.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cap(`\`\`\`${slackEscape(lines.join('\n'))}\`\`\``, SLACK_SECTION_MAX) } });
+    if (event.aws) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cap(`*AWS plan* (shown, not signed)\n\`\`\`${slackEscape(awsLines(event.aws).join('\n'))}\`\`\``, SLACK_SECTION_MAX) } });
     const { approve, reject } = approvalCommands(event);
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cap(`*approve*\n\`${slackEscape(approve)}\`\n*reject*\n\`${slackEscape(reject)}\``, SLACK_SECTION_MAX) } });
   }
@@ -469,6 +507,7 @@ function renderTeams(event: NotificationEvent, link: string | undefined): Record
     const lines = diffLines(event.diff);
     const { approve, reject } = approvalCommands(event);
     sections.push({ title: 'diff', text: lines.length > 0 ? lines.map(escape).join('<br>') : 'no object changes', markdown: true });
+    if (event.aws) sections.push({ title: 'AWS plan (shown, not signed)', text: awsLines(event.aws).map(escape).join('<br>'), markdown: true });
     sections.push({ title: 'decide', text: `approve: \`${approve}\`<br>reject: \`${reject}\``, markdown: true });
   }
   return {

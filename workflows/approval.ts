@@ -11,6 +11,7 @@ import {
   approvalMode,
   approverNames,
   approveSchema,
+  eventAws,
   eventDiff,
   FailureType,
   parseInput,
@@ -139,6 +140,7 @@ export class ApprovalGate {
       deadline,
       changedSinceApproval,
       diff: eventDiff(diff),
+      ...(request.aws !== undefined ? { aws: eventAws(request.aws) } : {}),
     });
     try {
       const decided = await condition(() => this.#decision !== undefined, timeoutSeconds * 1000, {

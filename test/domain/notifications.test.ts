@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import {
   approvalCommands,
   DomainError,
+  eventAws,
   eventDiff,
   findingList,
   GENERIC_NOTIFICATION_SCHEMA,
@@ -185,6 +186,33 @@ describe('rendering: one event, three formats', () => {
     assert.deepEqual(card.sections.map((s) => s.title), [undefined, 'diff', 'decide']);
     assert.match(card.sections[2]?.text ?? '', /^approve: `logstack approve promote-production --by <NAME> --digest sha256:7{64}`<br>reject: /);
     assert.match(card.potentialAction[0]?.targets[0]?.uri ?? '', /^https:\/\/temporal\.example\.com\/namespaces\/default\/workflows\/promote-production\//);
+  });
+
+  it('the AWS plan of an approval request: its changes, its destructive ones counted in the title, or why it is unavailable', () => {
+    const plan = {
+      environment: 'production',
+      revision: REV,
+      changes: [
+        { resource: 's3://logstack-production-loki', item: 'lifecycle logstack-retention', action: 'change' as const, detail: 'expiration 30 days → 14 days (retention shortened)', destructive: true },
+        { resource: 'iam user logstack-production-loki', item: 'policy logstack-loki-bucket', action: 'create' as const, detail: 'statement LokiObjects added', destructive: false },
+      ],
+      destructive: ['s3://logstack-production-loki lifecycle logstack-retention: expiration 30 days → 14 days (retention shortened)'],
+      unchanged: 11,
+    };
+    const event = { ...requested('named'), aws: eventAws(plan) } as NotificationEvent;
+    const card = renderNotification(event, 'teams') as { summary: string; sections: { title?: string; text?: string }[] };
+    assert.equal(card.summary, 'production: approval requested for 2b2b2b2 by alice — 2 DESTRUCTIVE', 'Kubernetes and AWS destructive changes together');
+    const section = card.sections.find((x) => x.title === 'AWS plan (shown, not signed)');
+    assert.equal(
+      section?.text,
+      [`! DESTRUCTIVE ${plan.destructive[0] ?? ''}`, ...plan.changes.map((c) => `• ${c.resource} ${c.item}: ${c.detail}`)].join('<br>'),
+    );
+    const slack = JSON.stringify(renderNotification(event, 'slack'));
+    assert.match(slack, /\*AWS plan\* \(shown, not signed\)\\n```! DESTRUCTIVE s3:\/\/logstack-production-loki lifecycle logstack-retention/);
+    const none = renderNotification({ ...requested('named'), aws: eventAws({ ...plan, changes: [], destructive: [] }) } as NotificationEvent, 'slack');
+    assert.match(JSON.stringify(none), /no changes \(11 as desired\)/);
+    const unavailable = renderNotification({ ...requested('named'), aws: eventAws({ environment: 'production', revision: REV, unavailable: 'AccessDenied: iam:GetUserPolicy' }) } as NotificationEvent, 'generic');
+    assert.deepEqual((unavailable['event'] as { aws: unknown }).aws, { unavailable: 'AccessDenied: iam:GetUserPolicy' });
   });
 
   it('generic: the event itself, its title, the link and the commands', () => {
