@@ -26,7 +26,7 @@ import { BasicTracerProvider, SimpleSpanProcessor, type IdGenerator } from '@ope
 import { extractContextFromHeaders, headersWithContext } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
 import { ContextManager } from '@temporalio/interceptors-opentelemetry/lib/workflow/context-manager.js';
 import { SpanExporter } from '@temporalio/interceptors-opentelemetry/lib/workflow/span-exporter.js';
-import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory, type Headers } from '@temporalio/common';
 import { ContinueAsNew, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { environmentKey, revisionKey } from './search-attributes.ts';
 
@@ -89,6 +89,12 @@ function workflowTracer(): Tracer {
     tracer = provider.getTracer('@temporalio/interceptor-workflow');
   }
   return tracer;
+}
+
+/** The caller's span context from the `_tracer-data` header, read with the propagator the tracer registers. */
+function parentFrom(headers: Headers): Context | undefined {
+  workflowTracer();
+  return extractContextFromHeaders(headers);
 }
 
 function recordFailure(span: Span, error: unknown): void {
@@ -164,7 +170,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
       execute: (input, next) =>
         traced(
           `RunWorkflow:${workflowInfo().workflowType}`,
-          extractContextFromHeaders(input.headers),
+          parentFrom(input.headers),
           (span) => {
             const result = next(input);
             markRun(span, input.args, result);
@@ -172,9 +178,9 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
           },
           isContinueAsNew,
         ),
-      handleSignal: (input, next) => traced(`HandleSignal:${input.signalName}`, extractContextFromHeaders(input.headers), () => next(input)),
+      handleSignal: (input, next) => traced(`HandleSignal:${input.signalName}`, parentFrom(input.headers), () => next(input)),
       handleUpdate: (input, next) =>
-        traced(`HandleUpdate:${input.name}`, extractContextFromHeaders(input.headers), (span) => {
+        traced(`HandleUpdate:${input.name}`, parentFrom(input.headers), (span) => {
           span.setAttribute('temporalUpdateId', input.updateId);
           return next(input);
         }),
