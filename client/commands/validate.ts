@@ -6,7 +6,9 @@ import type { Runner } from './runner.ts';
 
 /**
  * `logstack validate [files…]`: checks environment catalog files against the catalog schema and that
- * every overlay exists; prints each problem with its path. Exit 1 when any file is invalid. Local only.
+ * every overlay exists; prints each problem with its path. Exit 1 when any file is invalid. Local only. With
+ * `-o json`, a valid file also lists its environments and its promotion order (what scripts read, e.g.
+ * `scripts/deploy-logging-stack.sh` to choose between a rollout and a promotion).
  */
 export function registerValidate(program: Command, runner: Runner): void {
   program
@@ -21,7 +23,9 @@ export function registerValidate(program: Command, runner: Runner): void {
         if (ctx.json) {
           ctx.printJson(
             results.map(({ file, check }) =>
-              check.ok ? { file, valid: true, environments: check.catalog.environments.map((e) => e.name) } : { file, valid: false, problems: check.problems },
+              check.ok
+                ? { file, valid: true, environments: check.catalog.environments.map((e) => e.name), promotionOrder: check.catalog.promotionOrder }
+                : { file, valid: false, problems: check.problems },
             ),
           );
         } else {
