@@ -1,0 +1,160 @@
+/**
+ * The ADR's own entry points against the sandbox's STAGING cluster only (dev is only read: its verified revision):
+ *
+ * 1. `scripts/deploy-logging-stack.sh --environment staging --wait` — staging is promoted into from dev in the
+ *    sandbox catalog, so the script runs `logstack promote --from dev --to staging --wait` on a real worker of this
+ *    checkout (its own task queue) with the controller stand-ins, and ends with the CLI's exit code 0.
+ * 2. `kubectl apply --server-side -k gitops/overlays/staging`, by hand, of the exact commit the workflow applied
+ *    (staging's verified revision, exported from the GitOps remote), as a server-side DRY RUN (`--dry-run=server
+ *    -o json`: the field sets without changing the cluster) with kubectl's default field manager: the same objects
+ *    by name as the workflow's apply set (every object carrying staging's inventory label), no conflict (so no
+ *    field the workflow owns would get another value), and per object the same managed field set as the
+ *    workflow's `logstack` manager owns — the one difference, asserted exactly, being the inventory label
+ *    `logstack.io/inventory` the workflow adds to every object to name its apply set.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FIELD_MANAGER, INVENTORY_LABEL } from '../../domain/index.ts';
+import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
+import { inventoryId, listLabelled, namespacesOf, PRUNE_KINDS } from '../../activities/kubernetes/overlay.ts';
+import type { KubeObject } from '../../activities/kubernetes/objects.ts';
+import { startE2E, type E2E } from './harness.ts';
+import { endOrphanedLocks } from '../worker/sandbox-runs.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const ENV = 'staging';
+const CONTEXT = 'logstack-staging';
+const OVERLAY = 'gitops/overlays/staging';
+/** kubectl's field manager for `apply --server-side` when none is given. */
+const KUBECTL_MANAGER = 'kubectl';
+
+type ManagedEntry = { manager?: string; operation?: string; subresource?: string; fieldsV1?: Record<string, unknown> };
+
+/** The leaf paths of a managedFields `fieldsV1` tree (`f:metadata/f:labels/f:app`, `…/.` for an owned map or item). */
+export function fieldPaths(tree: Record<string, unknown>, prefix = ''): string[] {
+  const paths: string[] = [];
+  for (const [key, value] of Object.entries(tree)) {
+    const path = prefix ? `${prefix}/${key}` : key;
+    const children = value !== null && typeof value === 'object' ? Object.keys(value) : [];
+    if (children.length === 0) paths.push(path);
+    else paths.push(...fieldPaths(value as Record<string, unknown>, path));
+  }
+  return paths.sort();
+}
+
+/** The fields `manager` owns by Apply on the object's main resource (not its status). */
+function appliedFields(obj: KubeObject, manager: string): string[] | undefined {
+  const entries = (obj.metadata['managedFields'] ?? []) as ManagedEntry[];
+  const entry = entries.find((e) => e.manager === manager && e.operation === 'Apply' && (e.subresource ?? '') === '');
+  return entry?.fieldsV1 ? fieldPaths(entry.fieldsV1) : undefined;
+}
+
+const refOf = (o: KubeObject): string => `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { env, cwd: REPO });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+}
+
+describe('the ADR entry points on the staging cluster', () => {
+  let e2e: E2E;
+  const work = mkdtempSync(join(tmpdir(), 'logstack-adr-'));
+
+  before(async () => {
+    e2e = await startE2E();
+    await endOrphanedLocks(e2e.client, [ENV], 'adr entry points');
+  });
+
+  after(async () => {
+    await e2e.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('deploy-logging-stack.sh --environment staging --wait promotes dev → staging through the CLI and exits 0', async () => {
+    const dev = await e2e.deployedState('dev');
+    assert.equal(dev['verified'], 'true', `dev has a verified revision to promote (the sandbox's dev state: ${JSON.stringify(dev)})`);
+    const res = await run(join(REPO, 'scripts/deploy-logging-stack.sh'), ['--environment', ENV, '--wait', '--', '-o', 'json'], {
+      ...process.env,
+      LOGSTACK_TASK_QUEUE: e2e.taskQueue,
+      LOGSTACK_USER: 'adr-script',
+    });
+    assert.match(res.err, /a promotion dev → staging: logstack promote --from dev --to staging --wait/);
+    assert.equal(res.code, 0, `${res.out}\n${res.err}`);
+    const completed = res.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event?: string; result?: { from: string; to: string; revision: string; rolledBack: boolean } })
+      .find((e) => e.event === 'completed');
+    assert.equal(completed?.result?.to, ENV);
+    assert.equal(completed.result.revision, dev['revision'], "the revision verified in dev");
+    assert.equal(completed.result.rolledBack, false);
+    const staging = await e2e.deployedState(ENV);
+    assert.deepEqual([staging['revision'], staging['verified']], [dev['revision'], 'true']);
+  });
+
+  it('kubectl apply --server-side -k of the commit the workflow applied gives its objects and its fields (but the inventory label)', async () => {
+    const state = await e2e.deployedState(ENV);
+    const revision = state['revision'] ?? '';
+    assert.equal(state['verified'], 'true', `staging runs a verified revision: ${JSON.stringify(state)}`);
+    assert.match(revision, /^[0-9a-f]{40}$/);
+
+    // The tree of that commit, exported from the GitOps remote, as an engineer's checkout of it would be.
+    const tar = join(work, 'tree.tar');
+    execFileSync('git', ['-C', e2e.sandbox.git.remote, 'archive', '--format=tar', '-o', tar, '--end-of-options', revision, 'gitops']);
+    execFileSync('tar', ['-xf', tar, '-C', work]);
+    const kubectl = process.env['LOGSTACK_KUBECTL'] ?? 'kubectl';
+    const hand = await run(kubectl, ['--context', CONTEXT, 'apply', '--server-side', '--dry-run=server', '-o', 'json', '-k', join(work, OVERLAY)], process.env);
+    assert.equal(hand.code, 0, `the hand apply is accepted, without a field conflict:\n${hand.err}`);
+    const parsed = JSON.parse(hand.out) as { kind: string; items?: KubeObject[] } & KubeObject;
+    const handObjects = parsed.kind === 'List' ? (parsed.items ?? []) : [parsed];
+
+    // The workflow's apply set: every object carrying staging's inventory label, across the kinds it may hold.
+    const cluster = createKubeClusters(e2e.sandbox.kubeconfig).forContext(CONTEXT);
+    const label = `${INVENTORY_LABEL}=${inventoryId(ENV, OVERLAY)}`;
+    const kinds = new Map<string, { apiVersion: string; kind: string }>();
+    for (const k of [...PRUNE_KINDS, ...handObjects]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
+    const live: KubeObject[] = [];
+    for (const k of kinds.values()) {
+      if (await cluster.tryResource(k.apiVersion, k.kind)) live.push(...(await listLabelled(cluster, k, label, namespacesOf(handObjects))));
+    }
+
+    // Same names.
+    assert.deepEqual(handObjects.map(refOf).sort(), live.map(refOf).sort());
+    assert.ok(handObjects.length >= 20, `${handObjects.length} objects`);
+
+    // Same fields owned, per object: kubectl's set (the hand path) against logstack's (the workflow).
+    const inventoryField = `f:metadata/f:labels/f:${INVENTORY_LABEL}`;
+    const byRef = new Map(live.map((o) => [refOf(o), o]));
+    const differences: string[] = [];
+    for (const obj of handObjects) {
+      const handFields = appliedFields(obj, KUBECTL_MANAGER);
+      const workflowFields = appliedFields(byRef.get(refOf(obj)) as KubeObject, FIELD_MANAGER);
+      assert.ok(handFields && workflowFields, `${refOf(obj)}: both managers own fields by Apply`);
+      const handSet = new Set(handFields);
+      const onlyHand = handFields.filter((f) => !workflowFields.includes(f));
+      const onlyWorkflow = workflowFields.filter((f) => !handSet.has(f));
+      // The one allowed difference: the label naming the apply set (and the labels map itself, when the rendered
+      // object has no label of its own).
+      const allowed = new Set([inventoryField, 'f:metadata/f:labels/.']);
+      if (onlyHand.length > 0 || !onlyWorkflow.includes(inventoryField) || onlyWorkflow.some((f) => !allowed.has(f))) {
+        differences.push(`${refOf(obj)}: only by hand ${JSON.stringify(onlyHand)}, only by the workflow ${JSON.stringify(onlyWorkflow)}`);
+      }
+      // The hand path writes the label's absence as nothing: it does not own the label, and leaves it in place.
+      assert.equal(obj.metadata.labels?.[INVENTORY_LABEL], inventoryId(ENV, OVERLAY), `${refOf(obj)} keeps the workflow's inventory label`);
+    }
+    assert.deepEqual(differences, []);
+  });
+});
