@@ -6,11 +6,14 @@
  *    checkout (its own task queue) with the controller stand-ins, and ends with the CLI's exit code 0.
  * 2. `kubectl apply --server-side -k gitops/overlays/staging`, by hand, of the exact commit the workflow applied
  *    (staging's verified revision, exported from the GitOps remote), as a server-side DRY RUN (`--dry-run=server
- *    -o json`: the field sets without changing the cluster) with kubectl's default field manager: the same objects
- *    by name as the workflow's apply set (every object carrying staging's inventory label), no conflict (so no
- *    field the workflow owns would get another value), and per object the same managed field set as the
- *    workflow's `logstack` manager owns — the one difference, asserted exactly, being the inventory label
- *    `logstack.io/inventory` the workflow adds to every object to name its apply set.
+ *    -o json`: the field sets without changing the cluster):
+ *    - with kubectl's default field manager it is refused: a conflict with `logstack` on `.spec.dataFrom` — the
+ *      ExternalSecret's atomic list, whose items the API server defaults, so a second manager applying the same
+ *      manifest never holds the same value. The hand path therefore takes `--field-manager=logstack`;
+ *    - with it: the same objects by name as the workflow's apply set (every object carrying staging's inventory
+ *      label), and per object the fields the hand apply would leave the `logstack` manager owning are the ones the
+ *      workflow's apply owns now — the one difference, asserted exactly, being the inventory label
+ *      `logstack.io/inventory` the workflow adds to every object to name its apply set (the hand apply would release it).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,8 +33,6 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ENV = 'staging';
 const CONTEXT = 'logstack-staging';
 const OVERLAY = 'gitops/overlays/staging';
-/** kubectl's field manager for `apply --server-side` when none is given. */
-const KUBECTL_MANAGER = 'kubectl';
 
 type ManagedEntry = { manager?: string; operation?: string; subresource?: string; fieldsV1?: Record<string, unknown> };
 
@@ -105,7 +106,7 @@ describe('the ADR entry points on the staging cluster', () => {
     assert.deepEqual([staging['revision'], staging['verified']], [dev['revision'], 'true']);
   });
 
-  it('kubectl apply --server-side -k of the commit the workflow applied gives its objects and its fields (but the inventory label)', async () => {
+  it('kubectl apply --server-side -k of the commit the workflow applied: as logstack, its objects and fields but the inventory label; as kubectl, a conflict on dataFrom', async () => {
     const state = await e2e.deployedState(ENV);
     const revision = state['revision'] ?? '';
     assert.equal(state['verified'], 'true', `staging runs a verified revision: ${JSON.stringify(state)}`);
@@ -116,8 +117,15 @@ describe('the ADR entry points on the staging cluster', () => {
     execFileSync('git', ['-C', e2e.sandbox.git.remote, 'archive', '--format=tar', '-o', tar, '--end-of-options', revision, 'gitops']);
     execFileSync('tar', ['-xf', tar, '-C', work]);
     const kubectl = process.env['LOGSTACK_KUBECTL'] ?? 'kubectl';
-    const hand = await run(kubectl, ['--context', CONTEXT, 'apply', '--server-side', '--dry-run=server', '-o', 'json', '-k', join(work, OVERLAY)], process.env);
-    assert.equal(hand.code, 0, `the hand apply is accepted, without a field conflict:\n${hand.err}`);
+    const apply = (...flags: string[]) => run(kubectl, ['--context', CONTEXT, 'apply', '--server-side', '--dry-run=server', '-o', 'json', '--show-managed-fields', ...flags, '-k', join(work, OVERLAY)], process.env);
+
+    // kubectl's own manager: refused on the ExternalSecret's defaulted atomic list, and on nothing else.
+    const asKubectl = await apply();
+    assert.equal(asKubectl.code, 1, `expected a conflict:\n${asKubectl.out.slice(0, 300)}${asKubectl.err}`);
+    assert.match(asKubectl.err, /Apply failed with 1 conflict: conflict with "logstack": \.spec\.dataFrom\n/);
+
+    const hand = await apply(`--field-manager=${FIELD_MANAGER}`);
+    assert.equal(hand.code, 0, `the hand apply as logstack is accepted, without a field conflict:\n${hand.err}`);
     const parsed = JSON.parse(hand.out) as { kind: string; items?: KubeObject[] } & KubeObject;
     const handObjects = parsed.kind === 'List' ? (parsed.items ?? []) : [parsed];
 
@@ -135,12 +143,12 @@ describe('the ADR entry points on the staging cluster', () => {
     assert.deepEqual(handObjects.map(refOf).sort(), live.map(refOf).sort());
     assert.ok(handObjects.length >= 20, `${handObjects.length} objects`);
 
-    // Same fields owned, per object: kubectl's set (the hand path) against logstack's (the workflow).
+    // Same fields owned, per object: what `logstack` would own after the hand apply against what it owns now.
     const inventoryField = `f:metadata/f:labels/f:${INVENTORY_LABEL}`;
     const byRef = new Map(live.map((o) => [refOf(o), o]));
     const differences: string[] = [];
     for (const obj of handObjects) {
-      const handFields = appliedFields(obj, KUBECTL_MANAGER);
+      const handFields = appliedFields(obj, FIELD_MANAGER);
       const workflowFields = appliedFields(byRef.get(refOf(obj)) as KubeObject, FIELD_MANAGER);
       assert.ok(handFields && workflowFields, `${refOf(obj)}: both managers own fields by Apply`);
       const handSet = new Set(handFields);
@@ -152,8 +160,8 @@ describe('the ADR entry points on the staging cluster', () => {
       if (onlyHand.length > 0 || !onlyWorkflow.includes(inventoryField) || onlyWorkflow.some((f) => !allowed.has(f))) {
         differences.push(`${refOf(obj)}: only by hand ${JSON.stringify(onlyHand)}, only by the workflow ${JSON.stringify(onlyWorkflow)}`);
       }
-      // The hand path writes the label's absence as nothing: it does not own the label, and leaves it in place.
-      assert.equal(obj.metadata.labels?.[INVENTORY_LABEL], inventoryId(ENV, OVERLAY), `${refOf(obj)} keeps the workflow's inventory label`);
+      // Released by the hand apply, and owned by no one else: the label would be gone until the next rollout.
+      assert.equal(obj.metadata.labels?.[INVENTORY_LABEL], undefined, `${refOf(obj)} loses the inventory label`);
     }
     assert.deepEqual(differences, []);
   });
