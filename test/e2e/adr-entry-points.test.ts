@@ -3,7 +3,9 @@
  *
  * 1. `scripts/deploy-logging-stack.sh --environment staging --wait` — staging is promoted into from dev in the
  *    sandbox catalog, so the script runs `logstack promote --from dev --to staging --wait` on a real worker of this
- *    checkout (its own task queue) with the controller stand-ins, and ends with the CLI's exit code 0.
+ *    checkout (its own task queue) with the controller stand-ins, and ends with the CLI's exit code 0. The CLI process
+ *    and the worker both have `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a local OTLP receiver: the CLI's start and the
+ *    run (with its real activities) are one trace.
  * 2. `kubectl apply --server-side -k gitops/overlays/staging`, by hand, of the exact commit the workflow applied
  *    (staging's verified revision, exported from the GitOps remote), as a server-side DRY RUN (`--dry-run=server
  *    -o json`: the field sets without changing the cluster):
@@ -27,6 +29,7 @@ import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { inventoryId, listLabelled, namespacesOf, PRUNE_KINDS } from '../../activities/kubernetes/overlay.ts';
 import type { KubeObject } from '../../activities/kubernetes/objects.ts';
 import { startE2E, type E2E } from './harness.ts';
+import { startReceiver, until } from '../support/otlp-receiver.ts';
 import { endOrphanedLocks } from '../worker/sandbox-runs.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -72,25 +75,29 @@ function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv): 
 
 describe('the ADR entry points on the staging cluster', () => {
   let e2e: E2E;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
   const work = mkdtempSync(join(tmpdir(), 'logstack-adr-'));
 
   before(async () => {
-    e2e = await startE2E();
+    receiver = await startReceiver();
+    e2e = await startE2E({ workerEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
     await endOrphanedLocks(e2e.client, [ENV], 'adr entry points');
   });
 
   after(async () => {
     await e2e.stop();
+    receiver.server.close();
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('deploy-logging-stack.sh --environment staging --wait promotes dev → staging through the CLI and exits 0', async () => {
+  it('deploy-logging-stack.sh --environment staging --wait promotes dev → staging through the CLI, exits 0, and the CLI process traces its start into the run', async () => {
     const dev = await e2e.deployedState('dev');
     assert.equal(dev['verified'], 'true', `dev has a verified revision to promote (the sandbox's dev state: ${JSON.stringify(dev)})`);
     const res = await run(join(REPO, 'scripts/deploy-logging-stack.sh'), ['--environment', ENV, '--wait', '--', '-o', 'json'], {
       ...process.env,
       LOGSTACK_TASK_QUEUE: e2e.taskQueue,
       LOGSTACK_USER: 'adr-script',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     });
     assert.match(res.err, /a promotion dev → staging: logstack promote --from dev --to staging --wait/);
     assert.equal(res.code, 0, `${res.out}\n${res.err}`);
@@ -104,6 +111,18 @@ describe('the ADR entry points on the staging cluster', () => {
     assert.equal(completed.result.rolledBack, false);
     const staging = await e2e.deployedState(ENV);
     assert.deepEqual([staging['revision'], staging['verified']], [dev['revision'], 'true']);
+
+    // The CLI process's start and the worker's run are one trace, the run's span under the start's.
+    const started = await until('the CLI start span', () => receiver.spans.find((sp) => sp.name === 'StartWorkflow:promoteEnvironment' && sp.service === 'logstack-cli'));
+    const runSpan = await until('the run span', () => receiver.spans.find((sp) => sp.name === 'RunWorkflow:promoteEnvironment' && sp.traceId === started.traceId));
+    assert.equal(runSpan.parentSpanId, started.spanId);
+    assert.equal(runSpan.service, 'logstack-worker');
+    assert.deepEqual(
+      [runSpan.attributes['logstack.environment'], runSpan.attributes['logstack.revision'], runSpan.attributes['temporal.workflow.type']],
+      [ENV, dev['revision'], 'promoteEnvironment'],
+    );
+    const catalog = await until('a real activity span', () => receiver.spans.find((sp) => sp.name === 'RunActivity:loadCatalog' && sp.traceId === started.traceId));
+    assert.ok(receiver.spans.some((sp) => sp.spanId === catalog.parentSpanId && sp.parentSpanId === runSpan.spanId), 'the activity span is under the run (through its StartActivity span)');
   });
 
   it('kubectl apply --server-side -k of the commit the workflow applied: as logstack, its objects and fields but the inventory label; as kubectl, a conflict on dataFrom', async () => {

@@ -10,8 +10,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -25,67 +23,7 @@ import { NO_TRACING, workerTracing, type WorkerTracing } from '../../worker/trac
 import { createActivityDoubles, DoubleWorld } from '../workflows/doubles.ts';
 import { REV } from '../workflows/fixtures.ts';
 import { installTestRuntime, testServerPath } from '../workflows/harness.ts';
-
-/** One decoded span, with its resource's service name. */
-interface DecodedSpan {
-  readonly service: string;
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly parentSpanId: string;
-  readonly name: string;
-  readonly attributes: Readonly<Record<string, unknown>>;
-}
-
-type OtlpValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
-type OtlpKeyValue = { key: string; value: OtlpValue };
-interface OtlpRequest {
-  resourceSpans: {
-    resource?: { attributes?: OtlpKeyValue[] };
-    scopeSpans: { spans: { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: OtlpKeyValue[] }[] }[];
-  }[];
-}
-
-const valueOf = (v: OtlpValue): unknown => v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue;
-const attributesOf = (list: readonly OtlpKeyValue[] = []): Record<string, unknown> => Object.fromEntries(list.map((a) => [a.key, valueOf(a.value)]));
-
-/** A local OTLP/HTTP receiver: decodes every JSON export request on /v1/traces. */
-async function startReceiver(): Promise<{ server: Server; url: string; spans: DecodedSpan[]; contentTypes: string[] }> {
-  const spans: DecodedSpan[] = [];
-  const contentTypes: string[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        res.writeHead(404).end();
-        return;
-      }
-      contentTypes.push(String(req.headers['content-type']));
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest;
-      for (const rs of body.resourceSpans) {
-        const service = String(attributesOf(rs.resource?.attributes)['service.name']);
-        for (const ss of rs.scopeSpans) {
-          for (const s of ss.spans) {
-            spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, attributes: attributesOf(s.attributes) });
-          }
-        }
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes };
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { startReceiver, until } from '../support/otlp-receiver.ts';
 
 /** The worker's own variables a configuration needs, for a test (no key here signs anything real). */
 const workerEnv = (extra: Record<string, string>): Record<string, string> => ({
