@@ -44,7 +44,9 @@ const ruleCheckOk = (c: RuleCheck) => c.error === undefined && c.violations.leng
  * environment's overlay from the checkout (`kubectl kustomize`, held to the worker's confinement rules first)
  * and checks it against the Loki Operator's and the Cluster Logging Operator's rules with the catalog's facts
  * (`domain/operator-rules/`), printing every violation with its path and the operator's reason — the check
- * the worker makes before any mutation. Exit 1 when anything is invalid. Local only.
+ * the worker makes before any mutation. Exit 1 when anything is invalid. Local only. With `-o json`, a valid
+ * file also lists its environments and its promotion order (what scripts read, e.g.
+ * `scripts/deploy-logging-stack.sh` to choose between a rollout and a promotion).
  */
 export function registerValidate(program: Command, runner: Runner): void {
   program
@@ -71,6 +73,7 @@ export function registerValidate(program: Command, runner: Runner): void {
                     file,
                     valid: rules ? rules.every(ruleCheckOk) : true,
                     environments: check.catalog.environments.map((e) => e.name),
+                    promotionOrder: check.catalog.promotionOrder,
                     ...(rules ? { operatorRules: rules } : {}),
                   }
                 : { file, valid: false, problems: check.problems },
