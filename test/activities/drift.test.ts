@@ -22,6 +22,25 @@ const lokiStack = {
   spec: { size: '1x.demo', storageClassName: 'gp3-csi', storage: { schemas: [{ version: 'v13', effectiveDate: '2024-10-01' }], secret: { name: 'logging-loki-s3', type: 's3' } }, tenants: { mode: 'openshift-logging' } },
 };
 
+/**
+ * The object storage secret a LokiStack names, in the same overlay: the worker's pre-flight (the Loki Operator's
+ * storage rules) refuses a LokiStack whose secret no object of the overlay writes. Placeholder keys, not credentials.
+ */
+const storageSecret = {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'logging-loki-s3', namespace: ns },
+  data: Object.fromEntries(
+    Object.entries({
+      bucketnames: env.aws.bucket,
+      endpoint: `https://s3.${env.aws.region}.amazonaws.com`,
+      region: env.aws.region,
+      access_key_id: 'drift-test-placeholder',
+      access_key_secret: 'drift-test-placeholder',
+    }).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+  ),
+};
+
 function kubectlEdit(path: string, patch: object) {
   return cluster.request({ method: 'PATCH', path, query: { fieldManager: 'kubectl-edit' }, contentType: 'application/merge-patch+json', body: patch });
 }
@@ -31,10 +50,11 @@ describe('drift on a real kube-apiserver', () => {
     branch = scratchBranch();
     const commit = branch.commit(
       {
-        [`${overlay}/kustomization.yaml`]: kustomization(['namespace.yaml', 'a.yaml', 'lokistack.yaml']),
+        [`${overlay}/kustomization.yaml`]: kustomization(['namespace.yaml', 'a.yaml', 'lokistack.yaml', 'storage-secret.yaml']),
         [`${overlay}/namespace.yaml`]: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }],
         [`${overlay}/a.yaml`]: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: ns }, data: { k: 'from-git' } }],
         [`${overlay}/lokistack.yaml`]: [lokiStack],
+        [`${overlay}/storage-secret.yaml`]: [storageSecret],
       },
       'drift overlay',
     );

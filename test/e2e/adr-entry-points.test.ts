@@ -81,7 +81,16 @@ describe('the ADR entry points on the staging cluster', () => {
   before(async () => {
     receiver = await startReceiver();
     e2e = await startE2E({ workerEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
-    await endOrphanedLocks(e2e.client, [ENV], 'adr entry points');
+    await endOrphanedLocks(e2e.client, ['dev', ENV], 'adr entry points');
+    // Whatever ran before on this sandbox: dev has a verified revision to promote, and staging is bootstrapped
+    // (its namespaces exist). Both bootstraps are idempotent.
+    const bootstrapped = await Promise.all(
+      ['dev', ENV].map(async (env) => {
+        const state = await e2e.deployedState(env).catch(() => ({}));
+        return state['verified'] === 'true' && env === 'dev' ? { code: 0, out: '', err: '' } : e2e.cli('bootstrap', env, '--wait');
+      }),
+    );
+    for (const b of bootstrapped) assert.equal(b.code, 0, `${b.out}\n${b.err}`);
   });
 
   after(async () => {
