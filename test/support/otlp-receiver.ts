@@ -27,8 +27,8 @@ interface OtlpRequest {
 const valueOf = (v: OtlpValue): unknown => v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue;
 const attributesOf = (list: readonly OtlpKeyValue[] = []): Record<string, unknown> => Object.fromEntries(list.map((a) => [a.key, valueOf(a.value)]));
 
-/** A local OTLP/HTTP receiver: decodes every JSON export request on /v1/traces. */
-export async function startReceiver(): Promise<{ server: Server; url: string; spans: DecodedSpan[]; contentTypes: string[] }> {
+/** A local OTLP/HTTP receiver on `port` (default: a free one): decodes every JSON export request on /v1/traces. */
+export async function startReceiver(port = 0): Promise<{ server: Server; url: string; spans: DecodedSpan[]; contentTypes: string[] }> {
   const spans: DecodedSpan[] = [];
   const contentTypes: string[] = [];
   const server = createServer((req, res) => {
@@ -52,7 +52,7 @@ export async function startReceiver(): Promise<{ server: Server; url: string; sp
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes };
 }
 
