@@ -86,7 +86,7 @@ describe('the ADR entry points on the staging cluster', () => {
     // (its namespaces exist). Both bootstraps are idempotent.
     const bootstrapped = await Promise.all(
       ['dev', ENV].map(async (env) => {
-        const state = await e2e.deployedState(env).catch(() => ({}));
+        const state: Record<string, string> = await e2e.deployedState(env).catch(() => ({}));
         return state['verified'] === 'true' && env === 'dev' ? { code: 0, out: '', err: '' } : e2e.cli('bootstrap', env, '--wait');
       }),
     );
