@@ -23,7 +23,11 @@
 import '@temporalio/interceptors-opentelemetry/lib/workflow/runtime.js';
 import { context as otelContext, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { BasicTracerProvider, SimpleSpanProcessor, type IdGenerator } from '@opentelemetry/sdk-trace-base';
-import { extractContextFromHeaders, headersWithContext } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
+import {
+  extractContextFromHeaders,
+  headersWithContext,
+  TRACE_HEADER,
+} from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
 import { ContextManager } from '@temporalio/interceptors-opentelemetry/lib/workflow/context-manager.js';
 import { SpanExporter } from '@temporalio/interceptors-opentelemetry/lib/workflow/span-exporter.js';
 import { ApplicationFailure, ApplicationFailureCategory, type Headers } from '@temporalio/common';
@@ -64,7 +68,9 @@ export class RunScopedIds implements IdGenerator {
 
   generateTraceId(): string {
     const hex = workflowInfo().runId.replace(/-/g, '').toLowerCase();
-    return /^[0-9a-f]{32}$/.test(hex) && !/^0+$/.test(hex) ? hex : `${fnv1a(hex, 1)}${fnv1a(hex, 2)}${fnv1a(hex, 3)}${fnv1a(hex, 4)}`;
+    return /^[0-9a-f]{32}$/.test(hex) && !/^0+$/.test(hex)
+      ? hex
+      : `${fnv1a(hex, 1)}${fnv1a(hex, 2)}${fnv1a(hex, 3)}${fnv1a(hex, 4)}`;
   }
 
   generateSpanId(): string {
@@ -84,7 +90,10 @@ const ids = new RunScopedIds();
 function workflowTracer(): Tracer {
   contextManager ??= new ContextManager();
   if (tracer === undefined) {
-    const provider = new BasicTracerProvider({ idGenerator: ids, spanProcessors: [new SimpleSpanProcessor(new SpanExporter())] });
+    const provider = new BasicTracerProvider({
+      idGenerator: ids,
+      spanProcessors: [new SimpleSpanProcessor(new SpanExporter())],
+    });
     provider.register({ contextManager });
     tracer = provider.getTracer('@temporalio/interceptor-workflow');
   }
@@ -108,7 +117,12 @@ function recordFailure(span: Span, error: unknown): void {
  * Runs `call` inside a new active span (under `parent` when given) and returns the promise `call` returned,
  * untouched: the span ends when it settles, on the side. `acceptable` errors end the span OK (continue-as-new).
  */
-function traced<T>(name: string, parent: Context | undefined, call: (span: Span) => Promise<T>, acceptable?: (error: unknown) => boolean): Promise<T> {
+function traced<T>(
+  name: string,
+  parent: Context | undefined,
+  call: (span: Span) => Promise<T>,
+  acceptable?: (error: unknown) => boolean,
+): Promise<T> {
   const open = (): Promise<T> =>
     workflowTracer().startActiveSpan(name, (span) => {
       let result: Promise<T>;
@@ -163,49 +177,75 @@ function markRun(span: Span, args: readonly unknown[], result: Promise<unknown>)
 
 const isContinueAsNew = (error: unknown): boolean => error instanceof ContinueAsNew;
 
-/** Per execution: spans for the run, its signals and updates, and the activities, signals and continue-as-new it issues. */
-export const interceptors: WorkflowInterceptorsFactory = () => ({
-  inbound: [
-    {
-      execute: (input, next) =>
-        traced(
-          `RunWorkflow:${workflowInfo().workflowType}`,
-          parentFrom(input.headers),
-          (span) => {
-            const result = next(input);
-            markRun(span, input.args, result);
-            return result;
-          },
-          isContinueAsNew,
-        ),
-      handleSignal: (input, next) => traced(`HandleSignal:${input.signalName}`, parentFrom(input.headers), () => next(input)),
-      handleUpdate: (input, next) =>
-        traced(`HandleUpdate:${input.name}`, parentFrom(input.headers), (span) => {
-          span.setAttribute('temporalUpdateId', input.updateId);
-          return next(input);
-        }),
-    },
-  ],
-  outbound: [
-    {
-      scheduleActivity: (input, next) => traced(`StartActivity:${input.activityType}`, undefined, () => next({ ...input, headers: headersWithContext(input.headers) })),
-      scheduleLocalActivity: (input, next) => traced(`StartActivity:${input.activityType}`, undefined, () => next({ ...input, headers: headersWithContext(input.headers) })),
-      signalWorkflow: (input, next) => traced(`SignalWorkflow:${input.signalName}`, undefined, () => next({ ...input, headers: headersWithContext(input.headers) })),
-      continueAsNew: (input, next) =>
-        traced(`ContinueAsNew:${input.options.workflowType ?? workflowInfo().workflowType}`, undefined, () => next({ ...input, headers: headersWithContext(input.headers) }), isContinueAsNew),
-    },
-  ],
-  internals: [
-    {
-      dispose(input, next) {
-        try {
-          ids.forget(workflowInfo().runId);
-        } catch {
-          // outside a workflow context: nothing to forget
-        }
-        contextManager?.disable();
-        next(input);
+/**
+ * Per execution: spans for the run, its signals and updates, and the activities, signals and continue-as-new it
+ * issues. The trace context travels on (as the `_tracer-data` header, which the payload codec does not encrypt)
+ * only when the run itself was started with one — by a client that traces — so a deployment without tracing
+ * writes no header into any history.
+ */
+export const interceptors: WorkflowInterceptorsFactory = () => {
+  let propagate = false;
+  const carry = (headers: Headers): Headers => (propagate ? headersWithContext(headers) : headers);
+  return {
+    inbound: [
+      {
+        execute: (input, next) => {
+          propagate = input.headers[TRACE_HEADER] !== undefined;
+          return traced(
+            `RunWorkflow:${workflowInfo().workflowType}`,
+            parentFrom(input.headers),
+            (span) => {
+              const result = next(input);
+              markRun(span, input.args, result);
+              return result;
+            },
+            isContinueAsNew,
+          );
+        },
+        handleSignal: (input, next) =>
+          traced(`HandleSignal:${input.signalName}`, parentFrom(input.headers), () => next(input)),
+        handleUpdate: (input, next) =>
+          traced(`HandleUpdate:${input.name}`, parentFrom(input.headers), (span) => {
+            span.setAttribute('temporalUpdateId', input.updateId);
+            return next(input);
+          }),
       },
-    },
-  ],
-});
+    ],
+    outbound: [
+      {
+        scheduleActivity: (input, next) =>
+          traced(`StartActivity:${input.activityType}`, undefined, () =>
+            next({ ...input, headers: carry(input.headers) }),
+          ),
+        scheduleLocalActivity: (input, next) =>
+          traced(`StartActivity:${input.activityType}`, undefined, () =>
+            next({ ...input, headers: carry(input.headers) }),
+          ),
+        signalWorkflow: (input, next) =>
+          traced(`SignalWorkflow:${input.signalName}`, undefined, () =>
+            next({ ...input, headers: carry(input.headers) }),
+          ),
+        continueAsNew: (input, next) =>
+          traced(
+            `ContinueAsNew:${input.options.workflowType ?? workflowInfo().workflowType}`,
+            undefined,
+            () => next({ ...input, headers: carry(input.headers) }),
+            isContinueAsNew,
+          ),
+      },
+    ],
+    internals: [
+      {
+        dispose(input, next) {
+          try {
+            ids.forget(workflowInfo().runId);
+          } catch {
+            // outside a workflow context: nothing to forget
+          }
+          contextManager?.disable();
+          next(input);
+        },
+      },
+    ],
+  };
+};

@@ -45,12 +45,20 @@ describe('OpenTelemetry traces of a rollout started by the CLI', () => {
   before(async () => {
     installTestRuntime();
     receiver = await startReceiver();
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServerPath() } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: testServerPath() } },
+    });
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',
       searchAttributes: { [SearchAttributeNames.environment]: 2, [SearchAttributeNames.revision]: 2 },
     });
-    const config = loadWorkerConfig(workerEnv({ TEMPORAL_ADDRESS: env.address, LOGSTACK_TASK_QUEUE: taskQueue, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }));
+    const config = loadWorkerConfig(
+      workerEnv({
+        TEMPORAL_ADDRESS: env.address,
+        LOGSTACK_TASK_QUEUE: taskQueue,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      }),
+    );
     assert.equal(config.tracing?.url, `${receiver.url}/v1/traces`);
     tracing = await workerTracing(config.tracing);
     const doubles = lazyActivities(() => Promise.resolve(createActivityDoubles(world)));
@@ -76,15 +84,34 @@ describe('OpenTelemetry traces of a rollout started by the CLI', () => {
       isTTY: false,
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
     };
-    const code = await runCli(['rollout', 'dev', '--revision', 'v2.0.0', '--wait', '-o', 'json', '--address', env.address, '--task-queue', taskQueue], io);
+    const code = await runCli(
+      [
+        'rollout',
+        'dev',
+        '--revision',
+        'v2.0.0',
+        '--wait',
+        '-o',
+        'json',
+        '--address',
+        env.address,
+        '--task-queue',
+        taskQueue,
+      ],
+      io,
+    );
     assert.equal(code, 0, `${out}\n${err}`);
     const started = JSON.parse(out.split('\n')[0] ?? '{}') as { workflowId: string; runId: string };
     const activities = world.calls.filter((c) => c.workflowId === started.workflowId).map((c) => c.name);
     assert.ok(activities.length >= 5, `the rollout ran its activities: ${activities.join(', ')}`);
 
-    const cliSpan = await until('the CLI span', () => receiver.spans.find((s) => s.name === 'StartWorkflow:rolloutEnvironment'));
+    const cliSpan = await until('the CLI span', () =>
+      receiver.spans.find((s) => s.name === 'StartWorkflow:rolloutEnvironment'),
+    );
     assert.equal(cliSpan.service, 'logstack-cli');
-    const run = await until('the run span', () => receiver.spans.find((s) => s.name === 'RunWorkflow:rolloutEnvironment' && s.traceId === cliSpan.traceId));
+    const run = await until('the run span', () =>
+      receiver.spans.find((s) => s.name === 'RunWorkflow:rolloutEnvironment' && s.traceId === cliSpan.traceId),
+    );
     const inTrace = await until('a span for every activity', () => {
       const spans = receiver.spans.filter((s) => s.traceId === cliSpan.traceId);
       return spans.filter((s) => s.name.startsWith('RunActivity:')).length >= activities.length ? spans : undefined;
@@ -114,8 +141,66 @@ describe('OpenTelemetry traces of a rollout started by the CLI', () => {
     assert.equal(apply?.attributes['logstack.revision'], REV.v2);
     // Only this run's spans share the trace, and the CLI's queries while following it were not traced.
     assert.deepEqual(new Set(inTrace.map((s) => s.service)), new Set(['logstack-cli', 'logstack-worker']));
-    assert.equal(receiver.spans.filter((s) => s.name.startsWith('QueryWorkflow') || s.name.startsWith('HandleQuery')).length, 0);
-    assert.ok(receiver.contentTypes.every((t) => t.startsWith('application/json')), receiver.contentTypes.join(', '));
+    assert.equal(
+      receiver.spans.filter((s) => s.name.startsWith('QueryWorkflow') || s.name.startsWith('HandleQuery')).length,
+      0,
+    );
+    assert.ok(
+      receiver.contentTypes.every((t) => t.startsWith('application/json')),
+      receiver.contentTypes.join(', '),
+    );
+  });
+
+  it('writes the trace header into history only for runs started with a trace: a client that does not trace leaves none', async () => {
+    world.verified('dev', REV.v1);
+    const headerEvents = async (workflowId: string): Promise<number> => {
+      const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      return events.filter((e) => {
+        const header =
+          e.activityTaskScheduledEventAttributes?.header ??
+          e.signalExternalWorkflowExecutionInitiatedEventAttributes?.header ??
+          e.workflowExecutionStartedEventAttributes?.header;
+        return header?.fields?.['_tracer-data'] !== undefined;
+      }).length;
+    };
+    // Started by a client without tracing (as by the drift Schedule or the Temporal CLI): no header anywhere.
+    const plain = await env.client.workflow.start('rolloutEnvironment', {
+      taskQueue,
+      workflowId: `untraced-${Date.now()}`,
+      args: [{ environment: 'dev', revision: REV.v2 }],
+    });
+    await plain.result();
+    assert.equal(await headerEvents(plain.workflowId), 0, 'no trace header in the history of an untraced run');
+    // Started by the tracing CLI: the start and every scheduled activity carry it (the control).
+    let out = '';
+    const io: CliIo = {
+      out: (t) => void (out += t),
+      err: () => undefined,
+      isTTY: false,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+    };
+    assert.equal(
+      await runCli(
+        [
+          'rollout',
+          'dev',
+          '--revision',
+          'v2.0.0',
+          '--wait',
+          '-o',
+          'json',
+          '--address',
+          env.address,
+          '--task-queue',
+          taskQueue,
+        ],
+        io,
+      ),
+      0,
+      out,
+    );
+    const traced = (JSON.parse(out.split('\n')[0] ?? '{}') as { workflowId: string }).workflowId;
+    assert.ok((await headerEvents(traced)) >= 5, 'the traced run carries its context to its activities');
   });
 });
 
@@ -138,20 +223,33 @@ describe('tracing off, and wrong tracing variables', () => {
     delete childEnv['OTEL_EXPORTER_OTLP_ENDPOINT'];
     delete childEnv['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
     if (endpoint !== undefined) childEnv['OTEL_EXPORTER_OTLP_ENDPOINT'] = endpoint;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: repo, env: childEnv, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repo,
+      env: childEnv,
+      encoding: 'utf8',
+    });
     return JSON.parse(out) as string[];
   };
 
   it('loads no OpenTelemetry module without OTEL_EXPORTER_OTLP_ENDPOINT, and loads them with it (control)', () => {
     assert.deepEqual(loadedOtelModules(undefined), []);
     const on = loadedOtelModules('http://127.0.0.1:9');
-    assert.ok(on.some((u) => u.includes('@opentelemetry/exporter-trace-otlp-http')), on.join('\n'));
-    assert.ok(on.some((u) => u.includes('@temporalio/interceptors-opentelemetry')), on.join('\n'));
+    assert.ok(
+      on.some((u) => u.includes('@opentelemetry/exporter-trace-otlp-http')),
+      on.join('\n'),
+    );
+    assert.ok(
+      on.some((u) => u.includes('@temporalio/interceptors-opentelemetry')),
+      on.join('\n'),
+    );
   });
 
   it('is off and registers only the no-op span sink when the endpoint is unset or OTEL_SDK_DISABLED=true', async () => {
     assert.equal(resolveTracing({}, 'x').settings, undefined);
-    assert.equal(resolveTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' }, 'x').settings, undefined);
+    assert.equal(
+      resolveTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' }, 'x').settings,
+      undefined,
+    );
     assert.equal(await workerTracing(undefined), NO_TRACING);
     assert.deepEqual(NO_TRACING.activityInterceptors, []);
     assert.equal(typeof NO_TRACING.sinks['exporter']?.['export']?.fn, 'function');
@@ -159,27 +257,61 @@ describe('tracing off, and wrong tracing variables', () => {
 
   it('reads the traces endpoint, headers and service name the OpenTelemetry way', () => {
     const { settings } = resolveTracing(
-      { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-tenant=ops', OTEL_SERVICE_NAME: 'logstack-prod' },
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example:4318/',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-tenant=ops',
+        OTEL_SERVICE_NAME: 'logstack-prod',
+      },
       'logstack-worker',
     );
-    assert.deepEqual(settings, { url: 'https://otel.example:4318/v1/traces', headers: { authorization: 'Bearer abc', 'x-tenant': 'ops' }, serviceName: 'logstack-prod' });
-    assert.equal(resolveTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:1', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://b:2/custom' }, 'w').settings?.url, 'http://b:2/custom');
+    assert.deepEqual(settings, {
+      url: 'https://otel.example:4318/v1/traces',
+      headers: { authorization: 'Bearer abc', 'x-tenant': 'ops' },
+      serviceName: 'logstack-prod',
+    });
+    assert.equal(
+      resolveTracing(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:1', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://b:2/custom' },
+        'w',
+      ).settings?.url,
+      'http://b:2/custom',
+    );
   });
 
   it('refuses at start a protocol other than http/json, a URL that is not http(s), malformed headers (their value hidden)', async () => {
     assert.throws(
-      () => loadWorkerConfig(workerEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })),
-      (error: unknown) => error instanceof ConfigError && /OTEL_EXPORTER_OTLP_PROTOCOL="http\/protobuf": http\/json/.test(error.message),
+      () =>
+        loadWorkerConfig(
+          workerEnv({
+            OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+          }),
+        ),
+      (error: unknown) =>
+        error instanceof ConfigError && /OTEL_EXPORTER_OTLP_PROTOCOL="http\/protobuf": http\/json/.test(error.message),
     );
     assert.throws(
       () => loadWorkerConfig(workerEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://127.0.0.1:4317' })),
-      (error: unknown) => error instanceof ConfigError && /OTEL_EXPORTER_OTLP_ENDPOINT="grpc:\/\/127\.0\.0\.1:4317": an http:\/\/ or https:\/\/ URL/.test(error.message),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /OTEL_EXPORTER_OTLP_ENDPOINT="grpc:\/\/127\.0\.0\.1:4317": an http:\/\/ or https:\/\/ URL/.test(error.message),
     );
-    const headers = resolveTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:1', OTEL_EXPORTER_OTLP_HEADERS: 'secret-token-without-key' }, 'w');
+    const headers = resolveTracing(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:1', OTEL_EXPORTER_OTLP_HEADERS: 'secret-token-without-key' },
+      'w',
+    );
     assert.equal(headers.settings, undefined);
-    assert.deepEqual(headers.problems.map((p) => [p.key, p.value]), [['OTEL_EXPORTER_OTLP_HEADERS', '***']]);
+    assert.deepEqual(
+      headers.problems.map((p) => [p.key, p.value]),
+      [['OTEL_EXPORTER_OTLP_HEADERS', '***']],
+    );
     let err = '';
-    const io: CliIo = { out: () => undefined, err: (t) => void (err += t), isTTY: false, env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } };
+    const io: CliIo = {
+      out: () => undefined,
+      err: (t) => void (err += t),
+      isTTY: false,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    };
     assert.equal(await runCli(['status', '--address', '127.0.0.1:9'], io), 2, err);
     assert.match(err, /OTEL_EXPORTER_OTLP_PROTOCOL="grpc"/);
   });
