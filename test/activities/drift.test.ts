@@ -10,7 +10,8 @@ import { clusterOf, environment, kustomization, sandboxActivities, scratchBranch
 const id = suffix();
 const ns = `t-drift-${id}`;
 const overlay = `gitops/overlays/t-drift-${id}`;
-const env = environment('dev', { name: `drift-${id}`, overlay });
+/** dev's entry, with the test's overlay and its namespace as the Loki namespace (where no ExternalSecret writes the Loki Secret). */
+const env = environment('dev', { name: `drift-${id}`, overlay, loki: { namespace: ns } });
 const cluster = clusterOf(env);
 let branch: ScratchBranch;
 let acts: ReturnType<typeof sandboxActivities>;
@@ -102,7 +103,13 @@ describe('drift on a real kube-apiserver', () => {
   it('reports the External Secrets and AWS state of the environment as typed findings', async () => {
     const findings = await acts.scanDrift({ environment: env });
     const eso = findings.filter((f) => f.class === 'external-secrets');
-    assert.ok(eso.length > 0, 'no ExternalSecret targets the Loki Secret in this namespace');
-    assert.ok(findings.some((f) => f.class === 'aws'));
+    assert.deepEqual(
+      eso.map((f) => ({ object: f.object, safe: f.safeToRemediate })),
+      [{ object: `ExternalSecret/${ns}/?`, safe: false }],
+      'the overlay writes the Loki Secret itself: the scan reports that no ExternalSecret does, and leaves it alone',
+    );
+    assert.match(eso[0]?.detail ?? '', new RegExp(`no ExternalSecret in ${ns} targets Secret logging-loki-s3`));
+    // The bucket and secret are dev's, tagged for dev: to this environment they are AWS drift.
+    assert.ok(findings.some((f) => f.class === 'aws'), JSON.stringify(findings.map((f) => f.class)));
   });
 });
