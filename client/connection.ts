@@ -3,8 +3,8 @@
  * (flags, then `TEMPORAL_*` / `LOGSTACK_*` variables, then the Temporal profile, then the defaults) —
  * the same one the worker uses.
  */
-import { Client, Connection } from '@temporalio/client';
-import { ConfigError, connectionOptions, resolveTemporal, type TemporalFlags, type TemporalSettings } from '../config/index.ts';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
+import { ConfigError, connectionOptions, describeProblem, resolveTemporal, resolveTracing, type TemporalFlags, type TemporalSettings, type TracingSettings } from '../config/index.ts';
 import { dataConverterFromEnv } from '../codec/codec.ts';
 import { CliError, ExitCode } from './errors.ts';
 
@@ -55,18 +55,71 @@ export interface TemporalClient {
 }
 
 /**
+ * The CLI's trace export from `OTEL_EXPORTER_OTLP_ENDPOINT` and friends; undefined when off.
+ * @throws CliError (usage) listing every wrong tracing variable.
+ */
+export function resolveCliTracing(env: Env): TracingSettings | undefined {
+  const { settings, problems } = resolveTracing(env, 'logstack-cli');
+  if (problems.length > 0) throw new CliError(`invalid configuration; fix these values:\n${problems.map((p) => `  ${describeProblem(p)}`).join('\n')}`, ExitCode.usage);
+  return settings;
+}
+
+/**
+ * The client interceptor of Temporal's OpenTelemetry support, for the calls that change something: starting a
+ * workflow (its `StartWorkflow:<type>` span is the parent of the run's span, in the same trace), signals and
+ * updates (approve, reject). Queries, describes and lists pass untraced: `watch` polls `progress` every second.
+ * Loads the OpenTelemetry SDK; call only when tracing is on.
+ */
+async function tracingInterceptor(settings: TracingSettings): Promise<{ interceptor: WorkflowClientInterceptor; shutdown: () => Promise<void> }> {
+  const [{ startTracing }, { OpenTelemetryWorkflowClientInterceptor }] = await Promise.all([
+    import('../config/tracing-sdk.ts'),
+    import('@temporalio/interceptors-opentelemetry/lib/client/index.js'),
+  ]);
+  const sdk = startTracing(settings, 'logstack-cli');
+  const otel = new OpenTelemetryWorkflowClientInterceptor({ tracer: sdk.tracer });
+  const interceptor: WorkflowClientInterceptor = {
+    start: (input, next) => otel.start(input, next),
+    startWithDetails: (input, next) => otel.startWithDetails(input, next),
+    signal: (input, next) => otel.signal(input, next),
+    signalWithStart: (input, next) => otel.signalWithStart(input, next),
+    startUpdate: (input, next) => otel.startUpdate(input, next),
+    startUpdateWithStart: (input, next) => otel.startUpdateWithStart(input, next),
+  };
+  return { interceptor, shutdown: () => sdk.shutdown() };
+}
+
+/**
  * Connects and checks the server answers (within `connectTimeoutMs`, default 5 s).
- * Payloads are encrypted with the codec when `LOGSTACK_CODEC_KEYS` is set.
- * @throws CliError (exit 1) with {@link unreachableHint} when Temporal does not answer.
+ * Payloads are encrypted with the codec when `LOGSTACK_CODEC_KEYS` is set; with `OTEL_EXPORTER_OTLP_ENDPOINT`
+ * set, starts, signals and updates are traced (and the spans exported when the client closes).
+ * @throws CliError (exit 1) with {@link unreachableHint} when Temporal does not answer; (usage) for a wrong tracing variable.
  */
 export async function connectClient(settings: ConnectionSettings, options: { connectTimeoutMs?: number; env?: Env } = {}): Promise<TemporalClient> {
+  const env = options.env ?? process.env;
+  const tracingSettings = resolveCliTracing(env);
   let connection: Connection;
   try {
     connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: options.connectTimeoutMs ?? 5000 });
   } catch (error) {
     throw new CliError(`${unreachableHint(settings)}\n  (${error instanceof Error ? error.message : String(error)})`, 1);
   }
-  const dataConverter = await dataConverterFromEnv(options.env ?? process.env, settings.namespace);
-  const client = new Client({ connection, namespace: settings.namespace, ...(dataConverter ? { dataConverter } : {}) });
-  return { client, connection, close: () => connection.close() };
+  const dataConverter = await dataConverterFromEnv(env, settings.namespace);
+  const tracing = tracingSettings ? await tracingInterceptor(tracingSettings) : undefined;
+  const client = new Client({
+    connection,
+    namespace: settings.namespace,
+    ...(dataConverter ? { dataConverter } : {}),
+    ...(tracing ? { interceptors: { workflow: [tracing.interceptor] } } : {}),
+  });
+  return {
+    client,
+    connection,
+    close: async () => {
+      try {
+        await tracing?.shutdown();
+      } finally {
+        await connection.close();
+      }
+    },
+  };
 }

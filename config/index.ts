@@ -16,3 +16,4 @@ export {
   type TemporalTls,
 } from './temporal.ts';
 export { ENVIRONMENT_VARIABLES, loadWorkerConfig, WORKER_VARIABLES, type WorkerConfig } from './worker.ts';
+export { resolveTracing, TRACING_VARIABLES, type TracingSettings } from './tracing.ts';

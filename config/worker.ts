@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { parseStateKeys, redactStateKeys, STATE_KEYS_ENV, type StateKey } from '../domain/index.ts';
 import { ConfigError, type Env, type Problem } from './problems.ts';
 import { resolveTemporal, TEMPORAL_VARIABLES, type TemporalFlags, type TemporalSettings } from './temporal.ts';
+import { resolveTracing, TRACING_VARIABLES, type TracingSettings } from './tracing.ts';
 
 /** logstack's own worker variables, with what each means; printed with validation errors. */
 export const WORKER_VARIABLES = {
@@ -29,7 +30,7 @@ export const WORKER_VARIABLES = {
 } as const;
 
 /** Every variable the worker reads, Temporal's first. */
-export const ENVIRONMENT_VARIABLES = { ...TEMPORAL_VARIABLES, ...WORKER_VARIABLES } as const;
+export const ENVIRONMENT_VARIABLES = { ...TEMPORAL_VARIABLES, ...WORKER_VARIABLES, ...TRACING_VARIABLES } as const;
 
 type WorkerVariable = keyof typeof WORKER_VARIABLES;
 
@@ -114,6 +115,8 @@ export interface WorkerConfig {
   readonly evidenceKey: string;
   /** `LOGSTACK_STATE_KEYS`, parsed: at least one key of ≥ 32 bytes; the first signs the deployed-state records, all verify. */
   readonly stateKeys: readonly StateKey[];
+  /** OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`); absent = tracing off and not loaded. */
+  readonly tracing?: TracingSettings;
 }
 
 /**
@@ -187,7 +190,15 @@ export function loadWorkerConfig(env: Env = process.env, flags: TemporalFlags = 
   }
   const state = stateKeyProblems(env);
   problems.push(...state.problems);
+  const tracing = resolveTracing(env, 'logstack-worker');
+  problems.push(...tracing.problems);
   if (problems.length > 0 || !temporal || !data) throw new ConfigError(problems, ENVIRONMENT_VARIABLES);
   const { deploymentName, buildId, ...rest } = data;
-  return { temporal, ...rest, stateKeys: state.keys, ...(deploymentName && buildId ? { versioning: { deploymentName, buildId } } : {}) };
+  return {
+    temporal,
+    ...rest,
+    stateKeys: state.keys,
+    ...(deploymentName && buildId ? { versioning: { deploymentName, buildId } } : {}),
+    ...(tracing.settings ? { tracing: tracing.settings } : {}),
+  };
 }

@@ -50,11 +50,12 @@ export interface LogstackActivities {
    * identity, exact `:sub`/`:aud`) and the store service account's role-ARN annotation. Names and ARNs only.
    */
   ensureStoreCredential(input: { environment: Environment }): Promise<{ namespace: string; name: string; created: boolean; principalArn?: string; rotated?: boolean }>;
-  /** Renders `overlay` of the GitOps repo at `revision` with kustomize. Returns digest and counts only. */
+  /** Renders `overlay` of the GitOps repo at `revision` with kustomize. Returns digest and counts only. `OperatorRuleViolation` when the environment's own overlay breaks an operator rule (domain/operator-rules/). */
   renderOverlay(input: { environment: Environment; revision: string; overlay?: string }): Promise<{ commit: string; digest: string; objects: number; kinds: Record<string, number> }>;
   /**
    * Server-side applies the rendered overlay (field manager `logstack`, inventory label). `dryRun` returns the diff
-   * summary only. Prunes only labelled objects, and only when `prune` is true. `ManifestRejected` with the server's message.
+   * summary only. Prunes only labelled objects, and only when `prune` is true. `ManifestRejected` with the server's message;
+   * `OperatorRuleViolation` before any request when the environment's own overlay breaks an operator rule.
    */
   applyOverlay(input: { environment: Environment; revision: string; overlay?: string; dryRun?: boolean; prune?: boolean }): Promise<{ commit: string; digest: string; applied: number; diff: DiffSummary }>;
   /** Reads the deployed-revision record kept in the cluster (`logstack-system` ConfigMap). */
@@ -81,7 +82,7 @@ export interface LogstackActivities {
   // ── Git ──────────────────────────────────────────────────────────────────────────────────
   /** Resolves a tag, branch or (short) SHA on the GitOps remote to a full commit. `InvalidInput` when unknown. */
   resolveRevision(input: { revision: string }): Promise<{ commit: string }>;
-  /** Pins an environment to `commit` in Git (commit + push). Idempotent: no commit when already pinned. */
+  /** Pins an environment to `commit` in Git (commit + push). Idempotent: no commit when already pinned. `OperatorRuleViolation` before any push when the overlay at `commit` breaks an operator rule. */
   pinRevision(input: { environment: Environment; commit: string }): Promise<{ pinCommit: string; changed: boolean }>;
 
   // ── migration and drift ──────────────────────────────────────────────────────────────────

@@ -24,6 +24,8 @@ export const FailureType = {
   Superseded: 'Superseded',
   /** An environment's deployed-state record fails its integrity checks (signature, revision, field ownership). */
   StateRecordInvalid: 'StateRecordInvalid',
+  /** The rendered overlay breaks a rule the Loki Operator or the Cluster Logging Operator enforces (domain/operator-rules/); found before any side effect. */
+  OperatorRuleViolation: 'OperatorRuleViolation',
 } as const;
 
 /** One of the stable failure type strings. */

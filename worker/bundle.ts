@@ -10,9 +10,13 @@ import { fileURLToPath } from 'node:url';
 /** Absolute path of the workflows entry point. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs. */
+/**
+ * Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs, and
+ * OpenTelemetry spans (exported through the worker's `exporter` sink, a no-op when tracing is off).
+ */
 export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
   fileURLToPath(new URL('../workflows/failure-logging.ts', import.meta.url)),
+  fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url)),
 ];
 
 /** Default location of the prebuilt bundle. */

@@ -13,6 +13,7 @@ import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerCon
 import { bundlerOptions, bundleWorkflows, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
+import { NO_TRACING, workerTracing, type WorkerTracing } from './tracing.ts';
 
 /** Connects to Temporal with the configured profile, TLS, API key and gRPC metadata (the CLI's resolver). */
 export async function connect(config: WorkerConfig): Promise<NativeConnection> {
@@ -53,16 +54,25 @@ export function configuredActivities(config: WorkerConfig): LazyActivities {
   });
 }
 
-/** Worker options derived from configuration; the activities are built from the configured clients. */
-export function workerOptions(config: WorkerConfig, connection: NativeConnection, activities: LazyActivities = configuredActivities(config)): WorkerOptions {
+/**
+ * Worker options derived from configuration; the activities are built from the configured clients. `tracing`
+ * (default: off) gives the workflow interceptors' span sink and the activity interceptors ({@link workerTracing}).
+ */
+export function workerOptions(
+  config: WorkerConfig,
+  connection: NativeConnection,
+  activities: LazyActivities = configuredActivities(config),
+  tracing: WorkerTracing = NO_TRACING,
+): WorkerOptions {
+  const activityInterceptors = tracing.activityInterceptors.length > 0 ? { activity: [...tracing.activityInterceptors] } : {};
   // A prebuilt bundle already holds the workflow interceptors; the SDK ignores `workflowModules` with it.
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> =
     config.workflowBundle
-      ? { workflowBundle: { codePath: resolve(config.workflowBundle) } }
+      ? { workflowBundle: { codePath: resolve(config.workflowBundle) }, interceptors: activityInterceptors }
       : {
           workflowsPath: WORKFLOWS_PATH,
           bundlerOptions: { webpackConfigHook: bundlerOptions },
-          interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] },
+          interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES], ...activityInterceptors },
         };
   return {
     connection,
@@ -70,6 +80,8 @@ export function workerOptions(config: WorkerConfig, connection: NativeConnection
     taskQueue: config.temporal.taskQueue,
     ...workflows,
     activities: activities.activities,
+    // The bundled tracing interceptors export their spans through this sink (a no-op when tracing is off).
+    sinks: tracing.sinks,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: `${config.shutdownGraceSeconds}s`,
     ...(config.versioning
@@ -145,12 +157,15 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     throw new Error(`cannot reach Temporal at ${config.temporal.address} — ${hint}: ${reason}`, { cause: error });
   });
   let failure: { readonly error: unknown } | undefined;
+  let tracing: WorkerTracing = NO_TRACING;
   try {
+    // With OTEL_EXPORTER_OTLP_ENDPOINT set, the OpenTelemetry SDK is loaded now; unset, never.
+    tracing = await workerTracing(config.tracing);
     // With LOGSTACK_CODEC_KEYS set, every payload is AES-256-GCM encrypted before it reaches history.
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {}, config.temporal.namespace);
     const activities = configuredActivities(config);
     const lockQueue = config.lockTaskQueue !== undefined && config.lockTaskQueue !== config.temporal.taskQueue ? config.lockTaskQueue : undefined;
-    const options = await sharedBundle(workerOptions(config, connection, activities), lockQueue !== undefined);
+    const options = await sharedBundle(workerOptions(config, connection, activities, tracing), lockQueue !== undefined);
     const interceptors = options.interceptors ?? {};
     const create = (taskQueue: string): Promise<Worker> =>
       Worker.create({
@@ -174,6 +189,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
       stateKeys: config.stateKeys.map((k) => k.id).join(','),
+      tracing: config.tracing ? `otlp ${new URL(config.tracing.url).origin} as ${config.tracing.serviceName}` : 'off',
     });
     const running = runTogether(lockWorker ? [worker, lockWorker] : [worker]);
     // Load the activity modules now that the worker polls, so the first task does not wait for them.
@@ -187,6 +203,8 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     failure = { error };
     throw error;
   } finally {
+    // The spans of the last tasks go out before the process ends (a receiver that is down costs its timeout once).
+    await tracing.shutdown();
     // A worker that was created but never ran (a failure before polling) still holds the connection, and
     // closing it then throws over the failure that matters.
     await connection.close().catch((closeError: unknown) => {

@@ -15,6 +15,7 @@ import type { MigrationInventory } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
 import type { GitRepo } from '../gitops/git.ts';
 import type { OverlayRenderer } from '../gitops/render.ts';
+import { assertOperatorRules } from '../gitops/preflight.ts';
 import { resolveRevision } from '../gitops/revisions.ts';
 import { readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
@@ -56,6 +57,8 @@ export interface MigrationDeps {
 async function renderFor(deps: MigrationDeps, env: Environment, revision: string): Promise<KubeObject[]> {
   const commit = await resolveRevision(await deps.repo(), revision);
   const rendered = await (await deps.renderer()).render(commit, env.overlay);
+  // The operators' rules first (`../gitops/preflight.ts`): a migration never takes objects over into a state they refuse.
+  assertOperatorRules(env, rendered);
   return applyOrder(rendered.objects.map((o) => withInventoryLabel(o, inventoryId(env.name, env.overlay))));
 }
 

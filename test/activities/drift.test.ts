@@ -10,7 +10,8 @@ import { clusterOf, environment, kustomization, sandboxActivities, scratchBranch
 const id = suffix();
 const ns = `t-drift-${id}`;
 const overlay = `gitops/overlays/t-drift-${id}`;
-const env = environment('dev', { name: `drift-${id}`, overlay });
+/** dev's entry, with the test's overlay and its namespace as the Loki namespace (where no ExternalSecret writes the Loki Secret). */
+const env = environment('dev', { name: `drift-${id}`, overlay, loki: { namespace: ns } });
 const cluster = clusterOf(env);
 let branch: ScratchBranch;
 let acts: ReturnType<typeof sandboxActivities>;
@@ -22,6 +23,25 @@ const lokiStack = {
   spec: { size: '1x.demo', storageClassName: 'gp3-csi', storage: { schemas: [{ version: 'v13', effectiveDate: '2024-10-01' }], secret: { name: 'logging-loki-s3', type: 's3' } }, tenants: { mode: 'openshift-logging' } },
 };
 
+/**
+ * The object storage secret a LokiStack names, in the same overlay: the worker's pre-flight (the Loki Operator's
+ * storage rules) refuses a LokiStack whose secret no object of the overlay writes. Placeholder keys, not credentials.
+ */
+const storageSecret = {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'logging-loki-s3', namespace: ns },
+  data: Object.fromEntries(
+    Object.entries({
+      bucketnames: env.aws.bucket,
+      endpoint: `https://s3.${env.aws.region}.amazonaws.com`,
+      region: env.aws.region,
+      access_key_id: 'drift-test-placeholder',
+      access_key_secret: 'drift-test-placeholder',
+    }).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+  ),
+};
+
 function kubectlEdit(path: string, patch: object) {
   return cluster.request({ method: 'PATCH', path, query: { fieldManager: 'kubectl-edit' }, contentType: 'application/merge-patch+json', body: patch });
 }
@@ -31,10 +51,11 @@ describe('drift on a real kube-apiserver', () => {
     branch = scratchBranch();
     const commit = branch.commit(
       {
-        [`${overlay}/kustomization.yaml`]: kustomization(['namespace.yaml', 'a.yaml', 'lokistack.yaml']),
+        [`${overlay}/kustomization.yaml`]: kustomization(['namespace.yaml', 'a.yaml', 'lokistack.yaml', 'storage-secret.yaml']),
         [`${overlay}/namespace.yaml`]: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }],
         [`${overlay}/a.yaml`]: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: ns }, data: { k: 'from-git' } }],
         [`${overlay}/lokistack.yaml`]: [lokiStack],
+        [`${overlay}/storage-secret.yaml`]: [storageSecret],
       },
       'drift overlay',
     );
@@ -82,7 +103,13 @@ describe('drift on a real kube-apiserver', () => {
   it('reports the External Secrets and AWS state of the environment as typed findings', async () => {
     const findings = await acts.scanDrift({ environment: env });
     const eso = findings.filter((f) => f.class === 'external-secrets');
-    assert.ok(eso.length > 0, 'no ExternalSecret targets the Loki Secret in this namespace');
-    assert.ok(findings.some((f) => f.class === 'aws'));
+    assert.deepEqual(
+      eso.map((f) => ({ object: f.object, safe: f.safeToRemediate })),
+      [{ object: `ExternalSecret/${ns}/?`, safe: false }],
+      'the overlay writes the Loki Secret itself: the scan reports that no ExternalSecret does, and leaves it alone',
+    );
+    assert.match(eso[0]?.detail ?? '', new RegExp(`no ExternalSecret in ${ns} targets Secret logging-loki-s3`));
+    // The bucket and secret are dev's, tagged for dev: to this environment they are AWS drift.
+    assert.ok(findings.some((f) => f.class === 'aws'), JSON.stringify(findings.map((f) => f.class)));
   });
 });

@@ -112,7 +112,7 @@ describe('logstack validate (local catalog files)', () => {
     assert.equal(res.code, 0, res.out + res.err);
     assert.match(res.out, /✓ .*gitops\/environments\.yaml: 3 environments \(dev → staging → production\)/);
     const json = await cli(['validate', `${REPO}gitops/environments.yaml`, '-o', 'json']);
-    assert.deepEqual(JSON.parse(json.out), [{ file: `${REPO}gitops/environments.yaml`, valid: true, environments: ['dev', 'staging', 'production'] }]);
+    assert.deepEqual(JSON.parse(json.out), [{ file: `${REPO}gitops/environments.yaml`, valid: true, environments: ['dev', 'staging', 'production'], promotionOrder: ['dev', 'staging', 'production'] }]);
   });
 
   it('prints each problem of a broken catalog with its path, exit 1', async () => {

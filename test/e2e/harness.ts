@@ -18,6 +18,7 @@ import type { CliIo } from '../../client/context.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';
+import { workerTracing } from '../../worker/tracing.ts';
 import { startStandIns } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
@@ -51,13 +52,17 @@ export function resultOf<T>(out: string): T {
   throw new Error(`no completed event in:\n${out}`);
 }
 
-/** Starts the worker and the stand-ins. */
-export async function startE2E(): Promise<E2E> {
+/**
+ * Starts the worker and the stand-ins. `workerEnv` adds variables to the worker's configuration (e.g.
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`: the worker then traces, as `runWorker` does).
+ */
+export async function startE2E(options: { readonly workerEnv?: Readonly<Record<string, string>> } = {}): Promise<E2E> {
   const sandbox = requireSandbox();
   const taskQueue = `e2e-${process.pid}`;
-  const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue });
+  const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, ...options.workerEnv });
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await Worker.create(workerOptions(config, nativeConnection));
+  const tracing = await workerTracing(config.tracing);
+  const worker = await Worker.create(workerOptions(config, nativeConnection, undefined, tracing));
   const running = worker.run();
   const standIns = await startStandIns();
   const connection = await Connection.connect({ address: sandbox.temporal.address });
@@ -121,6 +126,7 @@ export async function startE2E(): Promise<E2E> {
       }
       worker.shutdown();
       await running;
+      await tracing.shutdown();
       await nativeConnection.close();
       await connection.close();
     },

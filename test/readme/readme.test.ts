@@ -30,6 +30,7 @@ import { CACHE_ROOT, loadVersions, RUN_DIR, STATUS_FILE } from '../../sandbox/pa
 import { readInputs } from '../../sandbox/inputs.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { ROOT, startStandIns } from '../support/processes.ts';
+import { startReceiver, until } from '../support/otlp-receiver.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks } from '../worker/sandbox-runs.ts';
 import { loadReadmeCommands, type ReadmeCommand } from './readme-commands.ts';
 import { ReadmeShell, type Background, type ShellResult } from './shell.ts';
@@ -75,6 +76,7 @@ const PLAYS = {
   ],
   cli: [
     'logstack validate',
+    'logstack validate --operator-rules',
     'npx node client/cli.ts validate gitops/environments.yaml',
     'npx node client/cli.ts <command>',
     'logstack render dev',
@@ -136,6 +138,15 @@ const PLAYS = {
     'npm run bench:drift',
     'npm run bench:concurrent',
     'npm run bench:cold-start',
+  ],
+  adr: [
+    'scripts/deploy-logging-stack.sh --environment staging --wait',
+    'scripts/deploy-logging-stack.sh --environment dev --revision main --print',
+    'kubectl --context logstack-staging apply --server-side --field-manager=logstack --dry-run=server -k gitops/overlays/staging',
+  ],
+  traces: [
+    'OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 npm run worker',
+    'OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 logstack rollout dev --revision main --wait',
   ],
   signed: ['logstack approval statement production --by bob', 'logstack approve production --by bob --key ~/.ssh/id_ed25519'],
   unavailable: ['docker compose up --build'],
@@ -349,6 +360,7 @@ describe('README: every command, run as written', () => {
 
   it('logstack CLI (controller statuses written by the stand-ins): every README example', async () => {
     assert.match(await run('logstack validate'), /3 environments \(dev → staging → production\)/);
+    assert.match(await run('logstack validate --operator-rules'), /✓ production: gitops\/overlays\/production meets the operators' rules/);
     assert.match(await run('npx node client/cli.ts validate gitops/environments.yaml'), /gitops\/environments\.yaml: 3 environments/);
     assert.match(await run('logstack render dev'), /kind: LokiStack/);
     for (const command of ['npm run logstack -- <command>', 'npx node client/cli.ts <command>', 'npm run -s deno -- task logstack <command>', 'logstack status']) {
@@ -422,6 +434,37 @@ describe('README: every command, run as written', () => {
     assert.equal(described.action.type, 'startWorkflow');
     await client.schedule.getHandle(DRIFT_SCHEDULE_ID).delete();
     await assert.rejects(client.schedule.getHandle(DRIFT_SCHEDULE_ID).describe(), ScheduleNotFoundError);
+  });
+
+  it("the ADR's entry points: the script promotes into staging and prints dev's rollout; the hand apply as a server-side dry run", async () => {
+    const [promoteStaging, printDev, handApply] = PLAYS.adr;
+    const promoted = await run(promoteStaging);
+    assert.match(promoted, /promoteEnvironment/, promoted);
+    const staging = await client.workflow.getHandle(workflowIds.promote('staging')).describe();
+    assert.equal(staging.status.name, 'COMPLETED', 'the script waited for the promotion into staging');
+    const printed = await run(printDev);
+    assert.match(printed, /rollout dev --revision main/, 'dev is not promoted into: the script would run a rollout');
+    const dryRun = await run(handApply, { KUBECONFIG: requireSandbox().kubeconfig });
+    assert.match(dryRun, /lokistack\.loki\.grafana\.com\/logging-loki serverside-applied \(server dry run\)/, dryRun);
+  });
+
+  it('traces: a worker and the CLI export to an OTLP receiver on 127.0.0.1:4318, one trace from the CLI start to the run', async () => {
+    for (const b of background.splice(0)) await b.stop(); // the worker below exports; the stand-ins keep running
+    const receiver = await startReceiver(4318);
+    try {
+      const [tracedWorker, tracedRollout] = PLAYS.traces;
+      const worker = shell.start(tracedWorker);
+      background.push(worker);
+      await worker.waitFor(/"state":"RUNNING"/);
+      await run(tracedRollout);
+      const start = await until('the CLI start span', () => receiver.spans.find((s) => s.name === 'StartWorkflow:rolloutEnvironment' && s.service === 'logstack-cli'));
+      const runSpan = await until('the run span in the same trace', () => receiver.spans.find((s) => s.name === 'RunWorkflow:rolloutEnvironment' && s.traceId === start.traceId));
+      assert.equal(runSpan.attributes['logstack.environment'], 'dev');
+      await until('an activity span of the run', () => receiver.spans.find((s) => s.name.startsWith('RunActivity:') && s.traceId === start.traceId));
+    } finally {
+      for (const b of background.splice(0)) await b.stop();
+      await new Promise((resolve) => receiver.server.close(resolve));
+    }
   });
 
   it("signed approvals: the approver's statement and `approve --key`, against a worker on the signed sandbox catalog", async () => {

@@ -379,10 +379,11 @@ export const revisionRows: readonly Row[] = [
     run: () => ctx().run(rollout, { environment: 'dev', revision: 'no-such-branch' }),
   },
   {
-    name: 'overlay the API server rejects (LokiStack size outside the CRD enum, pushed to a branch)',
+    // The operator-rule pre-flight (domain/operator-rules/) refuses it before the API server's dry-run is asked.
+    name: 'overlay the operators refuse (LokiStack size outside the CRD enum, pushed to a branch)',
     target: rollout,
-    expect: { type: FailureType.ManifestRejected },
-    says: [/LokiStack/, /1x\.huge/, /fix the manifest in Git/],
+    expect: { type: FailureType.OperatorRuleViolation },
+    says: [/LokiStack\/openshift-logging\/logging-loki: spec\.size/, /Unsupported value: "1x\.huge"/, /Fix the overlay or the catalog/],
     setUp: async () => {
       brokenCommit = await ctx().pushCommit(
         BROKEN_BRANCH,

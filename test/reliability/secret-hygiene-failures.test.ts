@@ -12,7 +12,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,57 @@ import { addSecret, describeFindings, scanFor, secretOf, toJsonText } from './se
 import type { AwsRecorder, KnownSecret, SecretFinding } from './secret-scan.ts';
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * Pushes `branch` to the sandbox's GitOps remote: `revision` plus, for each environment, an overlay that is
+ * dev's but reads the environment's own Loki secret (as the operator-rule pre-flight requires of an
+ * overlay whose catalog entry names its own secret). Returns the new commit.
+ */
+async function pushOverlays(remote: string, revision: string, branch: string, envs: readonly string[]): Promise<string> {
+  const clone = mkdtempSync(join(tmpdir(), 'logstack-hygiene-overlays-'));
+  const git = async (...args: string[]): Promise<string> =>
+    (
+      await execFileAsync('git', [
+        '-c',
+        'user.name=hygiene-test',
+        '-c',
+        'user.email=tests@localhost',
+        '-c',
+        'commit.gpgsign=false',
+        '-C',
+        clone,
+        ...args,
+      ])
+    ).stdout.trim();
+  try {
+    await execFileAsync('git', ['clone', '--quiet', remote, clone]);
+    await git('checkout', '--quiet', '-b', branch, revision);
+    for (const env of envs) {
+      const dir = join(clone, 'gitops', 'overlays', env);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        stringify({
+          apiVersion: 'kustomize.config.k8s.io/v1beta1',
+          kind: 'Kustomization',
+          resources: ['../dev'],
+          patches: [
+            {
+              target: { kind: 'ExternalSecret', name: 'logging-loki-s3' },
+              patch: stringify([{ op: 'replace', path: '/spec/dataFrom/0/extract/key', value: `logstack/${env}/loki-s3` }]),
+            },
+          ],
+        }),
+      );
+    }
+    await git('add', '--all');
+    await git('commit', '--quiet', '-m', `Overlays of the secret-hygiene environments ${envs.join(', ')}`);
+    await git('push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`);
+    return await git('rev-parse', 'HEAD');
+  } finally {
+    rmSync(clone, { recursive: true, force: true });
+  }
+}
 
 /** The failure of a failed workflow as text: every level's message, type, details, stack and raw failure. */
 function failureText(error: unknown): string {
@@ -92,6 +143,7 @@ describe(
     const taskQueue = `hygiene-failures-${PID}`;
     const account = `logstack-hygiene-${PID}`;
     const label = 'logstack.io/hygiene-test';
+    const overlayBranch = `hygiene-${run}`;
     let dir = '';
     let worker: WorkerProcess | undefined;
     const failures = new Map<string, unknown>();
@@ -118,7 +170,7 @@ describe(
         secretName: `logstack/${name}/loki-s3`,
         credentialMode: 'static',
       },
-      overlay: 'gitops/overlays/dev',
+      overlay: `gitops/overlays/${name}`,
       delivery: 'direct',
       loki: { size: '1x.demo' },
       gates: ['external-secrets-synced'],
@@ -205,7 +257,10 @@ describe(
       });
       hyg.children.push(worker.child);
       await worker.running;
-      const revision = await knownGoodRevision(sandbox, 'dev');
+      const revision = await pushOverlays(sandbox.git.remote, await knownGoodRevision(sandbox, 'dev'), overlayBranch, [
+        refusedEnv,
+        writeEnv,
+      ]);
       for (const env of [refusedEnv, writeEnv]) {
         const handle = await client.workflow.start('bootstrapEnvironment', {
           taskQueue,
@@ -259,6 +314,7 @@ describe(
         await s3.send(new DeleteBucketCommand({ Bucket: `logstack-${env}-loki` })).catch(() => undefined);
       }
       s3.destroy();
+      await execFileAsync('git', ['-C', sandbox.git.remote, 'branch', '-D', overlayBranch]).catch(() => undefined);
       if (dir) rmSync(dir, { recursive: true, force: true });
       await hyg.close();
     });

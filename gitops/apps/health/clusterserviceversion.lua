@@ -1,5 +1,7 @@
 -- OLM ClusterServiceVersion: the operator itself. Healthy in phase Succeeded, Degraded in Failed,
--- Progressing in every other phase. Valid in Lua 5.1 and 5.4.
+-- Progressing in every other phase. During an upgrade OLM keeps the old CSV, in phase Replacing and
+-- then Deleting, while its successor installs: that stale CSV is normal and still serves, so it is
+-- Healthy. Valid in Lua 5.1 and 5.4.
 local function text(v)
   if v == nil then return "" end
   return tostring(v)
@@ -12,6 +14,10 @@ end
 local phase = obj.status.phase
 if phase == "Succeeded" then
   hs.status = "Healthy"
+elseif phase == "Replacing" or phase == "Deleting" then
+  hs.status = "Healthy"
+  hs.message = phase .. ": replaced by a newer version (" .. text(obj.status.reason) .. ")"
+  return hs
 elseif phase == "Failed" then
   hs.status = "Degraded"
 end
