@@ -42,7 +42,7 @@ import { startStandIns } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { loadWorkerConfig } from '../config/index.ts';
 import { workerOptions } from '../worker/main.ts';
-import { report } from './report.ts';
+import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
 import type { NoopActivities } from './support-noop-workflow.ts';
 
@@ -74,6 +74,53 @@ function unionMs(intervals: readonly Interval[], from: number, to: number): numb
   return total + (current ? current[1] - current[0] : 0);
 }
 
+/** Per-step durations read from a history: where each step's time outside the activity goes. */
+interface StepTimes {
+  /** ActivityTaskScheduled → ActivityTaskStarted, per activity attempt. */
+  readonly scheduleToStartMs: number[];
+  /** ActivityTaskStarted → ActivityTaskCompleted/Failed/TimedOut, per activity attempt. */
+  readonly startToCloseMs: number[];
+  /** WorkflowTaskScheduled → WorkflowTaskCompleted, per workflow task (one task round trip). */
+  readonly workflowTaskMs: number[];
+}
+
+/** The step durations of `events` (any workflow's history). */
+function stepTimes(events: readonly temporal.api.history.v1.IHistoryEvent[]): StepTimes {
+  const at = new Map<string, number>();
+  const times: StepTimes = { scheduleToStartMs: [], startToCloseMs: [], workflowTaskMs: [] };
+  const startedOf = new Map<string, number>();
+  const wtScheduledOf = new Map<string, number>();
+  for (const e of events) {
+    const time = timestampMs(e.eventTime);
+    at.set(String(e.eventId), time);
+    const wtStarted = e.workflowTaskStartedEventAttributes;
+    if (wtStarted) wtScheduledOf.set(String(e.eventId), at.get(String(wtStarted.scheduledEventId)) ?? time);
+    const wtCompleted = e.workflowTaskCompletedEventAttributes;
+    if (wtCompleted) times.workflowTaskMs.push(time - (wtScheduledOf.get(String(wtCompleted.startedEventId)) ?? time));
+    const start = e.activityTaskStartedEventAttributes;
+    if (start) {
+      startedOf.set(String(start.scheduledEventId), time);
+      times.scheduleToStartMs.push(time - (at.get(String(start.scheduledEventId)) ?? time));
+    }
+    const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    if (end) times.startToCloseMs.push(time - (startedOf.get(String(end.scheduledEventId)) ?? time));
+  }
+  return times;
+}
+
+/** Adds `more` into `into`. */
+function addTimes(into: StepTimes, more: StepTimes): void {
+  into.scheduleToStartMs.push(...more.scheduleToStartMs);
+  into.startToCloseMs.push(...more.startToCloseMs);
+  into.workflowTaskMs.push(...more.workflowTaskMs);
+}
+
+/** `p50 / p90 / max (n)` of `values` in ms. */
+function histogram(values: readonly number[]): string {
+  const f = (n: number): string => n.toFixed(1);
+  return `p50 ${f(percentile(values, 50))} / p90 ${f(percentile(values, 90))} / max ${f(Math.max(...values))} ms (n=${values.length})`;
+}
+
 /** One activity call as the workflow scheduled it. */
 interface Call {
   readonly type: string;
@@ -91,6 +138,7 @@ interface WorkflowFigure {
   /** Where the time outside activities went, by history events (summed over the run). */
   readonly split: { readonly workflowTaskDispatchMs: number; readonly workflowTaskMs: number; readonly activityDispatchMs: number };
   readonly calls: readonly Call[];
+  readonly times: StepTimes;
 }
 
 /** One script replay. */
@@ -210,6 +258,7 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     insideHistoryMs: unionMs(history, from, to),
     split,
     calls,
+    times: stepTimes(events),
   };
 }
 
@@ -220,15 +269,15 @@ async function runWorkflow(type: string, input: object, label: string): Promise<
   return figureOf(label, handle);
 }
 
-/** Milliseconds per step of a workflow of `steps` no-op activities (history start → completion). */
-async function noopFloor(steps: number): Promise<number> {
+/** Milliseconds per step of a workflow of `steps` no-op activities (history start → completion), and its step times. */
+async function noopFloor(steps: number): Promise<{ perStepMs: number; times: StepTimes }> {
   const handle = await client.workflow.start('noopSteps', { taskQueue: noopQueue, workflowId: `bench-overhead-noop-${estate.prefix}${++sequence}`, args: [steps] });
   await handle.result();
   const events = (await handle.fetchHistory()).events ?? [];
   const first = events[0];
   const last = events.at(-1);
   if (!first || !last) throw new Error('no-op workflow without history');
-  return (timestampMs(last.eventTime) - timestampMs(first.eventTime)) / steps;
+  return { perStepMs: (timestampMs(last.eventTime) - timestampMs(first.eventTime)) / steps, times: stepTimes(events) };
 }
 
 /** The same calls, in the same order, with the same inputs — directly, without Temporal. */
@@ -263,6 +312,8 @@ try {
   const ours = { overheadMs: 0, steps: 0 };
   const baseline = { overheadMs: 0, steps: 0 };
   const floor = { ms: 0, steps: 0 };
+  const ourTimes: StepTimes = { scheduleToStartMs: [], startToCloseMs: [], workflowTaskMs: [] };
+  const floorTimes: StepTimes = { scheduleToStartMs: [], startToCloseMs: [], workflowTaskMs: [] };
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [type, input] of [
       [WorkflowTypes.bootstrapEnvironment, { environment: env.name, revision }],
@@ -270,8 +321,10 @@ try {
     ] as const) {
       const w = await runWorkflow(type, input, `${type} round ${round}`);
       const s = await replay(w.calls);
-      const noop = await noopFloor(w.steps);
+      const { perStepMs: noop, times } = await noopFloor(w.steps);
       process.stderr.write(`${describe(w, s).trimEnd()}; floor: ${w.steps} no-op activities ${ms(noop)}/step\n`);
+      addTimes(ourTimes, w.times);
+      addTimes(floorTimes, times);
       floor.ms += noop * w.steps;
       floor.steps += w.steps;
       ours.overheadMs += w.wallMs - w.insideWorkerMs;
@@ -281,7 +334,18 @@ try {
     }
   }
   process.stderr.write(`floor of this server and machine: ${ms(floor.ms / floor.steps)}/step; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
-  report('orchestration_overhead_per_step_ms', ours.overheadMs / ours.steps, 'ms', baseline.overheadMs / baseline.steps);
+  for (const [what, key] of [
+    ['activity schedule-to-start', 'scheduleToStartMs'],
+    ['workflow task round trip (scheduled → completed)', 'workflowTaskMs'],
+    ['activity start-to-close', 'startToCloseMs'],
+  ] as const) {
+    process.stderr.write(`${what}: ours ${histogram(ourTimes[key])}; no-op floor ${histogram(floorTimes[key])}\n`);
+  }
+  const perStep = ours.overheadMs / ours.steps;
+  report('orchestration_overhead_per_step_ms', perStep, 'ms', baseline.overheadMs / baseline.steps);
+  // The same figure against the no-op floor of this server and machine, measured in the same rounds:
+  // ratio = floor / ours (1 would be the server's own cost; the goal is ≥ 0.8, i.e. ours ≤ 1.25 × the floor).
+  report('orchestration_overhead_vs_noop_floor_ms', perStep, 'ms', floor.ms / floor.steps);
 } finally {
   await endLocksOnTaskQueue(client, [env.name], taskQueue, 'end of the orchestration overhead benchmark').catch(() => []);
   standIns.kill('SIGTERM');

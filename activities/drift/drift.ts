@@ -25,6 +25,13 @@ import { type KubeObject, conditionOf, describeCondition, fieldAt, isConditionTr
 import { PRUNE_KINDS, applyOrder, destructiveReason, inventoryId, listLabelled, namespacesOf, withInventoryLabel } from '../kubernetes/overlay.ts';
 import { judgeOperators, OLM_API_VERSION } from '../olm/operators.ts';
 import { stateFromConfigMap } from '../state/deployed-state.ts';
+import { mapLimited } from '../limited.ts';
+
+/**
+ * Calls a scan keeps in flight against one cluster (GETs, server-side dry runs, labelled lists): enough to hide
+ * the round trip of each, few enough not to crowd an API server's priority-and-fairness share.
+ */
+export const SCAN_CONCURRENCY = 8;
 
 /** What drift needs: clusters, Git, and the AWS module's inspections and bucket convergence. */
 export interface DriftDeps {
@@ -81,14 +88,12 @@ async function objectDrift(cluster: KubeCluster, env: Environment, obj: KubeObje
 
 async function leftovers(cluster: KubeCluster, env: Environment, rendered: readonly KubeObject[]): Promise<Finding[]> {
   const keys = new Set(rendered.map(keyOf));
-  const found: Finding[] = [];
   const namespaces = namespacesOf(rendered);
-  for (const k of PRUNE_KINDS) {
-    if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const items = await listLabelled(cluster, k, `${INVENTORY_LABEL}=${inventoryId(env.name, env.overlay)}`, namespaces);
-    for (const item of items) if (!keys.has(keyOf(item))) found.push(finding(env, 'git-vs-cluster', refOf(item), 'labelled but no longer in Git (prune candidate)', false));
-  }
-  return found;
+  const selector = `${INVENTORY_LABEL}=${inventoryId(env.name, env.overlay)}`;
+  const perKind = await mapLimited(PRUNE_KINDS, SCAN_CONCURRENCY, async (k) =>
+    (await cluster.tryResource(k.apiVersion, k.kind)) ? listLabelled(cluster, k, selector, namespaces) : [],
+  );
+  return perKind.flat().filter((item) => !keys.has(keyOf(item))).map((item) => finding(env, 'git-vs-cluster', refOf(item), 'labelled but no longer in Git (prune candidate)', false));
 }
 
 async function gitDrift(deps: DriftDeps, cluster: KubeCluster, env: Environment): Promise<Finding[]> {
@@ -103,12 +108,11 @@ async function gitDrift(deps: DriftDeps, cluster: KubeCluster, env: Environment)
   }
   if (!revision) return [finding(env, 'git-vs-cluster', `ConfigMap/${STATE_NAMESPACE}/${stateConfigMapName(env.name)}`, 'no deployed revision is recorded', false)];
   const rendered = await renderedAt(deps, env, revision);
-  const findings: Finding[] = [];
-  for (const obj of rendered) {
-    const f = await objectDrift(cluster, env, obj);
-    if (f) findings.push(f);
-  }
-  return [...findings, ...(await leftovers(cluster, env, rendered))];
+  const [drifted, left] = await Promise.all([
+    mapLimited(rendered, SCAN_CONCURRENCY, (obj) => objectDrift(cluster, env, obj)),
+    leftovers(cluster, env, rendered),
+  ]);
+  return [...drifted.filter((f): f is Finding => f !== undefined), ...left];
 }
 
 async function esoDrift(cluster: KubeCluster, env: Environment): Promise<Finding[]> {
@@ -160,7 +164,9 @@ export function createDriftActivities(deps: DriftDeps) {
     scanDrift: async (input: { environment: Environment }): Promise<DriftFinding[]> => {
       const env = input.environment;
       const cluster = deps.clusters.forContext(env.cluster.context);
-      return [...(await gitDrift(deps, cluster, env)), ...(await esoDrift(cluster, env)), ...(await operatorDrift(cluster, env)), ...(await awsDrift(deps, env))];
+      // The four parts read different things; they run side by side and report in this order.
+      const parts = await Promise.all([gitDrift(deps, cluster, env), esoDrift(cluster, env), operatorDrift(cluster, env), awsDrift(deps, env)]);
+      return parts.flat();
     },
 
     /**
