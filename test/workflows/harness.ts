@@ -21,7 +21,7 @@ import {
 } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { SearchAttributeNames } from '../../domain/index.ts';
-import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
+import { CACHE_ROOT, loadVersions, temporalCliPath } from '../../sandbox/paths.ts';
 import { readSandbox } from '../../sandbox/status.ts';
 import { environmentKey, revisionKey } from '../../workflows/search-attributes.ts';
 import { createActivityDoubles, DoubleWorld } from './doubles.ts';
@@ -57,7 +57,7 @@ export function devServerPath(): string {
     'Temporal CLI for a local dev server',
     [
       readSandbox()?.temporal.cli,
-      join(CACHE_ROOT, `temporal-cli-${loadVersions().go.temporalCli.version}`, 'temporal'),
+      temporalCliPath(loadVersions()),
       process.env['LOGSTACK_TEMPORAL_CLI'],
     ],
     'run `npm run sandbox -- up` (it builds one), or set LOGSTACK_TEMPORAL_CLI to a `temporal` executable',
