@@ -1,5 +1,5 @@
 /**
- * Issue 13, part 4 — escalation with the worker's token, refused by the real API server of the staging cluster.
+ * Least privilege — escalation with the worker's token, refused by the real API server of the staging cluster.
  *
  * This run's copy of the worker account (test/reliability/rbac-identity.ts) holds the rendered RBAC of
  * gitops/base/orchestrator and is fenced by the rendered admission policies of gitops/base/orchestrator/admission;

@@ -1,5 +1,5 @@
 /**
- * Adversarial rows of issue 13, part "nothing is taken over" and IAM: takeover attempts on the AWS
+ * Adversarial rows of AWS ownership ("nothing is taken over") and IAM: takeover attempts on the AWS
  * resources a bootstrap writes (bucket, Loki IAM user/role, Loki secret), hostile catalog entries, and
  * IAM propagation faults. Each row runs the bootstrap's AWS activities in its order (ensureBucket →
  * ensureLokiCredentials → seedLokiSecret) against the sandbox's shared moto, with names unique to this

@@ -1,5 +1,5 @@
 /**
- * Issue 13, parts 5, 6 and 8 — adversarial rows: the codec server without its token, ciphertext replayed into
+ * Adversarial rows of payload encryption, hostile text and protected changes: the codec server without its token, ciphertext replayed into
  * another namespace, hostile names and text in approvals, a change to a protected environment without a
  * requester, hostile catalog names, and hostile text from history printed by the CLI. Each row asserts its
  * typed refusal (HTTP status, exit code or failure type).
@@ -54,7 +54,7 @@ function touchedBy(env: string, lines: readonly string[]): string[] {
   );
 }
 
-describe('adversarial: codec server and namespace-bound ciphertext (issue 13 part 5)', () => {
+describe('adversarial: codec server and namespace-bound ciphertext', () => {
   let server: RunningCodecServer;
   before(async () => {
     const codec = await AesGcmCodec.create(parseCodecKeys(KEY), { namespace: 'default' });
@@ -109,7 +109,7 @@ describe('adversarial: codec server and namespace-bound ciphertext (issue 13 par
   });
 });
 
-describe('adversarial: hostile names and text in approvals (issue 13 part 6; time-skipping server, activity doubles)', () => {
+describe('adversarial: hostile names and text in approvals (time-skipping server, activity doubles)', () => {
   let h: Harness;
   let handle: WorkflowHandle<typeof promoteEnvironment>;
   before(async () => {
@@ -164,7 +164,7 @@ describe('adversarial: hostile names and text in approvals (issue 13 part 6; tim
   });
 });
 
-describe('adversarial: protected changes without a requester and hostile catalog names, through the worker (issue 13 parts 6, 8)', () => {
+describe('adversarial: protected changes without a requester and hostile catalog names, through the worker', () => {
   let bad: BadInputs;
   before(async () => {
     bad = await startBadInputs();
@@ -230,7 +230,7 @@ describe('adversarial: protected changes without a requester and hostile catalog
   });
 });
 
-describe('adversarial: hostile text from history printed by the CLI (issue 13 part 6)', () => {
+describe('adversarial: hostile text from history printed by the CLI', () => {
   const hostile = 'wrong window\u001b[2J\u001b[1;1H\nApproved by: carol \u202Eevil';
 
   it('adversarial: the CLI prints a hostile rejection reason escaped (failure message, step detail, approval block)', () => {

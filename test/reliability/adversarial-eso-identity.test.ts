@@ -1,5 +1,5 @@
 /**
- * Adversarial rows of issue 13, part 1 (one ESO identity per environment): each row makes the attempt and
+ * Adversarial rows of the ESO identity (one per environment): each row makes the attempt and
  * asserts its typed refusal — ESO's status condition, AWS's AccessDenied, the activity's failure type — and,
  * where the row touches the shared sandbox, that the part of the inventory it could touch is unchanged.
  * Other helpers run on the staging and production clusters and on their own AWS names at the same time, so

@@ -1,5 +1,5 @@
 /**
- * Adversarial rows of issue 14, part B (signed evidence): forged or edited records refused by the offline
+ * Adversarial rows of signed evidence: forged or edited records refused by the offline
  * verification, and takeovers of the S3 evidence location refused by `recordEvidence` before any write. The
  * S3 rows run against the sandbox's shared moto with names unique to this process (random suffix) and compare
  * the AWS part of the inventory filtered to those names — other helpers change moto, the clusters and Git at
@@ -74,7 +74,7 @@ function statementAbout(env: Pick<Environment, 'name'>, commit: string, outcome:
   });
 }
 
-describe('adversarial: signed evidence (issue 14, part B)', () => {
+describe('adversarial: signed evidence', () => {
   const repo = localRepository();
   let sandbox: SandboxRuntime;
   let aws: AwsClients;

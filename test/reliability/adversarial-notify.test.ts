@@ -1,5 +1,5 @@
 /**
- * Adversarial rows for notifications (issue 15, part 1): a receiver URL must never reach the catalog or history
+ * Adversarial rows for notifications: a receiver URL must never reach the catalog or history
  * when it carries a token, a notification must never carry a secret, and the worker must send nothing but a
  * notification, only to a receiver it may use. Each row asserts its typed refusal; rows that read moto compare
  * the part of the inventory they could touch — the Secrets Manager entries named `notify-test-<suffix>` of this
@@ -80,7 +80,7 @@ const event: NotificationEvent = {
   rollbackFailed: false,
 };
 
-describe('adversarial: notifications (issue 15, part 1)', () => {
+describe('adversarial: notifications', () => {
   let sandbox: SandboxRuntime;
   let aws: AwsClients;
   let server: Server;

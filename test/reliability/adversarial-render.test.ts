@@ -1,5 +1,5 @@
 /**
- * Adversarial table, part 7 of issue 13: hostile content in a pushed branch must not reach kustomize. Each row
+ * Adversarial table of render confinement: hostile content in a pushed branch must not reach kustomize. Each row
  * pushes nothing new (the hostile commits are pushed once, on a branch of this test's own,
  * `activities-test-<suffix>`, deleted at the end), asks the worker's real activities — or, for the issue's
  * reproduction, a real worker process running a production rollout — to render it, and asserts the typed

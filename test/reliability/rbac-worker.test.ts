@@ -1,5 +1,5 @@
 /**
- * Issue 13's lifecycle with only the worker's token: a real worker process whose kubeconfig holds, for each of
+ * The lifecycle with only the worker's token: a real worker process whose kubeconfig holds, for each of
  * dev, staging and production, only the token of this run's copy of the worker service account
  * (test/reliability/rbac-identity.ts: the rendered RBAC and the admission policies, renamed for the run, in force
  * on every cluster) bootstraps dev and staging, promotes dev → staging through Argo CD delivery (pin in Git, the
