@@ -22,8 +22,15 @@ export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
 /** Default location of the prebuilt bundle. */
 export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
-/** Bundler options shared by prebuilt and on-the-fly bundles: TypeScript sources with `.ts` import extensions. */
+/**
+ * Bundler options shared by prebuilt and on-the-fly bundles: TypeScript sources with `.ts` import extensions,
+ * and an inline source map without the sources' text (`inline-nosources-source-map`). The worker needs the
+ * inline map (it maps workflow stack traces back to file, line and column) but never the text: it sends
+ * sources in stack-trace queries only with `showStackTraceSources`, which logstack leaves off. The bundle is
+ * then 3.1 MB instead of 5.8 MB, which the worker reads, compiles and maps at every start.
+ */
 export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (config) => {
+  config.devtool = 'inline-nosources-source-map';
   config.resolve = {
     ...config.resolve,
     extensionAlias: { '.js': ['.ts', '.js'] },
