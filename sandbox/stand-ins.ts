@@ -14,6 +14,7 @@
  * start them (`npm run sandbox -- stand-ins`). Nothing here is product code.
  */
 import * as k8s from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../activities/kubernetes/cluster.ts';
 import { kubeRequest } from '../activities/kubernetes/rest.ts';
 import { INVENTORY_LABEL } from '../domain/index.ts';
 import { requireSandbox } from './status.ts';
@@ -39,7 +40,7 @@ class ClusterStandIn {
 
   constructor(name: string, context: string, kubeconfig: string) {
     this.name = name;
-    this.kc = new k8s.KubeConfig();
+    this.kc = new PooledKubeConfig();
     this.kc.loadFromFile(kubeconfig);
     this.kc.setCurrentContext(context);
     this.api = k8s.KubernetesObjectApi.makeApiClient(this.kc);

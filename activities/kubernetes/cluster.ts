@@ -2,7 +2,7 @@
  * One client per environment's kubeconfig context: the generic `KubernetesObjectApi` for object
  * verbs, a raw JSON transport for subresources, a `Watch`, and cached discovery (Kind → resource).
  */
-import { KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, type RequestContext, Watch } from '@kubernetes/client-node';
 import { FailureType } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 import { KubeApiError, type KubeRequest, kubeRequest } from './rest.ts';
@@ -50,12 +50,30 @@ interface ApiResourceList {
   readonly resources: readonly { name: string; kind: string; namespaced: boolean }[];
 }
 
+/**
+ * A `KubeConfig` whose requests share one connection pool. The client library builds a new undici `Agent` for
+ * every request it authenticates, so each object call, list and watch would open its own TLS connection
+ * (parsing the CA and handshaking again) and none would be reused. Here the first request's dispatcher, built
+ * from the context's TLS settings, serves every later one: keep-alive connections are reused across the
+ * generic object API, watches and raw requests. Credentials (bearer tokens, exec plugins) are still applied to
+ * every request; TLS material (CA, client certificate) is read once per context for the life of the worker.
+ */
+export class PooledKubeConfig extends KubeConfig {
+  #dispatcher: ReturnType<RequestContext['getDispatcher']> | undefined;
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    this.#dispatcher ??= context.getDispatcher();
+    if (this.#dispatcher) context.setDispatcher(this.#dispatcher);
+  }
+}
+
 function groupPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
 
 function createCluster(base: KubeConfig, context: string): KubeCluster {
-  const config = new KubeConfig();
+  const config = new PooledKubeConfig();
   config.loadFromString(base.exportConfig());
   config.setCurrentContext(context);
   const discovery = new Map<string, Promise<ApiResourceList | undefined>>();

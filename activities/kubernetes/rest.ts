@@ -48,13 +48,6 @@ export interface KubeRequest {
 
 const transport = createConfiguration().httpApi;
 
-/**
- * One connection pool (undici dispatcher: TLS settings of the context) per kubeconfig, reused by every
- * request, so calls share keep-alive connections instead of a TLS handshake each. Credentials are
- * still applied to every request.
- */
-const dispatchers = new WeakMap<KubeConfig, ReturnType<RequestContext['getDispatcher']>>();
-
 function buildUrl(kc: KubeConfig, path: string, query: KubeRequest['query']): string {
   const server = kc.getCurrentCluster()?.server;
   if (!server) throw new Error(`kubeconfig context "${kc.getCurrentContext()}" names no cluster server`);
@@ -83,10 +76,8 @@ export async function kubeRequest<T>(kc: KubeConfig, request: KubeRequest): Prom
     ctx.setHeaderParam('Content-Type', request.contentType ?? 'application/json');
     ctx.setBody(JSON.stringify(request.body));
   }
+  // A `PooledKubeConfig` (every cluster's) also sets its shared connection pool here.
   await kc.applySecurityAuthentication(ctx);
-  const pooled = dispatchers.get(kc);
-  if (pooled) ctx.setDispatcher(pooled);
-  else dispatchers.set(kc, ctx.getDispatcher());
   if (request.signal) ctx.setSignal(request.signal);
   const response = await transport.send(ctx).toPromise();
   const text = await response.body.text();
