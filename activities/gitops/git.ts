@@ -41,6 +41,32 @@ export interface GitRepo {
   sync(): Promise<void>;
   /** True when `commit` exists in the clone. */
   hasCommit(commit: string): Promise<boolean>;
+  /**
+   * Fetches, then returns the remote's branches and tags as read right after that fetch, in one exclusive
+   * step. The fetch always starts after the call: callers that ask while one is queued but not yet started
+   * share it, so a burst of resolutions costs one fetch instead of one each.
+   */
+  fetchRefs(): Promise<RemoteRefs>;
+}
+
+/**
+ * Branches (`refs/remotes/origin/<name>`) and tags (`refs/tags/<name>`) → the commit each names, or `null`
+ * for a ref that does not name a commit directly or through one tag object (the caller asks git).
+ */
+export type RemoteRefs = ReadonlyMap<string, string | null>;
+
+const COMMIT_SHA = /^[0-9a-f]{40}$/;
+
+/** Parses `git for-each-ref --format='%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)'`. */
+export function parseRefs(out: string): RemoteRefs {
+  const refs = new Map<string, string | null>();
+  for (const line of out.split('\n')) {
+    const [object, type, peeled, peeledType, ref] = line.split(' ');
+    if (!ref) continue;
+    const commit = type === 'commit' ? object : peeledType === 'commit' ? peeled : undefined;
+    refs.set(ref, commit !== undefined && COMMIT_SHA.test(commit) ? commit : null);
+  }
+  return refs;
 }
 
 const GIT_ENV = {
@@ -68,6 +94,9 @@ export function openGitRepo(config: GitConfig): GitRepo {
   const git = (args: readonly string[]): Promise<string> =>
     run(gitBin, [...identity, ...args], { cwd: config.workdir, env: { ...GIT_ENV, HOME: process.env['HOME'] ?? '/tmp' } });
 
+  const readRefs = async (): Promise<RemoteRefs> =>
+    parseRefs(await git(['for-each-ref', '--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)', 'refs/remotes/origin', 'refs/tags']));
+
   const ensureClone = async (): Promise<void> => {
     if (existsSync(join(config.workdir, '.git'))) return;
     await rm(config.workdir, { recursive: true, force: true });
@@ -75,18 +104,31 @@ export function openGitRepo(config: GitConfig): GitRepo {
     await run(gitBin, ['clone', '--quiet', '--no-checkout', '--', config.remote, config.workdir], { env: GIT_ENV, timeoutMs: 300_000 });
   };
 
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const sync = async (): Promise<void> => {
+    await ensureClone();
+    await git(['fetch', '--quiet', '--prune', '--prune-tags', '--tags', '--force', 'origin']);
+  };
+  /** The queued, not yet started fetch that new callers join. */
+  let queuedFetch: Promise<RemoteRefs> | undefined;
+
   return {
     config,
     displayRemote: redactUrl(config.remote),
     git,
-    exclusive<T>(fn: () => Promise<T>): Promise<T> {
-      const next = queue.then(fn, fn);
-      queue = next.catch(() => undefined);
-      return next;
-    },
-    async sync() {
-      await ensureClone();
-      await git(['fetch', '--quiet', '--prune', '--prune-tags', '--tags', '--force', 'origin']);
+    exclusive,
+    sync,
+    fetchRefs() {
+      queuedFetch ??= exclusive(async () => {
+        queuedFetch = undefined;
+        await sync();
+        return readRefs();
+      });
+      return queuedFetch;
     },
     async hasCommit(commit) {
       try {

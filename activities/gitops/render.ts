@@ -2,7 +2,8 @@
  * Renders a Kustomize overlay of the GitOps repository exactly as it is at one commit: the `gitops/`
  * tree of that commit is exported with `git archive` into a private temporary directory and built
  * with `kubectl kustomize`. The working clone's checkout is never touched, so renders of different
- * commits can run side by side.
+ * commits can run side by side. A commit's tree is exported once and shared, read-only, by the renders of
+ * all its overlays (the few most recent commits are kept; a tree is removed once no render uses it).
  *
  * **Confinement.** A render reads only what the commit holds: the commit must be a full SHA; a tree with
  * a symlink under `gitops/` is refused before it is exported; and the overlay's kustomization graph is
@@ -13,7 +14,7 @@
  * Git's protocols disabled (`kustomizeArgs`, `KUSTOMIZE_ENV`), as a second line behind the inspection.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ export interface RenderedOverlay {
 
 const OVERLAY_PATH = /^gitops\/(?!.*\.\.)[A-Za-z0-9._/-]+$/;
 const CACHE_LIMIT = 16;
+/** Exported commit trees kept for later renders. */
+const TREE_LIMIT = 4;
 
 /** Renders overlays with a small per-worker cache keyed by (commit, overlay). */
 export interface OverlayRenderer {
@@ -53,12 +56,13 @@ export interface OverlayRenderer {
 /** Creates a renderer over `repo` that runs `kubectl kustomize` with the given kubectl binary. */
 export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): OverlayRenderer {
   const cache = new Map<string, Promise<RenderedOverlay>>();
+  const trees = createTreeCache(repo);
   return {
     render(commit, overlay) {
       const key = `${commit}:${overlay}`;
       let pending = cache.get(key);
       if (!pending) {
-        pending = renderUncached(repo, kubectlPath, commit, overlay);
+        pending = renderUncached(trees, kubectlPath, commit, overlay);
         pending.catch(() => cache.delete(key));
         cache.set(key, pending);
         if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
@@ -66,6 +70,89 @@ export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): Overl
       return pending;
     },
   };
+}
+
+/** Exported `gitops/` trees by commit, shared by the renders of every overlay of that commit. */
+interface TreeCache {
+  /** Runs `fn` with the directory holding `commit`'s exported tree; the tree stays while `fn` runs. */
+  withTree<T>(commit: string, fn: (dir: string) => Promise<T>): Promise<T>;
+}
+
+interface ExportedTree {
+  readonly dir: Promise<string>;
+  users: number;
+}
+
+/** Tree directories still on disk, removed when the process exits. */
+const liveTrees = new Set<string>();
+let exitHook = false;
+
+function removeTree(dir: string): void {
+  liveTrees.delete(dir);
+  void rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Keeps the trees of the {@link TREE_LIMIT} most recently used commits. A tree that falls out while renders
+ * still read it is removed when the last of them ends; a failed export is forgotten, so the next render retries.
+ */
+function createTreeCache(repo: GitRepo): TreeCache {
+  const trees = new Map<string, ExportedTree>();
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const dir of liveTrees) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const release = (commit: string, tree: ExportedTree): void => {
+    tree.users--;
+    if (tree.users === 0 && trees.get(commit) !== tree) void tree.dir.then(removeTree, () => undefined);
+  };
+  const evict = (): void => {
+    for (const [commit, tree] of trees) {
+      if (trees.size <= TREE_LIMIT) return;
+      trees.delete(commit);
+      if (tree.users === 0) void tree.dir.then(removeTree, () => undefined);
+    }
+  };
+  return {
+    async withTree(commit, fn) {
+      let tree = trees.get(commit);
+      if (tree) trees.delete(commit);
+      else {
+        const created: ExportedTree = { dir: exportCommit(repo, commit), users: 0 };
+        created.dir.then((dir) => liveTrees.add(dir), () => trees.get(commit) === created && trees.delete(commit));
+        tree = created;
+      }
+      trees.set(commit, tree);
+      tree.users++;
+      evict();
+      try {
+        return await fn(await tree.dir);
+      } finally {
+        release(commit, tree);
+      }
+    },
+  };
+}
+
+/**
+ * Exports `commit`'s `gitops/` tree into a new temporary directory, after checking that the commit is on the
+ * remote and that its tree holds no symlink.
+ * @throws ApplicationFailure `InvalidInput` (not on the remote, no gitops/ tree), `ManifestRejected` (a symlink).
+ */
+async function exportCommit(repo: GitRepo, commit: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'logstack-render-'));
+  try {
+    await exportTree(repo, commit, dir);
+    return dir;
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    if (error instanceof CommandError) {
+      throw nonRetryable(FailureType.InvalidInput, `commit ${commit} has no gitops/ tree: ${error.stderr.trim().slice(0, 300)}`, { commit });
+    }
+    throw error;
+  }
 }
 
 async function exportTree(repo: GitRepo, commit: string, dir: string): Promise<void> {
@@ -103,23 +190,14 @@ function countKinds(objects: readonly KubeObject[]): Record<string, number> {
   return kinds;
 }
 
-async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string, overlay: string): Promise<RenderedOverlay> {
+async function renderUncached(trees: TreeCache, kubectlPath: string, commit: string, overlay: string): Promise<RenderedOverlay> {
   if (typeof commit !== 'string' || !isCommitSha(commit)) {
     throw nonRetryable(FailureType.InvalidInput, `render needs a full 40-hex commit SHA; got ${JSON.stringify(String(commit).slice(0, 80))} — resolve the revision first`, { commit: String(commit).slice(0, 80) });
   }
   if (!OVERLAY_PATH.test(overlay)) {
     throw nonRetryable(FailureType.InvalidInput, `overlay "${overlay}" must be a path under gitops/ without "..", like gitops/overlays/dev`, { overlay });
   }
-  const dir = await mkdtemp(join(tmpdir(), 'logstack-render-'));
-  try {
-    try {
-      await exportTree(repo, commit, dir);
-    } catch (error) {
-      if (error instanceof CommandError) {
-        throw nonRetryable(FailureType.InvalidInput, `commit ${commit} has no gitops/ tree: ${error.stderr.trim().slice(0, 300)}`, { commit });
-      }
-      throw error;
-    }
+  return trees.withTree(commit, async (dir) => {
     const target = join(dir, overlay);
     if (!existsSync(target)) {
       throw nonRetryable(FailureType.InvalidInput, `overlay ${overlay} does not exist at commit ${commit}; fix the overlay path in the catalog`, { overlay, commit });
@@ -145,7 +223,5 @@ async function renderUncached(repo: GitRepo, kubectlPath: string, commit: string
     const objects = parseManifests(text);
     const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
     return { commit, overlay, digest, objects, kinds: countKinds(objects) };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }

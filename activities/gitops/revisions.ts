@@ -25,7 +25,10 @@ function candidates(revision: string): string[] {
 }
 
 /**
- * Resolves `revision` to a full commit SHA. Read-only apart from fetching.
+ * Resolves `revision` to a full commit SHA, as the remote has it after a fetch that starts after the call
+ * (concurrent resolutions share one fetch: `GitRepo.fetchRefs`). Branches and tags are read from the refs
+ * listed with that fetch; only a (short) commit id, or a tag that does not name a commit directly, asks git.
+ * Read-only apart from fetching.
  * @throws ApplicationFailure `InvalidInput` when the syntax is wrong, or the remote has no such
  *   branch, tag or commit (or a short SHA is ambiguous).
  */
@@ -35,18 +38,18 @@ export async function resolveRevision(repo: GitRepo, revision: string): Promise<
   } catch (error) {
     throw fromDomainError(error);
   }
-  return repo.exclusive(async () => {
-    await repo.sync();
-    for (const ref of candidates(revision)) {
-      const commit = await tryRevParse(repo, ref);
-      if (commit) return commit;
-    }
-    throw nonRetryable(
-      FailureType.InvalidInput,
-      `revision "${revision}" is not a branch, tag or commit of the GitOps remote (or a short SHA matching several commits); push it first or use a longer SHA`,
-      { revision },
-    );
-  });
+  const refs = await repo.fetchRefs();
+  for (const ref of candidates(revision)) {
+    const listed = refs.get(ref);
+    if (listed) return listed;
+    const commit = listed === null || !ref.startsWith('refs/') ? await repo.exclusive(() => tryRevParse(repo, ref)) : undefined;
+    if (commit) return commit;
+  }
+  throw nonRetryable(
+    FailureType.InvalidInput,
+    `revision "${revision}" is not a branch, tag or commit of the GitOps remote (or a short SHA matching several commits); push it first or use a longer SHA`,
+    { revision },
+  );
 }
 
 /**

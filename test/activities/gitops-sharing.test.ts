@@ -1,0 +1,128 @@
+/**
+ * Git work shared between concurrent activities, against the sandbox's bare GitOps remote: resolutions that
+ * arrive together share one fetch (and still see everything pushed before they were asked), and the renders
+ * of several overlays of one commit share one exported tree. Git runs through a wrapper that records each
+ * subcommand, so the test counts what really ran.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openGitRepo, parseRefs, type GitRepo } from '../../activities/gitops/git.ts';
+import { createOverlayRenderer } from '../../activities/gitops/render.ts';
+import { resolveRevision } from '../../activities/gitops/revisions.ts';
+import { git, kustomization, sandbox, scratchBranch, suffix, type ScratchBranch } from './sandbox-parts.ts';
+
+let branch: ScratchBranch;
+let scratch: string;
+let log: string;
+let repo: GitRepo;
+const annotated = `t-annotated-${suffix()}`;
+
+/** The git subcommands run since the last call (the word after the `-c key=value` pairs). */
+function ran(): string[] {
+  const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  writeFileSync(log, '');
+  return lines;
+}
+const count = (lines: readonly string[], subcommand: string): number => lines.filter((l) => l === subcommand).length;
+
+const configMap = (name: string): string =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\ndata:\n  a: "1"\n`;
+
+describe('Git work shared by concurrent activities', () => {
+  before(() => {
+    branch = scratchBranch();
+    scratch = mkdtempSync(join(tmpdir(), 'logstack-test-sharing-'));
+    log = join(scratch, 'git.log');
+    writeFileSync(log, '');
+    const wrapper = join(scratch, 'git');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nskip=\nfor a in "$@"; do\n  if [ -n "$skip" ]; then skip=; continue; fi\n  if [ "$a" = "-c" ]; then skip=1; continue; fi\n  echo "$a" >> '${log}'; break\ndone\nexec git "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    repo = openGitRepo({ remote: sandbox.git.remote, branch: branch.branch, workdir: join(scratch, 'clone'), gitPath: wrapper, author: { name: 'logstack test', email: 'test@localhost' } });
+  });
+  after(() => {
+    try {
+      git(branch.clone, 'push', '--quiet', 'origin', '--delete', branch.branch, annotated);
+    } finally {
+      branch.dispose();
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it('twenty resolutions asked together share one fetch and one ref listing; each sees what was pushed before it was asked', async () => {
+    await resolveRevision(repo, branch.branch); // clones
+    const first = branch.commit({ [`notes/${suffix()}.txt`]: 'one\n' }, 'first');
+    ran();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => resolveRevision(repo, branch.branch)));
+    assert.deepEqual(new Set(answers), new Set([first]));
+    const together = ran();
+    assert.equal(count(together, 'fetch'), 1, together.join(' '));
+    assert.equal(count(together, 'for-each-ref'), 1, together.join(' '));
+    assert.equal(count(together, 'rev-parse'), 0, together.join(' '));
+
+    // A push after that fetch is seen by the next resolution: it fetches again.
+    const second = branch.commit({ [`notes/${suffix()}.txt`]: 'two\n' }, 'second');
+    assert.equal(await resolveRevision(repo, branch.branch), second);
+    assert.equal(count(ran(), 'fetch'), 1);
+  });
+
+  it('an annotated tag resolves to its commit from the listing; a short SHA asks git', async () => {
+    const commit = git(branch.clone, 'rev-parse', 'HEAD');
+    git(branch.clone, 'tag', '-a', '-m', 'annotated', annotated);
+    git(branch.clone, 'push', '--quiet', 'origin', annotated);
+    ran();
+    assert.equal(await resolveRevision(repo, annotated), commit);
+    assert.equal(count(ran(), 'rev-parse'), 0);
+    assert.equal(await resolveRevision(repo, commit.slice(0, 10)), commit);
+    assert.ok(count(ran(), 'rev-parse') >= 1);
+  });
+
+  it('renders of two overlays of one commit export its tree once; a commit that fell out of the kept trees is exported again', async () => {
+    const dir = `gitops/overlays/t-share-${suffix()}`;
+    const commit = branch.commit(
+      {
+        [`${dir}/a/kustomization.yaml`]: kustomization(['cm.yaml']),
+        [`${dir}/a/cm.yaml`]: configMap('a'),
+        [`${dir}/b/kustomization.yaml`]: kustomization(['cm.yaml']),
+        [`${dir}/b/cm.yaml`]: configMap('b'),
+        [`${dir}/c/kustomization.yaml`]: kustomization(['cm.yaml']),
+        [`${dir}/c/cm.yaml`]: configMap('c'),
+      },
+      'two overlays',
+    );
+    const renderer = createOverlayRenderer(repo, sandbox.kubectl);
+    ran();
+    const [a, b] = await Promise.all([renderer.render(commit, `${dir}/a`), renderer.render(commit, `${dir}/b`)]);
+    assert.deepEqual([a.objects[0]?.metadata.name, b.objects[0]?.metadata.name], ['a', 'b']);
+    assert.equal(count(ran(), 'archive'), 1);
+
+    // Five newer commits push this one out of the four kept trees: its next overlay is exported anew.
+    for (let i = 0; i < 5; i++) {
+      const newer = branch.commit({ [`${dir}/n${i}/kustomization.yaml`]: kustomization(['cm.yaml']), [`${dir}/n${i}/cm.yaml`]: configMap(`n${i}`) }, `newer ${i}`);
+      await renderer.render(newer, `${dir}/n${i}`);
+    }
+    assert.equal(count(ran(), 'archive'), 5);
+    const c = await renderer.render(commit, `${dir}/c`);
+    assert.equal(c.objects[0]?.metadata.name, 'c');
+    assert.equal(count(ran(), 'archive'), 1);
+  });
+
+  it('parseRefs keeps commits, peels one tag object and marks anything else for git (pure)', () => {
+    const c = 'a'.repeat(40);
+    const t = 'b'.repeat(40);
+    const refs = parseRefs(
+      [`${c} commit   refs/remotes/origin/main`, `${t} tag ${c} commit refs/tags/v1`, `${t} tag ${'d'.repeat(40)} tag refs/tags/nested`, `${'e'.repeat(40)} tree   refs/tags/tree`, ''].join('\n'),
+    );
+    assert.deepEqual([...refs], [
+      ['refs/remotes/origin/main', c],
+      ['refs/tags/v1', c],
+      ['refs/tags/nested', null],
+      ['refs/tags/tree', null],
+    ]);
+  });
+});
