@@ -17,6 +17,20 @@ async function tryRevParse(repo: GitRepo, ref: string): Promise<string | undefin
   }
 }
 
+/** Per working clone: full SHAs already resolved (a commit SHA names the same commit for ever). */
+const resolvedShas = new WeakMap<GitRepo, Map<string, string>>();
+
+/** `sha^{commit}` of a full SHA, asked of git once per clone. */
+async function peelSha(repo: GitRepo, sha: string): Promise<string | undefined> {
+  let known = resolvedShas.get(repo);
+  if (!known) resolvedShas.set(repo, (known = new Map()));
+  const cached = known.get(sha);
+  if (cached) return cached;
+  const commit = await repo.exclusive(() => tryRevParse(repo, sha));
+  if (commit) known.set(sha, commit);
+  return commit;
+}
+
 /** Candidate refs in order of precedence: remote branch, tag, then a (short) commit id. */
 function candidates(revision: string): string[] {
   const list = [`refs/remotes/origin/${revision}`, `refs/tags/${revision}`];
@@ -27,7 +41,8 @@ function candidates(revision: string): string[] {
 /**
  * Resolves `revision` to a full commit SHA, as the remote has it after a fetch that starts after the call
  * (concurrent resolutions share one fetch: `GitRepo.fetchRefs`). Branches and tags are read from the refs
- * listed with that fetch; only a (short) commit id, or a tag that does not name a commit directly, asks git.
+ * listed with that fetch; only a commit id (a full SHA once per clone), or a tag that does not name a commit
+ * directly, asks git.
  * Read-only apart from fetching.
  * @throws ApplicationFailure `InvalidInput` when the syntax is wrong, or the remote has no such
  *   branch, tag or commit (or a short SHA is ambiguous).
@@ -42,7 +57,11 @@ export async function resolveRevision(repo: GitRepo, revision: string): Promise<
   for (const ref of candidates(revision)) {
     const listed = refs.get(ref);
     if (listed) return listed;
-    const commit = listed === null || !ref.startsWith('refs/') ? await repo.exclusive(() => tryRevParse(repo, ref)) : undefined;
+    const commit =
+      listed === null ? await repo.exclusive(() => tryRevParse(repo, ref))
+      : ref.startsWith('refs/') ? undefined
+      : isCommitSha(ref) ? await peelSha(repo, ref)
+      : await repo.exclusive(() => tryRevParse(repo, ref));
     if (commit) return commit;
   }
   throw nonRetryable(

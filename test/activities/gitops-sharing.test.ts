@@ -71,7 +71,7 @@ describe('Git work shared by concurrent activities', () => {
     assert.equal(count(ran(), 'fetch'), 1);
   });
 
-  it('an annotated tag resolves to its commit from the listing; a short SHA asks git', async () => {
+  it('an annotated tag resolves to its commit from the listing; a short SHA asks git, a full SHA once per clone', async () => {
     const commit = git(branch.clone, 'rev-parse', 'HEAD');
     git(branch.clone, 'tag', '-a', '-m', 'annotated', annotated);
     git(branch.clone, 'push', '--quiet', 'origin', annotated);
@@ -80,6 +80,9 @@ describe('Git work shared by concurrent activities', () => {
     assert.equal(count(ran(), 'rev-parse'), 0);
     assert.equal(await resolveRevision(repo, commit.slice(0, 10)), commit);
     assert.ok(count(ran(), 'rev-parse') >= 1);
+    assert.equal(await resolveRevision(repo, commit), commit);
+    assert.equal(await resolveRevision(repo, commit), commit);
+    assert.equal(count(ran(), 'rev-parse'), 1);
   });
 
   it('renders of two overlays of one commit export its tree once; a commit that fell out of the kept trees is exported again', async () => {
