@@ -37,7 +37,9 @@ COPY --from=build /app/dist/workflow-bundle.js ./dist/workflow-bundle.js
 
 ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
     LOGSTACK_KUBECTL=/usr/local/bin/kubectl \
-    LOGSTACK_LOG_LEVEL=INFO
+    LOGSTACK_LOG_LEVEL=INFO \
+    MALLOC_ARENA_MAX=2
 USER node
 # One process, so SIGTERM reaches the worker and it drains (npx would end at once and leave it behind).
-CMD ["node","worker/main.ts"]
+# MALLOC_ARENA_MAX and --max-semi-space-size: worker/launch.ts.
+CMD ["node","--max-semi-space-size=2","worker/main.ts"]

@@ -6,7 +6,8 @@
  *   preloaded by then, as a worker waiting for work holds it.
  * Four variants, interleaved (the order rotates every repetition, BENCH_RUNS repetitions, default 5):
  * Node's own type stripping (`node worker/main.ts`, how the image and `npm run worker` start it) against
- * the tsx loader (`node --import tsx worker/main.ts`, how they started it before, the baseline), each with
+ * the tsx loader (`node --import tsx worker/main.ts`, how they started it before, the baseline), each with the
+ * Node options and environment of worker/launch.ts, and each with
  * a bundle prebuilt for this run (production start) and bundling on the fly (dev mode). Medians reported:
  * - `worker_cold_start_s`: type stripping, prebuilt; baseline: type stripping, on the fly;
  * - `worker_cold_start_prebuilt_node_vs_tsx_s`, `worker_cold_start_on_the_fly_node_vs_tsx_s`,
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
+import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../worker/launch.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? '5');
@@ -61,10 +63,11 @@ function rssMiB(pid: number): number {
 function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [...LOADERS[variant.loader], 'worker/main.ts'], {
+    const child = spawn(process.execPath, [...WORKER_NODE_OPTIONS, ...LOADERS[variant.loader], 'worker/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,
+        ...WORKER_PROCESS_ENV,
         LOGSTACK_TASK_QUEUE: `bench-cold-start-${process.pid}`,
         LOGSTACK_WORKFLOW_BUNDLE: variant.bundle === 'prebuilt' ? bundlePath : '',
       },

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { SearchAttributeNames, TEMPORAL_DEFAULTS } from '../../domain/index.ts';
+import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
 import { REPO, codecKey } from './helpers.ts';
 
 interface Service {
@@ -204,6 +205,12 @@ describe('Dockerfile (structure)', () => {
       steps,
     );
     assert.equal(pkg.scripts['build:bundle'], 'node worker/bundle.ts', 'the bundle lands in dist/workflow-bundle.js');
+    const launchEnv = Object.entries(WORKER_PROCESS_ENV).map(([name, value]) => `${name}=${value}`);
+    assert.equal(
+      pkg.scripts['worker'],
+      ['node sandbox/cli.ts exec -- env', ...launchEnv, 'node', ...WORKER_NODE_OPTIONS, 'worker/main.ts'].join(' '),
+      '`npm run worker` starts the worker as the image does (worker/launch.ts)',
+    );
   });
 
   it('ends with a stage of production dependencies, the prebuilt bundle and the sources, run by Node itself', () => {
@@ -220,7 +227,10 @@ describe('Dockerfile (structure)', () => {
     );
     assert.ok(final.includes('USER node'));
     // The worker is PID 1 itself, so SIGTERM reaches it (the shutdown test runs this same command).
-    assert.equal(final.at(-1), 'CMD ["node","worker/main.ts"]');
+    assert.equal(final.at(-1), `CMD ${JSON.stringify(['node', ...WORKER_NODE_OPTIONS, 'worker/main.ts'])}`);
+    for (const [name, value] of Object.entries(WORKER_PROCESS_ENV)) {
+      assert.ok(final.some((l) => l.includes(`${name}=${value}`)), `the image sets ${name}=${value} (worker/launch.ts)`);
+    }
     assert.ok(!final.join('\n').includes('tsx'), 'nothing in the final stage uses tsx');
     assert.ok(!pkg.dependencies['tsx'] && !pkg.dependencies['node'], 'tsx and the node package are dev dependencies');
   });

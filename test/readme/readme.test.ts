@@ -72,6 +72,7 @@ const PLAYS = {
     'npm run build:bundle',
     'npm run worker',
     'npx node worker/main.ts',
+    'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 worker/main.ts',
     'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
   ],
   cli: [
@@ -339,13 +340,14 @@ describe('README: every command, run as written', () => {
     assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
-    for (const command of ['npm run worker', 'npx node worker/main.ts']) {
+    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 worker/main.ts']) {
+      const direct = command.includes('npx ');
       // The product start is shown with a catalog of the reader's own (the quick start's).
-      const worker = shell.start(command, command.startsWith('npx') ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
+      const worker = shell.start(command, direct ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
       background.push(worker); // stopped by the end of the file if an assertion fails first
       await worker.waitFor(/"state":"RUNNING"/);
       // Through `sandbox exec` the worker uses the sandbox catalog of the repository (its remote published apart).
-      const catalog = command.startsWith('npx') ? 'gitops/environments.yaml' : 'sandbox/environments.yaml';
+      const catalog = direct ? 'gitops/environments.yaml' : 'sandbox/environments.yaml';
       assert.match(worker.output(), new RegExp(`"catalog":"[^"]*${catalog.replace('.', '\\.')}"`));
       const end = await worker.stop('SIGTERM');
       assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
 
 /** The repository root: every child process runs there. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -43,15 +44,15 @@ export interface WorkerProcessOptions {
 
 const RUNNING_DEADLINE_MS = 120_000;
 
-/** Spawns a worker process on `taskQueue` with INFO JSON logs. */
+/** Spawns a worker process on `taskQueue` with INFO JSON logs, started as the image starts it (worker/launch.ts). */
 export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOGSTACK_LOG_LEVEL: 'INFO' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...WORKER_PROCESS_ENV, LOGSTACK_LOG_LEVEL: 'INFO' };
   if (!options.inheritBundleAndCodec) {
     delete env['LOGSTACK_WORKFLOW_BUNDLE'];
     delete env['LOGSTACK_CODEC_KEYS'];
   }
   Object.assign(env, options.env ?? {}, { LOGSTACK_TASK_QUEUE: options.taskQueue });
-  const child = spawn(process.execPath, [options.entry ?? 'worker/main.ts'], {
+  const child = spawn(process.execPath, [...WORKER_NODE_OPTIONS, options.entry ?? 'worker/main.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
