@@ -23,7 +23,7 @@ const resolvedShas = new WeakMap<GitRepo, Map<string, string>>();
 /** `sha^{commit}` of a full SHA, asked of git once per clone. */
 async function peelSha(repo: GitRepo, sha: string): Promise<string | undefined> {
   let known = resolvedShas.get(repo);
-  if (!known) resolvedShas.set(repo, (known = new Map()));
+  if (!known) resolvedShas.set(repo, (known = new Map<string, string>()));
   const cached = known.get(sha);
   if (cached) return cached;
   const commit = await repo.exclusive(() => tryRevParse(repo, sha));
