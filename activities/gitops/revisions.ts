@@ -57,11 +57,9 @@ export async function resolveRevision(repo: GitRepo, revision: string): Promise<
   for (const ref of candidates(revision)) {
     const listed = refs.get(ref);
     if (listed) return listed;
-    const commit =
-      listed === null ? await repo.exclusive(() => tryRevParse(repo, ref))
-      : ref.startsWith('refs/') ? undefined
-      : isCommitSha(ref) ? await peelSha(repo, ref)
-      : await repo.exclusive(() => tryRevParse(repo, ref));
+    // A branch or tag the listing does not have is not on the remote; one it could not peel, and a commit id, ask git.
+    if (listed === undefined && ref.startsWith('refs/')) continue;
+    const commit = isCommitSha(ref) ? await peelSha(repo, ref) : await repo.exclusive(() => tryRevParse(repo, ref));
     if (commit) return commit;
   }
   throw nonRetryable(
