@@ -19,6 +19,13 @@ export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
   fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url)),
 ];
 
+/**
+ * Modules evaluated once per workflow thread and shared by every workflow it runs (see
+ * `workflows/preload.ts`): the schema library, which would otherwise be evaluated again for each cached
+ * workflow.
+ */
+export const WORKFLOW_PRELOAD_MODULES: readonly string[] = [fileURLToPath(new URL('../workflows/preload.ts', import.meta.url))];
+
 /** Default location of the prebuilt bundle. */
 export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
@@ -39,12 +46,20 @@ export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (
   return config;
 };
 
+/**
+ * The bundler options of every worker that bundles on the fly (the worker's dev mode, the workflow tests): the
+ * same as the prebuilt bundle's, so the code that runs and the modules shared between workflows are the same.
+ */
+export function workflowBundlerOptions(): Pick<BundleOptions, 'webpackConfigHook' | 'preloadModules'> {
+  return { webpackConfigHook: bundlerOptions, preloadModules: [...WORKFLOW_PRELOAD_MODULES] };
+}
+
 /** Bundles the workflows with their interceptors, in memory; `logger` gets the bundler's progress. */
 export async function bundleWorkflows(logger?: Logger): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
-    webpackConfigHook: bundlerOptions,
+    ...workflowBundlerOptions(),
     ...(logger ? { logger } : {}),
   });
   return code;

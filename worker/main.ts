@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../codec/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
-import { bundlerOptions, bundleWorkflows, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
+import { bundleWorkflows, workflowBundlerOptions, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 import { NO_TRACING, workerTracing, type WorkerTracing } from './tracing.ts';
@@ -71,7 +71,7 @@ export function workerOptions(
       ? { workflowBundle: { codePath: resolve(config.workflowBundle) }, interceptors: activityInterceptors }
       : {
           workflowsPath: WORKFLOWS_PATH,
-          bundlerOptions: { webpackConfigHook: bundlerOptions },
+          bundlerOptions: workflowBundlerOptions(),
           interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES], ...activityInterceptors },
         };
   return {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import ts from 'typescript';
 import { WorkflowTypes } from '../../domain/index.ts';
-import { WORKFLOW_INTERCEPTOR_MODULES } from '../../worker/bundle.ts';
+import { WORKFLOW_INTERCEPTOR_MODULES, workflowBundlerOptions } from '../../worker/bundle.ts';
 import * as patchModule from '../../workflows/patches.ts';
 import { PATCHES, RETIREMENTS, type Patch } from '../../workflows/patches.ts';
 import { installTestRuntime, WORKFLOWS_PATH } from '../workflows/harness.ts';
@@ -98,7 +98,7 @@ describe('replay of recorded histories', () => {
     const inputs = recorded.map(({ name, history }) => ({ workflowId: name, history }));
     for await (const result of Worker.runReplayHistories(
       // With the interceptors the worker bundles, so the replay runs the code production runs.
-      { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-replay' },
+      { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(), interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-replay' },
       inputs,
     )) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
@@ -118,7 +118,7 @@ describe('retired histories', () => {
       assert.ok(retired.length > 0, `no history in test/replay/retired/${retirement.retiredHistories}`);
       const replayable: string[] = [];
       for await (const result of Worker.runReplayHistories(
-        { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-retired' },
+        { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(), interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-retired' },
         retired,
       )) {
         if (!result.error) replayable.push(result.workflowId);

@@ -25,6 +25,7 @@ import { CACHE_ROOT, loadVersions, temporalCliPath } from '../../sandbox/paths.t
 import { readSandbox } from '../../sandbox/status.ts';
 import { environmentKey, revisionKey } from '../../workflows/search-attributes.ts';
 import { createActivityDoubles, DoubleWorld } from './doubles.ts';
+import { workflowBundlerOptions } from '../../worker/bundle.ts';
 
 /** Absolute path of the workflow entry point the worker bundles. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -82,6 +83,7 @@ export function doublesWorker(
   return Worker.create({
     connection,
     workflowsPath: WORKFLOWS_PATH,
+    bundlerOptions: workflowBundlerOptions(),
     activities: createActivityDoubles(world),
     ...options,
   });
