@@ -8,6 +8,7 @@
  * The signature itself is computed and checked by the caller's runtime (ed25519 through `node:crypto`).
  */
 import { z } from 'zod';
+import { once } from './once.ts';
 import { approverKey, approverName, verifyApprovalSignature } from './approval.ts';
 import type { Catalog } from './environments.ts';
 import { samePerson } from './text.ts';
@@ -29,60 +30,77 @@ export const EvidenceOutcome = {
 } as const;
 export type EvidenceOutcome = (typeof EvidenceOutcome)[keyof typeof EvidenceOutcome];
 
-const sha = z.string().regex(/^[0-9a-f]{40}$/, 'a full 40-hex commit SHA');
-const time = z.iso.datetime({ offset: true });
+/** Builds the record's schemas; see {@link evidenceStatementSchema}. */
+function buildEvidenceSchemas() {
+  const sha = z.string().regex(/^[0-9a-f]{40}$/, 'a full 40-hex commit SHA');
+  const time = z.iso.datetime({ offset: true });
+
+  /** One approval as the workflow held it; `signature` (SSHSIG armored text) when the approver signed. */
+  const approvalSchema = z.strictObject({
+    name: z.string().min(1),
+    decision: z.enum(['approve', 'reject']),
+    at: time,
+    digest: z.string().nullable(),
+    signature: z.string().optional(),
+    /** The time written in the signed statement (signed approvals only): with the rest of the record it rebuilds the statement. */
+    signedTime: time.optional(),
+    comment: z.string().optional(),
+  });
+
+  /** One gate the revision passed, with the time it was observed passed. */
+  const gateSchema = z.strictObject({ gate: z.string().min(1), passedAt: time, detail: z.string().optional() });
+
+  /** The predicate: what happened, built from what the workflow's history holds (never a secret value). */
+  const evidencePredicateSchema = z.strictObject({
+    workflow: z.strictObject({ type: z.string().min(1), id: z.string().min(1), runId: z.string().min(1) }),
+    environment: z.string().min(1),
+    /** The stage a promotion came from; null for a rollout. */
+    from: z.string().nullable(),
+    to: z.string().min(1),
+    revision: sha,
+    previousRevision: sha.nullable(),
+    outcome: z.enum(EvidenceOutcome),
+    /** Why it failed, for `outcome: failed` (a failure type and message, no secret material). */
+    failure: z.string().optional(),
+    delivery: z.strictObject({ mode: z.enum(['direct', 'argocd']), pinCommit: sha.optional() }),
+    /** The digest of the diff shown to (and approved by) the approvers; null when no diff was computed. */
+    diffDigest: z.string().nullable(),
+    approvals: z.array(approvalSchema),
+    gates: z.array(gateSchema),
+    /** The automatic rollback, when there was one: the revision returned to and the gates it passed again. */
+    rollback: z.strictObject({ to: sha, gates: z.array(gateSchema) }).nullable(),
+    startedAt: time,
+    finishedAt: time,
+  });
+
+  /** The in-toto Statement v1 of a record. */
+  const evidenceStatementSchema = z.strictObject({
+    _type: z.literal(STATEMENT_TYPE),
+    subject: z
+      .array(z.strictObject({ name: z.string().min(1), digest: z.strictObject({ gitCommit: sha }) }))
+      .length(1),
+    predicateType: z.literal(EVIDENCE_PREDICATE_TYPE),
+    predicate: evidencePredicateSchema,
+  });
+  return { approvalSchema, gateSchema, evidencePredicateSchema, evidenceStatementSchema };
+}
+
+const evidenceSchemas = once(buildEvidenceSchemas);
+type EvidenceSchemas = ReturnType<typeof buildEvidenceSchemas>;
 
 /** One approval as the workflow held it; `signature` (SSHSIG armored text) when the approver signed. */
-const approvalSchema = z.strictObject({
-  name: z.string().min(1),
-  decision: z.enum(['approve', 'reject']),
-  at: time,
-  digest: z.string().nullable(),
-  signature: z.string().optional(),
-  /** The time written in the signed statement (signed approvals only): with the rest of the record it rebuilds the statement. */
-  signedTime: time.optional(),
-  comment: z.string().optional(),
-});
-export type EvidenceApproval = z.infer<typeof approvalSchema>;
-
+export type EvidenceApproval = z.infer<EvidenceSchemas['approvalSchema']>;
 /** One gate the revision passed, with the time it was observed passed. */
-const gateSchema = z.strictObject({ gate: z.string().min(1), passedAt: time, detail: z.string().optional() });
-export type EvidenceGate = z.infer<typeof gateSchema>;
-
+export type EvidenceGate = z.infer<EvidenceSchemas['gateSchema']>;
 /** The predicate: what happened, built from what the workflow's history holds (never a secret value). */
-export const evidencePredicateSchema = z.strictObject({
-  workflow: z.strictObject({ type: z.string().min(1), id: z.string().min(1), runId: z.string().min(1) }),
-  environment: z.string().min(1),
-  /** The stage a promotion came from; null for a rollout. */
-  from: z.string().nullable(),
-  to: z.string().min(1),
-  revision: sha,
-  previousRevision: sha.nullable(),
-  outcome: z.enum(EvidenceOutcome),
-  /** Why it failed, for `outcome: failed` (a failure type and message, no secret material). */
-  failure: z.string().optional(),
-  delivery: z.strictObject({ mode: z.enum(['direct', 'argocd']), pinCommit: sha.optional() }),
-  /** The digest of the diff shown to (and approved by) the approvers; null when no diff was computed. */
-  diffDigest: z.string().nullable(),
-  approvals: z.array(approvalSchema),
-  gates: z.array(gateSchema),
-  /** The automatic rollback, when there was one: the revision returned to and the gates it passed again. */
-  rollback: z.strictObject({ to: sha, gates: z.array(gateSchema) }).nullable(),
-  startedAt: time,
-  finishedAt: time,
-});
-export type EvidencePredicate = z.infer<typeof evidencePredicateSchema>;
-
+export type EvidencePredicate = z.infer<EvidenceSchemas['evidencePredicateSchema']>;
 /** The in-toto Statement v1 of a record. */
-export const evidenceStatementSchema = z.strictObject({
-  _type: z.literal(STATEMENT_TYPE),
-  subject: z
-    .array(z.strictObject({ name: z.string().min(1), digest: z.strictObject({ gitCommit: sha }) }))
-    .length(1),
-  predicateType: z.literal(EVIDENCE_PREDICATE_TYPE),
-  predicate: evidencePredicateSchema,
-});
-export type EvidenceStatement = z.infer<typeof evidenceStatementSchema>;
+export type EvidenceStatement = z.infer<EvidenceSchemas['evidenceStatementSchema']>;
+
+/** The schema of a record's in-toto Statement v1: built on first use and kept (workflows never parse one). */
+export function evidenceStatementSchema(): EvidenceSchemas['evidenceStatementSchema'] {
+  return evidenceSchemas().evidenceStatementSchema;
+}
 
 /** One DSSE signature. */
 export interface DsseSignature {
@@ -274,7 +292,7 @@ export async function verifyEvidence(text: string, checks: EvidenceChecks): Prom
   } catch {
     return { ok: false, problems: [...problems, 'the payload is not JSON'] };
   }
-  const statement = evidenceStatementSchema.safeParse(statementValue);
+  const statement = evidenceStatementSchema().safeParse(statementValue);
   if (!statement.success) {
     problems.push(`the payload is not a logstack Statement v1: ${statement.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
     return { ok: false, problems };

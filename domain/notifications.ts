@@ -10,6 +10,7 @@
  * shows in `progress`; lists are bounded.
  */
 import { z } from 'zod';
+import { once } from './once.ts';
 import { hasUnsafeCharacters } from './text.ts';
 import { secretsManagerName } from './names.ts';
 import type { AwsPlan, AwsPlanUnavailable } from './aws-plan.ts';
@@ -83,61 +84,72 @@ export function secretRegion(nameOrArn: string): string | undefined {
   return SECRET_ARN.exec(nameOrArn)?.[2];
 }
 
-const urlFromSchema = z.union([
-  z.strictObject({
-    /** A worker environment variable holding the URL. */
-    env: z
-      .string()
-      .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name: upper-case letters, digits and _')
-      .refine((v) => v.startsWith(NOTIFY_ENV_PREFIX) && v.length > NOTIFY_ENV_PREFIX.length, {
-        message: `must start with ${NOTIFY_ENV_PREFIX} (the worker sends no other variable's value anywhere)`,
-      }),
-  }),
-  z.strictObject({
-    /** A Secrets Manager secret (name, or ARN in any region) whose value is the URL, or JSON `{"url": "…"}`. */
-    secretsManager: z.union([z.string().regex(SECRET_ARN, 'a Secrets Manager ARN'), secretsManagerName]),
-  }),
-]);
+/** Builds the notification targets' schemas; see {@link notificationTargetsSchema}. */
+function buildTargetSchemas() {
+  const urlFromSchema = z.union([
+    z.strictObject({
+      /** A worker environment variable holding the URL. */
+      env: z
+        .string()
+        .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'an environment variable name: upper-case letters, digits and _')
+        .refine((v) => v.startsWith(NOTIFY_ENV_PREFIX) && v.length > NOTIFY_ENV_PREFIX.length, {
+          message: `must start with ${NOTIFY_ENV_PREFIX} (the worker sends no other variable's value anywhere)`,
+        }),
+    }),
+    z.strictObject({
+      /** A Secrets Manager secret (name, or ARN in any region) whose value is the URL, or JSON `{"url": "…"}`. */
+      secretsManager: z.union([z.string().regex(SECRET_ARN, 'a Secrets Manager ARN'), secretsManagerName]),
+    }),
+  ]);
 
-/** One notification target of an environment. */
-export const notificationTargetSchema = z
-  .strictObject({
-    /** A short name shown in progress ("notification to ops-slack failed: …"); default `<format>-<position>`. */
-    name: z
-      .string()
-      .regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'lowercase letters, digits and dashes, ≤ 40 characters')
-      .optional(),
-    format: z.enum(NOTIFICATION_FORMATS),
-    /** Only for receivers whose URL is no secret (it reaches history with the catalog). */
-    url: z
-      .string()
-      .superRefine((url, ctx) => {
-        const problem = receiverUrlProblem(url, true);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `receiver URL refused: ${problem}` });
-      })
-      .optional(),
-    /** Where the worker reads the URL at delivery time. */
-    urlFrom: urlFromSchema.optional(),
-  })
-  .superRefine((target, ctx) => {
-    if ((target.url === undefined) === (target.urlFrom === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of url (a receiver without a token) or urlFrom ({env: …} or {secretsManager: …})' });
-    }
-  });
+  /** One notification target of an environment. */
+  const notificationTargetSchema = z
+    .strictObject({
+      /** A short name shown in progress ("notification to ops-slack failed: …"); default `<format>-<position>`. */
+      name: z
+        .string()
+        .regex(/^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/, 'lowercase letters, digits and dashes, ≤ 40 characters')
+        .optional(),
+      format: z.enum(NOTIFICATION_FORMATS),
+      /** Only for receivers whose URL is no secret (it reaches history with the catalog). */
+      url: z
+        .string()
+        .superRefine((url, ctx) => {
+          const problem = receiverUrlProblem(url, true);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `receiver URL refused: ${problem}` });
+        })
+        .optional(),
+      /** Where the worker reads the URL at delivery time. */
+      urlFrom: urlFromSchema.optional(),
+    })
+    .superRefine((target, ctx) => {
+      if ((target.url === undefined) === (target.urlFrom === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'give exactly one of url (a receiver without a token) or urlFrom ({env: …} or {secretsManager: …})' });
+      }
+    });
+
+  /** The `notifications` list of an environment: bounded, names unique. */
+  const notificationTargetsSchema = z
+    .array(notificationTargetSchema)
+    .max(MAX_NOTIFICATION_TARGETS, `at most ${MAX_NOTIFICATION_TARGETS} notification targets per environment`)
+    .superRefine((targets, ctx) => {
+      const names = targets.map((t, i) => targetName(t, i));
+      names.forEach((n, i) => {
+        if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `target name "${n}" is used twice` });
+      });
+    });
+  return { notificationTargetSchema, notificationTargetsSchema };
+}
+
+const targetSchemas = once(buildTargetSchemas);
 
 /** A validated notification target. */
-export type NotificationTarget = z.output<typeof notificationTargetSchema>;
+export type NotificationTarget = z.output<ReturnType<typeof buildTargetSchemas>['notificationTargetSchema']>;
 
-/** The `notifications` list of an environment: bounded, names unique. */
-export const notificationTargetsSchema = z
-  .array(notificationTargetSchema)
-  .max(MAX_NOTIFICATION_TARGETS, `at most ${MAX_NOTIFICATION_TARGETS} notification targets per environment`)
-  .superRefine((targets, ctx) => {
-    const names = targets.map((t, i) => targetName(t, i));
-    names.forEach((n, i) => {
-      if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `target name "${n}" is used twice` });
-    });
-  });
+/** The schema of an environment's `notifications` list (bounded, names unique): built on first use and kept. */
+export function notificationTargetsSchema(): ReturnType<typeof buildTargetSchemas>['notificationTargetsSchema'] {
+  return targetSchemas().notificationTargetsSchema;
+}
 
 /** The name a target is shown under: its `name`, else `<format>-<position from 1>`. */
 export function targetName(target: Pick<NotificationTarget, 'name' | 'format'>, index: number): string {

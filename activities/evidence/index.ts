@@ -45,7 +45,7 @@ export function createEvidenceActivities(deps: EvidenceDeps): Pick<LogstackActiv
         if (!key) {
           throw nonRetryable(FailureType.InvalidInput, `the worker has no evidence key: set ${EVIDENCE_KEY_ENV} (an ed25519 PKCS#8 PEM or 32-byte seed) and restart it; the run's record is kept in its history meanwhile`);
         }
-        const checked = evidenceStatementSchema.safeParse(statement);
+        const checked = evidenceStatementSchema().safeParse(statement);
         if (!checked.success) throw nonRetryable(FailureType.InvalidInput, `the evidence statement is malformed:\n${formatIssues(checked.error)}`);
         const text = signedEvidenceText(checked.data, key);
         const { workflow, revision, outcome } = checked.data.predicate;

@@ -42,7 +42,7 @@ export function checkCatalogFile(file: string): CatalogCheck {
   if (doc.errors.length > 0) {
     return { ok: false, problems: doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message })) };
   }
-  const parsed = catalogSchema.safeParse(doc.toJS());
+  const parsed = catalogSchema().safeParse(doc.toJS());
   if (!parsed.success) {
     return { ok: false, problems: parsed.error.issues.map((i) => ({ path: i.path.length ? i.path.join('.') : '(root)', message: i.message })) };
   }
