@@ -41,5 +41,5 @@ ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
     MALLOC_ARENA_MAX=2
 USER node
 # One process, so SIGTERM reaches the worker and it drains (npx would end at once and leave it behind).
-# MALLOC_ARENA_MAX and --max-semi-space-size: worker/launch.ts.
-CMD ["node","--max-semi-space-size=2","worker/main.ts"]
+# MALLOC_ARENA_MAX, --max-semi-space-size and --heap-growing-percent: worker/launch.ts.
+CMD ["node","--max-semi-space-size=2","--heap-growing-percent=20","worker/main.ts"]

@@ -219,7 +219,7 @@ describe('README: every command, run as written', () => {
     assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
-    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 worker/main.ts']) {
+    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts']) {
       const direct = command.includes('npx ');
       // The product start is shown with a catalog of the reader's own (the quick start's).
       const worker = shell.start(command, direct ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
