@@ -39,11 +39,16 @@ export interface RenderedOverlay {
 }
 
 const OVERLAY_PATH = /^gitops\/(?!.*\.\.)[A-Za-z0-9._/-]+$/;
-const CACHE_LIMIT = 16;
+/**
+ * Characters of rendered JSON kept for later renders of the same (commit, overlay): about 4 MiB of heap (the JSON
+ * is ASCII), some 250 renders of an environment overlay. A run renders its overlay several times (pre-flight, diff, apply), minutes
+ * apart under load; a cache of a few entries lost them all when many environments ran at once.
+ */
+const KEPT_CHARS = 4 * 1024 * 1024;
 /** Exported commit trees kept for later renders. */
 const TREE_LIMIT = 4;
 
-/** Renders overlays with a small per-worker cache keyed by (commit, overlay). */
+/** Renders overlays, each (commit, overlay) once per worker while it stays kept. */
 export interface OverlayRenderer {
   /**
    * Renders `overlay` at the full commit `commit`.
@@ -53,19 +58,57 @@ export interface OverlayRenderer {
   render(commit: string, overlay: string): Promise<RenderedOverlay>;
 }
 
-/** Creates a renderer over `repo` that runs `kubectl kustomize` with the given kubectl binary. */
+/** A finished render as kept: its objects as JSON text, so every hit gets its own copy. */
+interface KeptRender {
+  readonly digest: string;
+  readonly json: string;
+  readonly kinds: Readonly<Record<string, number>>;
+}
+
+/**
+ * Creates a renderer over `repo` that runs `kubectl kustomize` with the given kubectl binary. A (commit, overlay)
+ * is rendered once: concurrent calls share the render in flight, and later calls get a fresh copy of the kept
+ * result (least recently used dropped first, {@link KEPT_CHARS} in all) without running kustomize again. A failed
+ * render is not kept.
+ */
 export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): OverlayRenderer {
-  const cache = new Map<string, Promise<RenderedOverlay>>();
+  const inFlight = new Map<string, Promise<RenderedOverlay>>();
+  const kept = new Map<string, KeptRender>();
+  let keptChars = 0;
   const trees = createTreeCache(repo);
+
+  const keep = (key: string, rendered: RenderedOverlay): void => {
+    const json = JSON.stringify(rendered.objects);
+    if (json.length > KEPT_CHARS || kept.has(key)) return;
+    kept.set(key, { digest: rendered.digest, json, kinds: rendered.kinds });
+    keptChars += json.length;
+    for (const [oldest, entry] of kept) {
+      if (keptChars <= KEPT_CHARS) break;
+      kept.delete(oldest);
+      keptChars -= entry.json.length;
+    }
+  };
+
   return {
     render(commit, overlay) {
       const key = `${commit}:${overlay}`;
-      let pending = cache.get(key);
+      const hit = kept.get(key);
+      if (hit) {
+        kept.delete(key);
+        kept.set(key, hit);
+        return Promise.resolve({ commit, overlay, digest: hit.digest, objects: JSON.parse(hit.json) as KubeObject[], kinds: { ...hit.kinds } });
+      }
+      let pending = inFlight.get(key);
       if (!pending) {
         pending = renderUncached(trees, kubectlPath, commit, overlay);
-        pending.catch(() => cache.delete(key));
-        cache.set(key, pending);
-        if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+        inFlight.set(key, pending);
+        pending.then(
+          (rendered) => {
+            keep(key, rendered);
+            inFlight.delete(key);
+          },
+          () => inFlight.delete(key),
+        );
       }
       return pending;
     },

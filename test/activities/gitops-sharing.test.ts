@@ -1,8 +1,8 @@
 /**
  * Git work shared between concurrent activities, against the sandbox's bare GitOps remote: resolutions that
  * arrive together share one fetch (and still see everything pushed before they were asked), and the renders
- * of several overlays of one commit share one exported tree. Git runs through a wrapper that records each
- * subcommand, so the test counts what really ran.
+ * of several overlays of one commit share one exported tree, and a (commit, overlay) is rendered once while it
+ * stays kept. Git and kubectl run through wrappers that record each subcommand, so the test counts what really ran.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -113,6 +113,33 @@ describe('Git work shared by concurrent activities', () => {
     const c = await renderer.render(commit, `${dir}/c`);
     assert.equal(c.objects[0]?.metadata.name, 'c');
     assert.equal(count(ran(), 'archive'), 1);
+  });
+
+  it('a render stays kept while twenty other overlays are rendered: rendering it again runs no kustomize, and each caller gets its own copy', async () => {
+    const dir = `gitops/overlays/t-kept-${suffix()}`;
+    const names = Array.from({ length: 21 }, (_, i) => `o${i}`);
+    const commit = branch.commit(
+      Object.fromEntries(names.flatMap((n) => [[`${dir}/${n}/kustomization.yaml`, kustomization(['cm.yaml'])], [`${dir}/${n}/cm.yaml`, configMap(n)]])),
+      'twenty-one overlays',
+    );
+    const kustomizeLog = join(scratch, 'kustomize.log');
+    writeFileSync(kustomizeLog, '');
+    const kubectl = join(scratch, 'kubectl');
+    writeFileSync(kubectl, `#!/bin/sh\necho "$1" >> '${kustomizeLog}'\nexec '${sandbox.kubectl}' "$@"\n`);
+    chmodSync(kubectl, 0o755);
+    const kustomizeRuns = (): number => readFileSync(kustomizeLog, 'utf8').split('\n').filter((l) => l === 'kustomize').length;
+    const renderer = createOverlayRenderer(repo, kubectl);
+
+    const first = await renderer.render(commit, `${dir}/o0`);
+    for (const n of names.slice(1)) await renderer.render(commit, `${dir}/${n}`);
+    assert.equal(kustomizeRuns(), 21);
+    const again = await renderer.render(commit, `${dir}/o0`);
+    assert.equal(kustomizeRuns(), 21, 'a kept render runs kustomize again');
+    assert.equal(again.digest, first.digest);
+    assert.deepEqual(again.objects, first.objects);
+    assert.notEqual(again.objects, first.objects, 'a kept render hands out its own objects');
+    (again.objects[0] as { data?: Record<string, string> }).data = { changed: 'by a caller' };
+    assert.deepEqual((await renderer.render(commit, `${dir}/o0`)).objects, first.objects, 'a caller changed the kept render');
   });
 
   it('parseRefs keeps commits, peels one tag object and marks anything else for git (pure)', () => {
