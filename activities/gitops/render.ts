@@ -41,8 +41,9 @@ export interface RenderedOverlay {
 const OVERLAY_PATH = /^gitops\/(?!.*\.\.)[A-Za-z0-9._/-]+$/;
 /**
  * Characters of rendered JSON kept for later renders of the same (commit, overlay): about 4 MiB of heap (the JSON
- * is ASCII), some 250 renders of an environment overlay. A run renders its overlay several times (pre-flight, diff, apply), minutes
- * apart under load; a cache of a few entries lost them all when many environments ran at once.
+ * is ASCII), some 250 renders of an environment overlay. A run renders its overlay several times (pre-flight,
+ * diff, apply), minutes apart under load; a cache of a few entries lost them all when many environments ran at
+ * once.
  */
 const KEPT_CHARS = 4 * 1024 * 1024;
 /** Exported commit trees kept for later renders. */
@@ -79,7 +80,7 @@ export function createOverlayRenderer(repo: GitRepo, kubectlPath: string): Overl
 
   const keep = (key: string, rendered: RenderedOverlay): void => {
     const json = JSON.stringify(rendered.objects);
-    if (json.length > KEPT_CHARS || kept.has(key)) return;
+    if (json.length > KEPT_CHARS) return;
     kept.set(key, { digest: rendered.digest, json, kinds: rendered.kinds });
     keptChars += json.length;
     for (const [oldest, entry] of kept) {
