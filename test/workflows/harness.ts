@@ -85,9 +85,17 @@ export function doublesWorker(
     workflowsPath: WORKFLOWS_PATH,
     bundlerOptions: workflowBundlerOptions(),
     activities: createActivityDoubles(world),
+    shutdownForceTime: STOP_FORCE_TIME,
     ...options,
   });
 }
+
+/**
+ * How long a test worker's shutdown may take before the worker gives up on it. A graceful shutdown takes
+ * milliseconds here; one that does not end (an activity attempt the server already timed out, which the worker
+ * never hears the end of) would otherwise hold its test file open until the whole run is killed.
+ */
+export const STOP_FORCE_TIME = '15 seconds';
 
 /** A step as the `progress` query returns it, with its registry kind. */
 export type Step = { kind: string; name: string; status: string; detail?: string };
