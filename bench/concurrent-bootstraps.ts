@@ -23,7 +23,8 @@
  * wall time's baseline is that single bootstrap's wall time × 50 (running them one after another).
  * Everything the environments created (moto, clusters, lock workflows, files) is removed at the end.
  *
- * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50").
+ * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50"). BENCH_WORKER_RUNTIME=deno runs the same with the
+ * worker on Deno (`deno task worker`'s permissions and settings); its metrics end in `_deno` (`…_rss_deno_mb`).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -31,13 +32,16 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
-import { startStandIns, startWorkerProcess } from '../test/support/processes.ts';
+import { startStandIns, startWorkerProcess, type WorkerRuntime } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
 
 const COUNT = Math.max(1, Number(process.env['BENCH_BOOTSTRAPS'] ?? '50'));
+const RUNTIME: WorkerRuntime = process.env['BENCH_WORKER_RUNTIME'] === 'deno' ? 'deno' : 'node';
+/** The metric name's runtime suffix: none for Node (the names the README's figures use), `_deno` for Deno. */
+const SUFFIX = RUNTIME === 'deno' ? '_deno' : '';
 const IDLE_MS = 5_000;
 const SAMPLE_MS = 100;
 const DEADLINE_MS = 20 * 60_000;
@@ -84,7 +88,7 @@ const bundle = join(estate.dir, 'workflow-bundle.js');
 // Built by the function `npm run build:bundle` runs (same entry, interceptors and options), without progress lines.
 await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
 const standIns = await startStandIns();
-const worker = startWorkerProcess({ taskQueue, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
+const worker = startWorkerProcess({ taskQueue, runtime: RUNTIME, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;
 const connection = await Connection.connect({ address: estate.sandbox.temporal.address });
 const client = new Client({ connection });
@@ -119,7 +123,7 @@ try {
   await worker.running;
   const rss = sampler(pid);
   try {
-    say(`worker pid ${pid} running on ${taskQueue} (prebuilt bundle); ${COUNT} + 1 environments over ${estate.sandbox.clusters.length} clusters; load average ${load()}`);
+    say(`worker pid ${pid} running on ${taskQueue} (${RUNTIME}, prebuilt bundle); ${COUNT} + 1 environments over ${estate.sandbox.clusters.length} clusters; load average ${load()}`);
     rss.window();
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idle = rss.window();
@@ -140,9 +144,9 @@ try {
       `${COUNT} concurrent bootstraps: all completed in ${wall.toFixed(1)} s (each: p50 ${percentile(each, 50).toFixed(1)} s, max ${Math.max(...each).toFixed(1)} s); ` +
         `peak RSS ${mib(peak).toFixed(0)} MiB; VmHWM since start ${mib(hwm).toFixed(0)} MiB; load average ${load()}`,
     );
-    report('concurrent_bootstraps_idle_worker_rss_mb', mib(idle), 'MB');
-    report(`concurrent_bootstraps_${COUNT}_worker_rss_mb`, mib(peak), 'MB', mib(one));
-    report(`concurrent_bootstraps_${COUNT}_wall_s`, wall, 's', singleSeconds * COUNT);
+    report(`concurrent_bootstraps_idle_worker_rss${SUFFIX}_mb`, mib(idle), 'MB');
+    report(`concurrent_bootstraps_${COUNT}_worker_rss${SUFFIX}_mb`, mib(peak), 'MB', mib(one));
+    report(`concurrent_bootstraps_${COUNT}_wall${SUFFIX}_s`, wall, 's', singleSeconds * COUNT);
   } finally {
     rss.stop();
   }

@@ -8,11 +8,14 @@
  * Node's own type stripping (`node worker/main.ts`, how the image and `npm run worker` start it) against
  * the tsx loader (`node --import tsx worker/main.ts`, how they started it before, the baseline), each with the
  * Node options and environment of worker/launch.ts, and each with
- * a bundle prebuilt for this run (production start) and bundling on the fly (dev mode). Medians reported:
+ * a bundle prebuilt for this run (production start) and bundling on the fly (dev mode); and the worker on Deno
+ * (`deno task worker`'s permissions and V8 settings), prebuilt and on the fly. Medians reported:
  * - `worker_cold_start_s`: type stripping, prebuilt; baseline: type stripping, on the fly;
  * - `worker_cold_start_prebuilt_node_vs_tsx_s`, `worker_cold_start_on_the_fly_node_vs_tsx_s`,
  *   `worker_idle_rss_prebuilt_node_vs_tsx_mb`, `worker_idle_rss_on_the_fly_node_vs_tsx_mb`: type stripping;
- *   baseline: the tsx loader (ratio = tsx / node).
+ *   baseline: the tsx loader (ratio = tsx / node);
+ * - `worker_cold_start_deno_vs_node_s`, `worker_idle_rss_deno_vs_node_mb`: Deno, prebuilt; baseline: Node's type
+ *   stripping, prebuilt (ratio = node / deno).
  * Every run and the load average before and after go to stderr.
  */
 import { spawn } from 'node:child_process';
@@ -23,14 +26,20 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
-import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../worker/launch.ts';
+import { DENO_WORKER_RUN, WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../worker/launch.ts';
+import { DENO } from '../test/support/processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? '5');
 const IDLE_MS = Number(process.env['BENCH_IDLE_MS'] ?? '5000');
 const RUNNING_DEADLINE_MS = 120_000;
 
-const LOADERS = { node: [], tsx: ['--import', 'tsx'] } as const satisfies Record<string, readonly string[]>;
+/** How each kind of start runs `worker/main.ts`: the command and the arguments before the entry. */
+const LOADERS = {
+  node: [process.execPath, ...WORKER_NODE_OPTIONS],
+  tsx: [process.execPath, ...WORKER_NODE_OPTIONS, '--import', 'tsx'],
+  deno: [DENO, ...DENO_WORKER_RUN],
+} as const satisfies Record<string, readonly string[]>;
 type Loader = keyof typeof LOADERS;
 type Bundle = 'prebuilt' | 'on-the-fly';
 interface Variant {
@@ -47,8 +56,8 @@ const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-const label = (v: Variant): string =>
-  `${v.loader === 'node' ? 'node (type stripping)' : 'node --import tsx'}, ${v.bundle}`;
+const LOADER_LABELS: Readonly<Record<Loader, string>> = { node: 'node (type stripping)', tsx: 'node --import tsx', deno: 'deno (deno task worker)' };
+const label = (v: Variant): string => `${LOADER_LABELS[v.loader]}, ${v.bundle}`;
 
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -63,7 +72,8 @@ function rssMiB(pid: number): number {
 function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [...WORKER_NODE_OPTIONS, ...LOADERS[variant.loader], 'worker/main.ts'], {
+    const [command, ...args] = LOADERS[variant.loader];
+    const child = spawn(command, [...args, 'worker/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -113,6 +123,8 @@ const VARIANTS: readonly Variant[] = [
   { loader: 'node', bundle: 'prebuilt' },
   { loader: 'tsx', bundle: 'on-the-fly' },
   { loader: 'node', bundle: 'on-the-fly' },
+  { loader: 'deno', bundle: 'prebuilt' },
+  { loader: 'deno', bundle: 'on-the-fly' },
 ];
 const key = (v: Variant): string => `${v.loader}/${v.bundle}`;
 const samples = new Map<string, Sample[]>(VARIANTS.map((v) => [key(v), []]));
@@ -151,6 +163,9 @@ try {
   }
   const node = (bundle: Bundle): Variant => ({ loader: 'node', bundle });
   const tsx = (bundle: Bundle): Variant => ({ loader: 'tsx', bundle });
+  const deno = (bundle: Bundle): Variant => ({ loader: 'deno', bundle });
+  report('worker_cold_start_deno_vs_node_s', median(deno('prebuilt'), 'seconds'), 's', median(node('prebuilt'), 'seconds'));
+  report('worker_idle_rss_deno_vs_node_mb', median(deno('prebuilt'), 'rssMiB'), 'MB', median(node('prebuilt'), 'rssMiB'));
   report('worker_cold_start_s', median(node('prebuilt'), 'seconds'), 's', median(node('on-the-fly'), 'seconds'));
   for (const bundle of ['prebuilt', 'on-the-fly'] as const) {
     const name = bundle.replaceAll('-', '_');

@@ -30,3 +30,36 @@ export const WORKER_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=2'
  * other C libraries.
  */
 export const WORKER_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
+/**
+ * The Deno worker's permissions (`deno task worker`), each kind named, none wider than the worker needs:
+ * - `--allow-read`: the sources and `node_modules`, the catalog, the kubeconfig, the Temporal profile, AWS
+ *   configuration files and the prebuilt bundle — paths each installation chooses;
+ * - `--allow-write=/tmp`: the only place the worker writes, its Git work tree and render directories under the
+ *   system temp directory (with `TMPDIR` set elsewhere, name that directory instead);
+ * - `--allow-net`: Temporal, the API servers, AWS endpoints, notification receivers and the metrics listener;
+ * - `--allow-env`: the configuration (the worker's, Temporal's, AWS's and the tracing variables);
+ * - `--allow-run`: `git`, `kubectl` (any path `LOGSTACK_KUBECTL` names) and a kubeconfig's exec credential plugins;
+ * - `--allow-ffi=node_modules/@temporalio/core-bridge`: the Temporal SDK's Node-API bridge, and no other library;
+ * - `--allow-sys=uid,gid,hostname`: what the SDK and the libraries ask of the system (the worker's identity is
+ *   `<pid>@<hostname>`).
+ * A permission missing at run time ends the step with Deno's `NotCapable` error naming the flag, never silently.
+ */
+export const DENO_WORKER_PERMISSIONS: readonly string[] = [
+  '--allow-read',
+  '--allow-write=/tmp',
+  '--allow-net',
+  '--allow-env',
+  '--allow-run',
+  '--allow-ffi=node_modules/@temporalio/core-bridge',
+  '--allow-sys=uid,gid,hostname',
+];
+
+/** The same V8 settings as {@link WORKER_NODE_OPTIONS}, in the form Deno takes them. */
+export const DENO_WORKER_V8_FLAGS = `--v8-flags=${WORKER_NODE_OPTIONS.join(',')}`;
+
+/** `deno run` with the worker's permissions and V8 settings: what comes before the entry module. */
+export const DENO_WORKER_RUN: readonly string[] = ['run', ...DENO_WORKER_PERMISSIONS, DENO_WORKER_V8_FLAGS];
+
+/** The Deno worker's command as `deno task worker` runs it (from the repository root), after `deno`. */
+export const DENO_WORKER_COMMAND: readonly string[] = [...DENO_WORKER_RUN, 'worker/main.ts'];

@@ -15,6 +15,12 @@ import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
 import { NO_TRACING, workerTracing, type WorkerTracing } from './tracing.ts';
 
+/** The runtime this worker runs on, as its start line names it: `node 24.x.y` or `deno 2.x.y`. */
+export function runtimeName(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  return deno ? `deno ${deno.version.deno}` : `node ${process.versions.node}`;
+}
+
 /** Connects to Temporal with the configured profile, TLS, API key and gRPC metadata (the CLI's resolver). */
 export async function connect(config: WorkerConfig): Promise<NativeConnection> {
   return NativeConnection.connect(connectionOptions(config.temporal));
@@ -186,6 +192,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       profile: `${config.temporal.profile.name} (${config.temporal.profile.file ?? 'default location'})`,
       tls: config.temporal.tls ? 'on' : 'off',
       bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
+      runtime: runtimeName(),
       catalog: config.catalogPath,
       payloadCodec: dataConverter ? 'aes-256-gcm' : 'none',
       stateKeys: config.stateKeys.map((k) => k.id).join(','),

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { SearchAttributeNames, TEMPORAL_DEFAULTS } from '../../domain/index.ts';
-import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
+import { DENO_WORKER_COMMAND, WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
 import { REPO, codecKey } from './helpers.ts';
 
 interface Service {
@@ -211,6 +211,13 @@ describe('Dockerfile (structure)', () => {
       ['node sandbox/cli.ts exec -- env', ...launchEnv, 'node', ...WORKER_NODE_OPTIONS, 'worker/main.ts'].join(' '),
       '`npm run worker` starts the worker as the image does (worker/launch.ts)',
     );
+    const deno = JSON.parse(readFileSync(`${REPO}deno.json`, 'utf8')) as { tasks: Record<string, string> };
+    assert.equal(
+      deno.tasks['worker'],
+      [...launchEnv, 'deno', ...DENO_WORKER_COMMAND].join(' '),
+      '`deno task worker` starts the worker with the permissions and settings the tests start it with (worker/launch.ts)',
+    );
+    assert.ok(!DENO_WORKER_COMMAND.includes('--allow-all') && !DENO_WORKER_COMMAND.includes('-A'), 'each permission named, no --allow-all');
   });
 
   it('ends with a stage of production dependencies, the prebuilt bundle and the sources, run by Node itself', () => {

@@ -219,8 +219,8 @@ describe('README: every command, run as written', () => {
     assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
-    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts']) {
-      const direct = command.includes('npx ');
+    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts', 'npm run -s deno -- task worker']) {
+      const direct = command !== 'npm run worker';
       // The product start is shown with a catalog of the reader's own (the quick start's).
       const worker = shell.start(command, direct ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
       background.push(worker); // stopped by the end of the file if an assertion fails first

@@ -11,7 +11,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto, { type temporal } from '@temporalio/proto';
-import { startWorkerProcess, type WorkerExit, type WorkerProcess } from '../support/processes.ts';
+import { startWorkerProcess, type WorkerExit, type WorkerProcess, type WorkerRuntime } from '../support/processes.ts';
 import { formatKillPoint, HELD_LINE, readKillLog, type KillPhase, type KillPoint } from './kill-worker.ts';
 
 /** The kill-matrix worker entry, relative to the repository root. */
@@ -112,21 +112,23 @@ async function outputMatches(worker: WorkerProcess, pattern: RegExp, what: strin
 
 /**
  * Starts a kill-matrix worker on `taskQueue` (without a point it never kills) and waits until it is held:
- * connected and bundled, not polling.
+ * connected and bundled, not polling. `runtime`: Node (default) or Deno.
  */
 export async function startHeldWorker(
   taskQueue: string,
-  options: { point?: KillPoint; workflowId?: string; logFile: string },
+  options: { point?: KillPoint; workflowId?: string; logFile: string; runtime?: WorkerRuntime; env?: Readonly<Record<string, string>> },
 ): Promise<HeldWorker> {
   const worker = startWorkerProcess({
     taskQueue,
     entry: KILL_WORKER_ENTRY,
+    ...(options.runtime ? { runtime: options.runtime } : {}),
     env: {
       LOGSTACK_KILL_AT: options.point ? formatKillPoint(options.point) : '',
       LOGSTACK_KILL_WORKFLOW: options.workflowId ?? '',
       LOGSTACK_KILL_LOG: options.logFile,
       LOGSTACK_KILL_HOLD: '1',
       LOGSTACK_SHUTDOWN_GRACE_SECONDS: '5',
+      ...options.env,
     },
   });
   spawned.add(worker);

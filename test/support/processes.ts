@@ -1,15 +1,22 @@
 /**
  * Child processes that tests run next to the sandbox: the real worker (`node <entry>`, Node's own type
- * stripping as in the image, `worker/main.ts` by default) and the controller stand-ins. Each is a real OS process, so a test can
+ * stripping as in the image, `worker/main.ts` by default; or on Deno, as `deno task worker` starts it) and the
+ * controller stand-ins. Each is a real OS process, so a test can
  * SIGTERM or SIGKILL it and start another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
+import { DENO_WORKER_RUN, WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../../worker/launch.ts';
 
 /** The repository root: every child process runs there. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The project's pinned Deno (the `deno` npm script's binary). */
+export const DENO = fileURLToPath(new URL('../../node_modules/@deno/linux-x64-glibc/deno', import.meta.url));
+
+/** The runtime a worker process runs on. */
+export type WorkerRuntime = 'node' | 'deno';
 
 /** How a worker process exited. */
 export interface WorkerExit {
@@ -40,11 +47,16 @@ export interface WorkerProcessOptions {
   readonly entry?: string;
   /** Keep the caller's LOGSTACK_WORKFLOW_BUNDLE / LOGSTACK_CODEC_KEYS; by default both are removed. */
   readonly inheritBundleAndCodec?: boolean;
+  /** Node (default: `node` with worker/launch.ts's options) or Deno (`deno run` with `deno task worker`'s permissions and V8 flags). */
+  readonly runtime?: WorkerRuntime;
 }
 
 const RUNNING_DEADLINE_MS = 120_000;
 
-/** Spawns a worker process on `taskQueue` with INFO JSON logs, started as the image starts it (worker/launch.ts). */
+/**
+ * Spawns a worker process on `taskQueue` with INFO JSON logs, started as the image starts it, or as `deno task
+ * worker` starts it (worker/launch.ts).
+ */
 export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, ...WORKER_PROCESS_ENV, LOGSTACK_LOG_LEVEL: 'INFO' };
   if (!options.inheritBundleAndCodec) {
@@ -52,7 +64,10 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
     delete env['LOGSTACK_CODEC_KEYS'];
   }
   Object.assign(env, options.env ?? {}, { LOGSTACK_TASK_QUEUE: options.taskQueue });
-  const child = spawn(process.execPath, [...WORKER_NODE_OPTIONS, options.entry ?? 'worker/main.ts'], {
+  const entry = options.entry ?? 'worker/main.ts';
+  const [command, args] =
+    options.runtime === 'deno' ? [DENO, [...DENO_WORKER_RUN, entry]] : [process.execPath, [...WORKER_NODE_OPTIONS, entry]];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
