@@ -41,8 +41,9 @@ export const WORKER_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARE
  * - `--allow-env`: the configuration (the worker's, Temporal's, AWS's and the tracing variables);
  * - `--allow-run`: `git`, `kubectl` (any path `LOGSTACK_KUBECTL` names) and a kubeconfig's exec credential plugins;
  * - `--allow-ffi=node_modules/@temporalio/core-bridge`: the Temporal SDK's Node-API bridge, and no other library;
- * - `--allow-sys=uid,gid,hostname`: what the SDK and the libraries ask of the system (the worker's identity is
- *   `<pid>@<hostname>`).
+ * - `--allow-sys=uid,gid,hostname,osRelease,homedir`: what the SDK and the libraries ask of the system — the
+ *   worker's identity is `<pid>@<hostname>`, the AWS SDK's user agent names the OS release, and AWS and
+ *   Kubernetes configuration defaults live in the home directory.
  * A permission missing at run time ends the step with Deno's `NotCapable` error naming the flag, never silently.
  */
 export const DENO_WORKER_PERMISSIONS: readonly string[] = [
@@ -52,7 +53,7 @@ export const DENO_WORKER_PERMISSIONS: readonly string[] = [
   '--allow-env',
   '--allow-run',
   '--allow-ffi=node_modules/@temporalio/core-bridge',
-  '--allow-sys=uid,gid,hostname',
+  '--allow-sys=uid,gid,hostname,osRelease,homedir',
 ];
 
 /** The same V8 settings as {@link WORKER_NODE_OPTIONS}, in the form Deno takes them. */

@@ -138,12 +138,23 @@ export function watchCollection(
       let gone = false;
       let controller: AbortController | undefined;
       let counted = false;
-      const onStop = (): void => controller?.abort();
+      let ended = false;
+      /**
+       * Ends the stream from this side: aborts the request and settles at once. The library reports the end of a
+       * stream it was asked to abort on Node, but not on Deno (the aborted body never errors or closes there), and
+       * a wait must not hang on that report.
+       */
+      const endStream = (): void => {
+        controller?.abort();
+        done(null);
+      };
+      const onStop = (): void => endStream();
       const handleEvent = (type: string, raw: unknown): void => {
+        if (ended) return; // a stream ended from this side may still deliver a line or two; the next one lists anew
         const obj = raw as WatchEventObject;
         if (type === 'ERROR') {
           if (obj.code === 410) gone = true;
-          controller?.abort();
+          endStream();
           return;
         }
         if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
@@ -154,6 +165,8 @@ export function watchCollection(
         onChange();
       };
       const done = (error: unknown): void => {
+        if (ended) return;
+        ended = true;
         stop.removeEventListener('abort', onStop);
         if (counted) openWatches--;
         counted = false;
@@ -171,11 +184,15 @@ export function watchCollection(
         )
         .then((c) => {
           controller = c;
+          if (ended) {
+            c.abort();
+            return;
+          }
           if (!c.signal.aborted) {
             openWatches++;
             counted = true;
           }
-          if (stop.aborted) c.abort();
+          if (stop.aborted) endStream();
         })
         .catch(done);
     });

@@ -315,6 +315,13 @@ describe('adversarial: ESO identity (sandbox dev cluster and moto)', () => {
     } finally {
       await deleteObject(cluster, { apiVersion: 'v1', kind: 'Namespace', name: outside });
       await deleteObject(cluster, { apiVersion: 'external-secrets.io/v1', kind: 'ClusterSecretStore', name: store });
+      // The namespace controller empties and removes the namespace after the call returns; the rows after this one
+      // compare inventories of the dev cluster, so this row ends only once nothing of it is left.
+      await eventually(
+        async () => (await readObject(cluster, { apiVersion: 'v1', kind: 'Namespace', name: outside })) === undefined,
+        60_000,
+        `namespace ${outside} gone`,
+      );
     }
   });
 
