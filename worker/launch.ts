@@ -40,7 +40,8 @@ export const WORKER_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARE
  * - `--allow-net`: Temporal, the API servers, AWS endpoints, notification receivers and the metrics listener;
  * - `--allow-env`: the configuration (the worker's, Temporal's, AWS's and the tracing variables);
  * - `--allow-run`: `git`, `kubectl` (any path `LOGSTACK_KUBECTL` names) and a kubeconfig's exec credential plugins;
- * - `--allow-ffi=node_modules/@temporalio/core-bridge`: the Temporal SDK's Node-API bridge, and no other library;
+ * - `--allow-ffi=node_modules/@temporalio/core-bridge,node_modules/@swc`: the Temporal SDK's Node-API bridge, and the
+ *   compiler the SDK's bundler uses when the worker bundles its workflows at start; no other native library;
  * - `--allow-sys=uid,gid,hostname,osRelease,homedir`: what the SDK and the libraries ask of the system — the
  *   worker's identity is `<pid>@<hostname>`, the AWS SDK's user agent names the OS release, and AWS and
  *   Kubernetes configuration defaults live in the home directory.
@@ -52,7 +53,7 @@ export const DENO_WORKER_PERMISSIONS: readonly string[] = [
   '--allow-net',
   '--allow-env',
   '--allow-run',
-  '--allow-ffi=node_modules/@temporalio/core-bridge',
+  '--allow-ffi=node_modules/@temporalio/core-bridge,node_modules/@swc',
   '--allow-sys=uid,gid,hostname,osRelease,homedir',
 ];
 
