@@ -148,7 +148,6 @@ export function watchCollection(
         controller?.abort();
         done(null);
       };
-      const onStop = (): void => endStream();
       const handleEvent = (type: string, raw: unknown): void => {
         if (ended) return; // a stream ended from this side may still deliver a line or two; the next one lists anew
         const obj = raw as WatchEventObject;
@@ -167,13 +166,13 @@ export function watchCollection(
       const done = (error: unknown): void => {
         if (ended) return;
         ended = true;
-        stop.removeEventListener('abort', onStop);
+        stop.removeEventListener('abort', endStream);
         if (counted) openWatches--;
         counted = false;
         const status = (error as { statusCode?: number } | null)?.statusCode;
         resolve({ gone: gone || status === 410, error: gone ? null : error });
       };
-      stop.addEventListener('abort', onStop, { once: true });
+      stop.addEventListener('abort', endStream, { once: true });
       stats.streams++;
       cluster.watcher
         .watch(

@@ -8,8 +8,8 @@ import type { CliIo } from '../../client/context.ts';
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** Node 24 from the project's `node` package (the machine's default node may be older). */
 export const NODE24 = `${REPO}node_modules/.bin/node`;
-/** The Deno binary shipped by `@deno/linux-x64-glibc`. */
-export const DENO = `${REPO}node_modules/@deno/linux-x64-glibc/deno`;
+/** The Deno binary shipped by `@deno/linux-x64-glibc` (one definition, with the worker processes'). */
+export { DENO } from '../support/processes.ts';
 
 /** A CLI run's exit code and output. */
 export interface CliRun {
