@@ -1,6 +1,6 @@
 /**
- * On the sandbox: the worker and the CLI, started with `node` alone, reach Temporal through a Temporal
- * profile that uses TLS. A TLS-terminating loopback proxy with a CA of its own stands in front of the
+ * On the sandbox: the worker and the CLI, started with `node` alone, and the worker on Deno as `deno task worker`
+ * starts it, reach Temporal through a Temporal profile that uses TLS. A TLS-terminating loopback proxy with a CA of its own stands in front of the
  * sandbox's Temporal; the CA is given only as `TEMPORAL_TLS_CA` (the older variable name), so both
  * programs must honour it. Without it, both refuse the proxy's certificate.
  */
@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { requireSandbox } from '../../sandbox/status.ts';
+import { DENO_WORKER_COMMAND } from '../../worker/launch.ts';
+import { DENO } from '../support/processes.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'logstack-tls-'));
@@ -45,9 +47,15 @@ function startProxy(target: string, key: Buffer, cert: Buffer): Promise<Server> 
 }
 
 /** Runs `node <script> …args` with `env` and resolves with its exit code and output. */
-function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, until?: RegExp): Promise<{ code: number | null; output: string }> {
+const runNode = (script: string, args: string[], env: NodeJS.ProcessEnv, until?: RegExp) => run(process.execPath, [script, ...args], env, until);
+
+/** Runs the worker on Deno as `deno task worker` starts it, with `env`; resolves with its exit code and output. */
+const runDenoWorker = (env: NodeJS.ProcessEnv, until?: RegExp) => run(DENO, [...DENO_WORKER_COMMAND], env, until);
+
+/** Runs `command …args` with `env`; SIGTERMs it once its output matches `until`; resolves with its exit code and output. */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, until?: RegExp): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let stopping = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -68,7 +76,7 @@ function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, until?:
   });
 }
 
-describe('a Temporal profile with TLS, CA from TEMPORAL_TLS_CA (worker and CLI on plain node)', () => {
+describe('a Temporal profile with TLS, CA from TEMPORAL_TLS_CA (worker and CLI on plain node, worker on Deno)', () => {
   let proxy: Server;
   let env: NodeJS.ProcessEnv;
   let withoutCa: NodeJS.ProcessEnv;
@@ -97,18 +105,30 @@ describe('a Temporal profile with TLS, CA from TEMPORAL_TLS_CA (worker and CLI o
     assert.equal(code, 0, output.slice(-3000));
   });
 
+  it('the worker on Deno connects through the proxy, polls and drains on SIGTERM', async () => {
+    const { code, output } = await runDenoWorker(env, /"state":"RUNNING"/);
+    assert.match(output, /"runtime":"deno 2\.\d+\.\d+".*"profile":"tls \(|"profile":"tls \(.*"runtime":"deno 2\.\d+\.\d+"/, output.slice(-3000));
+    assert.match(output, /"tls":"on"/);
+    assert.match(output, /"state":"RUNNING"/, output.slice(-3000));
+    assert.doesNotMatch(output, /NotCapable/);
+    assert.equal(code, 0, output.slice(-3000));
+  });
+
   it('the CLI reads the workflows through the proxy', async () => {
     const { code, output } = await runNode('client/cli.ts', ['status', '-o', 'json'], env);
     assert.equal(code, 0, output);
     assert.ok(Array.isArray(JSON.parse(output)), output);
   });
 
-  it('without the CA both refuse the proxy certificate and say where they tried', async () => {
+  it('without the CA the CLI and both workers refuse the proxy certificate and say where they tried', async () => {
     const cli = await runNode('client/cli.ts', ['status'], withoutCa);
     assert.equal(cli.code, 1, cli.output);
     assert.match(cli.output, /cannot reach Temporal at 127\.0\.0\.1:\d+ \(from profile "tls"/);
     const worker = await runNode('worker/main.ts', [], withoutCa);
     assert.equal(worker.code, 1, worker.output);
     assert.match(worker.output, /logstack worker: .*(certificate|Failed to connect|transport)/is);
+    const deno = await runDenoWorker(withoutCa);
+    assert.equal(deno.code, 1, deno.output);
+    assert.match(deno.output, /logstack worker: .*(certificate|Failed to connect|transport)/is);
   });
 });

@@ -5,7 +5,8 @@
  *    sandbox catalog, so the script runs `logstack promote --from dev --to staging --wait` on a real worker of this
  *    checkout (its own task queue) with the controller stand-ins, and ends with the CLI's exit code 0. The CLI process
  *    and the worker both have `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a local OTLP receiver: the CLI's start and the
- *    run (with its real activities) are one trace.
+ *    run (with its real activities) are one trace. The worker runs on Deno, as `deno task worker` starts it: this is
+ *    the proof that a Deno worker exports its traces.
  * 2. `kubectl apply --server-side -k gitops/overlays/staging`, by hand, of the exact commit the workflow applied
  *    (staging's verified revision, exported from the GitOps remote), as a server-side DRY RUN (`--dry-run=server
  *    -o json`: the field sets without changing the cluster):
@@ -80,7 +81,9 @@ describe('the ADR entry points on the staging cluster', () => {
 
   before(async () => {
     receiver = await startReceiver();
-    e2e = await startE2E({ workerEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
+    // The worker runs on Deno here: its traces reach the same receiver as the CLI's (Node's worker traces in the
+    // README's traces play and test/worker/tracing.test.ts).
+    e2e = await startE2E({ worker: 'deno', workerEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
     await endOrphanedLocks(e2e.client, ['dev', ENV], 'adr entry points');
     // Whatever ran before on this sandbox: dev has a verified revision to promote, and staging is bootstrapped
     // (its namespaces exist). Both bootstraps are idempotent.

@@ -1,7 +1,8 @@
 /**
  * The end-to-end harness: a real worker (real activities, the sandbox's clusters, moto, Git remote and
- * Temporal) on a task queue of its own, the controller stand-ins for the statuses of OLM, the Loki
- * Operator and the Cluster Logging Operator, the `logstack` CLI in-process, and the Temporal CLI binary.
+ * Temporal) on a task queue of its own — in this process on Node, or a worker process on Node or on Deno as
+ * `deno task worker` starts it — the controller stand-ins for the statuses of OLM, the Loki Operator and the
+ * Cluster Logging Operator, the `logstack` CLI in-process, and the Temporal CLI binary.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,14 +20,35 @@ import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
 import { workerOptions } from '../../worker/main.ts';
 import { workerTracing } from '../../worker/tracing.ts';
-import { startStandIns } from '../support/processes.ts';
+import { startStandIns, startWorkerProcess, stopWorker, type WorkerRuntime } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * Where the end-to-end worker runs: `in-process` (Node, this test's process, the default), or a worker process on
+ * `node` or `deno` (test/support/processes.ts: started as the image and as `deno task worker` start it).
+ */
+export type E2EWorker = 'in-process' | WorkerRuntime;
+
+/** The end-to-end suites run on each of these workers (`npm test` runs both). */
+export const E2E_WORKERS: readonly E2EWorker[] = ['in-process', 'deno'];
+
+/** Options of {@link startE2E}. */
+export interface E2EOptions {
+  /** Variables added to the worker's configuration (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`: the worker then traces). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
+  /** Where the worker runs; default `in-process`. */
+  readonly worker?: E2EWorker;
+}
 
 /** A running end-to-end environment; `stop()` ends the worker and the stand-ins. */
 export interface E2E {
   readonly sandbox: SandboxRuntime;
   readonly taskQueue: string;
+  /** Where the worker runs. */
+  readonly worker: E2EWorker;
+  /** What a worker process printed so far (empty for the in-process worker, which logs to this process). */
+  workerOutput(): string;
   readonly client: Client;
   /** Runs the logstack CLI in-process on this task queue; returns exit code and output. */
   cli(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
@@ -52,18 +74,49 @@ export function resultOf<T>(out: string): T {
   throw new Error(`no completed event in:\n${out}`);
 }
 
-/**
- * Starts the worker and the stand-ins. `workerEnv` adds variables to the worker's configuration (e.g.
- * `OTEL_EXPORTER_OTLP_ENDPOINT`: the worker then traces, as `runWorker` does).
- */
-export async function startE2E(options: { readonly workerEnv?: Readonly<Record<string, string>> } = {}): Promise<E2E> {
-  const sandbox = requireSandbox();
-  const taskQueue = `e2e-${process.pid}`;
-  const config = loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, ...options.workerEnv });
+/** A worker of the end-to-end run; `stop()` drains it. */
+interface RunningWorker {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the worker in this process, with the product's worker options and tracing. */
+async function startInProcess(config: ReturnType<typeof loadWorkerConfig>): Promise<RunningWorker> {
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
   const tracing = await workerTracing(config.tracing);
   const worker = await Worker.create(workerOptions(config, nativeConnection, undefined, tracing));
   const running = worker.run();
+  return {
+    output: () => '',
+    async stop() {
+      worker.shutdown();
+      await running;
+      await tracing.shutdown();
+      await nativeConnection.close();
+    },
+  };
+}
+
+/** Starts a worker process on `runtime`; resolves once it polls, rejects with its output if it cannot start. */
+async function startProcess(runtime: WorkerRuntime, taskQueue: string, env: Readonly<Record<string, string>>): Promise<RunningWorker> {
+  const worker = startWorkerProcess({ taskQueue, runtime, env });
+  await worker.running;
+  return { output: worker.output, stop: () => stopWorker(worker) };
+}
+
+/**
+ * Starts the worker (in this process, or a process on Node or Deno) and the stand-ins. `workerEnv` adds variables
+ * to the worker's configuration (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`: the worker then traces, as `runWorker` does).
+ */
+export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
+  const sandbox = requireSandbox();
+  const where = options.worker ?? 'in-process';
+  const taskQueue = `e2e-${where}-${process.pid}`;
+  const workerEnv = { ...options.workerEnv };
+  const worker =
+    where === 'in-process'
+      ? await startInProcess(loadWorkerConfig({ ...process.env, LOGSTACK_TASK_QUEUE: taskQueue, ...workerEnv }))
+      : await startProcess(where, taskQueue, workerEnv);
   const standIns = await startStandIns();
   const connection = await Connection.connect({ address: sandbox.temporal.address });
   const client = new Client({ connection });
@@ -73,6 +126,8 @@ export async function startE2E(options: { readonly workerEnv?: Readonly<Record<s
   return {
     sandbox,
     taskQueue,
+    worker: where,
+    workerOutput: () => worker.output(),
     client,
     async cli(...argv) {
       let out = '';
@@ -124,11 +179,11 @@ export async function startE2E(options: { readonly workerEnv?: Readonly<Record<s
           await handle.terminate(`end of the end-to-end run on ${taskQueue}`);
         }
       }
-      worker.shutdown();
-      await running;
-      await tracing.shutdown();
-      await nativeConnection.close();
+      await worker.stop();
       await connection.close();
+      // A permission the worker lacked on Deno fails the step that needed it; say so even if the step recovered.
+      const missing = /.*NotCapable.*/.exec(worker.output());
+      if (missing) throw new Error(`the ${where} worker lacked a permission: ${missing[0].slice(0, 500)}`);
     },
   };
 }

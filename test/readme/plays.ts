@@ -36,6 +36,7 @@ export const PLAYS = {
     'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
     'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
     'npm run -s deno -- task worker',
+    'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run -s deno -- task worker',
   ],
   cli: [
     'logstack validate',

@@ -115,6 +115,8 @@ function path2regex(glob: string): RegExp {
 describe('README: every command, run as written', () => {
   const shell = new ReadmeShell(TEMPORAL_CLI, KUBECTL, Object.keys(readInputs()));
   const background: Background[] = [];
+  /** The worker the CLI, Temporal CLI and ADR plays run on: the production start on Deno. */
+  let playsWorker: Background | undefined;
   const children: ChildProcess[] = [];
   let connection: Connection | undefined;
   let client: Client;
@@ -219,8 +221,14 @@ describe('README: every command, run as written', () => {
     assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
-    for (const command of ['npm run worker', 'npx node worker/main.ts', 'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts', 'npm run -s deno -- task worker']) {
-      const direct = command !== 'npm run worker';
+    for (const command of [
+      'npm run worker',
+      'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
+      'npx node worker/main.ts',
+      'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
+      'npm run -s deno -- task worker',
+    ]) {
+      const direct = !command.endsWith('npm run worker');
       // The product start is shown with a catalog of the reader's own (the quick start's).
       const worker = shell.start(command, direct ? { LOGSTACK_CATALOG: 'gitops/environments.yaml' } : {});
       background.push(worker); // stopped by the end of the file if an assertion fails first
@@ -231,11 +239,16 @@ describe('README: every command, run as written', () => {
       const end = await worker.stop('SIGTERM');
       assert.doesNotMatch(end.out, /"level":"ERROR"/, `${command} logged an error:\n${end.out.slice(-3000)}`);
     }
-    // The worker the CLI plays use: the production start, on the default task queue.
-    const worker = shell.start('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker');
+    // The worker the CLI plays use: the production start on Deno, on the default task queue (the sandbox's catalog,
+    // from this shell's published variables). Every CLI play below — bootstrap, rollout, promotion with approval and
+    // rejection, drift, its schedule, the migration plan — runs on it.
+    const worker = shell.start('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run -s deno -- task worker');
     background.push(worker);
+    playsWorker = worker;
     await worker.waitFor(/"state":"RUNNING"/);
     assert.match(worker.output(), /"bundle":"prebuilt"/);
+    assert.match(worker.output(), /"runtime":"deno 2\.\d+\.\d+"/);
+    assert.match(worker.output(), /"catalog":"[^"]*sandbox\/environments\.yaml"/);
     children.push(await startStandIns());
   });
 
@@ -330,6 +343,11 @@ describe('README: every command, run as written', () => {
   });
 
   it('traces: a worker and the CLI export to an OTLP receiver on 127.0.0.1:4318, one trace from the CLI start to the run', async () => {
+    // The Deno worker of the CLI, Temporal CLI and ADR plays drains, and needed no permission it was not given.
+    const plays = await playsWorker?.stop();
+    assert.ok(plays, 'the plays ran on the Deno worker');
+    assert.match(plays.out, /"state":"STOPPED"/);
+    assert.doesNotMatch(plays.out, /NotCapable/);
     for (const b of background.splice(0)) await b.stop(); // the worker below exports; the stand-ins keep running
     const receiver = await startReceiver(4318);
     try {

@@ -11,7 +11,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto, { type temporal } from '@temporalio/proto';
-import { startWorkerProcess, type WorkerExit, type WorkerProcess, type WorkerRuntime } from '../support/processes.ts';
+import { startWorkerProcess, stopWorker, type WorkerExit, type WorkerProcess, type WorkerRuntime } from '../support/processes.ts';
 import { formatKillPoint, HELD_LINE, readKillLog, type KillPhase, type KillPoint } from './kill-worker.ts';
 
 /** The kill-matrix worker entry, relative to the repository root. */
@@ -24,7 +24,6 @@ const RESULT_DEADLINE_MS = 300_000;
 /** How long a worker may take to start (up to held, or from released to polling). */
 const START_DEADLINE_MS = 180_000;
 /** How long a stopping worker may take before it is killed. */
-const STOP_DEADLINE_MS = 30_000;
 
 const STARTED = proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -151,15 +150,6 @@ export async function startPlainWorker(taskQueue: string, logFile: string): Prom
   return held.process;
 }
 
-/** Stops a worker: SIGTERM when it polls (drains, exits), SIGKILL when it is only held or stuck. */
-export async function stopWorker(worker: WorkerProcess | undefined): Promise<void> {
-  if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return;
-  const polling = /"state":"RUNNING"/.test(worker.output());
-  worker.child.kill(polling ? 'SIGTERM' : 'SIGKILL');
-  const timer = setTimeout(() => worker.child.kill('SIGKILL'), STOP_DEADLINE_MS);
-  await worker.exited;
-  clearTimeout(timer);
-}
 
 const millis = (ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number | null => {
   if (!ts) return null;

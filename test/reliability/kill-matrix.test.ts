@@ -38,7 +38,7 @@ import type { temporal } from '@temporalio/proto';
 import { percentile } from '../../bench/report.ts';
 import type { Environment } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
-import { ROOT, startStandIns, type WorkerProcess } from '../support/processes.ts';
+import { ROOT, startStandIns, stopWorker, type WorkerProcess } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
 import {
   compareWithOverlays,
@@ -63,7 +63,6 @@ import {
   runClean,
   scheduledActivities,
   startPlainWorker,
-  stopWorker,
   type KillOutcome,
   type PlannedActivity,
 } from './kill-chain.ts';

@@ -52,6 +52,8 @@ export interface WorkerProcessOptions {
 }
 
 const RUNNING_DEADLINE_MS = 120_000;
+/** How long a stopping worker may drain before it is killed. */
+const STOP_DEADLINE_MS = 30_000;
 
 /**
  * Spawns a worker process on `taskQueue` with INFO JSON logs, started as the image starts it, or as `deno task
@@ -111,4 +113,14 @@ export function startStandIns(): Promise<ChildProcess> {
     });
     child.once('exit', (code) => reject(new Error(`stand-ins exited with ${code}`)));
   });
+}
+
+/** Stops a worker: SIGTERM when it polls (drains, exits), SIGKILL when it is only held or stuck. */
+export async function stopWorker(worker: WorkerProcess | undefined): Promise<void> {
+  if (!worker || worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  const polling = /"state":"RUNNING"/.test(worker.output());
+  worker.child.kill(polling ? 'SIGTERM' : 'SIGKILL');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), STOP_DEADLINE_MS);
+  await worker.exited;
+  clearTimeout(timer);
 }

@@ -1,19 +1,20 @@
 /**
  * The worker on Deno 2, as `deno task worker` starts it (worker/launch.ts: its permissions and V8 settings), next
- * to the worker on Node, on the sandbox's real parts. Four generated environments of their own (the benchmarks'
- * estate: own buckets, secrets, IAM users, namespaces and a temporary Git remote), all on one task queue:
+ * to the worker on Node, on the sandbox's real parts. Six generated environments of their own (the benchmarks'
+ * estate: own buckets, secrets, IAM users, namespaces and a temporary Git remote):
  *
- * 1. a Deno worker alone, with the prebuilt workflow bundle, bootstraps an environment: every workflow and
- *    activity task ran on it;
+ * 1. a Deno worker alone, with the prebuilt workflow bundle, bootstraps an environment: every workflow and activity
+ *    task ran on it, and its Prometheus endpoint (served by the SDK's native runtime) counts the run;
  * 2. a Node worker (bundling on the fly) joins the same task queue: a bootstrap and a drift report complete on the
  *    mixed fleet (which worker takes which run is the server's choice: with eager activity execution a run's
  *    activities mostly stay on the worker that runs its workflow tasks);
- * 3. a worker killed right after an activity's side effect, before Temporal heard of it, and the run finished by a
- *    worker of the other runtime — a Deno worker killed after `ensureLokiCredentials` (IAM user and access key
- *    made), a Node worker killed after `seedLokiSecret` (secret version written) — with every AWS effect exactly
- *    once: one bucket, one principal, one active access key that the secret names, no repeated secret version.
- *    Each of these runs has workflow tasks on both runtimes: the other runtime replays the history the first one
- *    wrote, so the workflow code is deterministic across them.
+ * 3. handovers, four side by side, each on a task queue of its own: a worker killed at an activity's start (nothing
+ *    done yet) or right after its side effect (done, Temporal not told), and the run finished by a worker of the
+ *    other runtime — each runtime dies at both kinds of point, in `ensureLokiCredentials` (IAM user and access key)
+ *    and `seedLokiSecret` (secret version) — with every AWS effect exactly once: one bucket, one principal, one
+ *    active access key that the secret names, no repeated secret version. Each of these runs has workflow tasks on
+ *    both runtimes: the other runtime replays the history the first one wrote, so the workflow code is
+ *    deterministic across them.
  *
  * The controller stand-ins write the LokiStack and ClusterLogForwarder statuses the rollout gates wait for.
  */
@@ -28,11 +29,12 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createEstate, workerCloneDir, type Estate } from '../../bench/support-estate.ts';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type DriftResult, type Environment } from '../../domain/index.ts';
 import { writeWorkflowBundle } from '../../worker/bundle.ts';
+import { freePort } from '../reliability/private-temporal.ts';
 import { exactlyOnceProblems, readAwsState, type EffectsSnapshot } from '../reliability/effects.ts';
 import { resultOrExplain } from '../reliability/fault-runs.ts';
-import { startHeldWorker, stopWorker } from '../reliability/kill-chain.ts';
+import { startHeldWorker } from '../reliability/kill-chain.ts';
 import type { KillPoint } from '../reliability/kill-worker.ts';
-import { startStandIns, startWorkerProcess, type WorkerProcess, type WorkerRuntime } from '../support/processes.ts';
+import { startStandIns, startWorkerProcess, stopWorker, type WorkerProcess, type WorkerRuntime } from '../support/processes.ts';
 import { endLocksOnTaskQueue } from './sandbox-runs.ts';
 
 const taskQueue = `deno-worker-${process.pid}`;
@@ -63,6 +65,21 @@ async function activityStart(handle: WorkflowHandle, type: string): Promise<{ id
   throw new Error(`${handle.workflowId} has no started ${type}`);
 }
 
+/**
+ * The worker's Prometheus endpoint (`LOGSTACK_METRICS_ADDRESS`, served by the SDK's native runtime): the count of
+ * workflows completed on `queue`, summed over its series; fails if the endpoint does not answer.
+ */
+async function workflowsCompleted(address: string, queue: string): Promise<number> {
+  const response = await fetch(`http://${address}/metrics`);
+  assert.equal(response.status, 200, `GET http://${address}/metrics`);
+  let total = 0;
+  for (const line of (await response.text()).split('\n')) {
+    const m = /^temporal_workflow_completed(?:_total)?\{([^}]*)\} (\d+)/.exec(line);
+    if (m?.[1]?.includes(`task_queue="${queue}"`)) total += Number(m[2]);
+  }
+  return total;
+}
+
 describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () => {
   let estate: Estate;
   let standIns: ChildProcess;
@@ -71,6 +88,8 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
   let bundle: string;
   let logDir: string;
   const workers: WorkerProcess[] = [];
+  /** Every task queue a worker of this file polled. */
+  const queues: string[] = [taskQueue];
   const envs = (): readonly Environment[] => estate.environments;
 
   const startWorker = (runtime: WorkerRuntime, env: Record<string, string> = {}): WorkerProcess => {
@@ -79,9 +98,9 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     return worker;
   };
 
-  const startBootstrap = (env: Environment): Promise<WorkflowHandle> =>
+  const startBootstrap = (env: Environment, queue = taskQueue): Promise<WorkflowHandle> =>
     client.workflow.start(WorkflowTypes.bootstrapEnvironment, {
-      taskQueue,
+      taskQueue: queue,
       workflowId: workflowIds.bootstrap(env.name),
       args: [{ environment: env.name, revision: estate.commit }],
     });
@@ -93,7 +112,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
   };
 
   before(async () => {
-    estate = await createEstate({ count: 4, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'deno' });
+    estate = await createEstate({ count: 6, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'deno' });
     logDir = mkdtempSync(join(tmpdir(), 'logstack-deno-worker-'));
     bundle = join(estate.dir, 'workflow-bundle.js');
     await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
@@ -103,7 +122,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
   });
 
   after(async () => {
-    await endLocksOnTaskQueue(client, envs().map((e) => e.name), taskQueue, 'end of the Deno worker test').catch(() => undefined);
+    for (const queue of queues) await endLocksOnTaskQueue(client, envs().map((e) => e.name), queue, 'end of the Deno worker test').catch(() => undefined);
     await Promise.all(workers.map((w) => stopWorker(w)));
     standIns.kill('SIGTERM');
     await connection.close();
@@ -112,8 +131,9 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     await estate.cleanup();
   });
 
-  it('a Deno worker alone bootstraps an environment with the prebuilt bundle: every task ran on it', async () => {
-    const deno = startWorker('deno', { LOGSTACK_WORKFLOW_BUNDLE: bundle });
+  it('a Deno worker alone bootstraps an environment with the prebuilt bundle: every task ran on it, its metrics count it', async () => {
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const deno = startWorker('deno', { LOGSTACK_WORKFLOW_BUNDLE: bundle, LOGSTACK_METRICS_ADDRESS: metrics });
     await deno.running;
     assert.match(deno.output(), /"runtime":"deno 2\.\d+\.\d+"/);
     assert.match(deno.output(), /"bundle":"prebuilt"/);
@@ -122,6 +142,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     const handle = await startBootstrap(env);
     await bootstrapped(handle, env);
     assert.deepEqual(await taskWorkers(handle), [deno.identity]);
+    assert.ok((await workflowsCompleted(metrics, taskQueue)) >= 1, 'the Deno worker serves Prometheus metrics that count the run');
     assert.doesNotMatch(deno.output(), /NotCapable|"level":"ERROR"/, 'no permission missing, no error logged');
   });
 
@@ -148,35 +169,47 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     assert.match(deno.output(), /"state":"STOPPED"/, 'the Deno worker drains on SIGTERM');
   });
 
+  /**
+   * Each runtime dies at both kinds of kill point — at an activity's start (nothing done yet) and right after its side
+   * effect (done, Temporal not told) — and the other runtime finishes. The four run side by side, each on a task
+   * queue and an environment of its own, so the killed attempts' heartbeat timeouts overlap.
+   */
   const handovers: readonly { killed: WorkerRuntime; finisher: WorkerRuntime; point: KillPoint }[] = [
+    { killed: 'deno', finisher: 'node', point: { activityType: 'seedLokiSecret', phase: 'start' } },
     { killed: 'deno', finisher: 'node', point: { activityType: 'ensureLokiCredentials', phase: 'end' } },
+    { killed: 'node', finisher: 'deno', point: { activityType: 'ensureLokiCredentials', phase: 'start' } },
     { killed: 'node', finisher: 'deno', point: { activityType: 'seedLokiSecret', phase: 'end' } },
   ];
-  for (const [i, { killed, finisher, point }] of handovers.entries()) {
-    it(`a ${killed} worker killed after ${point.activityType}'s side effect: a ${finisher} worker finishes, each AWS effect once`, async () => {
-      const env = envs()[2 + i];
-      assert.ok(env);
-      const workflowId = workflowIds.bootstrap(env.name);
-      const logFile = join(logDir, `${env.name}.jsonl`);
-      const before: EffectsSnapshot = { aws: await readAwsState(estate.sandbox, env), pins: [] };
-      const withCatalog = { LOGSTACK_CATALOG: estate.catalogPath };
-      const dying = await startHeldWorker(taskQueue, { point, workflowId, logFile, runtime: killed, env: withCatalog });
-      const next = await startHeldWorker(taskQueue, { logFile, runtime: finisher, env: withCatalog });
-      workers.push(dying.process, next.process);
-      await dying.release();
-      const handle = await startBootstrap(env);
-      const exit = await dying.process.exited;
-      assert.equal(exit.signal, 'SIGKILL', `the ${killed} worker died at its kill point:\n${dying.process.output().slice(-2000)}`);
-      await next.release();
-      await bootstrapped(handle, env);
-      const started = await activityStart(handle, point.activityType);
-      assert.equal(started.identity, next.process.identity, `${point.activityType} completed on the ${finisher} worker`);
-      assert.ok(started.attempt >= 2, `the killed attempt was retried (attempt ${started.attempt})`);
-      assert.deepEqual(await taskWorkers(handle), [dying.process.identity, next.process.identity], `the run went from the ${killed} worker to the ${finisher} worker`);
-      // Pins are not compared: the estate's bootstrap pins nothing it is checked for here.
-      const afterRun: EffectsSnapshot = { aws: await readAwsState(estate.sandbox, env), pins: [] };
-      assert.deepEqual(exactlyOnceProblems(env, before, afterRun, { pins: 0 }), []);
-      await stopWorker(next.process);
-    });
-  }
+  describe('handovers between the runtimes, each AWS effect once', { concurrency: handovers.length }, () => {
+    for (const [i, { killed, finisher, point }] of handovers.entries()) {
+      const when = point.phase === 'start' ? `at ${point.activityType}'s start` : `after ${point.activityType}'s side effect`;
+      it(`a ${killed} worker killed ${when}: a ${finisher} worker finishes`, async () => {
+        const env = envs()[2 + i];
+        assert.ok(env);
+        const queue = `${taskQueue}-handover-${i}`;
+        queues.push(queue);
+        const workflowId = workflowIds.bootstrap(env.name);
+        const logFile = join(logDir, `${env.name}.jsonl`);
+        const before: EffectsSnapshot = { aws: await readAwsState(estate.sandbox, env), pins: [] };
+        const withCatalog = { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle };
+        const dying = await startHeldWorker(queue, { point, workflowId, logFile, runtime: killed, env: withCatalog });
+        const next = await startHeldWorker(queue, { logFile, runtime: finisher, env: withCatalog });
+        workers.push(dying.process, next.process);
+        await dying.release();
+        const handle = await startBootstrap(env, queue);
+        const exit = await dying.process.exited;
+        assert.equal(exit.signal, 'SIGKILL', `the ${killed} worker died at its kill point:\n${dying.process.output().slice(-2000)}`);
+        await next.release();
+        await bootstrapped(handle, env);
+        const started = await activityStart(handle, point.activityType);
+        assert.equal(started.identity, next.process.identity, `${point.activityType} completed on the ${finisher} worker`);
+        assert.ok(started.attempt >= 2, `the killed attempt was retried (attempt ${started.attempt})`);
+        assert.deepEqual(await taskWorkers(handle), [dying.process.identity, next.process.identity], `the run went from the ${killed} worker to the ${finisher} worker`);
+        // Pins are not compared: the estate's bootstrap pins nothing it is checked for here.
+        const afterRun: EffectsSnapshot = { aws: await readAwsState(estate.sandbox, env), pins: [] };
+        assert.deepEqual(exactlyOnceProblems(env, before, afterRun, { pins: 0 }), []);
+        await stopWorker(next.process);
+      });
+    }
+  });
 });
