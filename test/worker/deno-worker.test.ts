@@ -4,9 +4,10 @@
  * estate: own buckets, secrets, IAM users, namespaces and a temporary Git remote):
  *
  * 1. a Deno worker alone, with the prebuilt workflow bundle, bootstraps an environment: every workflow and activity
- *    task ran on it, and its Prometheus endpoint (served by the SDK's native runtime) counts the run;
- * 2. a Node worker (bundling on the fly) joins the same task queue: a bootstrap and a drift report complete on the
- *    mixed fleet (which worker takes which run is the server's choice: with eager activity execution a run's
+ *    task ran on it, every payload in its history is encrypted, and its Prometheus endpoint (served by the SDK's
+ *    native runtime) counts the run;
+ * 2. a Node worker (bundling on the fly) joins the same task queue: a bootstrap, a drift report and a rollout complete
+ *    on the mixed fleet (which worker takes which run is the server's choice: with eager activity execution a run's
  *    activities mostly stay on the worker that runs its workflow tasks);
  * 3. handovers, four side by side, each on a task queue of its own: a worker killed at an activity's start (nothing
  *    done yet) or right after its side effect (done, Temporal not told), and the run finished by a worker of the
@@ -15,6 +16,9 @@
  *    active access key that the secret names, no repeated secret version. Each of these runs has workflow tasks on
  *    both runtimes: the other runtime replays the history the first one wrote, so the workflow code is
  *    deterministic across them.
+ *
+ * Every worker here and the test's client use the product's payload codec (`LOGSTACK_CODEC_KEYS`, AES-GCM through
+ * WebCrypto), so each runtime encrypts what it writes to history and decrypts what the other wrote.
  *
  * The controller stand-ins write the LokiStack and ClusterLogForwarder statuses the rollout gates wait for.
  */
@@ -25,9 +29,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { dataConverterFromEnv, ENCRYPTED_ENCODING, generateCodecKey } from '../../codec/codec.ts';
 import { DefaultLogger } from '@temporalio/worker';
 import { createEstate, workerCloneDir, type Estate } from '../../bench/support-estate.ts';
-import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type DriftResult, type Environment } from '../../domain/index.ts';
+import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type DriftResult, type Environment, type RolloutResult } from '../../domain/index.ts';
 import { writeWorkflowBundle } from '../../worker/bundle.ts';
 import { freePort } from '../reliability/private-temporal.ts';
 import { exactlyOnceProblems, readAwsState, type EffectsSnapshot } from '../reliability/effects.ts';
@@ -38,6 +43,8 @@ import { startStandIns, startWorkerProcess, stopWorker, type WorkerProcess, type
 import { endLocksOnTaskQueue } from './sandbox-runs.ts';
 
 const taskQueue = `deno-worker-${process.pid}`;
+/** Every worker and the client of this file encrypt payloads with this key (the product's AES-GCM codec, WebCrypto). */
+const CODEC_KEYS = generateCodecKey('deno-test');
 
 /** The worker identities that ran the workflow's tasks (workflow task and activity starts), in first-seen order. */
 async function taskWorkers(handle: WorkflowHandle): Promise<string[]> {
@@ -63,6 +70,28 @@ async function activityStart(handle: WorkflowHandle, type: string): Promise<{ id
     }
   }
   throw new Error(`${handle.workflowId} has no started ${type}`);
+}
+
+/**
+ * Every payload in the workflow's history that is not encrypted, as `<path>: <encoding>` — except search attributes,
+ * which the server indexes and so must stay plain (names and revisions, never a secret), and the details of a
+ * `patched()` marker, which the SDK's core writes itself (the patch's name, a constant of the workflow code).
+ */
+async function plainPayloads(handle: WorkflowHandle): Promise<string[]> {
+  const { events } = await handle.fetchHistory();
+  const plain: string[] = [];
+  const visit = (value: unknown, path: string): void => {
+    if (!value || typeof value !== 'object' || value instanceof Uint8Array || /searchAttributes|details\.patch-data/i.test(path)) return;
+    const encoding = (value as { metadata?: Record<string, unknown> }).metadata?.['encoding'];
+    if (encoding instanceof Uint8Array && 'data' in value) {
+      const name = new TextDecoder().decode(encoding);
+      if (name !== ENCRYPTED_ENCODING) plain.push(`${path}: ${name}`);
+      return;
+    }
+    for (const [key, child] of Object.entries(value)) visit(child, `${path}.${key}`);
+  };
+  visit(events, 'events');
+  return plain;
 }
 
 /**
@@ -92,8 +121,11 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
   const queues: string[] = [taskQueue];
   const envs = (): readonly Environment[] => estate.environments;
 
+  /** What every worker of this file reads: the estate's catalog, the codec key. */
+  const workerEnv = (): Record<string, string> => ({ LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_CODEC_KEYS: CODEC_KEYS });
+
   const startWorker = (runtime: WorkerRuntime, env: Record<string, string> = {}): WorkerProcess => {
-    const worker = startWorkerProcess({ taskQueue, runtime, env: { LOGSTACK_CATALOG: estate.catalogPath, ...env } });
+    const worker = startWorkerProcess({ taskQueue, runtime, env: { ...workerEnv(), ...env } });
     workers.push(worker);
     return worker;
   };
@@ -118,7 +150,8 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
     standIns = await startStandIns();
     connection = await Connection.connect({ address: estate.sandbox.temporal.address });
-    client = new Client({ connection });
+    const dataConverter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: CODEC_KEYS }, 'default');
+    client = new Client({ connection, ...(dataConverter ? { dataConverter } : {}) });
   });
 
   after(async () => {
@@ -131,22 +164,24 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     await estate.cleanup();
   });
 
-  it('a Deno worker alone bootstraps an environment with the prebuilt bundle: every task ran on it, its metrics count it', async () => {
+  it('a Deno worker alone bootstraps an environment with the prebuilt bundle: every task ran on it, its payloads are encrypted, its metrics count it', async () => {
     const metrics = `127.0.0.1:${await freePort()}`;
     const deno = startWorker('deno', { LOGSTACK_WORKFLOW_BUNDLE: bundle, LOGSTACK_METRICS_ADDRESS: metrics });
     await deno.running;
     assert.match(deno.output(), /"runtime":"deno 2\.\d+\.\d+"/);
     assert.match(deno.output(), /"bundle":"prebuilt"/);
+    assert.match(deno.output(), /"payloadCodec":"aes-256-gcm"/);
     const [env] = envs();
     assert.ok(env);
     const handle = await startBootstrap(env);
     await bootstrapped(handle, env);
     assert.deepEqual(await taskWorkers(handle), [deno.identity]);
+    assert.deepEqual(await plainPayloads(handle), [], 'every payload in history is encrypted (but search attributes and patch markers)');
     assert.ok((await workflowsCompleted(metrics, taskQueue)) >= 1, 'the Deno worker serves Prometheus metrics that count the run');
     assert.doesNotMatch(deno.output(), /NotCapable|"level":"ERROR"/, 'no permission missing, no error logged');
   });
 
-  it('a Node worker joins the task queue: a bootstrap and a drift report complete on the mixed fleet', async () => {
+  it('a Node worker joins the task queue: a bootstrap, a drift report and a rollout complete on the mixed fleet', async () => {
     const [deno] = workers;
     const node = startWorker('node');
     await node.running;
@@ -162,11 +197,21 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     await bootstrapped(bootstrap, second);
     const report = (await resultOrExplain(drift)) as DriftResult;
     assert.deepEqual(report.remediated, [], 'a report changes nothing');
-    const ran = new Set([...(await taskWorkers(bootstrap)), ...(await taskWorkers(drift))]);
+    const rollout = await client.workflow.start(WorkflowTypes.rolloutEnvironment, {
+      taskQueue,
+      workflowId: workflowIds.rollout(first.name),
+      args: [{ environment: first.name, revision: estate.commit, reason: 'the mixed fleet' }],
+    });
+    const rolled = (await resultOrExplain(rollout)) as RolloutResult;
+    assert.deepEqual([rolled.revision, rolled.rolledBack], [estate.commit, false]);
+    const ran = new Set([...(await taskWorkers(bootstrap)), ...(await taskWorkers(drift)), ...(await taskWorkers(rollout))]);
     assert.ok(ran.size > 0 && [...ran].every((id) => id === deno.identity || id === node.identity), `tasks ran on the fleet's two workers only: ${[...ran].join(', ')}`);
     for (const w of [deno, node]) assert.doesNotMatch(w.output(), /NotCapable|"level":"ERROR"/);
-    await Promise.all([stopWorker(deno), stopWorker(node)]);
-    assert.match(deno.output(), /"state":"STOPPED"/, 'the Deno worker drains on SIGTERM');
+    // Ctrl-C: the Deno worker drains on SIGINT as on SIGTERM (the handovers stop theirs with SIGTERM) and exits 0.
+    deno.child.kill('SIGINT');
+    const [denoExit] = await Promise.all([deno.exited, stopWorker(node)]);
+    assert.equal(denoExit.code, 0, deno.output().slice(-2000));
+    assert.match(deno.output(), /"state":"STOPPED"/, 'the Deno worker drains on SIGINT');
   });
 
   /**
@@ -191,7 +236,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
         const workflowId = workflowIds.bootstrap(env.name);
         const logFile = join(logDir, `${env.name}.jsonl`);
         const before: EffectsSnapshot = { aws: await readAwsState(estate.sandbox, env), pins: [] };
-        const withCatalog = { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle };
+        const withCatalog = { ...workerEnv(), LOGSTACK_WORKFLOW_BUNDLE: bundle };
         const dying = await startHeldWorker(queue, { point, workflowId, logFile, runtime: killed, env: withCatalog });
         const next = await startHeldWorker(queue, { logFile, runtime: finisher, env: withCatalog });
         workers.push(dying.process, next.process);
