@@ -45,10 +45,6 @@ export interface E2EOptions {
 export interface E2E {
   readonly sandbox: SandboxRuntime;
   readonly taskQueue: string;
-  /** Where the worker runs. */
-  readonly worker: E2EWorker;
-  /** What a worker process printed so far (empty for the in-process worker, which logs to this process). */
-  workerOutput(): string;
   readonly client: Client;
   /** Runs the logstack CLI in-process on this task queue; returns exit code and output. */
   cli(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
@@ -126,8 +122,6 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   return {
     sandbox,
     taskQueue,
-    worker: where,
-    workerOutput: () => worker.output(),
     client,
     async cli(...argv) {
       let out = '';
