@@ -3,7 +3,7 @@
  * alive and healthy is left alone, so a second `up` is quick and changes nothing.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, cpSync, rmSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, cpSync, rmSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,22 @@ export function adminToken(): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/**
+ * The static token file every sandbox API server reads once, at its start: written only when its content changes,
+ * and then whole (a temporary file renamed over it). The three clusters start side by side; a server that read the
+ * file while another cluster's start was rewriting it in place would refuse the admin token until restarted.
+ */
+function ensureTokenFile(token: string, cluster: string): string {
+  const file = join(RUN_DIR, 'secrets', 'tokens.csv');
+  const content = `${token},logstack-admin,logstack-admin,"system:masters"\n`;
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== content) {
+    const partial = `${file}.${cluster}.partial`;
+    writeFileSync(partial, content, { mode: 0o600 });
+    renameSync(partial, file);
+  }
+  return file;
+}
+
 function ensureServiceAccountKeys(cluster: string): { key: string; pub: string } {
   const dir = join(RUN_DIR, cluster, 'pki');
   const key = join(dir, 'sa.key');
@@ -111,9 +127,8 @@ async function startEtcd(a: Artefacts, c: ClusterPorts, say: Say): Promise<void>
 async function startApiserver(a: Artefacts, c: ClusterPorts, say: Say): Promise<string> {
   const name = `kube-apiserver-${c.name}`;
   const certDir = join(RUN_DIR, c.name, 'pki');
-  const tokenFile = join(RUN_DIR, 'secrets', 'tokens.csv');
   const token = adminToken();
-  writeFileSync(tokenFile, `${token},logstack-admin,logstack-admin,"system:masters"\n`, { mode: 0o600 });
+  const tokenFile = ensureTokenFile(token, c.name);
   if (!runningPid(name)) {
     say(`starting kube-apiserver for ${c.name} on https://127.0.0.1:${c.apiserver}`);
     const sa = ensureServiceAccountKeys(c.name);
