@@ -115,13 +115,37 @@ async function sharedBundle(options: WorkerOptions, twoWorkers: boolean): Promis
   return { ...rest, interceptors: otherInterceptors, workflowBundle: { code: await bundleWorkflows() } };
 }
 
+/** The signals that start the drain. */
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+/** A shutdown signal repeated within this long of the first is the same request, forwarded once more. */
+const REPEAT_WINDOW_MS = 2_000;
+
 /** Installs the runtime (JSON logs, optional Prometheus) once per process. */
 export function installRuntime(config: WorkerConfig): void {
   Runtime.install({
     logger: jsonLogger(config.logLevel),
-    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    shutdownSignals: SHUTDOWN_SIGNALS,
     ...(config.metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress } } } } : {}),
   });
+  absorbForwardedSignals();
+}
+
+/**
+ * Keeps a drain going when the shutdown signal arrives twice at once. Ctrl-C in a terminal, or a signal to the
+ * process group, reaches the worker directly and again through `npm run` or `deno task`, which forward it; the SDK
+ * stops listening after the first, so the second would end the process mid-drain. A repeat within
+ * {@link REPEAT_WINDOW_MS} of the first is ignored; a later one is a deliberate second request, and ends the
+ * process at once (exit 130), as it would without this.
+ */
+function absorbForwardedSignals(): void {
+  let first: number | undefined;
+  const onSignal = (): void => {
+    const now = Date.now();
+    if (first === undefined) first = now;
+    else if (now - first > REPEAT_WINDOW_MS) process.exit(130);
+  };
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
 }
 
 /** The part of a worker {@link runTogether} uses. */
