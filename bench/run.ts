@@ -24,10 +24,12 @@ for (const { file, env = {} } of BENCHES) {
   if (!existsSync(`${ROOT}/${path}`)) continue;
   const name = [file, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(' ');
   process.stderr.write(`bench: ${name}\n`);
+  const started = performance.now();
   const result = spawnSync(process.execPath, [path], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) {
     failed++;
     process.stderr.write(`bench: ${name} failed (exit ${result.status})\n`);
   }
+  process.stderr.write(`bench: ${name} took ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
 process.exitCode = failed ? 1 : 0;

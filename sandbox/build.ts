@@ -71,14 +71,38 @@ async function buildKube(v: Versions, say: Say): Promise<{ kubeApiserver: string
   return built;
 }
 
-async function buildGoWrapper(name: string, source: string, goMod: string, binary: string, say: Say): Promise<string> {
+/**
+ * A dependency module built from a copy with some of its files replaced by files of this repository (Go refuses
+ * `-overlay` for files in the module cache, which is never edited): the copy sits in the build directory and the
+ * wrapper's go.mod points the module at it with a `replace` directive.
+ */
+interface PatchedModule {
+  readonly module: string;
+  readonly version: string;
+  /** Each path inside the module, mapped to the file of this repository that replaces it. */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+/** Copies `patched`'s module into `dir`/`name`, swaps its files, and returns the go.mod line that uses the copy. */
+async function copyPatchedModule(dir: string, name: string, patched: PatchedModule, logFile: string): Promise<string> {
+  const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${patched.module}@${patched.version}`], { env: goEnv() })) as { Dir: string };
+  const copy = join(dir, name);
+  cpSync(info.Dir, copy, { recursive: true });
+  await run('chmod', ['-R', 'u+w', copy], { logFile });
+  for (const [inModule, own] of Object.entries(patched.files)) cpSync(join(REPO_ROOT, own), join(copy, inModule));
+  return `replace ${patched.module} => ./${name}\n`;
+}
+
+/** Builds a one-file wrapper module around an upstream command, with one dependency module patched when given. */
+async function buildGoWrapper(name: string, source: string, goMod: string, binary: string, say: Say, patched?: PatchedModule): Promise<string> {
   const dir = buildDir(name);
   const bin = join(dir, 'bin', binary);
   if (existsSync(bin)) return bin;
   say(`building ${name}`);
   mkdirSync(dir, { recursive: true });
   cpSync(join(REPO_ROOT, source), join(dir, 'main.go'));
-  writeFileSync(join(dir, 'go.mod'), goMod);
+  const replace = patched ? await copyPatchedModule(dir, 'patched', patched, log(name)) : '';
+  writeFileSync(join(dir, 'go.mod'), `${goMod}${replace}`);
   await run('go', ['mod', 'tidy'], { cwd: dir, env: goEnv(), logFile: log(name) });
   await run('go', ['build', '-o', bin, '.'], { cwd: dir, env: goEnv(), logFile: log(name) });
   return bin;
@@ -93,15 +117,21 @@ const buildEtcd = (v: Versions, say: Say): Promise<string> =>
     say,
   );
 
+/**
+ * The upstream External Secrets controller with the AWS provider alone (`sandbox/go/eso/register/register.go`
+ * in place of the module's list of all 35 providers, in a copy of the module): the sandbox's stores are all AWS, and the other
+ * providers' SDKs were most of the sandbox's cold build.
+ */
 const buildExternalSecrets = (v: Versions, say: Say): Promise<string> => {
   const { module, version, replace } = v.go.externalSecrets;
   const replaces = Object.entries(replace).map(([from, to]) => `replace ${from} => ${to}\n`).join('');
   return buildGoWrapper(
-    `eso-${version}`,
+    `eso-${version}-aws`,
     'sandbox/go/eso/main.go',
     `module logstack.local/sandbox/eso\n\ngo 1.26\n\nrequire ${module} ${version}\n\n${replaces}`,
     'external-secrets',
     say,
+    { module, version, files: { 'pkg/provider/register/register.go': 'sandbox/go/eso/register/register.go' } },
   );
 };
 

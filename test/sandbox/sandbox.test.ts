@@ -1,9 +1,9 @@
 /**
  * Proof that the sandbox's parts are real: a workflow on the Temporal dev server, the Web UI over HTTP,
  * S3 and Secrets Manager in moto, CRD schemas enforced by each kube-apiserver, and the real External
- * Secrets controller syncing a moto secret into a Kubernetes Secret.
+ * Secrets controller syncing a moto secret into a Kubernetes Secret — built with its AWS provider alone.
  */
-import { describe, it, before } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Connection, Client } from '@temporalio/client';
@@ -187,5 +187,43 @@ describe('sandbox: External Secrets controller (real) syncs from moto', () => {
     }
     assert.ok(value, 'ESO created the Secret within 60 s');
     assert.equal(Buffer.from(value, 'base64').toString('utf8'), expected);
+  });
+});
+
+describe('sandbox: External Secrets controller carries the AWS provider alone (sandbox/go/eso/register)', () => {
+  const cluster = sandbox.clusters[0];
+  assert.ok(cluster);
+  const api = objectApi(cluster.context);
+  const namespace = 'sandbox-proof-providers';
+  const name = `fake-${randomUUID().slice(0, 8)}`;
+
+  after(() => api.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }).then(() => undefined, () => undefined));
+
+  it('leaves a store of another provider (fake) not Ready: no registered store backend for it', async () => {
+    const apply = (obj: k8s.KubernetesObject) => api.patch(obj, undefined, undefined, 'logstack', true, k8s.PatchStrategy.ServerSideApply);
+    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+    await apply({
+      apiVersion: 'external-secrets.io/v1',
+      kind: 'SecretStore',
+      metadata: { name, namespace },
+      spec: { provider: { fake: { data: [{ key: 'k', value: 'v' }] } } },
+    } as k8s.KubernetesObject);
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(sandbox.kubeconfig);
+    kc.setCurrentContext(cluster.context);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    type Condition = { type: string; status: string; reason?: string };
+    const deadline = Date.now() + 60_000;
+    let ready: Condition | undefined;
+    let refusal: string | undefined;
+    while (Date.now() < deadline && (ready === undefined || refusal === undefined)) {
+      const store = (await api.read({ apiVersion: 'external-secrets.io/v1', kind: 'SecretStore', metadata: { name, namespace } })) as { status?: { conditions?: Condition[] } };
+      ready = store.status?.conditions?.find((c) => c.type === 'Ready');
+      const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+      refusal = events.items.map((e) => e.message ?? '').find((m) => m.includes('failed to find registered store backend'));
+      if (ready === undefined || refusal === undefined) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.deepEqual([ready?.status, ready?.reason], ['False', 'InvalidProviderConfig'], `the fake store's Ready condition: ${JSON.stringify(ready)}`);
+    assert.match(refusal ?? '', /type: fake/);
   });
 });
