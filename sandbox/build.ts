@@ -45,10 +45,15 @@ async function buildTemporalCli(v: Versions, say: Say): Promise<string> {
   return bin;
 }
 
+/** Downloads `module@version` into the module cache (verified against go.sum's database) and returns what Go reports of it. */
+async function downloadModule(module: string, version: string): Promise<{ Dir: string; GoMod: string }> {
+  return JSON.parse(await capture('go', ['mod', 'download', '-json', `${module}@${version}`], { env: goEnv() })) as { Dir: string; GoMod: string };
+}
+
 /** Generates the wrapper module's go.mod: require k8s.io/kubernetes and map every staging module to its release. */
 async function kubeGoMod(v: Versions): Promise<string> {
   const { module, version, staging } = v.go.kubernetes;
-  const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${module}@${version}`], { env: goEnv() })) as { GoMod: string };
+  const info = await downloadModule(module, version);
   const upstream = readFileSync(info.GoMod, 'utf8');
   const stagingModules = [...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s*=>\s*\.\/staging\//gm)].map((m) => m[1]);
   const replaces = stagingModules.map((m) => `\t${m} => ${m} ${staging}`).join('\n');
@@ -85,7 +90,7 @@ interface PatchedModule {
 
 /** Copies `patched`'s module into `dir`/`name`, swaps its files, and returns the go.mod line that uses the copy. */
 async function copyPatchedModule(dir: string, name: string, patched: PatchedModule, logFile: string): Promise<string> {
-  const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${patched.module}@${patched.version}`], { env: goEnv() })) as { Dir: string };
+  const info = await downloadModule(patched.module, patched.version);
   const copy = join(dir, name);
   cpSync(info.Dir, copy, { recursive: true });
   await run('chmod', ['-R', 'u+w', copy], { logFile });
@@ -139,7 +144,7 @@ const buildExternalSecrets = (v: Versions, say: Say): Promise<string> => {
 async function collectCrds(v: Versions): Promise<string[]> {
   const files: string[] = [];
   for (const spec of Object.values(v.go.crdModules)) {
-    const info = JSON.parse(await capture('go', ['mod', 'download', '-json', `${spec.module}@${spec.version}`], { env: goEnv() })) as { Dir: string };
+    const info = await downloadModule(spec.module, spec.version);
     const dir = join(info.Dir, spec.dir);
     const names = spec.files === '*.yaml' ? readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml') : spec.files;
     files.push(...names.map((f) => join(dir, f)));
