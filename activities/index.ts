@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
 import type { StateKey } from '../domain/index.ts';
 import { createWaitForArgoAppAtRevision } from './argocd/application.ts';
@@ -24,6 +23,7 @@ import { type OverlayRenderer, createOverlayRenderer } from './gitops/render.ts'
 import { createApplyOverlay } from './kubernetes/activities.ts';
 import { withLivenessHeartbeat } from './kubernetes/activity-scope.ts';
 import { type KubeClusters, createKubeClusters } from './kubernetes/cluster.ts';
+import { type Kubeconfig, loadDefaultKubeconfig } from './kubernetes/kubeconfig.ts';
 import { createLockActivities } from './lock/lock.ts';
 import { createLokiGates } from './loki/gates.ts';
 import { createMigrationActivities } from './migration/adopt.ts';
@@ -41,7 +41,7 @@ export interface ActivityDeps {
    */
   readonly stateKeys: readonly StateKey[];
   /** kubeconfig path or a loaded config with one context per environment; default: `KUBECONFIG` / `~/.kube/config`. */
-  readonly kubeconfig?: string | KubeConfig;
+  readonly kubeconfig?: string | Kubeconfig;
   /** AWS endpoint override (the sandbox's moto). */
   readonly awsEndpoint?: string;
   /** Prebuilt AWS clients (otherwise built from `awsEndpoint` and the default credential chain). */
@@ -104,10 +104,7 @@ function lazyGit(deps: ActivityDeps): { repo: () => Promise<GitRepo>; renderer: 
 }
 
 function kubeClusters(kubeconfig: ActivityDeps['kubeconfig']): KubeClusters {
-  if (kubeconfig !== undefined) return createKubeClusters(kubeconfig);
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return createKubeClusters(kc);
+  return createKubeClusters(kubeconfig ?? loadDefaultKubeconfig());
 }
 
 /** Every activity heartbeats while it runs (see {@link withLivenessHeartbeat}). */

@@ -13,9 +13,10 @@
  * statuses themselves on their own objects are never overtaken. Only the demo and end-to-end runs
  * start them (`npm run sandbox -- stand-ins`). Nothing here is product code.
  */
-import * as k8s from '@kubernetes/client-node';
-import { PooledKubeConfig } from '../activities/kubernetes/cluster.ts';
-import { kubeRequest } from '../activities/kubernetes/rest.ts';
+import { listObjects } from '../activities/kubernetes/apply.ts';
+import { type KubeCluster, createKubeClusters } from '../activities/kubernetes/cluster.ts';
+import type { KubeObject } from '../activities/kubernetes/objects.ts';
+import { KubeApiError, PatchType } from '../activities/kubernetes/rest.ts';
 import { INVENTORY_LABEL } from '../domain/index.ts';
 import { requireSandbox } from './status.ts';
 
@@ -23,7 +24,12 @@ const SIMULATE = 'sandbox.logstack.io/simulate';
 const STAND_IN_LABEL = 'sandbox.logstack.io/stand-in';
 const delayMs = Number(process.env['LOGSTACK_STAND_IN_DELAY_MS'] ?? '300');
 
-type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+type Obj = KubeObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+/** A create that finds the object already there (409) counts as done. */
+const alreadyThere = (e: unknown): void => {
+  if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+};
 
 const now = (): string => new Date().toISOString();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -34,16 +40,18 @@ function condition(type: string, status: 'True' | 'False', reason: string, messa
 
 class ClusterStandIn {
   readonly name: string;
-  private readonly kc: k8s.KubeConfig;
-  private readonly api: k8s.KubernetesObjectApi;
+  private readonly cluster: KubeCluster;
   private readonly seen = new Map<string, string>();
 
   constructor(name: string, context: string, kubeconfig: string) {
     this.name = name;
-    this.kc = new PooledKubeConfig();
-    this.kc.loadFromFile(kubeconfig);
-    this.kc.setCurrentContext(context);
-    this.api = k8s.KubernetesObjectApi.makeApiClient(this.kc);
+    this.cluster = createKubeClusters(kubeconfig).forContext(context);
+  }
+
+  /** Creates one object (in its namespace). */
+  private async create(obj: Obj): Promise<void> {
+    const info = await this.cluster.resource(obj.apiVersion, obj.kind);
+    await this.cluster.request({ method: 'POST', path: this.cluster.collectionPath(info, obj.metadata.namespace), body: obj });
   }
 
   /** Merge-patches the status subresource, as the controller would. */
@@ -51,11 +59,11 @@ class ClusterStandIn {
     const [group, version] = (obj.apiVersion ?? '').split('/');
     const plural = `${(obj.kind ?? '').toLowerCase()}s`;
     const ns = obj.metadata?.namespace;
-    await kubeRequest(this.kc, {
+    await this.cluster.request({
       method: 'PATCH',
       path: `/apis/${group}/${version}${ns ? `/namespaces/${ns}` : ''}/${plural}/${obj.metadata?.name}/status`,
       body: { status },
-      contentType: 'application/merge-patch+json',
+      contentType: PatchType.MergePatch,
     });
   }
 
@@ -97,16 +105,14 @@ class ClusterStandIn {
     const planName = `install-${csvName.replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63).replace(/-+$/, '');
     if (!this.changed(obj, `${csvName}:${manual}`)) return;
     await sleep(delayMs);
-    await this.api
+    await this
       .create({
         apiVersion: 'operators.coreos.com/v1alpha1',
         kind: 'InstallPlan',
         metadata: { name: planName, namespace: ns, labels: { [`operators.coreos.com/${String(spec['name'])}.${ns}`]: '', [STAND_IN_LABEL]: 'true' } },
         spec: { approval: manual ? 'Manual' : 'Automatic', approved: !manual, clusterServiceVersionNames: [csvName] },
       })
-      .catch((e: unknown) => {
-        if (!(e instanceof k8s.ApiException && e.code === 409)) throw e;
-      });
+      .catch(alreadyThere);
     await this.writeStatus(obj, {
       lastUpdated: now(),
       state: manual ? 'UpgradePending' : 'AtLatestKnown',
@@ -123,7 +129,7 @@ class ClusterStandIn {
     const ns = obj.metadata?.namespace ?? 'default';
     if (!csvName) return;
     await this.writeStatus(obj, { phase: 'Complete', catalogSources: [] });
-    const subs = (await this.api.list('operators.coreos.com/v1alpha1', 'Subscription', ns)).items as Obj[];
+    const subs = (await listObjects(this.cluster, { apiVersion: 'operators.coreos.com/v1alpha1', kind: 'Subscription', namespace: ns })).items as Obj[];
     const sub = subs.find((s) => (s.status?.['currentCSV'] as string | undefined) === csvName);
     if (sub) await this.install(sub, csvName);
   }
@@ -136,9 +142,7 @@ class ClusterStandIn {
       metadata: { name: csvName, namespace: ns },
       spec: { displayName: `${String(sub.spec?.['name'])} (sandbox stand-in)`, install: { strategy: 'deployment', spec: { deployments: [] } } },
     };
-    await this.api.create(csv).catch((e: unknown) => {
-      if (!(e instanceof k8s.ApiException && e.code === 409)) throw e;
-    });
+    await this.create(csv).catch(alreadyThere);
     await sleep(delayMs);
     await this.writeStatus(csv, { phase: 'Succeeded', reason: 'InstallSucceeded', message: 'install strategy completed (sandbox stand-in)', lastUpdateTime: now() });
     await this.writeStatus(sub, { ...(sub.status ?? {}), lastUpdated: now(), state: 'AtLatestKnown', currentCSV: csvName, installedCSV: csvName });
@@ -160,22 +164,22 @@ class ClusterStandIn {
 
   /** Watches one kind across namespaces, re-establishing the watch whenever it ends. */
   async watch(path: string, handler: (obj: Obj) => Promise<void>): Promise<never> {
-    const watch = new k8s.Watch(this.kc);
+    const forever = new AbortController().signal;
     for (;;) {
-      await new Promise<void>((resolve) => {
-        watch
-          .watch(
-            path,
-            {},
-            (type: string, obj: Obj) => {
-              if ((type === 'ADDED' || type === 'MODIFIED') && this.delivered(obj)) {
-                handler(obj).catch((e: unknown) => process.stderr.write(`stand-in ${this.name} ${obj.kind}/${obj.metadata?.name}: ${String(e)}\n`));
-              }
-            },
-            () => resolve(),
-          )
-          .catch(() => resolve());
-      });
+      await this.cluster
+        .watch(
+          path,
+          {},
+          (type: string, raw: unknown) => {
+            const obj = raw as Obj;
+            if ((type === 'ADDED' || type === 'MODIFIED') && this.delivered(obj)) {
+              handler(obj).catch((e: unknown) => process.stderr.write(`stand-in ${this.name} ${obj.kind}/${obj.metadata?.name}: ${String(e)}\n`));
+            }
+          },
+          forever,
+          5 * 60_000,
+        )
+        .catch(() => undefined);
       await sleep(500);
     }
   }

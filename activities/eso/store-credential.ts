@@ -13,14 +13,13 @@
  * compared by hash and never enters history.
  */
 import { createHash } from 'node:crypto';
-import { PatchStrategy } from '@kubernetes/client-node';
 import { GITOPS_NAMES } from '../../domain/gitops.ts';
 import type { Environment } from '../../domain/index.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import { accountIdLookup, assertAwsInput, currentCancellationSignal } from '../aws/common.ts';
 import { type ReaderScope, assertReaderScope, ensureStoreReaderKey, ensureStoreReaderRole, ensureStoreReaderUser } from '../aws/store-reader.ts';
 import { fromDomainError } from '../errors.ts';
-import { applyBody, readObject, serverSideApply, toJson } from '../kubernetes/apply.ts';
+import { applyAs, readObject, serverSideApply } from '../kubernetes/apply.ts';
 import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { mapWriteError } from '../kubernetes/failures.ts';
 
@@ -151,7 +150,7 @@ export function createEnsureStoreCredential(deps: StoreCredentialDeps) {
 async function applyRoleAnnotation(cluster: KubeCluster, namespace: string, name: string, roleArn: string): Promise<void> {
   const obj = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace, annotations: { [ROLE_ARN_ANNOTATION]: roleArn } } };
   try {
-    toJson(await cluster.objects.patch(applyBody(obj), undefined, undefined, STORE_IDENTITY_FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    await applyAs(cluster, obj, STORE_IDENTITY_FIELD_MANAGER, { force: true });
   } catch (error) {
     throw mapWriteError(error, `ServiceAccount ${namespace}/${name}`, `cluster "${cluster.context}"`);
   }

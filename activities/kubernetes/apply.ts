@@ -1,13 +1,13 @@
 /**
- * Object verbs on top of the generic `KubernetesObjectApi`: server-side apply with the `logstack`
- * field manager and the apply-patch content type, read, merge patch, status patch and delete. Every
- * write maps apiserver rejections to typed failures (see failures.ts).
+ * Object verbs on a cluster's transport: server-side apply with the `logstack` field manager and the
+ * apply-patch content type, read, merge patch, status patch, delete and paged lists. Every write maps
+ * apiserver rejections to typed failures (see failures.ts).
  */
-import { type KubernetesObject, PatchStrategy } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../../domain/index.ts';
 import type { KubeCluster } from './cluster.ts';
 import { apiErrorOf, isNotFound, mapWriteError } from './failures.ts';
 import { type KubeObject, refOf } from './objects.ts';
+import { PatchType } from './rest.ts';
 
 /** Options of one server-side apply. */
 export interface ApplyOptions {
@@ -28,20 +28,30 @@ export interface ObjectHeader {
   readonly namespace?: string | undefined;
 }
 
-/** The object as plain JSON (the client deserialises built-in kinds into classes with Dates). */
-export function toJson<T = KubeObject>(value: unknown): T {
-  return JSON.parse(JSON.stringify(value)) as T;
-}
-
 function headerRef(h: ObjectHeader): string {
   return refOf({ kind: h.kind, metadata: { name: h.name, ...(h.namespace ? { namespace: h.namespace } : {}) } });
 }
 
 /** The object as an apply body: no server-owned metadata and no status (status is the controller's). */
-export function applyBody(obj: KubeObject): KubernetesObject {
+export function applyBody(obj: KubeObject): KubeObject {
   const { managedFields: _m, resourceVersion: _r, uid: _u, generation: _g, creationTimestamp: _c, ...metadata } = obj.metadata;
   const { status: _s, ...rest } = obj;
-  return { ...rest, metadata } as KubernetesObject;
+  return { ...rest, metadata };
+}
+
+/**
+ * Server-side applies `obj` as `fieldManager` (the apiserver answers 409 on conflicts unless `force`).
+ * The kind must be served (discovery); errors are the transport's, unmapped.
+ */
+export async function applyAs(cluster: KubeCluster, obj: KubeObject, fieldManager: string, options: ApplyOptions = {}): Promise<KubeObject> {
+  const info = await cluster.resource(obj.apiVersion, obj.kind);
+  return cluster.request<KubeObject>({
+    method: 'PATCH',
+    path: cluster.objectPath(info, obj.metadata.name, obj.metadata.namespace),
+    query: { fieldManager, force: options.force ? true : undefined, dryRun: options.dryRun ? 'All' : undefined },
+    contentType: PatchType.Apply,
+    body: applyBody(obj),
+  });
 }
 
 /**
@@ -52,15 +62,7 @@ export function applyBody(obj: KubeObject): KubernetesObject {
 export async function serverSideApply(cluster: KubeCluster, obj: KubeObject, options: ApplyOptions = {}): Promise<KubeObject> {
   await cluster.resource(obj.apiVersion, obj.kind);
   try {
-    const result = await cluster.objects.patch(
-      applyBody(obj),
-      undefined,
-      options.dryRun ? 'All' : undefined,
-      FIELD_MANAGER,
-      options.force ?? false,
-      PatchStrategy.ServerSideApply,
-    );
-    return toJson(result);
+    return await applyAs(cluster, obj, FIELD_MANAGER, options);
   } catch (error) {
     throw mapWriteError(error, refOf(obj), `cluster "${cluster.context}"`);
   }
@@ -71,10 +73,9 @@ export async function serverSideApply(cluster: KubeCluster, obj: KubeObject, opt
  * @throws ApplicationFailure `MissingCustomResource` when the kind is not served.
  */
 export async function readObject(cluster: KubeCluster, header: ObjectHeader): Promise<KubeObject | undefined> {
-  await cluster.resource(header.apiVersion, header.kind);
+  const info = await cluster.resource(header.apiVersion, header.kind);
   try {
-    const spec = { apiVersion: header.apiVersion, kind: header.kind, metadata: { name: header.name, ...(header.namespace ? { namespace: header.namespace } : {}) } };
-    return toJson(await cluster.objects.read(spec));
+    return await cluster.request<KubeObject>({ method: 'GET', path: cluster.objectPath(info, header.name, header.namespace) });
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw mapWriteError(error, headerRef(header), `cluster "${cluster.context}"`);
@@ -90,9 +91,9 @@ export async function mergePatch(cluster: KubeCluster, header: ObjectHeader, pat
   try {
     return await cluster.request<KubeObject>({
       method: 'PATCH',
-      path: `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}`,
+      path: cluster.objectPath(info, header.name, header.namespace),
       query: { fieldManager: FIELD_MANAGER },
-      contentType: PatchStrategy.MergePatch,
+      contentType: PatchType.MergePatch,
       body: patch,
     });
   } catch (error) {
@@ -108,9 +109,9 @@ export async function mergePatch(cluster: KubeCluster, header: ObjectHeader, pat
  */
 export async function patchStatus(cluster: KubeCluster, header: ObjectHeader, status: Record<string, unknown>, fieldManager: string): Promise<KubeObject> {
   const info = await cluster.resource(header.apiVersion, header.kind);
-  const path = `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}`;
+  const path = cluster.objectPath(info, header.name, header.namespace);
   const patch = (target: string) =>
-    cluster.request<KubeObject>({ method: 'PATCH', path: target, query: { fieldManager }, contentType: PatchStrategy.MergePatch, body: { status } });
+    cluster.request<KubeObject>({ method: 'PATCH', path: target, query: { fieldManager }, contentType: PatchType.MergePatch, body: { status } });
   try {
     return await patch(`${path}/status`);
   } catch (error) {
@@ -124,10 +125,14 @@ export async function patchStatus(cluster: KubeCluster, header: ObjectHeader, st
  * @returns true when this call deleted it.
  */
 export async function deleteObject(cluster: KubeCluster, header: ObjectHeader, options: { dryRun?: boolean } = {}): Promise<boolean> {
-  await cluster.resource(header.apiVersion, header.kind);
+  const info = await cluster.resource(header.apiVersion, header.kind);
   try {
-    const spec = { apiVersion: header.apiVersion, kind: header.kind, metadata: { name: header.name, ...(header.namespace ? { namespace: header.namespace } : {}) } };
-    await cluster.objects.delete(spec, undefined, options.dryRun ? 'All' : undefined, undefined, undefined, 'Background');
+    await cluster.request({
+      method: 'DELETE',
+      path: cluster.objectPath(info, header.name, header.namespace),
+      query: { dryRun: options.dryRun ? 'All' : undefined },
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' },
+    });
     return true;
   } catch (error) {
     if (isNotFound(error)) return false;

@@ -1,11 +1,12 @@
 /**
- * One client per environment's kubeconfig context: the generic `KubernetesObjectApi` for object
- * verbs, a raw JSON transport for subresources, a `Watch`, and cached discovery (Kind → resource).
+ * One client per environment's kubeconfig context: JSON requests and watches over one keep-alive
+ * connection pool (rest.ts), and cached discovery (Kind → resource). Object verbs build on it (apply.ts).
  */
-import { KubeConfig, KubernetesObjectApi, type RequestContext, Watch } from '@kubernetes/client-node';
+import { delimiter } from 'node:path';
 import { FailureType } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
-import { KubeApiError, type KubeRequest, kubeRequest } from './rest.ts';
+import { type Kubeconfig, loadKubeconfigFiles } from './kubeconfig.ts';
+import { KubeApiError, type KubeRequest, type KubeTransport, type WatchHandler, createTransport } from './rest.ts';
 
 /** Where a kind is served: its plural resource name and whether it is namespaced. */
 export interface ResourceInfo {
@@ -18,12 +19,12 @@ export interface ResourceInfo {
 /** Everything activities need to talk to one cluster. */
 export interface KubeCluster {
   readonly context: string;
-  readonly config: KubeConfig;
-  /** Generic object verbs (create, read, list, patch incl. server-side apply, delete). */
-  readonly objects: KubernetesObjectApi;
-  readonly watcher: Watch;
-  /** A raw JSON request (subresources, lists for watches, metrics). */
+  /** The context's namespace: where a namespaced object that names none is written (`default` unless the context says). */
+  readonly defaultNamespace: string;
+  /** A JSON request (see {@link KubeTransport.request}). */
   request<T>(request: KubeRequest): Promise<T>;
+  /** A watch stream (see {@link KubeTransport.watch}). */
+  watch(path: string, query: KubeRequest['query'], onEvent: WatchHandler, signal: AbortSignal, idleMs: number): Promise<void>;
   /**
    * Where `kind` of `apiVersion` is served.
    * @throws ApplicationFailure `MissingCustomResource` when the cluster does not serve it.
@@ -33,6 +34,8 @@ export interface KubeCluster {
   tryResource(apiVersion: string, kind: string): Promise<ResourceInfo | undefined>;
   /** The collection path of `kind`, in `namespace` when the kind is namespaced. */
   collectionPath(info: ResourceInfo, namespace?: string): string;
+  /** The path of one object; a namespaced kind without `namespace` is in {@link defaultNamespace}. */
+  objectPath(info: ResourceInfo, name: string, namespace?: string): string;
   /** Forgets cached discovery (after CRDs were installed). */
   forgetDiscovery(): void;
 }
@@ -50,35 +53,16 @@ interface ApiResourceList {
   readonly resources: readonly { name: string; kind: string; namespaced: boolean }[];
 }
 
-/**
- * A `KubeConfig` whose requests share one connection pool. The client library builds a new undici `Agent` for
- * every request it authenticates, so each object call, list and watch would open its own TLS connection
- * (parsing the CA and handshaking again) and none would be reused. Here the first request's dispatcher, built
- * from the context's TLS settings, serves every later one: keep-alive connections are reused across the
- * generic object API, watches and raw requests. Credentials (bearer tokens, exec plugins) are still applied to
- * every request; TLS material (CA, client certificate) is read once per context for the life of the worker.
- */
-export class PooledKubeConfig extends KubeConfig {
-  #dispatcher: ReturnType<RequestContext['getDispatcher']> | undefined;
-
-  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
-    this.#dispatcher ??= context.getDispatcher();
-    if (this.#dispatcher) context.setDispatcher(this.#dispatcher);
-  }
-}
-
 function groupPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
 
-function createCluster(base: KubeConfig, context: string): KubeCluster {
-  const config = new PooledKubeConfig();
-  config.loadFromString(base.exportConfig());
-  config.setCurrentContext(context);
+function createCluster(kubeconfig: Kubeconfig, context: string): KubeCluster {
+  const connection = kubeconfig.connection(context);
+  const transport: KubeTransport = createTransport(connection);
   const discovery = new Map<string, Promise<ApiResourceList | undefined>>();
 
-  const request = <T>(req: KubeRequest): Promise<T> => kubeRequest<T>(config, req);
+  const request = <T>(req: KubeRequest): Promise<T> => transport.request<T>(req);
 
   const listFor = (apiVersion: string): Promise<ApiResourceList | undefined> => {
     let pending = discovery.get(apiVersion);
@@ -106,12 +90,16 @@ function createCluster(base: KubeConfig, context: string): KubeCluster {
     return found && { apiVersion, kind, plural: found.name, namespaced: found.namespaced };
   };
 
+  const collectionPath = (info: ResourceInfo, namespace?: string): string => {
+    const ns = info.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    return `${groupPath(info.apiVersion)}${ns}/${info.plural}`;
+  };
+
   return {
     context,
-    config,
-    objects: KubernetesObjectApi.makeApiClient(config),
-    watcher: new Watch(config),
+    defaultNamespace: connection.namespace,
     request,
+    watch: (path, query, onEvent, signal, idleMs) => transport.watch(path, query, onEvent, signal, idleMs),
     tryResource,
     async resource(apiVersion, kind) {
       const info = await tryResource(apiVersion, kind);
@@ -124,9 +112,9 @@ function createCluster(base: KubeConfig, context: string): KubeCluster {
       }
       return info;
     },
-    collectionPath(info, namespace) {
-      const ns = info.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-      return `${groupPath(info.apiVersion)}${ns}/${info.plural}`;
+    collectionPath,
+    objectPath(info, name, namespace) {
+      return `${collectionPath(info, info.namespaced ? (namespace ?? connection.namespace) : undefined)}/${encodeURIComponent(name)}`;
     },
     forgetDiscovery() {
       discovery.clear();
@@ -135,20 +123,21 @@ function createCluster(base: KubeConfig, context: string): KubeCluster {
 }
 
 /**
- * Loads a kubeconfig file (or takes a loaded `KubeConfig`) and hands out one client per context.
+ * Loads a kubeconfig file — or a `KUBECONFIG`-style list of files, merged — (or takes a loaded {@link Kubeconfig}) and hands out one client per context.
  * Read-only: loading never contacts a cluster.
+ * @throws ApplicationFailure `InvalidInput` when the file is missing or not a kubeconfig.
  */
-export function createKubeClusters(kubeconfig: string | KubeConfig): KubeClusters {
-  const base = typeof kubeconfig === 'string' ? loadKubeConfig(kubeconfig) : kubeconfig;
+export function createKubeClusters(kubeconfig: string | Kubeconfig): KubeClusters {
+  const base = typeof kubeconfig === 'string' ? loadKubeconfigFiles(kubeconfig.split(delimiter).filter((p) => p !== '')) : kubeconfig;
   const clients = new Map<string, KubeCluster>();
   return {
     forContext(context) {
       let client = clients.get(context);
       if (!client) {
-        if (!base.getContextObject(context)) {
+        if (!base.contexts.includes(context)) {
           throw nonRetryable(
             FailureType.InvalidInput,
-            `kubeconfig has no context "${context}" (it has: ${base.getContexts().map((c) => c.name).join(', ')}); fix cluster.context in the catalog`,
+            `kubeconfig has no context "${context}" (it has: ${base.contexts.join(', ')}); fix cluster.context in the catalog`,
             { context },
           );
         }
@@ -158,10 +147,4 @@ export function createKubeClusters(kubeconfig: string | KubeConfig): KubeCluster
       return client;
     },
   };
-}
-
-function loadKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
 }

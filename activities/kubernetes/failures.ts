@@ -4,7 +4,6 @@
  * FieldManagerConflict causes) become `Conflict` naming fields and owners, 403 becomes
  * `AccessDenied`. Everything else (5xx, timeouts, optimistic-concurrency 409s) is left for retries.
  */
-import { ApiException } from '@kubernetes/client-node';
 import { FailureType } from '../../domain/index.ts';
 import { isApplicationFailure, nonRetryable } from '../errors.ts';
 import { KubeApiError, type KubeStatus } from './rest.ts';
@@ -12,18 +11,6 @@ import { KubeApiError, type KubeStatus } from './rest.ts';
 /** Status code and apiserver Status of any client error, when it came from the apiserver. */
 export function apiErrorOf(error: unknown): { status: number; body: KubeStatus | undefined } | undefined {
   if (error instanceof KubeApiError) return { status: error.status, body: error.body };
-  if (error instanceof ApiException) {
-    const raw: unknown = error.body;
-    let body: KubeStatus | undefined;
-    if (typeof raw === 'string') {
-      try {
-        body = JSON.parse(raw) as KubeStatus;
-      } catch {
-        body = { message: raw };
-      }
-    } else if (typeof raw === 'object' && raw !== null) body = raw;
-    return { status: error.code, body };
-  }
   return undefined;
 }
 

@@ -136,20 +136,10 @@ export function watchCollection(
   const streamOnce = (): Promise<{ gone: boolean; error: unknown }> =>
     new Promise((resolve) => {
       let gone = false;
-      let controller: AbortController | undefined;
-      let counted = false;
-      let ended = false;
-      /**
-       * Ends the stream from this side: aborts the request and settles at once. The library reports the end of a
-       * stream it was asked to abort on Node, but not on Deno (the aborted body never errors or closes there), and
-       * a wait must not hang on that report.
-       */
-      const endStream = (): void => {
-        controller?.abort();
-        done(null);
-      };
+      const stream = new AbortController();
+      const endStream = (): void => stream.abort();
       const handleEvent = (type: string, raw: unknown): void => {
-        if (ended) return; // a stream ended from this side may still deliver a line or two; the next one lists anew
+        if (stream.signal.aborted) return; // a stream ended from this side may still deliver a line; the next one lists anew
         const obj = raw as WatchEventObject;
         if (type === 'ERROR') {
           if (obj.code === 410) gone = true;
@@ -163,37 +153,27 @@ export function watchCollection(
         else objects.set(objectKey(item), item);
         onChange();
       };
-      const done = (error: unknown): void => {
-        if (ended) return;
-        ended = true;
-        stop.removeEventListener('abort', endStream);
-        if (counted) openWatches--;
-        counted = false;
-        const status = (error as { statusCode?: number } | null)?.statusCode;
-        resolve({ gone: gone || status === 410, error: gone ? null : error });
-      };
       stop.addEventListener('abort', endStream, { once: true });
+      if (stop.aborted) endStream();
       stats.streams++;
-      cluster.watcher
+      openWatches++;
+      void cluster
         .watch(
           path,
           { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds, fieldSelector, labelSelector: spec.labelSelector },
           handleEvent,
-          done,
+          stream.signal,
+          (watchTimeoutSeconds + 10) * 1000,
         )
-        .then((c) => {
-          controller = c;
-          if (ended) {
-            c.abort();
-            return;
-          }
-          if (!c.signal.aborted) {
-            openWatches++;
-            counted = true;
-          }
-          if (stop.aborted) endStream();
-        })
-        .catch(done);
+        .then(
+          () => null,
+          (error: unknown) => error,
+        )
+        .then((error) => {
+          openWatches--;
+          stop.removeEventListener('abort', endStream);
+          resolve({ gone: gone || apiErrorOf(error)?.status === 410, error: gone ? null : error });
+        });
     });
 
   const loop = async (): Promise<void> => {
@@ -245,7 +225,7 @@ const UNREACHABLE_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|E
  */
 export function isServerUnavailable(error: unknown): boolean {
   if (isApplicationFailure(error)) return false;
-  const status = apiErrorOf(error)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  const status = apiErrorOf(error)?.status;
   if (typeof status === 'number') return status === 429 || status >= 500;
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
@@ -329,12 +309,12 @@ export async function setUpGate<T>(gate: GateSetup, what: string, fn: () => Prom
 
 /** True when the apiserver gave no answer (refused, reset, TLS or socket errors) or answered 429 or 5xx. */
 function isTransient(error: unknown): boolean {
-  const status = apiErrorOf(error)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  const status = apiErrorOf(error)?.status;
   return typeof status !== 'number' || status === 429 || status >= 500;
 }
 
 function isBenignClose(error: unknown): boolean {
-  // The client's inactivity timer closing an idle stream: resume from the last resourceVersion.
+  // The transport's idle limit closing a silent stream: resume from the last resourceVersion.
   return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
 

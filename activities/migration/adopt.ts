@@ -9,7 +9,6 @@
  * every field it ever set, and a field later removed from Git would silently stay. Fields only the
  * script set are left in place, owned by nobody: adoption removes nothing.
  */
-import { PatchStrategy } from '@kubernetes/client-node';
 import { type Environment, FIELD_MANAGER, FailureType } from '../../domain/index.ts';
 import type { MigrationInventory } from '../../domain/activity-contract.ts';
 import { nonRetryable } from '../errors.ts';
@@ -22,6 +21,7 @@ import type { KubeCluster, KubeClusters } from '../kubernetes/cluster.ts';
 import { mapWriteError } from '../kubernetes/failures.ts';
 import { type KubeObject, appliedBy, cloneJson, refOf, sameDesiredState } from '../kubernetes/objects.ts';
 import { applyOrder, inventoryId, withInventoryLabel } from '../kubernetes/overlay.ts';
+import { PatchType } from '../kubernetes/rest.ts';
 
 /** Annotation `kubectl apply` (client-side) leaves on objects it manages. */
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -75,7 +75,7 @@ type Header = { apiVersion: string; kind: string; name: string; namespace?: stri
  */
 async function releaseClientSideOwnership(cluster: KubeCluster, header: Header): Promise<void> {
   const info = await cluster.resource(header.apiVersion, header.kind);
-  const path = `${cluster.collectionPath(info, header.namespace)}/${encodeURIComponent(header.name)}`;
+  const path = cluster.objectPath(info, header.name, header.namespace);
   for (let attempt = 1; ; attempt++) {
     const live = await readObject(cluster, header);
     if (!live || !clientSideOwned(live)) return;
@@ -87,7 +87,7 @@ async function releaseClientSideOwnership(cluster: KubeCluster, header: Header):
       patch.push({ op: 'remove', path: `/metadata/annotations/${LAST_APPLIED_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}` });
     }
     try {
-      await cluster.request({ method: 'PATCH', path, query: { fieldManager: FIELD_MANAGER }, contentType: PatchStrategy.JsonPatch, body: patch });
+      await cluster.request({ method: 'PATCH', path, query: { fieldManager: FIELD_MANAGER }, contentType: PatchType.JsonPatch, body: patch });
       return;
     } catch (error) {
       if (attempt >= 5) throw mapWriteError(error, refOf({ kind: header.kind, metadata: { name: header.name, namespace: header.namespace } }), `cluster "${cluster.context}"`);

@@ -70,7 +70,7 @@ function stepEnd(out: string, kind: string): number {
 
 /**
  * Watches one collection from `resourceVersion`, resuming from the last resourceVersion seen whenever the
- * connection ends (the client closes idle watches after 30 s) — lossless. An ERROR event (e.g. 410: the
+ * connection ends (idle watches are closed after 30 s) — lossless. An ERROR event (e.g. 410: the
  * history is gone) or a failed resume is recorded as a gap: the proof would be incomplete and the test says so.
  */
 function watchCollection(
@@ -84,31 +84,36 @@ function watchCollection(
 ): () => void {
   let stopped = false;
   let rv = resourceVersion;
-  let abort: AbortController | undefined;
-  const start = async (): Promise<void> => {
+  const abort = new AbortController();
+  const start = (): void => {
     if (stopped) return;
-    abort = await cluster.watcher.watch(
-      path,
-      { ...query, resourceVersion: rv, allowWatchBookmarks: true },
-      (type: string, obj: KubeObject) => {
-        if (type === 'ERROR') {
-          onGap(`${path}: ${JSON.stringify(obj)}`);
-          return;
-        }
-        if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-        if (type !== 'BOOKMARK') onEvent(type, obj);
-      },
-      () => {
+    void cluster
+      .watch(
+        path,
+        { ...query, resourceVersion: rv, allowWatchBookmarks: true },
+        (type: string, raw: unknown) => {
+          const obj = raw as KubeObject;
+          if (type === 'ERROR') {
+            onGap(`${path}: ${JSON.stringify(obj)}`);
+            return;
+          }
+          if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
+          if (type !== 'BOOKMARK') onEvent(type, obj);
+        },
+        abort.signal,
+        30_000,
+      )
+      .catch(() => undefined)
+      .then(() => {
         if (stopped) return;
         onResume();
-        void start().catch((e: unknown) => onGap(`${path}: resuming failed: ${String(e)}`));
-      },
-    );
+        start();
+      });
   };
-  void start().catch((e: unknown) => onGap(`${path}: ${String(e)}`));
+  start();
   return () => {
     stopped = true;
-    abort?.abort();
+    abort.abort();
   };
 }
 
