@@ -150,8 +150,10 @@ export default tseslint.config(
     files: filesOf(['activities']),
     ignores: ['activities/lock/**'],
     rules: restrict({
-      message: 'activities/ depend only on SDKs and domain/.',
+      message:
+        'activities/ depend only on SDKs and domain/; Kubernetes only through activities/kubernetes/ (the client library is a development dependency).',
       groups: [
+        '@kubernetes/*',
         '@temporalio/workflow',
         '@temporalio/client',
         '@temporalio/worker',
@@ -170,8 +172,8 @@ export default tseslint.config(
   {
     files: filesOf(['worker']),
     rules: restrict({
-      message: 'worker/ composes workflows, activities and the codec; it never imports client/.',
-      groups: rooms(['client']),
+      message: 'worker/ composes workflows, activities and the codec; it never imports client/ or a Kubernetes client library.',
+      groups: ['@kubernetes/*', ...rooms(['client'])],
     }),
   },
   {
