@@ -2,9 +2,10 @@
  * The Kubernetes transport's credentials against a real kube-apiserver (the sandbox's dev cluster): a token
  * file read again once the server refuses the old token, exec credential plugins (run once and shared, run
  * again at expiry and after a 401, typed failures when they cannot run), and a DELETE with a body followed
- * by another request on the same kept-alive connection.
+ * by another request on the same kept-alive connection. Runs on Node and on Deno (`deno task test:sandbox`).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,9 @@ import { deleteObject, readObject, serverSideApply } from '../../activities/kube
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { loadKubeconfigFiles } from '../../activities/kubernetes/kubeconfig.ts';
 import { KubeApiError } from '../../activities/kubernetes/rest.ts';
-import { sandbox, suffix } from './sandbox-parts.ts';
+import { requireSandbox } from '../../sandbox/status.ts';
 
+const sandbox = requireSandbox();
 const CONTEXT = 'logstack-dev';
 const admin = loadKubeconfigFiles([sandbox.kubeconfig]).connection(CONTEXT);
 const adminToken = admin.auth.kind === 'token' ? admin.auth.token : assert.fail('the sandbox kubeconfig carries a token');
@@ -143,7 +145,7 @@ describe('the Kubernetes transport on a real kube-apiserver: credentials and con
 
   it('sends a DELETE with a body framed by its length: the next request on the kept-alive connection is answered', async () => {
     const cluster = createKubeClusters(sandbox.kubeconfig).forContext(CONTEXT);
-    const name = `t-transport-${suffix()}`;
+    const name = `t-transport-${randomBytes(3).toString('hex')}`;
     await serverSideApply(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { k: 'v' } });
     assert.equal(await deleteObject(cluster, { apiVersion: 'v1', kind: 'ConfigMap', name, namespace: 'default' }), true);
     // The same connection serves the next request; a body the server could not frame would be read as a request.
