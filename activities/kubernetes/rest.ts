@@ -100,13 +100,18 @@ function abortReason(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
 }
 
+/** A connection the server (or the network) closed mid-answer: transient, like any reset. */
+function connectionReset(what: string): Error {
+  return Object.assign(new Error(`socket hang up: ${what}`), { code: 'ECONNRESET' });
+}
+
 function readBody(response: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     response.on('data', (chunk: Buffer) => chunks.push(chunk));
     response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     response.on('error', reject);
-    response.on('aborted', () => reject(new Error('socket hang up: the API server closed the response early')));
+    response.on('aborted', () => reject(connectionReset('the API server closed the response early')));
   });
 }
 
@@ -153,6 +158,7 @@ export function createTransport(connection: ContextConnection, credentials: Cred
         req.end(body);
       });
       if (response.statusCode !== 401 || !credentials.renewable || attempt > 0) return response;
+      response.on('error', () => undefined); // the refused answer is dropped, and so is a reset while draining it
       response.resume();
       credentials.invalidate();
     }
@@ -209,8 +215,11 @@ export function createTransport(connection: ContextConnection, credentials: Cred
           stream.signal.addEventListener('abort', abort, { once: true });
           response.on('data', quiet);
           response.on('error', (error) => (stream.signal.aborted ? end() : reject(error)));
-          response.on('aborted', () => reject(new Error('socket hang up: the API server closed the watch')));
+          response.on('aborted', () => reject(connectionReset('the API server closed the watch')));
           const lines = createInterface({ input: response, crlfDelay: Number.POSITIVE_INFINITY });
+          // readline re-emits the response's errors (a connection reset mid-stream); without a listener they would
+          // end the process.
+          lines.on('error', (error) => (stream.signal.aborted ? end() : reject(error)));
           lines.on('line', (line) => {
             if (stream.signal.aborted || line.trim() === '') return;
             let event: { type?: unknown; object?: unknown };

@@ -1,8 +1,9 @@
 /**
  * The Kubernetes transport's credentials against a real kube-apiserver (the sandbox's dev cluster): a token
  * file read again once the server refuses the old token, exec credential plugins (run once and shared, run
- * again at expiry and after a 401, typed failures when they cannot run), and a DELETE with a body followed
- * by another request on the same kept-alive connection. Runs on Node and on Deno (`deno task test:sandbox`).
+ * again at expiry and after a 401, typed failures when they cannot run), a connection reset mid-watch and
+ * mid-request (through a fault proxy), and a DELETE with a body followed by another request on the same
+ * kept-alive connection. Runs on Node and on Deno (`deno task test:sandbox`).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,8 @@ import { deleteObject, readObject, serverSideApply } from '../../activities/kube
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { loadKubeconfigFiles } from '../../activities/kubernetes/kubeconfig.ts';
 import { KubeApiError } from '../../activities/kubernetes/rest.ts';
+import { isServerUnavailable } from '../../activities/kubernetes/watch.ts';
+import { startFaultProxy } from '../reliability/fault-proxy.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 
 const sandbox = requireSandbox();
@@ -141,6 +144,35 @@ describe('the Kubernetes transport on a real kube-apiserver: credentials and con
     );
     assert.equal(failing.type, undefined, 'a plain error: the activity retries');
     assert.match(failing.message, /exit 3.*token endpoint unreachable/);
+  });
+
+  it('a connection reset mid-watch and mid-request ends them with a transient error; the process carries on', async () => {
+    const target = new URL(admin.server);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port) });
+    try {
+      const proxied = join(dir, 'proxied.yaml');
+      writeFileSync(proxied, readFileSync(sandbox.kubeconfig, 'utf8').replaceAll(`:${target.port}`, `:${proxy.port}`));
+      const cluster = createKubeClusters(proxied).forContext(CONTEXT);
+      let events = 0;
+      const watching = cluster.watch('/api/v1/namespaces', { timeoutSeconds: 20 }, () => events++, new AbortController().signal, 30_000).then(
+        () => assert.fail('a reset watch does not end cleanly'),
+        (e: unknown) => e,
+      );
+      while (events === 0) await new Promise((r) => setTimeout(r, 20));
+      proxy.cut();
+      const watchError = await watching;
+      assert.ok(isServerUnavailable(watchError), `transient: ${String(watchError)}`);
+      const listError = await cluster.request({ method: 'GET', path: '/api/v1/namespaces' }).then(
+        () => assert.fail('no answer while cut'),
+        (e: unknown) => e,
+      );
+      assert.ok(isServerUnavailable(listError), `transient: ${String(listError)}`);
+      proxy.restore();
+      const list = await cluster.request<{ items: unknown[] }>({ method: 'GET', path: '/api/v1/namespaces', query: { limit: 1 } });
+      assert.equal(list.items.length, 1, 'answered again once restored');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('sends a DELETE with a body framed by its length: the next request on the kept-alive connection is answered', async () => {

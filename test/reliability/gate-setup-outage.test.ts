@@ -19,6 +19,7 @@ import { createWaitForArgoAppAtRevision } from '../../activities/argocd/applicat
 import { serverSideApply } from '../../activities/kubernetes/apply.ts';
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import type { KubeObject } from '../../activities/kubernetes/objects.ts';
+import { KubeApiError } from '../../activities/kubernetes/rest.ts';
 import { isServerUnavailable, openWatchCount } from '../../activities/kubernetes/watch.ts';
 import { createLokiGates } from '../../activities/loki/gates.ts';
 import { clusters, condition, environment, runInActivity, sandbox, suffix, writeStatus } from '../activities/sandbox-parts.ts';
@@ -136,9 +137,10 @@ describe('gates started during an API server outage retry their set-up inside th
   it('classifies answers: refusals and 5xx are an absent server; 403, 404 and typed failures are not', () => {
     assert.equal(isServerUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })), true);
     assert.equal(isServerUnavailable(new Error('request failed', { cause: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) })), true);
-    assert.equal(isServerUnavailable(Object.assign(new Error('overloaded'), { statusCode: 503 })), true);
-    assert.equal(isServerUnavailable(Object.assign(new Error('forbidden'), { statusCode: 403 })), false);
-    assert.equal(isServerUnavailable(Object.assign(new Error('not found'), { statusCode: 404 })), false);
+    assert.equal(isServerUnavailable(new KubeApiError(503, { message: 'overloaded' }, 'HTTP 503')), true);
+    assert.equal(isServerUnavailable(new KubeApiError(429, { reason: 'TooManyRequests' }, 'HTTP 429')), true);
+    assert.equal(isServerUnavailable(new KubeApiError(403, { reason: 'Forbidden' }, 'HTTP 403')), false);
+    assert.equal(isServerUnavailable(new KubeApiError(404, undefined, 'HTTP 404')), false);
     assert.equal(isServerUnavailable(new TypeError('x is not a function')), false);
   });
 });
