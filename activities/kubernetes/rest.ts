@@ -100,6 +100,9 @@ function abortReason(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
 }
 
+/** How long a request's connection may stay silent (no byte either way) before the request fails `ETIMEDOUT` (default). */
+const REQUEST_IDLE_MS = 60_000;
+
 /** A connection the server (or the network) closed mid-answer: transient, like any reset. */
 function connectionReset(what: string): Error {
   return Object.assign(new Error(`socket hang up: ${what}`), { code: 'ECONNRESET' });
@@ -120,7 +123,12 @@ function readBody(response: IncomingMessage): Promise<string> {
  * context's, read once; credentials are asked for on every request (a 401 renews renewable ones and the
  * request is sent once more).
  */
-export function createTransport(connection: ContextConnection, credentials: Credentials = credentialsFor(connection)): KubeTransport {
+export function createTransport(
+  connection: ContextConnection,
+  credentials: Credentials = credentialsFor(connection),
+  settings: { readonly requestIdleMs?: number } = {},
+): KubeTransport {
+  const requestIdleMs = settings.requestIdleMs ?? REQUEST_IDLE_MS;
   const secure = connection.server.startsWith('https:');
   const agent = secure ? new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }) : new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
   const send = secure ? httpsRequest : httpRequest;
@@ -148,13 +156,27 @@ export function createTransport(connection: ContextConnection, credentials: Cred
   };
 
   /** Opens one request and resolves with the response head; a 401 with renewable credentials is sent once more. */
-  const open = async (method: string, target: URL, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined): Promise<IncomingMessage> => {
+  const open = async (
+    method: string,
+    target: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+    socketIdleMs: number,
+  ): Promise<IncomingMessage> => {
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const auth = await credentials.current();
       const response = await new Promise<IncomingMessage>((resolve, reject) => {
         const req = send(target, options(method, headers, auth, signal), resolve);
         req.on('error', (error) => reject(signal?.aborted ? abortReason(signal) : error));
+        if (socketIdleMs > 0) {
+          // A server that accepted the request and went silent (a partition drops packets without a reset): give up,
+          // as a transient error, rather than wait for the operating system to notice.
+          req.setTimeout(socketIdleMs, () =>
+            req.destroy(Object.assign(new Error(`no answer from ${connection.server} for ${socketIdleMs} ms (${method} ${target.pathname})`), { code: 'ETIMEDOUT' })),
+          );
+        }
         req.end(body);
       });
       if (response.statusCode !== 401 || !credentials.renewable || attempt > 0) return response;
@@ -180,7 +202,7 @@ export function createTransport(connection: ContextConnection, credentials: Cred
         // and the server would read it as the next request on the kept-alive connection.
         headers['Content-Length'] = String(Buffer.byteLength(body));
       }
-      const response = await open(request.method, url(request.path, request.query), headers, body, request.signal);
+      const response = await open(request.method, url(request.path, request.query), headers, body, request.signal, requestIdleMs);
       const status = response.statusCode ?? 0;
       if (status < 200 || status > 299) throw await failure(response, request.method, request.path);
       const text = await readBody(response).catch((error: unknown) => {
@@ -201,7 +223,8 @@ export function createTransport(connection: ContextConnection, credentials: Cred
       };
       try {
         quiet();
-        const response = await open('GET', url(path, { ...query, watch: true }), { Accept: 'application/json' }, undefined, stream.signal);
+        // The watch's own idle limit applies (below); the socket's would end a quiet stream the server keeps open.
+        const response = await open('GET', url(path, { ...query, watch: true }), { Accept: 'application/json' }, undefined, stream.signal, 0);
         if (response.statusCode !== 200) throw await failure(response, 'GET', path);
         await new Promise<void>((resolve, reject) => {
           const end = (): void => {

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,6 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { loadDefaultKubeconfig, loadKubeconfigFiles, parseKubeconfig } from '../../activities/kubernetes/kubeconfig.ts';
+import { createTransport } from '../../activities/kubernetes/rest.ts';
+import { isServerUnavailable } from '../../activities/kubernetes/watch.ts';
 
 let dir: string;
 
@@ -106,6 +109,27 @@ describe('kubeconfig: read as kubectl reads it, refused where it cannot work', (
     assert.equal(failureOf(() => loadKubeconfigFiles([join(dir, 'nothing-here')])).type, 'InvalidInput');
     assert.match(failureOf(() => createKubeClusters(write('one.yaml', config([], [], []))).forContext('dev')).message, /no context "dev"/);
   });
+
+  it('gives up on a server that accepted the request and stays silent: ETIMEDOUT, a transient error', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined)); // reads, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      const kc = parseKubeconfig(stringify(config([{ name: 'c', cluster: { server: `http://127.0.0.1:${port}` } }], [], [{ name: 'ctx', context: { cluster: 'c' } }])), 'silent');
+      const transport = createTransport(kc.connection('ctx'), undefined, { requestIdleMs: 300 });
+      const started = performance.now();
+      const error = (await transport.request({ method: 'GET', path: '/api/v1/namespaces' }).then(
+        () => assert.fail('a silent server cannot answer'),
+        (e: unknown) => e,
+      )) as Error & { code?: string };
+      assert.equal(error.code, 'ETIMEDOUT');
+      assert.match(error.message, /no answer from http:\/\/127\.0\.0\.1:\d+ for 300 ms \(GET \/api\/v1\/namespaces\)/);
+      assert.ok(isServerUnavailable(error));
+      assert.ok(performance.now() - started < 5_000);
+    } finally {
+      silent.close();
+    }
+  });
 });
 
 describe('the transport over TLS with a CA of its own (a Node HTTPS server process)', () => {
@@ -171,9 +195,11 @@ describe('the transport over TLS with a CA of its own (a Node HTTPS server proce
     assert.equal(error.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
     const insecure = createKubeClusters(kubeconfig({ 'insecure-skip-tls-verify': true, 'certificate-authority-data': undefined }, user)).forContext('ctx');
     const answer = insecure.request<{ user: string }>({ method: 'GET', path: '/' });
-    if ('deno' in process.versions && process.env['NODE_EXTRA_CA_CERTS']) {
+    const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: 'sys' }): { state: string } } } }).Deno;
+    if (deno && process.env['NODE_EXTRA_CA_CERTS'] && deno.permissions.querySync({ name: 'sys' }).state !== 'granted') {
       // Deno 2.9 reads the extra CA file for a connection that names no CA, and asks for a sys permission no
-      // --allow-sys list can name (docs/architecture.md, Runtimes): the limitation, as a user meets it.
+      // --allow-sys list can name, only a bare --allow-sys (docs/architecture.md, Runtimes): the limitation, as a
+      // user of a named sys list meets it.
       await assert.rejects(answer, /Requires sys access to "ca"/);
     } else {
       assert.equal((await answer).user, 'logstack-worker');
