@@ -1,9 +1,11 @@
 /**
  * Runs a command without a shell (`execFile`), bounded in time and output, and reports its stderr
  * on failure. Arguments are passed as an array, so no user input is ever interpreted by a shell.
- * Credentials in URLs (`https://user:token@host/…`) are redacted from every error this module makes.
+ * Credentials in URLs (`https://user:token@host/…`) are redacted from every error this module makes. The child
+ * starts without the worker's key variables (child-env.ts).
  */
 import { execFile } from 'node:child_process';
+import { childEnvironment } from '../child-env.ts';
 
 /** `scheme://userinfo@` in any text: the userinfo is what {@link redactCredentials} hides. */
 const URL_USERINFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/'"]+@/g;
@@ -55,7 +57,7 @@ export function run(file: string, args: readonly string[], options: RunOptions =
       args,
       {
         cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        env: childEnvironment(options.env),
         timeout: options.timeoutMs ?? 120_000,
         maxBuffer: 64 * 1024 * 1024,
         encoding: 'utf8',

@@ -4,11 +4,13 @@
  * basic auth, or an exec credential plugin (`client.authentication.k8s.io/v1` or `v1beta1`). A plugin
  * runs once and its answer is kept until its `expirationTimestamp`, or until the API server answers
  * 401 (then it runs again); concurrent requests share one run. What a plugin prints is never logged or
- * put into an error message: it is a credential.
+ * put into an error message: it is a credential. A plugin starts without the worker's key variables
+ * (child-env.ts).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { FailureType } from '../../domain/index.ts';
+import { childEnvironment } from '../child-env.ts';
 import { nonRetryable } from '../errors.ts';
 import type { ContextConnection, ExecPlugin } from './kubeconfig.ts';
 
@@ -93,7 +95,7 @@ function runPlugin(plugin: ExecPlugin, user: string, connection: ContextConnecti
         : {}),
     },
   };
-  const env = { ...process.env, ...Object.fromEntries(plugin.env.map((e) => [e.name, e.value])), KUBERNETES_EXEC_INFO: JSON.stringify(info) };
+  const env = childEnvironment({ ...Object.fromEntries(plugin.env.map((e) => [e.name, e.value])), KUBERNETES_EXEC_INFO: JSON.stringify(info) });
   return new Promise((resolve, reject) => {
     const child = execFile(plugin.command, [...plugin.args], { env, timeout: EXEC_TIMEOUT_MS, maxBuffer: 1 << 20, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error) {

@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { WORKER_SECRET_VARIABLES, childEnvironment } from '../../activities/child-env.ts';
 import { createKubeClusters } from '../../activities/kubernetes/cluster.ts';
 import { loadDefaultKubeconfig, loadKubeconfigFiles, parseKubeconfig } from '../../activities/kubernetes/kubeconfig.ts';
 import { createTransport } from '../../activities/kubernetes/rest.ts';
@@ -183,6 +184,40 @@ describe('the transport over TLS with a CA of its own (a Node HTTPS server proce
       seen.add(answer.connections);
     }
     assert.equal(seen.size, 1, 'ten requests, one TLS connection');
+  });
+
+  it('authenticates with the client certificate an exec plugin prints; the plugin never sees the worker\'s key variables', async () => {
+    const script = join(dir, 'cert-plugin.sh');
+    writeFileSync(join(dir, 'plugin-cert.pem'), clientCert);
+    writeFileSync(join(dir, 'plugin-key.pem'), clientKey);
+    writeFileSync(
+      script,
+      `#!/bin/sh
+env > "$(dirname "$0")/plugin.env"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"clientCertificateData":%s,"clientKeyData":%s}}' \\
+  "$(node -e 'process.stdout.write(JSON.stringify(require("fs").readFileSync(process.argv[1],"utf8")))' "$(dirname "$0")/plugin-cert.pem")" \\
+  "$(node -e 'process.stdout.write(JSON.stringify(require("fs").readFileSync(process.argv[1],"utf8")))' "$(dirname "$0")/plugin-key.pem")"
+`,
+    );
+    chmodSync(script, 0o755);
+    const saved = Object.fromEntries(WORKER_SECRET_VARIABLES.map((name) => [name, process.env[name]]));
+    for (const name of WORKER_SECRET_VARIABLES) process.env[name] = `worker-secret-${name}`;
+    try {
+      const cluster = createKubeClusters(
+        kubeconfig({ 'tls-server-name': 'api.logstack.test' }, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: script, env: [{ name: 'PLUGIN_SETTING', value: 'on' }] } }),
+      ).forContext('ctx');
+      assert.equal((await cluster.request<{ user: string }>({ method: 'GET', path: '/api/v1/namespaces' })).user, 'logstack-worker');
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+    const seen = readFileSync(join(dir, 'plugin.env'), 'utf8');
+    assert.match(seen, /^PLUGIN_SETTING=on$/m);
+    assert.match(seen, /^PATH=/m);
+    for (const name of WORKER_SECRET_VARIABLES) assert.ok(!seen.includes(`worker-secret-${name}`), `${name} reached the plugin`);
+    assert.deepEqual(Object.keys(childEnvironment({ X: '1' }, { PATH: '/bin', LOGSTACK_STATE_KEYS: 'k', LOGSTACK_CATALOG: 'c' })).sort(), ['LOGSTACK_CATALOG', 'PATH', 'X']);
   });
 
   it('checks the server certificate: refused for the wrong name, accepted with tls-server-name or insecure-skip-tls-verify', async () => {
