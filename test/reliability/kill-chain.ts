@@ -47,10 +47,10 @@ export interface KillOutcome {
   readonly activityId: string;
   readonly activityType: string;
   readonly summary: string;
-  /** The worker logged the kill at this point, on attempt 1, and exited by SIGKILL. */
+  /** The worker logged the kill at this point (on attempt 1, or the first attempt that reached it) and exited by SIGKILL. */
   readonly hit: boolean;
   readonly exit: { readonly code: number | null; readonly signal: string | null } | null;
-  /** Right after the kill, Temporal still had the activity started (attempt 1) on the killed worker. */
+  /** Right after the kill, Temporal still had the activity started (the killed attempt) on the killed worker. */
   readonly startedOnKilledWorker: boolean;
   /** Heartbeat kills: what the heartbeat Temporal recorded before the kill says the activity was waiting for. */
   readonly recordedHeartbeat: string | null;
@@ -390,14 +390,14 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
     if (!killed) problems.push('the worker logged no kill');
     else if (killed.point !== base.point || killed.workflowId !== workflowId)
       problems.push(`the worker killed at ${killed.point} of ${killed.workflowId}, not here`);
-    else if (killed.attempt !== 1) problems.push(`killed on attempt ${killed.attempt}, not the first`);
+    const killedAttempt = killed?.attempt ?? 1;
     const hit = problems.length === 0;
     const pending = await pendingActivity(handle, activityId);
     const startedOnKilledWorker =
-      pending?.state === STARTED && pending.attempt === 1 && pending.lastWorkerIdentity === worker.identity;
+      pending?.state === STARTED && pending.attempt === killedAttempt && pending.lastWorkerIdentity === worker.identity;
     if (!startedOnKilledWorker) {
       problems.push(
-        `right after the kill Temporal did not have ${point.activityType} started on attempt 1 on the killed worker ` +
+        `right after the kill Temporal did not have ${point.activityType} started on attempt ${killedAttempt} on the killed worker ` +
           `(state ${pending?.state ?? 'not pending'}, attempt ${pending?.attempt ?? '-'}, worker ${pending?.lastWorkerIdentity ?? '-'})`,
       );
     }
@@ -455,10 +455,10 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
   }
   const history = (await handle.fetchHistory()).events ?? [];
   const ends = activityEnds(history);
-  const killTimes = new Map(
+  const kills = new Map(
     readKillLog(logFile)
       .filter((r) => r.event === 'kill' && r.workflowId === workflowId)
-      .map((r) => [r.activityId, r.at]),
+      .map((r) => [r.activityId, { at: r.at, attempt: r.attempt }]),
   );
   const judged = outcomes.map((o): KillOutcome => {
     if (!o.hit) return o;
@@ -467,10 +467,11 @@ export async function runChain(options: ChainOptions): Promise<ChainResult> {
     if (failure !== null) problems.push(`the workflow did not complete: ${failure}`);
     if (!end || end.completedAt === null) problems.push('the killed activity never completed');
     else {
-      if (end.attempt < 2) problems.push(`completed on attempt ${end.attempt}: the killed attempt was not retried`);
+      const killedAttempt = kills.get(o.activityId)?.attempt ?? 1;
+      if (end.attempt <= killedAttempt) problems.push(`completed on attempt ${end.attempt}: the killed attempt ${killedAttempt} was not retried`);
       if (end.identity === o.killedWorker) problems.push('completed by the killed worker');
     }
-    const killedAt = killTimes.get(o.activityId);
+    const killedAt = kills.get(o.activityId)?.at;
     return {
       ...o,
       completedAttempt: end?.attempt ?? null,

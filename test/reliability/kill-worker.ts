@@ -4,8 +4,9 @@
  * SIGKILLs its own process at one exact point of one activity execution. Test-only; never part of the image.
  *
  * Environment:
- * - `LOGSTACK_KILL_AT=<activityType>:<start|end|heartbeat>[@<activityId>]` — where to die, on the activity's
- *   first attempt only (so the next worker completes it):
+ * - `LOGSTACK_KILL_AT=<activityType>:<start|end|heartbeat>[@<activityId>]` — where to die, on the first attempt of
+ *   the activity that reaches the point (attempt 1, or a later one when an earlier attempt failed by itself), once
+ *   (so the next worker completes it):
  *   - `start`: the task was accepted, the activity function has not run (no side effect yet);
  *   - `end`: the activity function returned (its side effect happened), the result was not reported to Temporal;
  *   - `heartbeat`: the activity's first heartbeat that says it is waiting (details with `waitingFor`) was handed to
@@ -111,7 +112,7 @@ function freeze(ms: number): void {
 
 /**
  * The activity interceptor: logs every activity execution of the chosen workflow and kills the process at the
- * kill point. Kills only on attempt 1.
+ * kill point, once per activity (the kill log remembers).
  */
 export function killInterceptor(options: KillInterceptorOptions): ActivityInterceptorsFactory {
   const { point, workflowId, logFile } = options;
@@ -138,11 +139,17 @@ export function killInterceptor(options: KillInterceptorOptions): ActivityInterc
       };
       appendFileSync(logFile, `${JSON.stringify(line)}\n`);
     };
+    // Armed on the first attempt that reaches the point: attempt 1, unless an earlier attempt failed by itself (a
+    // transient answer, retried by Temporal) — the kill log says whether this activity was already killed.
+    const killedBefore = (): boolean =>
+      logFile !== undefined
+        ? readKillLog(logFile).some((r) => r.event === 'kill' && r.workflowId === execution.workflowId && r.activityId === info.activityId)
+        : info.attempt > 1;
     const armed =
       point !== undefined &&
-      info.attempt === 1 &&
       point.activityType === info.activityType &&
-      (point.activityId === undefined || point.activityId === info.activityId);
+      (point.activityId === undefined || point.activityId === info.activityId) &&
+      !killedBefore();
     const die = (extra: Partial<KillLogRecord> = {}): never => {
       record('kill', { point: formatKillPoint(point as KillPoint), ...extra });
       process.kill(process.pid, 'SIGKILL');
