@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { FailureType } from '../../domain/index.ts';
+import { FailureType, hasUnsafeCharacters } from '../../domain/index.ts';
 import { childEnvironment } from '../child-env.ts';
 import { nonRetryable } from '../errors.ts';
 import type { ContextConnection, ExecPlugin } from './kubeconfig.ts';
@@ -44,7 +44,7 @@ interface ExecCredentialStatus {
 }
 
 function bearer(token: string, what: string): string {
-  if (/[\u0000-\u001f\u007f]/.test(token)) throw nonRetryable(FailureType.InvalidInput, `${what} contains control characters`);
+  if (hasUnsafeCharacters(token)) throw nonRetryable(FailureType.InvalidInput, `${what} contains control characters`);
   return `Bearer ${token}`;
 }
 

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { FailureType } from '../../domain/index.ts';
+import { FailureType, hasUnsafeCharacters } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 
 /** One `exec` credential plugin, as the kubeconfig's user names it. */
@@ -152,7 +152,7 @@ function pem(named: Named, key: string, source: string, what: string): string | 
 
 /** A header value must be one line of visible text: a credential with a line break would split the request. */
 function headerSafe(value: string, source: string, what: string): string {
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid(source, `${what} contains control characters`);
+  if (hasUnsafeCharacters(value)) throw invalid(source, `${what} contains control characters`);
   return value;
 }
 
