@@ -41,7 +41,7 @@ import { GateKinds, WorkflowTypes } from '../domain/index.ts';
 import { startStandIns } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { loadWorkerConfig } from '../config/index.ts';
-import { workerOptions } from '../worker/main.ts';
+import { workerOptions } from '../worker/run.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
 import type { NoopActivities } from './support-noop-workflow.ts';

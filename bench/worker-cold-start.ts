@@ -4,18 +4,22 @@
  * - cold start: seconds from spawning the process to its state RUNNING;
  * - idle RSS: VmRSS of /proc/<pid>/status BENCH_IDLE_MS (default 5000) after RUNNING, the activity modules
  *   preloaded by then, as a worker waiting for work holds it.
- * Four variants, interleaved (the order rotates every repetition, BENCH_RUNS repetitions, default 5):
+ * Seven variants, interleaved (the order rotates every repetition, BENCH_RUNS repetitions, default 5):
  * Node's own type stripping (`node worker/main.ts`, how the image and `npm run worker` start it) against
  * the tsx loader (`node --import tsx worker/main.ts`, how they started it before, the baseline), each with the
  * Node options and environment of worker/launch.ts, and each with
  * a bundle prebuilt for this run (production start) and bundling on the fly (dev mode); and the worker on Deno
- * (`deno task worker`'s permissions and V8 settings), prebuilt and on the fly. Medians reported:
+ * (`deno task worker`'s permissions and V8 settings), prebuilt and on the fly; and Node's type stripping, prebuilt,
+ * without the module compile cache. Medians reported:
  * - `worker_cold_start_s`: type stripping, prebuilt; baseline: type stripping, on the fly;
  * - `worker_cold_start_prebuilt_node_vs_tsx_s`, `worker_cold_start_on_the_fly_node_vs_tsx_s`,
  *   `worker_idle_rss_prebuilt_node_vs_tsx_mb`, `worker_idle_rss_on_the_fly_node_vs_tsx_mb`: type stripping;
  *   baseline: the tsx loader (ratio = tsx / node);
  * - `worker_cold_start_deno_vs_node_s`, `worker_idle_rss_deno_vs_node_mb`: Deno, prebuilt; baseline: Node's type
- *   stripping, prebuilt (ratio = node / deno).
+ *   stripping, prebuilt (ratio = node / deno);
+ * - `worker_cold_start_compile_cache_s`, `worker_idle_rss_compile_cache_mb`: Node, prebuilt, with the module compile
+ *   cache (worker/compile-cache.ts) of this run, written by one start before the repetitions (its time goes to
+ *   stderr, not into a median); baseline: the same start with `NODE_DISABLE_COMPILE_CACHE=1`.
  * Every run and the load average before and after go to stderr.
  */
 import { spawn } from 'node:child_process';
@@ -37,6 +41,7 @@ const RUNNING_DEADLINE_MS = 120_000;
 /** How each kind of start runs `worker/main.ts`: the command and the arguments before the entry. */
 const LOADERS = {
   node: [process.execPath, ...WORKER_NODE_OPTIONS],
+  uncached: [process.execPath, ...WORKER_NODE_OPTIONS],
   tsx: [process.execPath, ...WORKER_NODE_OPTIONS, '--import', 'tsx'],
   deno: [DENO, ...DENO_WORKER_RUN],
 } as const satisfies Record<string, readonly string[]>;
@@ -56,7 +61,12 @@ const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
-const LOADER_LABELS: Readonly<Record<Loader, string>> = { node: 'node (type stripping)', tsx: 'node --import tsx', deno: 'deno (deno task worker)' };
+const LOADER_LABELS: Readonly<Record<Loader, string>> = {
+  node: 'node (type stripping)',
+  uncached: 'node, no compile cache',
+  tsx: 'node --import tsx',
+  deno: 'deno (deno task worker)',
+};
 const label = (v: Variant): string => `${LOADER_LABELS[v.loader]}, ${v.bundle}`;
 
 function rssMiB(pid: number): number {
@@ -69,7 +79,7 @@ function rssMiB(pid: number): number {
 }
 
 /** Starts a worker; resolves with seconds until it logs RUNNING and its RSS once idle; then stops it with SIGTERM. */
-function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
+function startOnce(variant: Variant, bundlePath: string, compileCache: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const [command, ...args] = LOADERS[variant.loader];
@@ -80,6 +90,9 @@ function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
         ...WORKER_PROCESS_ENV,
         LOGSTACK_TASK_QUEUE: `bench-cold-start-${process.pid}`,
         LOGSTACK_WORKFLOW_BUNDLE: variant.bundle === 'prebuilt' ? bundlePath : '',
+        // This run's own compile cache (worker/compile-cache.ts), written by the warm-up start below.
+        NODE_COMPILE_CACHE: compileCache,
+        ...(variant.loader === 'uncached' ? { NODE_DISABLE_COMPILE_CACHE: '1' } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -121,6 +134,7 @@ function startOnce(variant: Variant, bundlePath: string): Promise<Sample> {
 const VARIANTS: readonly Variant[] = [
   { loader: 'tsx', bundle: 'prebuilt' },
   { loader: 'node', bundle: 'prebuilt' },
+  { loader: 'uncached', bundle: 'prebuilt' },
   { loader: 'tsx', bundle: 'on-the-fly' },
   { loader: 'node', bundle: 'on-the-fly' },
   { loader: 'deno', bundle: 'prebuilt' },
@@ -142,10 +156,14 @@ try {
   say(
     `${RUNS} repetitions of ${VARIANTS.length} variants, idle RSS read ${IDLE_MS} ms after RUNNING; load average ${load()}`,
   );
+  // The first start after an install writes the compile cache; it is reported, not counted.
+  const compileCache = join(dir, 'compile-cache');
+  const first = await startOnce({ loader: 'node', bundle: 'prebuilt' }, bundlePath, compileCache);
+  say(`first start, writing the compile cache: RUNNING after ${first.seconds.toFixed(2)} s, idle RSS ${first.rssMiB.toFixed(0)} MiB`);
   for (let i = 0; i < RUNS; i++) {
     const order = VARIANTS.map((_, j) => VARIANTS[(i + j) % VARIANTS.length] as Variant);
     for (const variant of order) {
-      const sample = await startOnce(variant, bundlePath);
+      const sample = await startOnce(variant, bundlePath, compileCache);
       samples.get(key(variant))?.push(sample);
       say(
         `run ${i + 1} ${label(variant)}: RUNNING after ${sample.seconds.toFixed(2)} s, idle RSS ${sample.rssMiB.toFixed(0)} MiB`,
@@ -167,6 +185,9 @@ try {
   report('worker_cold_start_deno_vs_node_s', median(deno('prebuilt'), 'seconds'), 's', median(node('prebuilt'), 'seconds'));
   report('worker_idle_rss_deno_vs_node_mb', median(deno('prebuilt'), 'rssMiB'), 'MB', median(node('prebuilt'), 'rssMiB'));
   report('worker_cold_start_s', median(node('prebuilt'), 'seconds'), 's', median(node('on-the-fly'), 'seconds'));
+  const uncached: Variant = { loader: 'uncached', bundle: 'prebuilt' };
+  report('worker_cold_start_compile_cache_s', median(node('prebuilt'), 'seconds'), 's', median(uncached, 'seconds'));
+  report('worker_idle_rss_compile_cache_mb', median(node('prebuilt'), 'rssMiB'), 'MB', median(uncached, 'rssMiB'));
   for (const bundle of ['prebuilt', 'on-the-fly'] as const) {
     const name = bundle.replaceAll('-', '_');
     report(

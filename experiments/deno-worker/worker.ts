@@ -121,7 +121,7 @@ async function logstackWorker(): Promise<{ workflowId: string; findings: number;
   const { Client, Connection } = await import('@temporalio/client');
   const { loadWorkerConfig } = await import('../../config/index.ts');
   const { readInputs } = await import('../../sandbox/inputs.ts');
-  const { connect, workerOptions } = await import('../../worker/main.ts');
+  const { connect, workerOptions } = await import('../../worker/run.ts');
   const taskQueue = `deno-experiment-logstack-${process.pid}`;
   // The experiment targets the sandbox: its published inputs become this process's environment.
   Object.assign(process.env, readInputs());

@@ -26,7 +26,7 @@ import {
 } from '../../codec/codec.ts';
 import { startCodecServer, type RunningCodecServer } from '../../client/codec-server.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
-import { workerOptions } from '../../worker/main.ts';
+import { workerOptions } from '../../worker/run.ts';
 import { startE2E, type E2E } from '../e2e/harness.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
 

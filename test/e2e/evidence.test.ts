@@ -23,7 +23,7 @@ import type { CliIo } from '../../client/context.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
 import { workflowIds } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
-import { workerOptions } from '../../worker/main.ts';
+import { workerOptions } from '../../worker/run.ts';
 import { motoClients } from '../activities/aws-moto.ts';
 
 const SUFFIX = randomBytes(4).toString('hex');

@@ -18,7 +18,7 @@ import { workflowIds } from '../../domain/index.ts';
 import type { CliIo } from '../../client/context.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
-import { workerOptions } from '../../worker/main.ts';
+import { workerOptions } from '../../worker/run.ts';
 import { workerTracing } from '../../worker/tracing.ts';
 import { startStandIns, startWorkerProcess, stopWorker, type WorkerRuntime } from '../support/processes.ts';
 

@@ -19,7 +19,7 @@ import type { CliIo } from '../../client/context.ts';
 import { FailureType, STATE_NAMESPACE, stateConfigMapName, type WorkflowType } from '../../domain/index.ts';
 import { requireSandbox, type SandboxRuntime } from '../../sandbox/status.ts';
 import { loadWorkerConfig } from '../../config/index.ts';
-import { workerOptions } from '../../worker/main.ts';
+import { workerOptions } from '../../worker/run.ts';
 import { startStandIns } from '../support/processes.ts';
 import { endLocksOnTaskQueue, endOrphanedLocks } from '../worker/sandbox-runs.ts';
 

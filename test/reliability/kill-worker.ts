@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { Context } from '@temporalio/activity';
 import { Runtime, type ActivityInboundCallsInterceptor, type ActivityInterceptorsFactory } from '@temporalio/worker';
 import { loadWorkerConfig } from '../../config/index.ts';
-import { runWorker } from '../../worker/main.ts';
+import { runWorker } from '../../worker/run.ts';
 
 /** Where in an activity execution a kill point sits. */
 export const KillPhases = { start: 'start', end: 'end', heartbeat: 'heartbeat' } as const;

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { State } from '@temporalio/worker';
-import { runTogether, type RunnableWorker } from '../../worker/main.ts';
+import { runTogether, type RunnableWorker } from '../../worker/run.ts';
 
 /** A double of an SDK worker: runs until shut down, or until `fail` is called. */
 class WorkerDouble implements RunnableWorker {

@@ -18,7 +18,7 @@ import type { CliIo } from '../../client/context.ts';
 import { ConfigError, loadWorkerConfig, resolveTracing } from '../../config/index.ts';
 import { SearchAttributeNames } from '../../domain/index.ts';
 import { lazyActivities } from '../../worker/lazy-activities.ts';
-import { workerOptions } from '../../worker/main.ts';
+import { workerOptions } from '../../worker/run.ts';
 import { NO_TRACING, workerTracing, type WorkerTracing } from '../../worker/tracing.ts';
 import { createActivityDoubles, DoubleWorld } from '../workflows/doubles.ts';
 import { REV } from '../workflows/fixtures.ts';
@@ -213,7 +213,7 @@ describe('tracing off, and wrong tracing variables', () => {
       const seen = [];
       registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); if (/opentelemetry/.test(r.url)) seen.push(r.url); return r; } });
       const { workerTracing } = await import('./worker/tracing.ts');
-      await import('./worker/main.ts');
+      await import('./worker/run.ts');
       await import('./client/cli.ts');
       const { resolveTracing } = await import('./config/index.ts');
       const tracing = await workerTracing(resolveTracing(process.env, 'logstack-worker').settings);
