@@ -67,7 +67,10 @@ export function enableCompileCache(env: NodeJS.ProcessEnv = process.env): string
     const result = api.enableCompileCache(directory);
     const enabled = api.constants?.compileCacheStatus;
     const ok = result.status === enabled?.['ENABLED'] || result.status === enabled?.['ALREADY_ENABLED'];
-    return (state = ok ? directory : `off: ${result.message ?? `status ${result.status}`}`);
+    if (!ok) return (state = `off: ${result.message ?? `status ${result.status}`}`);
+    // Worker threads (the SDK runs workflows in one) enable the cache only from the variable.
+    env['NODE_COMPILE_CACHE'] = directory;
+    return (state = directory);
   } catch (error) {
     return (state = `off: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -15,13 +15,13 @@ import { enableCompileCache, unsafeCacheDirectory } from '../../worker/compile-c
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const onDeno = 'Deno' in globalThis;
 
-/** Runs a fresh Node that enables the cache as the worker does, then loads the configuration modules; returns its state line and Node's cache log. */
-function start(env: NodeJS.ProcessEnv): { readonly state: string; readonly log: string } {
+/** Runs a fresh Node that enables the cache as the worker does, then loads the configuration modules; returns its state, the NODE_COMPILE_CACHE its worker threads inherit, and Node's cache log. */
+function start(env: NodeJS.ProcessEnv): { readonly state: string; readonly inherited: string | null; readonly log: string } {
   const script = `
     import { enableCompileCache } from './worker/compile-cache.ts';
     const state = enableCompileCache();
     await import('./config/index.ts');
-    process.stdout.write(state);`;
+    process.stdout.write(JSON.stringify({ state, inherited: process.env.NODE_COMPILE_CACHE ?? null }));`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE', ...env };
   for (const name of ['NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE']) if (!(name in env)) delete childEnv[name];
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -30,7 +30,8 @@ function start(env: NodeJS.ProcessEnv): { readonly state: string; readonly log: 
     encoding: 'utf8',
   });
   assert.equal(run.status, 0, run.stderr);
-  return { state: run.stdout, log: run.stderr };
+  const { state, inherited } = JSON.parse(run.stdout) as { state: string; inherited: string | null };
+  return { state, inherited, log: run.stderr };
 }
 
 if (onDeno) {
@@ -47,6 +48,7 @@ if (onDeno) {
         const expected = join(temp, `logstack-compile-cache-${process.getuid?.() ?? -1}`);
         const first = start({ TMPDIR: temp });
         assert.equal(first.state, expected);
+        assert.equal(first.inherited, expected, 'worker threads (the workflow thread) inherit the cache through NODE_COMPILE_CACHE');
         assert.equal(statSync(expected).mode & 0o777, 0o700);
         assert.match(first.log, /writing cache for ESM file:\/\/\S+\/config\/index\.ts[^\n]*success/);
         const second = start({ TMPDIR: temp });
