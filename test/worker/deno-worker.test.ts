@@ -171,6 +171,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     assert.match(deno.output(), /"runtime":"deno 2\.\d+\.\d+"/);
     assert.match(deno.output(), /"bundle":"prebuilt"/);
     assert.match(deno.output(), /"payloadCodec":"aes-256-gcm"/);
+    assert.match(deno.output(), /"compileCache":"off: not on Node"/, 'Deno keeps its own code cache');
     const [env] = envs();
     assert.ok(env);
     const handle = await startBootstrap(env);
@@ -186,6 +187,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     const node = startWorker('node');
     await node.running;
     assert.match(node.output(), /"runtime":"node 24\.\d+\.\d+"/);
+    assert.match(node.output(), /"compileCache":"\/[^"]*logstack-compile-cache-\d+"/, 'the Node worker keeps its compiled modules');
     const [first, second] = envs();
     assert.ok(first && second && deno);
     const bootstrap = await startBootstrap(second);
