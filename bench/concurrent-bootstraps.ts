@@ -36,7 +36,7 @@ import { startStandIns, startWorkerProcess, type WorkerRuntime } from '../test/s
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
-import { cleanupOnInterrupt, createEstate, workerCloneDir } from './support-estate.ts';
+import { cleanupOnInterrupt, createEstate, terminateRunsOnTaskQueue, workerCloneDir } from './support-estate.ts';
 
 const COUNT = Math.max(1, Number(process.env['BENCH_BOOTSTRAPS'] ?? '50'));
 const RUNTIME: WorkerRuntime = process.env['BENCH_WORKER_RUNTIME'] === 'deno' ? 'deno' : 'node';
@@ -81,7 +81,12 @@ function sampler(pid: number): { window(): number; stop(): void } {
 }
 
 const estate = await createEstate({ count: COUNT + 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'cb' });
-const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
+/** What an interrupt stops before the estate is removed; set once the run has a worker and a client. */
+let stopRun = async (): Promise<void> => {};
+const releaseInterrupt = cleanupOnInterrupt(async () => {
+  await stopRun();
+  await estate.cleanup();
+});
 const [single, ...many] = estate.environments as [Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
@@ -92,6 +97,13 @@ const worker = startWorkerProcess({ taskQueue, runtime: RUNTIME, env: { LOGSTACK
 const pid = worker.child.pid;
 const connection = await Connection.connect({ address: estate.sandbox.temporal.address });
 const client = new Client({ connection });
+stopRun = async () => {
+  const ended = await terminateRunsOnTaskQueue(client, taskQueue, 'the concurrent bootstraps benchmark was interrupted');
+  say(`ended ${ended} workflows still running on ${taskQueue}`);
+  worker.child.kill('SIGTERM');
+  standIns.kill('SIGTERM');
+  await worker.exited;
+};
 
 /** Starts a bootstrap of `env` at the bench commit; resolves with its wall seconds once it completed. */
 async function bootstrap(env: Environment): Promise<number> {

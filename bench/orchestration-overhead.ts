@@ -43,7 +43,7 @@ import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { loadWorkerConfig } from '../config/index.ts';
 import { workerOptions } from '../worker/run.ts';
 import { percentile, report } from './report.ts';
-import { cleanupOnInterrupt, createEstate } from './support-estate.ts';
+import { cleanupOnInterrupt, createEstate, terminateRunsOnTaskQueue } from './support-estate.ts';
 import type { NoopActivities } from './support-noop-workflow.ts';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '3'));
@@ -153,7 +153,12 @@ interface ScriptFigure {
 const estate = await createEstate({ count: 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'oh' });
 const env = estate.environments[0];
 if (!env) throw new Error('no bench environment');
-const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
+/** What an interrupt stops before the estate is removed; set once the run has a client. */
+let stopRun = async (): Promise<void> => {};
+const releaseInterrupt = cleanupOnInterrupt(async () => {
+  await stopRun();
+  await estate.cleanup();
+});
 const taskQueue = `bench-overhead-${process.pid}`;
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -211,6 +216,11 @@ const noopRunning = noopWorker.run();
 const standIns = await startStandIns();
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
+stopRun = async () => {
+  // The workers run in this process and end with it; their workflows would wait on the server.
+  for (const queue of [taskQueue, noopQueue]) await terminateRunsOnTaskQueue(client, queue, 'the orchestration overhead benchmark was interrupted');
+  standIns.kill('SIGTERM');
+};
 
 async function figureOf(label: string, handle: WorkflowHandle): Promise<WorkflowFigure> {
   const events = (await handle.fetchHistory()).events ?? [];

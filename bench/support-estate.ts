@@ -33,6 +33,7 @@ import { promisify } from 'node:util';
 import { DeleteAccessKeyCommand, DeleteUserCommand, DeleteUserPolicyCommand, ListAccessKeysCommand, ListUserPoliciesCommand, NoSuchEntityException } from '@aws-sdk/client-iam';
 import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectVersionsCommand, NoSuchBucket } from '@aws-sdk/client-s3';
 import { DeleteSecretCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import type { Client } from '@temporalio/client';
 import { parseAllDocuments, stringify } from 'yaml';
 import { createAwsClients } from '../activities/aws/index.ts';
 import { deleteObject, listObjects, readObject } from '../activities/kubernetes/apply.ts';
@@ -271,7 +272,7 @@ async function generate(options: EstateOptions, dir: string): Promise<Estate> {
     if (!found) credentialAbsent.add(context);
   }
 
-  let cleaned = false;
+  let cleaning: Promise<void> | undefined;
   const estate: Estate = {
     sandbox,
     prefix,
@@ -283,20 +284,23 @@ async function generate(options: EstateOptions, dir: string): Promise<Estate> {
     storeName,
     dir,
     clusters,
-    async cleanup() {
-      if (cleaned) return;
-      cleaned = true;
-      const problems: string[] = [];
-      await Promise.all(
-        usedContexts.map((context) =>
-          cleanupCluster(estate, context, credentialAbsent.has(context)).catch((e: unknown) => void problems.push(`${context}: ${String(e)}`)),
-        ),
-      );
-      await cleanupAws(sandbox, environments).catch((e: unknown) => void problems.push(`aws: ${String(e)}`));
-      rmSync(dir, { recursive: true, force: true });
-      if (problems.length) throw new Error(`bench cleanup left something behind:\n${problems.join('\n')}`);
+    cleanup() {
+      // One cleanup, however many ask: an interrupt and the run's own end may both call it, and each must wait for it.
+      cleaning ??= removeAll();
+      return cleaning;
     },
   };
+  async function removeAll(): Promise<void> {
+    const problems: string[] = [];
+    await Promise.all(
+      usedContexts.map((context) =>
+        cleanupCluster(estate, context, credentialAbsent.has(context)).catch((e: unknown) => void problems.push(`${context}: ${String(e)}`)),
+      ),
+    );
+    await cleanupAws(sandbox, environments).catch((e: unknown) => void problems.push(`aws: ${String(e)}`));
+    rmSync(dir, { recursive: true, force: true });
+    if (problems.length) throw new Error(`bench cleanup left something behind:\n${problems.join('\n')}`);
+  }
   return estate;
 }
 
@@ -365,16 +369,38 @@ async function cleanupAws(sandbox: SandboxRuntime, environments: readonly Enviro
 
 /** Runs `cleanup` once when the process is interrupted (SIGINT/SIGTERM), then exits 130. */
 export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
+  let cleaning = false;
   const handler = (signal: NodeJS.Signals): void => {
+    // Ctrl-C reaches this process twice, from the terminal and forwarded by the loader that started it: the second
+    // must not end the process halfway through the cleanup.
+    if (cleaning) return;
+    cleaning = true;
     process.stderr.write(`${signal}: cleaning up the bench environments\n`);
     cleanup()
       .catch((e: unknown) => process.stderr.write(`${String(e)}\n`))
       .finally(() => process.exit(130));
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   return () => {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
   };
+}
+
+/**
+ * Terminates every workflow still running on `taskQueue` — a bench's own queue, so its runs and their environment
+ * locks and nothing else. For an interrupted bench, whose workers stop with it: left running, its workflows would
+ * wait on the server for a worker that never comes. Returns how many it ended.
+ */
+export async function terminateRunsOnTaskQueue(client: Client, taskQueue: string, reason: string): Promise<number> {
+  let ended = 0;
+  for await (const run of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+    await client.workflow
+      .getHandle(run.workflowId, run.runId)
+      .terminate(reason)
+      .then(() => ended++)
+      .catch(() => undefined);
+  }
+  return ended;
 }
