@@ -81,12 +81,7 @@ function sampler(pid: number): { window(): number; stop(): void } {
 }
 
 const estate = await createEstate({ count: COUNT + 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'cb' });
-/** What an interrupt stops before the estate is removed; set once the run has a worker and a client. */
-let stopRun = async (): Promise<void> => {};
-const releaseInterrupt = cleanupOnInterrupt(async () => {
-  await stopRun();
-  await estate.cleanup();
-});
+const interrupt = cleanupOnInterrupt(() => estate.cleanup());
 const [single, ...many] = estate.environments as [Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
@@ -97,13 +92,13 @@ const worker = startWorkerProcess({ taskQueue, runtime: RUNTIME, env: { LOGSTACK
 const pid = worker.child.pid;
 const connection = await Connection.connect({ address: estate.sandbox.temporal.address });
 const client = new Client({ connection });
-stopRun = async () => {
+interrupt.stopFirst(async () => {
   const ended = await terminateRunsOnTaskQueue(client, taskQueue, 'the concurrent bootstraps benchmark was interrupted');
   say(`ended ${ended} workflows still running on ${taskQueue}`);
   worker.child.kill('SIGTERM');
   standIns.kill('SIGTERM');
   await worker.exited;
-};
+});
 
 /** Starts a bootstrap of `env` at the bench commit; resolves with its wall seconds once it completed. */
 async function bootstrap(env: Environment): Promise<number> {
@@ -170,5 +165,5 @@ try {
   await connection.close();
   if (pid !== undefined) rmSync(workerCloneDir(estate.remote, pid), { recursive: true, force: true });
   await estate.cleanup();
-  releaseInterrupt();
+  interrupt.release();
 }

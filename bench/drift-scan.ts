@@ -66,7 +66,7 @@ interface ObjectSet {
 }
 
 const estate = await createEstate({ count: 6, gates: [GateKinds.externalSecretsSynced], purpose: 'dr' });
-const releaseInterrupt = cleanupOnInterrupt(() => estate.cleanup());
+const interrupt = cleanupOnInterrupt(() => estate.cleanup());
 const { sandbox } = estate;
 const clusterCount = sandbox.clusters.length;
 // createEstate spreads environments round-robin: the first three cover the three clusters, and so do the next three.
@@ -261,5 +261,5 @@ try {
 } finally {
   await deleteObjects().catch((e: unknown) => say(String(e)));
   await estate.cleanup();
-  releaseInterrupt();
+  interrupt.release();
 }

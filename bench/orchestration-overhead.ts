@@ -153,12 +153,7 @@ interface ScriptFigure {
 const estate = await createEstate({ count: 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'oh' });
 const env = estate.environments[0];
 if (!env) throw new Error('no bench environment');
-/** What an interrupt stops before the estate is removed; set once the run has a client. */
-let stopRun = async (): Promise<void> => {};
-const releaseInterrupt = cleanupOnInterrupt(async () => {
-  await stopRun();
-  await estate.cleanup();
-});
+const interrupt = cleanupOnInterrupt(() => estate.cleanup());
 const taskQueue = `bench-overhead-${process.pid}`;
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -216,11 +211,11 @@ const noopRunning = noopWorker.run();
 const standIns = await startStandIns();
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
-stopRun = async () => {
+interrupt.stopFirst(async () => {
   // The workers run in this process and end with it; their workflows would wait on the server.
   for (const queue of [taskQueue, noopQueue]) await terminateRunsOnTaskQueue(client, queue, 'the orchestration overhead benchmark was interrupted');
   standIns.kill('SIGTERM');
-};
+});
 
 async function figureOf(label: string, handle: WorkflowHandle): Promise<WorkflowFigure> {
   const events = (await handle.fetchHistory()).events ?? [];
@@ -410,5 +405,5 @@ try {
   await nativeConnection.close();
   await connection.close();
   await estate.cleanup();
-  releaseInterrupt();
+  interrupt.release();
 }

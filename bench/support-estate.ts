@@ -367,8 +367,17 @@ async function cleanupAws(sandbox: SandboxRuntime, environments: readonly Enviro
   }
 }
 
-/** Runs `cleanup` once when the process is interrupted (SIGINT/SIGTERM), then exits 130. */
-export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
+/** What {@link cleanupOnInterrupt} returns: more to stop first, and the end of listening. */
+export interface InterruptCleanup {
+  /** Adds a step an interrupt runs before the cleanup (the run's workers and workflows), once the run has them. */
+  stopFirst(step: () => Promise<void>): void;
+  /** Stops listening: the run ended by itself. */
+  release(): void;
+}
+
+/** Runs `cleanup` once when the process is interrupted (SIGINT/SIGTERM), after the steps added with `stopFirst`, then exits 130. */
+export function cleanupOnInterrupt(cleanup: () => Promise<void>): InterruptCleanup {
+  const first: (() => Promise<void>)[] = [];
   let cleaning = false;
   const handler = (signal: NodeJS.Signals): void => {
     // Ctrl-C reaches this process twice, from the terminal and forwarded by the loader that started it: the second
@@ -376,15 +385,24 @@ export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
     if (cleaning) return;
     cleaning = true;
     process.stderr.write(`${signal}: cleaning up the bench environments\n`);
-    cleanup()
-      .catch((e: unknown) => process.stderr.write(`${String(e)}\n`))
+    const report = (e: unknown): void => void process.stderr.write(`${String(e)}\n`);
+    (async () => {
+      // A step that fails (the run's own end may have closed its client already) never skips the cleanup, and the
+      // process ends only once the cleanup is done, whoever started it.
+      for (const step of first) await step().catch(report);
+      await cleanup();
+    })()
+      .catch(report)
       .finally(() => process.exit(130));
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+  return {
+    stopFirst: (step) => void first.push(step),
+    release: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
   };
 }
 
