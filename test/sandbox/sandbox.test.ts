@@ -1,13 +1,18 @@
 /**
  * Proof that the sandbox's parts are real: a workflow on the Temporal dev server, the Web UI over HTTP,
- * S3 and Secrets Manager in moto, CRD schemas enforced by each kube-apiserver, and the real External
- * Secrets controller syncing a moto secret into a Kubernetes Secret — built with its AWS provider alone.
+ * S3 and Secrets Manager in moto, CRD schemas enforced by each kube-apiserver, the real External
+ * Secrets controller syncing a moto secret into a Kubernetes Secret — built with its AWS provider alone —
+ * and the time-skipping test server, whose build directory holds everything it runs.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { Worker, NativeConnection } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { S3Client, CreateBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { SecretsManagerClient, CreateSecretCommand, DescribeSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
@@ -225,5 +230,32 @@ describe('sandbox: External Secrets controller carries the AWS provider alone (s
     }
     assert.deepEqual([ready?.status, ready?.reason], ['False', 'InvalidProviderConfig'], `the fake store's Ready condition: ${JSON.stringify(ready)}`);
     assert.match(refusal ?? '', /type: fake/);
+  });
+});
+
+describe('sandbox: the time-skipping test server stands alone in its build directory', () => {
+  let copy: string | undefined;
+  after(() => {
+    if (copy) rmSync(copy, { recursive: true, force: true });
+  });
+
+  it('starts from a copy of its directory elsewhere: its jars are in the cache, not in a Maven repository', async () => {
+    copy = mkdtempSync(join(tmpdir(), 'logstack-test-server-copy-'));
+    cpSync(dirname(sandbox.testServer), copy, { recursive: true });
+    const wrapper = readFileSync(join(copy, 'temporal-test-server'), 'utf8');
+    assert.doesNotMatch(wrapper, /\.jar\b/, `the wrapper names no jar by path (it takes its own lib/*): ${wrapper}`);
+    assert.ok(
+      readdirSync(join(copy, 'lib')).some((f) => /^temporal-test-server-.*\.jar$/.test(f)),
+      'the test server jar is in lib/',
+    );
+    const env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: join(copy, 'temporal-test-server') } },
+    });
+    try {
+      const info = await env.connection.workflowService.getSystemInfo({});
+      assert.ok(info.capabilities, 'the copied server answers GetSystemInfo');
+    } finally {
+      await env.teardown();
+    }
   });
 });
