@@ -139,7 +139,7 @@ interface WorkflowFigure {
   readonly split: { readonly workflowTaskDispatchMs: number; readonly workflowTaskMs: number; readonly activityDispatchMs: number };
   readonly calls: readonly Call[];
   readonly times: StepTimes;
-  /** Wall time the environment lock alone takes (see {@link lockRoundTrips}). */
+  /** Wall time the environment lock alone takes: its local activities, or its round trips (see {@link lockRoundTrips}). */
   readonly lockMs: number;
 }
 
@@ -174,23 +174,25 @@ const byName = raw as unknown as Record<string, ActivityFn>;
  * so their time counts as overhead (as the lock's signals did before they became an activity) and they are not
  * counted as steps.
  */
-const ORCHESTRATION_ONLY: ReadonlySet<string> = new Set(['acquireLock', 'awaitLockHolderClose']);
+const ORCHESTRATION_ONLY: ReadonlySet<string> = new Set(['acquireLock', 'releaseLock', 'awaitLockHolderClose']);
 
-/** Time inside each activity function, per workflow run. */
+/** Time inside each activity function, per workflow run: the steps', and the lock's (run as local activities). */
 const inside = new Map<string, Interval[]>();
+const insideLock = new Map<string, Interval[]>();
 const timed = Object.fromEntries(
   Object.entries(byName).map(([name, fn]) => [
     name,
     async (...args: unknown[]): Promise<unknown> => {
-      if (ORCHESTRATION_ONLY.has(name)) return fn(...args);
+      if (name === 'awaitLockHolderClose') return fn(...args);
+      const into = ORCHESTRATION_ONLY.has(name) ? insideLock : inside;
       const runId = Context.current().info.workflowExecution?.runId ?? '-';
       const start = epochNow();
       try {
         return await fn(...args);
       } finally {
-        const list = inside.get(runId) ?? [];
+        const list = into.get(runId) ?? [];
         list.push([start, epochNow()]);
-        inside.set(runId, list);
+        into.set(runId, list);
       }
     },
   ]),
@@ -266,7 +268,8 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     split,
     calls,
     times: stepTimes(events),
-    lockMs: lockRoundTrips(events),
+    // Local activities leave one marker in the workflow task that ran them: their time is measured in the worker.
+    lockMs: lockRoundTrips(events) + unionMs(insideLock.get(runId) ?? [], from, to),
   };
 }
 
@@ -305,7 +308,8 @@ async function replay(all: readonly Call[]): Promise<ScriptFigure> {
 
 /**
  * Wall time a run spends on the environment lock alone, which a run without a lock (the no-op floor) does not
- * pay: each `acquireLock` from its scheduling to the end of the workflow task that takes its answer, and each
+ * pay, as far as the history shows it (histories from before the lock's messages became local activities, whose
+ * time the worker measures instead): each `acquireLock` from its scheduling to the end of the workflow task that takes its answer, and each
  * release signal from its initiation to the end of the workflow task that follows its delivery (the task that
  * would otherwise have completed the run).
  */

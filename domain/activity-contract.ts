@@ -1,7 +1,7 @@
 import type { Catalog, Environment, GateKind } from './environments.ts';
 import type { DriftFinding } from './inputs.ts';
 import type { DiffSummary } from './progress.ts';
-import type { AcquireAnswer, HolderWatchOutcome, LockRequest, LockRun } from './lock.ts';
+import type { AcquireAnswer, HolderWatchOutcome, LockRelease, LockRequest, LockRun, ReleaseOutcome } from './lock.ts';
 import type { EvidenceLocation, EvidenceStatement } from './evidence.ts';
 import type { AwsPlan } from './aws-plan.ts';
 import type { NotificationEvent, NotificationTarget } from './notifications.ts';
@@ -21,6 +21,8 @@ export interface LogstackActivities {
   // ── the environment lock (through the Temporal client) ──────────────────────────────────
   /** Asks `lock-<env>` for the lease by update-with-start on the lock task queue. Idempotent per request ID. */
   acquireLock(input: { request: LockRequest }): Promise<AcquireAnswer>;
+  /** Signals `lock-<env>` the holder's release (or a waiting request's withdrawal); `no-lock` when the lock is not running. */
+  releaseLock(input: { environment: string; release: LockRelease }): Promise<ReleaseOutcome>;
   /** Run by the lock: returns when the holder's run closes (for any reason), at once when it is not a requester, or once the lease is released. */
   awaitLockHolderClose(input: { environment: string; holder: LockRun & { workflowType: string; grantedAt: string } }): Promise<HolderWatchOutcome>;
 

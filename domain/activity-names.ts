@@ -9,6 +9,7 @@ import type { LogstackActivities } from './activity-contract.ts';
 export const ACTIVITY_NAMES = [
   'loadCatalog',
   'acquireLock',
+  'releaseLock',
   'awaitLockHolderClose',
   'ensureBucket',
   'ensureLokiCredentials',

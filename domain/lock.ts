@@ -63,6 +63,9 @@ export const lockReleaseSchema = z.strictObject({
 });
 export type LockRelease = z.infer<typeof lockReleaseSchema>;
 
+/** The `releaseLock` activity's input: the environment (as a request names it) and the release the lock checks. */
+export const releaseLockInputSchema = z.strictObject({ environment: lockRequestSchema.shape.environment, release: lockReleaseSchema });
+
 /** Lock → requester: the request `requestId` holds the lease `token`. */
 export const lockGrantSchema = z.strictObject({ environment: z.string().min(1).max(63), requestId: uuid, token: uuid });
 export type LockGrant = z.infer<typeof lockGrantSchema>;
@@ -128,3 +131,9 @@ export function lockEntry(request: LockRequest): LockEntry {
 
 /** How a lock holder's run ended, as the lock's watch sees it. */
 export type HolderWatchOutcome = 'closed' | 'not-found' | 'not-a-requester' | 'released';
+
+/**
+ * What sending a release came to: `sent` once the server took the signal (the lock checks its token when it
+ * handles it), `no-lock` when `lock-<env>` is not running — with the lock gone, so is any lease.
+ */
+export type ReleaseOutcome = 'sent' | 'no-lock';

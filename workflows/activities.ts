@@ -1,8 +1,16 @@
 /**
- * The activity profiles, declared once. Workflows never call `proxyActivities` anywhere else; steps pick a
- * profile by name and add a per-call `summary` (and, for gates, a timeout sized to the wait budget).
+ * The activity profiles, declared once. Workflows never call `proxyActivities` or `proxyLocalActivities` anywhere
+ * else; steps pick a profile by name and add a per-call `summary` (and, for gates, a timeout sized to the wait budget).
  */
-import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  type LocalActivityInterfaceFor,
+  type LocalActivityOptions,
+} from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURES } from '../domain/index.ts';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
 
@@ -92,4 +100,29 @@ export const profiles: Readonly<Record<ActivityProfile, ActivityInterfaceFor<Log
   gate: proxyActivities<LogstackActivities>(profileOptions.gate),
   watch: proxyActivities<LogstackActivities>(profileOptions.watch),
   notify: proxyActivities<LogstackActivities>(profileOptions.notify),
+};
+
+/**
+ * Options of the local profiles: activities the worker runs inside the workflow task that reaches them, with no
+ * task round trip of their own. Only short calls whose retries may hold that workflow task (the SDK keeps it
+ * alive while they retry) and whose effect is safe to repeat after a worker crash (the task is then run again).
+ */
+export const localProfileOptions = {
+  /**
+   * The environment lock's messages (`acquireLock`, `releaseLock`): one call to the Temporal frontend each,
+   * idempotent per request ID and token. Each attempt is cut off after 10 seconds; retried like `short`
+   * (about five minutes in all), backing off within the worker.
+   */
+  lock: {
+    startToCloseTimeout: '10 seconds',
+    retry: profileOptions.short.retry,
+  },
+} as const satisfies Record<string, LocalActivityOptions>;
+
+/** The name of a local activity profile. */
+export type LocalActivityProfile = keyof typeof localProfileOptions;
+
+/** One typed local activity proxy per local profile. */
+export const localProfiles: Readonly<Record<LocalActivityProfile, LocalActivityInterfaceFor<LogstackActivities>>> = {
+  lock: proxyLocalActivities<LogstackActivities>(localProfileOptions.lock),
 };

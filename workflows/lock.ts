@@ -28,6 +28,7 @@ import {
   defineUpdate,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   uuid4,
   workflowInfo,
@@ -49,7 +50,8 @@ import {
   type LockSuperseded,
   type SupersededEntry,
 } from '../domain/index.ts';
-import { profiles } from './activities.ts';
+import { localProfiles, profiles } from './activities.ts';
+import { lockLocalActivities } from './patches.ts';
 import { failureMessage, typedFailure } from './failures.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 import { markWorkflow } from './search-attributes.ts';
@@ -365,7 +367,10 @@ export class EnvironmentLocks {
     const step = this.#tracker.start('acquire-lock', `acquire lock ${lockId}`);
     const pending: Pending = { requestId: request.requestId };
     this.#pending.set(environment, pending);
-    const answer = await profiles.short.acquireLock.executeWithOptions({ summary: `ask ${lockId} for the lease` }, [{ request }]);
+    const ask = { summary: `ask ${lockId} for the lease` };
+    const answer = patched(lockLocalActivities.id)
+      ? await localProfiles.lock.acquireLock.executeWithOptions(ask, [{ request }])
+      : await profiles.short.acquireLock.executeWithOptions(ask, [{ request }]);
     if (answer.status === 'refused') {
       pending.refused = true;
       const { heldBy } = answer;
@@ -391,16 +396,23 @@ export class EnvironmentLocks {
     this.#tracker.setPhase(phase);
   }
 
+  /**
+   * Sends `lockRelease` for `lease`: with a local activity on current code (its delivery is known within the same
+   * workflow task), as a signal from this workflow when replaying a history that did so.
+   */
   async #sendRelease(environment: string, lease: { requestId: string; token?: string }): Promise<void> {
     const info = workflowInfo();
+    const release = { workflowId: info.workflowId, runId: info.runId, ...lease };
     try {
-      await getExternalWorkflowHandle(workflowIds.lock(environment)).signal(lockReleaseSignal, {
-        workflowId: info.workflowId,
-        runId: info.runId,
-        ...lease,
-      });
+      if (patched(lockLocalActivities.id)) {
+        const outcome = await localProfiles.lock.releaseLock.executeWithOptions({ summary: `release ${workflowIds.lock(environment)}` }, [{ environment, release }]);
+        if (outcome === 'no-lock') log.warn('lock: release not delivered', { environment, error: `${workflowIds.lock(environment)} is not running` });
+        return;
+      }
+      await getExternalWorkflowHandle(workflowIds.lock(environment)).signal(lockReleaseSignal, release);
     } catch (err) {
-      // The lock workflow is gone, and with it any lease: nothing to release.
+      // The lock workflow is gone (and with it any lease), or the server stayed unreachable through every retry:
+      // the lock's watch of this run frees the lease once the run closes.
       log.warn('lock: release not delivered', { environment, error: failureMessage(err) });
     }
   }

@@ -168,6 +168,21 @@ export const notifies = patch({
 });
 
 /**
+ * `lock-local-activities` — introduced 2026-12-04 (the commit that brings it). A mutating workflow asks for the
+ * lease (`acquireLock`) and releases it (`releaseLock`, instead of a signal sent by the workflow and the workflow
+ * task that confirms its delivery) with local activities: each runs inside the workflow task that reaches it,
+ * saving a workflow task round trip apiece. Every run that takes the lock reaches both call sites; a promotion
+ * can be open for its approval timeout (up to 7 days) plus its wait for the lock.
+ */
+export const lockLocalActivities = patch({
+  id: 'lock-local-activities',
+  introduced: { date: '2026-12-04', commit: 'see git log -S lock-local-activities' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
+  alsoBeforeDeprecating: 'the histories that take the lock without the marker are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -214,4 +229,5 @@ export const PATCHES: readonly Patch[] = [
   recordsEvidence,
   awsPlan,
   notifies,
+  lockLocalActivities,
 ];

@@ -3,7 +3,8 @@
  * A workflow cannot send an Update, so `acquireLock` sends it for the requester, with update-with-start: the
  * lock workflow `lock-<env>` is started on the configured lock task queue when it is not running (never on
  * the caller's queue), and the answer — granted, queued or refused — comes back in the same round trip.
- * `awaitLockHolderClose` runs in the lock workflow itself: it returns when the holder's run closes for any
+ * `releaseLock` sends the holder's release signal for it, so the requester learns it was delivered in the
+ * same workflow task instead of waiting for another one. `awaitLockHolderClose` runs in the lock workflow itself: it returns when the holder's run closes for any
  * reason, so the lock grants the next in line at once.
  */
 import { Context } from '@temporalio/activity';
@@ -13,14 +14,17 @@ import {
   FailureType,
   LOCK_WORKFLOW_TYPE,
   LockMessages,
+  releaseLockInputSchema,
   lockRequestSchema,
   workflowIds,
   WorkflowTypes,
   type AcquireAnswer,
   type HolderWatchOutcome,
+  type LockRelease,
   type LockRequest,
   type LockRun,
   type LockState,
+  type ReleaseOutcome,
 } from '../../domain/index.ts';
 import { nonRetryable } from '../errors.ts';
 import { activityScope, cancellationError } from '../kubernetes/activity-scope.ts';
@@ -56,7 +60,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 const CLOSED_ERRORS = new Set(['WorkflowFailedError', 'WorkflowContinuedAsNewError']);
 const NOT_FOUND_ERRORS = new Set(['WorkflowNotFoundError', 'NamespaceNotFoundError']);
 
-/** Creates `acquireLock` and `awaitLockHolderClose`. */
+/** Creates `acquireLock`, `releaseLock` and `awaitLockHolderClose`. */
 export function createLockActivities(deps: LockActivityDeps = {}) {
   return {
     /**
@@ -88,6 +92,26 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
           const cause = error.cause instanceof Error ? error.cause.message : error.message;
           throw nonRetryable(FailureType.InvalidInput, `lock-${request.environment} refused the request: ${cause}`);
         }
+        throw error;
+      }
+    },
+
+    /**
+     * Signals `lockRelease` to `lock-<environment>`: the holder's lease with its token, or a waiting request's
+     * withdrawal with its request ID. The lock frees nothing unless the token (or request ID) is the one it
+     * holds, so a retry that sends the release again changes nothing. Run as a local activity by the holder.
+     * @returns `sent` once the server accepted the signal; `no-lock` when the lock workflow is not running.
+     * @throws ApplicationFailure `InvalidInput` for a malformed release or environment.
+     */
+    releaseLock: async (input: { environment: string; release: LockRelease }): Promise<ReleaseOutcome> => {
+      const parsed = releaseLockInputSchema.safeParse(input);
+      if (!parsed.success) throw nonRetryable(FailureType.InvalidInput, `malformed lock release: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const { environment, release } = parsed.data;
+      try {
+        await workerClient().workflow.getHandle(workflowIds.lock(environment)).signal<[LockRelease]>(LockMessages.release, release);
+        return 'sent';
+      } catch (error) {
+        if (error instanceof Error && NOT_FOUND_ERRORS.has(error.name)) return 'no-lock';
         throw error;
       }
     },

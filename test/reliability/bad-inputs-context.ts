@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
 import { parseDocument, type Document } from 'yaml';
@@ -41,6 +42,19 @@ export interface ScheduledActivity {
   readonly ended: 'completed' | 'failed' | 'running';
   /** The `ApplicationFailure.type` it failed with, if any. */
   readonly failureType?: string;
+}
+
+/**
+ * A local activity as its history shows it: one `core_local_activity` marker, written when it completed or
+ * failed, whose `data` names its type. `undefined` for any other marker.
+ */
+function localActivityOf(marker: temporal.api.history.v1.IMarkerRecordedEventAttributes | null | undefined): ScheduledActivity | undefined {
+  if (marker?.markerName !== 'core_local_activity') return undefined;
+  const data = marker.details?.['data']?.payloads?.[0];
+  const type = data ? defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type : undefined;
+  if (!type) throw new Error('a local activity marker without its activity type');
+  const failureType = marker.failure?.applicationFailureInfo?.type ?? marker.failure?.cause?.applicationFailureInfo?.type;
+  return marker.failure ? { name: type, ended: 'failed', ...(failureType ? { failureType } : {}) } : { name: type, ended: 'completed' };
 }
 
 /** A catalog edit: a structured change of the sandbox catalog document. */
@@ -183,6 +197,8 @@ export async function startBadInputs(): Promise<BadInputs> {
         }
       }
       return (events ?? []).flatMap((event): ScheduledActivity[] => {
+        const local = localActivityOf(event.markerRecordedEventAttributes);
+        if (local) return [local];
         const scheduled = event.activityTaskScheduledEventAttributes;
         const type = scheduled?.activityType?.name;
         if (!scheduled || !type) return [];

@@ -71,12 +71,14 @@ const PROJECT_TYPES: ReadonlySet<string> = new Set(Object.values(FailureType));
 
 /**
  * Activities that write nothing: reads (the AWS plan's too), renders, server-side dry-runs, `resolveRevision` (which fetches
- * into the worker's own clone, never pushes), and `acquireLock` (Temporal's own coordination: the lease is
- * released when the run ends, and nothing of AWS, the clusters or Git is touched).
+ * into the worker's own clone, never pushes), and `acquireLock` and `releaseLock` (Temporal's own coordination:
+ * the lease is released when the run ends, and nothing of AWS, the clusters or Git is touched). Local activities
+ * count as much as the others (`scheduledActivities` reads their markers).
  */
 const READ_ONLY_ACTIVITIES: ReadonlySet<string> = new Set([
   'loadCatalog',
   'acquireLock',
+  'releaseLock',
   'resolveRevision',
   'renderOverlay',
   'readDeployedState',

@@ -242,29 +242,18 @@ const SCENARIOS: readonly Scenario[] = [
     // Contention: a second rollout waits behind the first; the lock's own history shows the queue.
     files: ['rolloutEnvironment--waited-for-lock', 'environmentLock--staging'],
     async run(h, save) {
-      let release!: () => void;
-      const latch = new Promise<void>((resolve) => (release = resolve));
-      h.world.overrides.waitForLokiStackReady = async () => {
-        await latch;
-        return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
-      };
-      const first = await h.start(
-        rolloutEnvironment,
-        [{ environment: 'staging', revision: REV.v1 }],
-        'rollout-staging',
-      );
-      await phase(first, 'verifying');
-      const second = await h.start(
-        rolloutEnvironment,
-        [{ environment: 'staging', revision: REV.v2 }],
-        'rollout-staging-2',
-      );
-      await phase(second, 'waiting-for-lock');
-      release();
-      await settle(first);
-      await settle(second);
+      const { second } = await contention(h);
       await save('rolloutEnvironment--waited-for-lock', second);
       await save('environmentLock--staging', h.env.client.workflow.getHandle('lock-staging'));
+    },
+  },
+  {
+    // Patch lock-local-activities: the lease asked for and released by local activities, granted at once and after waiting.
+    files: ['rolloutEnvironment--lock-local-granted', 'rolloutEnvironment--lock-local-waited'],
+    async run(h, save) {
+      const { first, second } = await contention(h);
+      await save('rolloutEnvironment--lock-local-granted', first);
+      await save('rolloutEnvironment--lock-local-waited', second);
     },
   },
   // Recorded with the patches in place: their markers, and the paths behind them.
@@ -366,6 +355,24 @@ const SCENARIOS: readonly Scenario[] = [
     },
   },
 ];
+
+/** Two rollouts of staging: the second waits for the lock until the first, held at its LokiStack gate, ends. */
+async function contention(h: Harness): Promise<{ first: WorkflowHandle; second: WorkflowHandle }> {
+  let release!: () => void;
+  const latch = new Promise<void>((resolve) => (release = resolve));
+  h.world.overrides.waitForLokiStackReady = async () => {
+    await latch;
+    return { gate: 'lokistack-ready', ok: true, detail: 'Ready', waitedMs: 1 };
+  };
+  const first = await h.start(rolloutEnvironment, [{ environment: 'staging', revision: REV.v1 }], 'rollout-staging');
+  await phase(first, 'verifying');
+  const second = await h.start(rolloutEnvironment, [{ environment: 'staging', revision: REV.v2 }], 'rollout-staging-2');
+  await phase(second, 'waiting-for-lock');
+  release();
+  await settle(first);
+  await settle(second);
+  return { first, second };
+}
 
 /** dev and production name a notification target each. */
 function withNotificationTargets(h: Harness): void {

@@ -43,6 +43,7 @@ describe('bootstrapEnvironment', () => {
       'waitForLokiStackReady',
       'applyOverlay',
       'recordDeployedState',
+      'releaseLock',
     ]);
     const applies = h.world.calls
       .filter((c) => c.workflowId === workflowId && c.name === 'applyOverlay')
@@ -79,10 +80,12 @@ describe('bootstrapEnvironment', () => {
     assert.equal(description.typedSearchAttributes.get(environmentKey), 'dev');
     assert.equal(description.typedSearchAttributes.get(revisionKey), REV.main);
 
-    // Every activity carries a human summary in the Web UI.
+    // Every activity carries a human summary in the Web UI, the lock's local activities (one marker each) too.
     const history = await handle.fetchHistory();
-    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
-    assert.equal(scheduled.length, 17);
+    const scheduled = (history.events ?? []).filter(
+      (e) => e.activityTaskScheduledEventAttributes || e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    );
+    assert.equal(scheduled.length, 18);
     const summaries = scheduled.map((e) => {
       const data = e.userMetadata?.summary?.data;
       return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : undefined;
@@ -114,6 +117,7 @@ describe('bootstrapEnvironment', () => {
       'waitForLokiStackReady',
       'waitForLogForwarderReady',
       'recordDeployedState',
+      'releaseLock',
     ]);
     assert.equal(h.world.pinned.get('staging'), REV.v1);
   });

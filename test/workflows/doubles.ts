@@ -44,6 +44,7 @@ export interface ActivityCall {
 export const READ_ONLY_ACTIVITIES: ReadonlySet<keyof LogstackActivities> = new Set([
   'loadCatalog',
   'acquireLock',
+  'releaseLock',
   'awaitLockHolderClose',
   'renderOverlay',
   'readDeployedState',
@@ -195,6 +196,7 @@ export function createActivityDoubles(world: DoubleWorld): LogstackActivities {
   const defaults: ActivityBehaviour = {
     loadCatalog: () => world.catalog,
     acquireLock: (input) => lock.acquireLock(input),
+    releaseLock: (input) => lock.releaseLock(input),
     awaitLockHolderClose: (input) => lock.awaitLockHolderClose(input),
     ensureBucket: ({ environment }) => ({ bucket: environment.aws.bucket, created: false, changed: [] }),
     ensureLokiCredentials: ({ environment }) => ({

@@ -46,9 +46,9 @@ describe('evidence of deliveries', () => {
     for (const g of p.gates) assert.match(g.passedAt, ISO);
     assert.equal(p.rollback, null);
     assert.ok(p.startedAt <= p.finishedAt);
-    // The record is the last side effect, after the verified deployed-state record.
+    // The record is the last side effect, after the verified deployed-state record; then the lock is released.
     const names = h.world.namesFor(handle.workflowId);
-    assert.equal(names.at(-1), 'recordEvidence');
+    assert.deepEqual(names.slice(-2), ['recordEvidence', 'releaseLock']);
     assert.ok(names.lastIndexOf('recordDeployedState') < names.indexOf('recordEvidence'));
     // The query answers with what the activity returned; progress names where it is.
     const answer = await handle.query(evidenceQuery);
