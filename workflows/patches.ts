@@ -168,7 +168,7 @@ export const notifies = patch({
 });
 
 /**
- * `lock-local-activities` — introduced 2026-12-04 (the commit that brings it). A mutating workflow asks for the
+ * `lock-local-activities` — introduced 2026-12-04 (2273484). A mutating workflow asks for the
  * lease (`acquireLock`) and releases it (`releaseLock`, instead of a signal sent by the workflow and the workflow
  * task that confirms its delivery) with local activities: each runs inside the workflow task that reaches it,
  * saving a workflow task round trip apiece. Every run that takes the lock reaches both call sites; a promotion
@@ -176,7 +176,7 @@ export const notifies = patch({
  */
 export const lockLocalActivities = patch({
   id: 'lock-local-activities',
-  introduced: { date: '2026-12-04', commit: 'see git log -S lock-local-activities' },
+  introduced: { date: '2026-12-04', commit: '2273484' },
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
   alsoBeforeDeprecating: 'the histories that take the lock without the marker are recorded again',
