@@ -1,6 +1,9 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createLockActivities } from '../../activities/lock/lock.ts';
 import { approveUpdate, progressQuery } from '../../workflows/messages.ts';
 import { environmentLock, promoteEnvironment, remediateDrift, rolloutEnvironment } from '../../workflows/index.ts';
 import { lockAcquireUpdate, lockGrantedSignal, lockReleaseSignal, lockStateQuery } from '../../workflows/lock.ts';
@@ -221,6 +224,43 @@ describe('per-environment lock', () => {
     const state = await current.query(lockStateQuery);
     assert.ok(state.grants >= 3);
     assert.notEqual((await current.describe()).runId, lock.firstExecutionRunId, 'the lock continued as new');
+  });
+
+  it('releases through the releaseLock activity: a malformed release is refused before anything is sent, a missing lock is no-lock, a release sent twice frees nothing the second time', async () => {
+    const lockActivities = createLockActivities();
+    const release = (input: unknown) =>
+      new MockActivityEnvironment({}, { client: h.env.client }).run(lockActivities.releaseLock, input as Parameters<typeof lockActivities.releaseLock>[0]);
+    const someRun = { workflowId: 'w', runId: 'r', requestId: '00000000-0000-4000-8000-000000000009' };
+    for (const malformed of [{ environment: '', release: someRun }, { environment: 'dev', release: { ...someRun, token: 'not-a-uuid' } }, { environment: 'dev', release: null }]) {
+      const failure = await release(malformed).then(() => undefined, (error: unknown) => error as ApplicationFailure);
+      assert.equal(failure?.type, 'InvalidInput', JSON.stringify(malformed));
+      assert.equal(failure?.nonRetryable, true);
+    }
+    assert.equal(await release({ environment: 'nowhere', release: someRun }), 'no-lock');
+
+    h.world.verified('dev', REV.v1);
+    holdGate(h.world, 'dev');
+    const holder = await rollout({ environment: 'dev', revision: REV.v2 }, 'holder');
+    await phase(holder, 'verifying');
+    const waiter = await rollout({ environment: 'dev', revision: REV.v3 }, 'waiter');
+    await waitUntil(() => lockDetail(waiter), (d) => d.includes('position 1'));
+    // The holder's lease as its history shows it: the acquireLock local activity's marker carries the answer.
+    const events = (await holder.fetchHistory()).events ?? [];
+    const marker = events.map((e) => e.markerRecordedEventAttributes).find((m) => m?.markerName === 'core_local_activity');
+    const answer = marker?.details?.['result']?.payloads?.[0];
+    assert.ok(answer, 'the holder recorded its acquireLock answer');
+    const { token } = defaultPayloadConverter.fromPayload<{ token: string }>(answer);
+    const lease = { environment: 'dev', release: { workflowId: holder.workflowId, runId: (await holder.describe()).runId, requestId: '00000000-0000-4000-8000-00000000000a', token } };
+    assert.equal(await release(lease), 'sent');
+    await waitUntil(() => lockState('dev'), (s) => s.holder?.workflowId === waiter.workflowId);
+    // Sent again (a retry after a lost answer): the token is spent, the new holder keeps the lease.
+    assert.equal(await release(lease), 'sent');
+    const lock = h.env.client.workflow.getHandle('lock-dev');
+    await waitUntil(
+      async () => (await lock.fetchHistory()).events ?? [],
+      (all) => all.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === lockReleaseSignal.name).length >= 2 && all.at(-1)?.workflowTaskCompletedEventAttributes != null,
+    );
+    assert.equal((await lockState('dev')).holder?.workflowId, waiter.workflowId);
   });
 });
 
