@@ -10,7 +10,7 @@
  *
  * Per workflow: wall time from the history (WorkflowExecutionStarted → WorkflowExecutionCompleted) minus
  * the union of the time spent inside the activity functions, as measured by the worker around each call
- * (so what remains is scheduling, task round trips, workflow code, the environment lock's signals and
+ * (so what remains is scheduling, task round trips, workflow code, the environment lock's messages and
  * history writes), divided by the number of activities. The server's view — ActivityTaskStarted →
  * ActivityTaskCompleted — is printed next to it on stderr.
  *
@@ -171,7 +171,7 @@ const byName = raw as unknown as Record<string, ActivityFn>;
 
 /**
  * Activities that are orchestration themselves (the environment lock's round trip): a script has no such step,
- * so their time counts as overhead (as the lock's signals did before they became an activity) and they are not
+ * so their time counts as overhead (the lock's messages are local activities: their time is measured in the worker, see `lockMs`) and they are not
  * counted as steps.
  */
 const ORCHESTRATION_ONLY: ReadonlySet<string> = new Set(['acquireLock', 'releaseLock', 'awaitLockHolderClose']);
