@@ -124,6 +124,14 @@ export async function exportHistory(
       : (history.events?.[Number(index)]?.workflowExecutionSignaledEventAttributes?.externalWorkflowExecution
           ?.workflowId ?? undefined);
   };
+  /**
+   * The details' `data` of a local activity's marker: what the SDK's core writes itself (sequence number, attempt,
+   * activity ID and type, times), plain like a patch marker's; the activity's result beside it goes through the codec.
+   */
+  const localActivityData = (path: string): boolean => {
+    const index = /^\.events\.(\d+)\.markerRecordedEventAttributes\.details\.data\./.exec(path)?.[1];
+    return index !== undefined && history.events?.[Number(index)]?.markerRecordedEventAttributes?.markerName === 'core_local_activity';
+  };
   const found = payloadsIn(history);
   let encrypted = 0;
   let plainUserPayloads = 0;
@@ -135,6 +143,7 @@ export async function exportHistory(
     if (encoding === ENCRYPTED_ENCODING) encrypted++;
     else if (
       !foreign &&
+      !localActivityData(path) &&
       !/searchAttributes|indexedFields|markerRecordedEventAttributes\.details\.patch-data/.test(path)
     )
       plainUserPayloads++;

@@ -372,7 +372,7 @@ describe(
       assert.deepEqual(findings, [], `secret values in workflow histories:\n${describeFindings(findings)}`);
     });
 
-    it('the history scans read payloads: without the codec the dev secret ARN is found in exported histories; with it only in the decrypted payloads, and every payload but search attributes and patch markers is ciphertext', () => {
+    it("the history scans read payloads: without the codec the dev secret ARN is found in exported histories; with it only in the decrypted payloads, and every payload but search attributes and the SDK core's own marker data (patches, local activities) is ciphertext", () => {
       const arnOf = (run: RunRecord) => [secretOf('dev secret ARN', run.secretArn)];
       const plain = runs.find((r) => r.mode === 'plain');
       const coded = runs.find((r) => r.mode === 'codec');
@@ -396,7 +396,7 @@ describe(
         assert.equal(
           h.plainUserPayloads,
           0,
-          `codec: every payload of ${h.id} but search attributes and patch markers is encrypted`,
+          `codec: every payload of ${h.id} but search attributes and the SDK's own marker data is encrypted`,
         );
       }
       assert.ok(

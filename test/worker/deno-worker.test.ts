@@ -74,14 +74,20 @@ async function activityStart(handle: WorkflowHandle, type: string): Promise<{ id
 
 /**
  * Every payload in the workflow's history that is not encrypted, as `<path>: <encoding>` — except search attributes,
- * which the server indexes and so must stay plain (names and revisions, never a secret), and the details of a
- * `patched()` marker, which the SDK's core writes itself (the patch's name, a constant of the workflow code).
+ * which the server indexes and so must stay plain (names and revisions, never a secret), the details of a
+ * `patched()` marker, which the SDK's core writes itself (the patch's name, a constant of the workflow code), and
+ * the `data` detail of a local activity's marker, also the core's own (sequence number, attempt, activity ID and
+ * type, times; the activity's result beside it is encrypted).
  */
 async function plainPayloads(handle: WorkflowHandle): Promise<string[]> {
   const { events } = await handle.fetchHistory();
   const plain: string[] = [];
+  const localActivityData = (path: string): boolean => {
+    const index = /^events\.(\d+)\.markerRecordedEventAttributes\.details\.data\./.exec(path)?.[1];
+    return index !== undefined && events?.[Number(index)]?.markerRecordedEventAttributes?.markerName === 'core_local_activity';
+  };
   const visit = (value: unknown, path: string): void => {
-    if (!value || typeof value !== 'object' || value instanceof Uint8Array || /searchAttributes|details\.patch-data/i.test(path)) return;
+    if (!value || typeof value !== 'object' || value instanceof Uint8Array || /searchAttributes|details\.patch-data/i.test(path) || localActivityData(path)) return;
     const encoding = (value as { metadata?: Record<string, unknown> }).metadata?.['encoding'];
     if (encoding instanceof Uint8Array && 'data' in value) {
       const name = new TextDecoder().decode(encoding);
@@ -177,7 +183,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     const handle = await startBootstrap(env);
     await bootstrapped(handle, env);
     assert.deepEqual(await taskWorkers(handle), [deno.identity]);
-    assert.deepEqual(await plainPayloads(handle), [], 'every payload in history is encrypted (but search attributes and patch markers)');
+    assert.deepEqual(await plainPayloads(handle), [], 'every payload in history is encrypted (but search attributes and the marker data the SDK core writes itself)');
     assert.ok((await workflowsCompleted(metrics, taskQueue)) >= 1, 'the Deno worker serves Prometheus metrics that count the run');
     assert.doesNotMatch(deno.output(), /NotCapable|"level":"ERROR"/, 'no permission missing, no error logged');
   });
