@@ -3,10 +3,11 @@
  *
  * Each environment has a long-lived lock workflow, `lock-<env>` ({@link environmentLock}), on the lock task
  * queue the worker configuration names. A mutating workflow asks for the lease through the `acquireLock`
- * activity: one update-with-start that starts the lock when it is not running and answers at once — granted
+ * local activity: one update-with-start that starts the lock when it is not running and answers at once — granted
  * (with a lease token), queued (with the position and who holds it) or refused (`failIfLocked`). A queued
  * request waits for `lockGranted`, which only counts when it names the request's own random ID. The holder
- * releases with its token from a non-cancellable scope whatever happens; while it holds, the lock runs
+ * releases with its token (the `releaseLock` local activity) from a non-cancellable scope whatever happens;
+ * both run inside the workflow task that reaches them (patch `lock-local-activities`). While it holds, the lock runs
  * `awaitLockHolderClose`, so a holder that ends in any other way (terminated, reset, timed out) frees the
  * lease the moment it closes. A newer queued request of the same workflow type supersedes older queued ones
  * (each may opt out with `supersede: false`); they end with `Superseded`.
