@@ -13,6 +13,7 @@ const BENCHES: readonly { readonly file: string; readonly env?: Readonly<Record<
   { file: 'worker-cold-start.ts' },
   { file: 'orchestration-overhead.ts' },
   { file: 'drift-scan.ts' },
+  { file: 'workflow-memory.ts' },
   { file: 'concurrent-bootstraps.ts' },
   { file: 'concurrent-bootstraps.ts', env: { BENCH_WORKER_RUNTIME: 'deno' } },
   { file: 'status-startup.ts' },

@@ -9,6 +9,12 @@
  * first use is set now: the English messages, the memoizer of container schemas, and whether `new Function`
  * is allowed. A default left unset would fail the first workflow task that builds a schema ("object is not
  * extensible"), which the workflow tests, run on the same bundle options, would show.
+ *
+ * The tracing libraries' semantic conventions are shared too: hundreds of constant attribute names that the
+ * tracing SDK's span and resource modules read and never write, about 70 KiB of heap per cached workflow when
+ * evaluated for each. The rest of the tracing libraries cannot be shared: the API's global tracer provider is
+ * set per workflow (a frozen one refuses it) and the core library reads `performance` when it is evaluated,
+ * which the workflow context only has once a workflow runs.
  */
 import { z } from 'zod';
 
@@ -18,3 +24,6 @@ void z.core.util.allowsEval.value;
 
 /** The schema library, complete and ready to be frozen. */
 export { z };
+
+/** The two semantic-convention modules the tracing SDK imports (trace attributes, resource attributes), shared. */
+export { SEMATTRS_EXCEPTION_MESSAGE, SEMRESATTRS_SERVICE_NAME } from '@opentelemetry/semantic-conventions';

@@ -95,12 +95,13 @@ export const PLAYS = {
     'npm run gitops:validate',
   ],
   bench: [
-    'BENCH_RUNS=1 BENCH_ROUNDS=1 BENCH_TRIALS=3 BENCH_BOOTSTRAPS=3 BENCH_IDLE_MS=1000 BENCH_KUBECTL_SAMPLE=10 npm run bench',
+    'BENCH_RUNS=1 BENCH_ROUNDS=1 BENCH_TRIALS=3 BENCH_BOOTSTRAPS=3 BENCH_WORKFLOWS=20 BENCH_IDLE_MS=1000 BENCH_KUBECTL_SAMPLE=10 npm run bench',
     'npm run bench',
     'npm run bench:gate',
     'npm run bench:overhead',
     'npm run bench:drift',
     'npm run bench:concurrent',
+    'npm run bench:workflow-memory',
     'npm run bench:cold-start',
   ],
   adr: [
