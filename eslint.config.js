@@ -119,16 +119,28 @@ export default tseslint.config(
   },
   {
     files: filesOf(['domain']),
-    rules: restrict({
-      message: 'domain/ is the pure contracts room: no I/O, no SDKs, no other rooms.',
-      builtins: true,
-      groups: [
-        '@temporalio/*',
-        '@kubernetes/*',
-        '@aws-sdk/*',
-        ...rooms(['activities', 'workflows', 'worker', 'client', 'codec']),
+    rules: {
+      ...restrict({
+        message: 'domain/ is the pure contracts room: no I/O, no SDKs, no other rooms.',
+        builtins: true,
+        groups: [
+          '@temporalio/*',
+          '@kubernetes/*',
+          '@aws-sdk/*',
+          ...rooms(['activities', 'workflows', 'worker', 'client', 'codec']),
+        ],
+      }),
+      // The workflow worker evaluates domain/ again for every workflow it caches: a schema built at module level
+      // costs heap in each of them, whether it parses with it or not (domain/once.ts).
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'TSEnumDeclaration', message: 'Use an `as const` object and a union type.' },
+        ...['Program > VariableDeclaration', 'Program > ExportNamedDeclaration > VariableDeclaration'].map((at) => ({
+          selector: `${at} > VariableDeclarator > CallExpression:not([callee.name='once']):has(MemberExpression[object.name='z'])`,
+          message: 'Build schemas on first use: wrap a module-level schema in once(() => …) (domain/once.ts).',
+        })),
       ],
-    }),
+    },
   },
   {
     files: filesOf(['workflows']),

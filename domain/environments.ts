@@ -44,7 +44,7 @@ function buildCatalogSchemas() {
     .string()
     .regex(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes, starting with a letter, ≤ 31 chars');
 
-  const bucketName = s3BucketName;
+  const bucketName = s3BucketName();
 
   /** An OpenSSH ed25519 public key line, `ssh-ed25519 AAAA… [comment]`. */
   const sshPublicKey = z
@@ -63,7 +63,7 @@ function buildCatalogSchemas() {
     );
 
   /** A catalog approver: a person name, or `{ name, key }` with their SSH ed25519 public key (needed by `approvals: signed`). */
-  const approverSchema = z.union([personNameSchema, z.strictObject({ name: personNameSchema, key: sshPublicKey })]);
+  const approverSchema = z.union([personNameSchema(), z.strictObject({ name: personNameSchema(), key: sshPublicKey })]);
 
   const freezeWindow = z
     .object({
@@ -78,14 +78,14 @@ function buildCatalogSchemas() {
       name,
       cluster: z.object({
         /** kubeconfig context name. */
-        context: kubeContextName,
+        context: kubeContextName(),
         /** OIDC issuer (host/path, no scheme) trusted by the STS role; required for `sts` mode. */
         oidcIssuer: z.string().min(1).optional(),
       }),
       aws: z.object({
         region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region such as eu-west-1'),
         bucket: bucketName,
-        secretName: secretsManagerName,
+        secretName: secretsManagerName(),
         credentialMode: z.enum(['static', 'sts']),
         /** IAM user (static) or role (sts) name; defaults to `logstack-<env>-loki`. */
         principalName: z.string().min(1).max(64).optional(),

@@ -5,6 +5,7 @@
  * reach the lock through the Temporal client, and the CLI that shows its state.
  */
 import { z } from 'zod';
+import { once } from './once.ts';
 
 /** The lock workflow's type name. */
 export const LOCK_WORKFLOW_TYPE = 'environmentLock';
@@ -25,50 +26,68 @@ export const LockMessages = {
 
 /** Workflow and run IDs are at most this long (the server's own limit). */
 const MAX_ID = 1000;
-const id = z.string().min(1).max(MAX_ID);
+
+/*
+ * Every schema here is built on first use ({@link once}): the workflow worker evaluates this module again for every
+ * workflow it caches, while a requester parses only the lock's answers and the lock only its requests.
+ */
+const id = once(() => z.string().min(1).max(MAX_ID));
 /** A random v4 UUID: request IDs and lease tokens. */
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a random UUID');
-const timestamp = z.iso.datetime();
+const uuid = once(() =>
+  z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a random UUID'),
+);
+const timestamp = once(() => z.iso.datetime());
+const environmentName = once(() => z.string().min(1).max(63));
+const workflowType = once(() => z.string().min(1).max(200));
+const purpose = once(() => z.string().max(200).optional());
 
 /** Identifies one workflow run. */
-export const lockRunSchema = z.strictObject({ workflowId: id, runId: id });
-export type LockRun = z.infer<typeof lockRunSchema>;
+export const lockRunSchema = once(() => z.strictObject({ workflowId: id(), runId: id() }));
+export type LockRun = z.infer<ReturnType<typeof lockRunSchema>>;
 
 /**
  * What a mutating workflow asks the lock for. `requestId` is a random UUID only the requester and the lock
  * know: it must accompany a withdrawal, and a grant that does not name it is not the requester's.
  */
-export const lockRequestSchema = z.strictObject({
-  workflowId: id,
-  runId: id,
-  workflowType: z.string().min(1).max(200),
-  environment: z.string().min(1).max(63),
-  requestId: uuid,
-  /** Refuse at once instead of queueing when anyone holds or waits. */
-  failIfLocked: z.boolean(),
-  /** A newer request of the same workflow type replaces this one while it is queued (default true). */
-  supersede: z.boolean(),
-  requestedAt: timestamp,
-  /** What the request is for, shown to whoever waits behind it (e.g. the revision). */
-  purpose: z.string().max(200).optional(),
-});
-export type LockRequest = z.infer<typeof lockRequestSchema>;
+export const lockRequestSchema = once(() =>
+  z.strictObject({
+    workflowId: id(),
+    runId: id(),
+    workflowType: workflowType(),
+    environment: environmentName(),
+    requestId: uuid(),
+    /** Refuse at once instead of queueing when anyone holds or waits. */
+    failIfLocked: z.boolean(),
+    /** A newer request of the same workflow type replaces this one while it is queued (default true). */
+    supersede: z.boolean(),
+    requestedAt: timestamp(),
+    /** What the request is for, shown to whoever waits behind it (e.g. the revision). */
+    purpose: purpose(),
+  }),
+);
+export type LockRequest = z.infer<ReturnType<typeof lockRequestSchema>>;
 
 /** Requester → lock, release or withdrawal: the lease token, or (for a request not granted yet) the request ID. */
-export const lockReleaseSchema = z.strictObject({
-  workflowId: id,
-  runId: id,
-  requestId: uuid,
-  token: uuid.optional(),
-});
-export type LockRelease = z.infer<typeof lockReleaseSchema>;
+export const lockReleaseSchema = once(() =>
+  z.strictObject({
+    workflowId: id(),
+    runId: id(),
+    requestId: uuid(),
+    token: uuid().optional(),
+  }),
+);
+export type LockRelease = z.infer<ReturnType<typeof lockReleaseSchema>>;
 
 /** The `releaseLock` activity's input: the environment (as a request names it) and the release the lock checks. */
-export const releaseLockInputSchema = z.strictObject({ environment: lockRequestSchema.shape.environment, release: lockReleaseSchema });
+export const releaseLockInputSchema = once(() =>
+  z.strictObject({ environment: environmentName(), release: lockReleaseSchema() }),
+);
 
 /** Lock → requester: the request `requestId` holds the lease `token`. */
-export const lockGrantSchema = z.strictObject({ environment: z.string().min(1).max(63), requestId: uuid, token: uuid });
-export type LockGrant = z.infer<typeof lockGrantSchema>;
+export const lockGrantSchema = once(() =>
+  z.strictObject({ environment: environmentName(), requestId: uuid(), token: uuid() }),
+);
+export type LockGrant = z.infer<ReturnType<typeof lockGrantSchema>>;
 
 /** A request as others may see it: who, what for, since when — never its request ID or token. */
 export interface LockEntry {
@@ -80,18 +99,20 @@ export interface LockEntry {
 }
 
 /** Lock → requester: `requestId` was replaced in the queue by `by`. */
-export const lockSupersededSchema = z.strictObject({
-  environment: z.string().min(1).max(63),
-  requestId: uuid,
-  by: z.strictObject({
-    workflowId: id,
-    runId: id,
-    workflowType: z.string().min(1).max(200),
-    requestedAt: timestamp,
-    purpose: z.string().max(200).optional(),
+export const lockSupersededSchema = once(() =>
+  z.strictObject({
+    environment: environmentName(),
+    requestId: uuid(),
+    by: z.strictObject({
+      workflowId: id(),
+      runId: id(),
+      workflowType: workflowType(),
+      requestedAt: timestamp(),
+      purpose: purpose(),
+    }),
   }),
-});
-export type LockSuperseded = z.infer<typeof lockSupersededSchema>;
+);
+export type LockSuperseded = z.infer<ReturnType<typeof lockSupersededSchema>>;
 
 /** The lock's answer to an acquire. */
 export type AcquireAnswer =

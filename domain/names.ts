@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { hasUnsafeCharacters } from './text.ts';
+import { once } from './once.ts';
 
 const DNS1123_LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
 
@@ -32,13 +33,15 @@ export function dns1123Subdomain(what: string, max = 253): z.ZodString {
 }
 
 /** A kubeconfig context name: not empty, at most 253 characters, no control, separator or bidirectional character. */
-export const kubeContextName = z
-  .string()
-  .min(1, 'a kubeconfig context name must not be empty')
-  .max(253)
-  .refine((name) => !hasUnsafeCharacters(name) && name.trim() === name, {
-    message: 'a kubeconfig context name must not contain control or bidirectional characters, nor start or end with a space',
-  });
+export const kubeContextName = once(() =>
+  z
+    .string()
+    .min(1, 'a kubeconfig context name must not be empty')
+    .max(253)
+    .refine((name) => !hasUnsafeCharacters(name) && name.trim() === name, {
+      message: 'a kubeconfig context name must not contain control or bidirectional characters, nor start or end with a space',
+    }),
+);
 
 /** Prefixes and suffixes S3 reserves (access points, Object Lambda, directory and table buckets, examples). */
 const S3_RESERVED_PREFIXES = ['xn--', 'sthree-', 'amzn-s3-demo-'];
@@ -64,30 +67,36 @@ export function bucketNameProblem(name: string): string | undefined {
 }
 
 /** An S3 general-purpose bucket name ({@link bucketNameProblem}). */
-export const s3BucketName = z.string().superRefine((name, ctx) => {
-  const problem = bucketNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+export const s3BucketName = once(() =>
+  z.string().superRefine((name, ctx) => {
+    const problem = bucketNameProblem(name);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+);
 
 /**
  * A Secrets Manager secret name: 1–512 of `A-Z a-z 0-9 / _ + = . @ -`, and — since logstack builds IAM
  * resource patterns from it — `/`-separated parts that are neither empty nor `.` or `..`.
  */
-export const secretsManagerName = z
-  .string()
-  .min(1, 'a Secrets Manager secret name must not be empty')
-  .max(512)
-  .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'a Secrets Manager secret name: letters, digits and / _ + = . @ -')
-  .refine((name) => name.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), {
-    message: 'a Secrets Manager secret name must not have an empty, "." or ".." part between slashes',
-  });
+export const secretsManagerName = once(() =>
+  z
+    .string()
+    .min(1, 'a Secrets Manager secret name must not be empty')
+    .max(512)
+    .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'a Secrets Manager secret name: letters, digits and / _ + = . @ -')
+    .refine((name) => name.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), {
+      message: 'a Secrets Manager secret name must not have an empty, "." or ".." part between slashes',
+    }),
+);
 
 /** An IAM user or role name: 1–64 of letters, digits and `+ = , . @ _ -`. */
-export const iamPrincipalName = z
-  .string()
-  .min(1, 'an IAM name must not be empty')
-  .max(64)
-  .regex(/^[\w+=,.@-]+$/, 'an IAM user or role name: letters, digits and + = , . @ _ -');
+export const iamPrincipalName = once(() =>
+  z
+    .string()
+    .min(1, 'an IAM name must not be empty')
+    .max(64)
+    .regex(/^[\w+=,.@-]+$/, 'an IAM user or role name: letters, digits and + = , . @ _ -'),
+);
 
 /**
  * An ARN: `arn:<partition>:<service>:<region>:<account>:<resource>`, partition `aws`, `aws-cn`, `aws-us-gov`

@@ -98,7 +98,7 @@ function buildTargetSchemas() {
     }),
     z.strictObject({
       /** A Secrets Manager secret (name, or ARN in any region) whose value is the URL, or JSON `{"url": "…"}`. */
-      secretsManager: z.union([z.string().regex(SECRET_ARN, 'a Secrets Manager ARN'), secretsManagerName]),
+      secretsManager: z.union([z.string().regex(SECRET_ARN, 'a Secrets Manager ARN'), secretsManagerName()]),
     }),
   ]);
 

@@ -1,8 +1,11 @@
 /**
  * Values built on first use. The workflow worker evaluates every module of the workflow bundle again for each
  * workflow it keeps in its cache, so a schema built at module level costs heap in every cached workflow, whether
- * that workflow parses with it or not. Schemas that workflows never use (the catalog's, the evidence record's,
- * the notification targets') are built through {@link once} instead: by the first caller, then kept.
+ * that workflow parses with it or not. So the domain builds no schema at module level: every schema is built
+ * through {@link once}, by the first caller, then kept — the catalog's, the evidence record's and the
+ * notification targets' (which workflows never use), the workflow inputs' and the approval decisions' (each
+ * workflow parses its own), the lock's messages (a requester parses the lock's answers, the lock its requests),
+ * and the names they share. An idle cached environment lock builds none of them.
  */
 
 /**

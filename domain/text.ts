@@ -6,6 +6,7 @@
  * (`client/printable.ts`); these rules keep hostile text out of history in the first place.
  */
 import { z } from 'zod';
+import { once } from './once.ts';
 
 /** Longest person name, in characters after NFKC normalisation. */
 export const MAX_PERSON_LENGTH = 128;
@@ -42,16 +43,18 @@ export function samePerson(a: string, b: string): boolean {
 }
 
 /** A person name: NFKC-normalised on parse, then checked against the charset above. */
-export const personNameSchema = z
-  .string()
-  .transform((name) => name.normalize('NFKC'))
-  .pipe(
-    z
-      .string()
-      .min(1)
-      .max(MAX_PERSON_LENGTH)
-      .regex(PERSON, "a person name: letters, digits, single spaces and . _ @ + ' -, starting with a letter or digit (no control or bidirectional characters)"),
-  );
+export const personNameSchema = once(() =>
+  z
+    .string()
+    .transform((name) => name.normalize('NFKC'))
+    .pipe(
+      z
+        .string()
+        .min(1)
+        .max(MAX_PERSON_LENGTH)
+        .regex(PERSON, "a person name: letters, digits, single spaces and . _ @ + ' -, starting with a letter or digit (no control or bidirectional characters)"),
+    ),
+);
 
 /** Free text (a comment, a reason) of at most `max` characters without control, separator or bidirectional characters. */
 export function safeTextSchema(max: number, min = 0): z.ZodString {

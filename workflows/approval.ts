@@ -66,22 +66,22 @@ export class ApprovalGate {
     setHandler(
       approveUpdate,
       (input) => {
-        const checked = this.#check<ApproveInput>(input, approveSchema, 'approve');
+        const checked = this.#check<ApproveInput>(input, approveSchema(), 'approve');
         const decision: Decision = { kind: 'approved', ...checked };
         this.#decide(decision);
         return { approvedBy: decision.input.by };
       },
-      { validator: (input) => void this.#check(input, approveSchema, 'approve') },
+      { validator: (input) => void this.#check(input, approveSchema(), 'approve') },
     );
     setHandler(
       rejectUpdate,
       (input) => {
-        const checked = this.#check<RejectInput>(input, rejectSchema, 'reject');
+        const checked = this.#check<RejectInput>(input, rejectSchema(), 'reject');
         const decision: Decision = { kind: 'rejected', ...checked };
         this.#decide(decision);
         return { rejectedBy: decision.input.by };
       },
-      { validator: (input) => void this.#check(input, rejectSchema, 'reject') },
+      { validator: (input) => void this.#check(input, rejectSchema(), 'reject') },
     );
   }
 
@@ -197,7 +197,7 @@ export class ApprovalGate {
    */
   #check<T extends ApproveInput | RejectInput>(
     input: unknown,
-    schema: typeof approveSchema | typeof rejectSchema,
+    schema: ReturnType<typeof approveSchema> | ReturnType<typeof rejectSchema>,
     decision: 'approve' | 'reject',
   ): { input: T; key: string | undefined } {
     const parsed = validate(() => parseInput(schema, input, 'approval')) as T;

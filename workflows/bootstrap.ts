@@ -31,7 +31,7 @@ export async function bootstrapEnvironment(input: BootstrapWorkflowInput): Promi
     const opening = await prepare(
       run,
       {
-        schema: bootstrapInputSchema,
+        schema: bootstrapInputSchema(),
         environment: (args) => args.environment,
         resolve: async ({ args, catalog }) => ({
           revision: (await runStep(tracker, 'resolve-revision', { revision: args.revision ?? catalog.gitops.branch }))

@@ -40,7 +40,7 @@ const DEFAULT_CONTINUE_AS_NEW_AFTER = 5000;
 export async function remediateDrift(input: DriftInput, carry?: DriftCarry): Promise<DriftResult> {
   return runWorkflow(WorkflowTypes.remediateDrift, async (run) => {
     const { tracker } = run;
-    const args = validate(() => parseInput(driftInputSchema, input ?? {}, WorkflowTypes.remediateDrift));
+    const args = validate(() => parseInput(driftInputSchema(), input ?? {}, WorkflowTypes.remediateDrift));
     const mode = args.mode ?? 'report';
     const catalog = await loadCatalog(run);
     const names = args.environments ?? catalog.environments.map((e) => e.name);

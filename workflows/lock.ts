@@ -101,7 +101,7 @@ const issues = (error: { issues: readonly { path: readonly PropertyKey[]; messag
 
 /** Validates an acquire request for `environment`; throws (refusing the Update) when it is malformed. */
 function checkedRequest(environment: string, input: unknown): LockRequest {
-  const parsed = lockRequestSchema.safeParse(input);
+  const parsed = lockRequestSchema().safeParse(input);
   if (!parsed.success) throw ApplicationFailure.nonRetryable(`malformed lock request: ${issues(parsed.error)}`, FailureType.InvalidInput);
   if (parsed.data.environment !== environment) {
     throw ApplicationFailure.nonRetryable(`this is the lock of ${environment}, not of ${parsed.data.environment}`, FailureType.InvalidInput);
@@ -176,7 +176,7 @@ export async function environmentLock(input: EnvironmentLockInput): Promise<void
   );
 
   setHandler(lockReleaseSignal, (input) => {
-    const parsed = lockReleaseSchema.safeParse(input);
+    const parsed = lockReleaseSchema().safeParse(input);
     if (!parsed.success) {
       log.warn('lock: dropped a malformed release', { environment, problems: issues(parsed.error) });
       return;
@@ -302,7 +302,7 @@ export class EnvironmentLocks {
   constructor(tracker: ProgressTracker) {
     this.#tracker = tracker;
     setHandler(lockGrantedSignal, async (input) => {
-      const parsed = lockGrantSchema.safeParse(input);
+      const parsed = lockGrantSchema().safeParse(input);
       if (!parsed.success) {
         log.warn('lock: dropped a malformed grant', { problems: issues(parsed.error) });
         return;
@@ -319,7 +319,7 @@ export class EnvironmentLocks {
       await this.#sendRelease(grant.environment, { requestId: grant.requestId, token: grant.token });
     });
     setHandler(lockSupersededSignal, (input) => {
-      const parsed = lockSupersededSchema.safeParse(input);
+      const parsed = lockSupersededSchema().safeParse(input);
       const pending = parsed.success ? this.#pending.get(parsed.data.environment) : undefined;
       if (!parsed.success || pending?.requestId !== parsed.data.requestId || pending.token !== undefined) {
         log.warn('lock: dropped a supersession that names no waiting request of this run', {});

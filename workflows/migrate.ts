@@ -43,7 +43,7 @@ export async function migrateProduction(input: MigrateWorkflowInput): Promise<Mi
     const opening = await prepare(
       run,
       {
-        schema: migrateInputSchema,
+        schema: migrateInputSchema(),
         environment: (args) => args.environment ?? 'production',
         // A dry run changes nothing, so it may show its plan inside a freeze window.
         changes: (args) => !(args.dryRun ?? false),

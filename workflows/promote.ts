@@ -125,7 +125,7 @@ export async function promoteEnvironment(input: PromoteWorkflowInput): Promise<P
     const opening = await prepare(
       run,
       {
-        schema: promoteInputSchema,
+        schema: promoteInputSchema(),
         check: (args, catalog) => assertPromotionOrder(catalog, args.from, args.to),
         environment: (args) => args.to,
         requester: (args) => args.requestedBy,

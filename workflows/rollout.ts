@@ -24,7 +24,7 @@ export async function rolloutEnvironment(input: RolloutWorkflowInput): Promise<R
     const opening = await prepare(
       run,
       {
-        schema: rolloutInputSchema,
+        schema: rolloutInputSchema(),
         environment: (args) => args.environment,
         resolve: async ({ args }) => ({
           revision: (await runStep(run.tracker, 'resolve-revision', { revision: args.revision })).commit,

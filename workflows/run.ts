@@ -132,7 +132,7 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
   input: unknown,
 ): Promise<Opening<S, R>> {
   const { failIfLocked, supersede, ...rest } = validate(() =>
-    parseInput(spec.schema.extend(lockOptionSchema.shape), input, run.workflowType),
+    parseInput(spec.schema.extend(lockOptionSchema().shape), input, run.workflowType),
   ) as z.output<S> & { failIfLocked?: boolean; supersede?: boolean };
   const args = rest as z.output<S>;
   const catalog = await loadCatalog(run);

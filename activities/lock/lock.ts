@@ -70,7 +70,7 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
      * @throws ApplicationFailure `InvalidInput` for a malformed request (and when the lock's validator refuses it).
      */
     acquireLock: async (input: { request: LockRequest }): Promise<AcquireAnswer> => {
-      const parsed = lockRequestSchema.safeParse(input.request);
+      const parsed = lockRequestSchema().safeParse(input.request);
       if (!parsed.success) throw nonRetryable(FailureType.InvalidInput, `malformed lock request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       const request = parsed.data;
       const taskQueue = deps.lockTaskQueue ?? Context.current().info.taskQueue;
@@ -104,7 +104,7 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
      * @throws ApplicationFailure `InvalidInput` for a malformed release or environment.
      */
     releaseLock: async (input: { environment: string; release: LockRelease }): Promise<ReleaseOutcome> => {
-      const parsed = releaseLockInputSchema.safeParse(input);
+      const parsed = releaseLockInputSchema().safeParse(input);
       if (!parsed.success) throw nonRetryable(FailureType.InvalidInput, `malformed lock release: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       const { environment, release } = parsed.data;
       try {

@@ -40,13 +40,13 @@ export function registerApproval(program: Command, runner: Runner): void {
             ? (() => {
                 if (opts.reason === undefined) throw new CliError('--reject needs --reason: the statement binds it', ExitCode.usage);
                 if (opts.comment !== undefined) throw new CliError('--comment is for approvals; a rejection binds --reason', ExitCode.usage);
-                const input = parseInput(rejectSchema, { by: opts.by, reason: opts.reason, time, ...(opts.digest ? { digest: opts.digest } : {}) }, 'reject');
+                const input = parseInput(rejectSchema(), { by: opts.by, reason: opts.reason, time, ...(opts.digest ? { digest: opts.digest } : {}) }, 'reject');
                 return { decision: 'reject' as const, by: input.by, reason: input.reason, digest: input.digest };
               })()
             : (() => {
                 if (opts.reason !== undefined) throw new CliError('--reason is for rejections (--reject)', ExitCode.usage);
                 const input = parseInput(
-                  approveSchema,
+                  approveSchema(),
                   { by: opts.by, time, ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.digest ? { digest: opts.digest } : {}) },
                   'approve',
                 );

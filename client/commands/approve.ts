@@ -41,7 +41,7 @@ export function registerApprove(program: Command, runner: Runner): void {
     .action((target: string, opts: { by: string; comment?: string; digest?: string; key?: string; signatureFile?: string; time?: string }, command: Command) =>
       runner.run(command, async (ctx) => {
         // Checks the flags (and the digest's form) before anything is read or sent.
-        parseInput(approveSchema, { by: opts.by, ...(opts.digest !== undefined ? { digest: opts.digest } : {}) }, 'approve');
+        parseInput(approveSchema(), { by: opts.by, ...(opts.digest !== undefined ? { digest: opts.digest } : {}) }, 'approve');
         const handle = await resolveApprovalTarget(ctx, target);
         const reading = await readProgress(ctx, handle, 5000);
         if (!reading.ok && opts.digest === undefined) {
@@ -51,7 +51,7 @@ export function registerApprove(program: Command, runner: Runner): void {
         const shown = waiting?.digest ?? waiting?.diff?.digest;
         const digest = opts.digest ?? shown;
         const named = parseInput(
-          approveSchema,
+          approveSchema(),
           { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}), ...(digest !== undefined ? { digest } : {}) },
           'approve',
         );
@@ -59,7 +59,7 @@ export function registerApprove(program: Command, runner: Runner): void {
           ctx.line(`  ${printable(waiting.environment)} takes signed approvals: without --key or --signature-file the workflow will refuse this one`);
         }
         const signed = await signDecision(ctx, waiting, { decision: 'approve', by: named.by, comment: named.comment, digest }, opts);
-        const input = parseInput(approveSchema, { ...named, ...(signed ?? {}) }, 'approve');
+        const input = parseInput(approveSchema(), { ...named, ...(signed ?? {}) }, 'approve');
         if (!ctx.json) {
           if (waiting) {
             ctx.line(`approving ${handle.workflowId}: change to ${printable(waiting.environment)}${waiting.requestedBy ? ` requested by ${printable(waiting.requestedBy)}` : ''}`);

@@ -15,7 +15,7 @@ export function registerBootstrap(program: Command, runner: Runner): void {
     .addHelpText('after', '\nExample:\n  logstack bootstrap dev --wait')
     .action((env: string, opts: { revision?: string; wait: boolean }, command: Command) =>
       runner.run(command, (ctx) => {
-        const input = parseInput(bootstrapInputSchema, { environment: env, ...(opts.revision ? { revision: opts.revision } : {}) }, WorkflowTypes.bootstrapEnvironment);
+        const input = parseInput(bootstrapInputSchema(), { environment: env, ...(opts.revision ? { revision: opts.revision } : {}) }, WorkflowTypes.bootstrapEnvironment);
         return startWorkflow(ctx, { type: WorkflowTypes.bootstrapEnvironment, workflowId: workflowIds.bootstrap(env), input, environment: env, wait: opts.wait });
       }),
     );

@@ -40,7 +40,7 @@ export function registerDrift(program: Command, runner: Runner): void {
     .addHelpText('after', '\nExample:\n  logstack drift --mode report --wait\n  logstack schedule drift --every 15m   # run it on a schedule')
     .action((opts: { mode: 'report' | 'remediate'; env?: string[]; wait: boolean }, command: Command) =>
       runner.run(command, (ctx) => {
-        const input = parseInput(driftInputSchema, { mode: opts.mode, ...(opts.env ? { environments: opts.env } : {}) }, WorkflowTypes.remediateDrift);
+        const input = parseInput(driftInputSchema(), { mode: opts.mode, ...(opts.env ? { environments: opts.env } : {}) }, WorkflowTypes.remediateDrift);
         return startWorkflow(ctx, {
           type: WorkflowTypes.remediateDrift,
           workflowId: workflowIds.drift(),

@@ -17,7 +17,7 @@ export function registerMigrate(program: Command, runner: Runner): void {
     .action((env: string, opts: { dryRun: boolean; wait: boolean; requestedBy?: string }, command: Command) =>
       runner.run(command, (ctx) => {
         const input = parseInput(
-          migrateInputSchema,
+          migrateInputSchema(),
           { environment: env, dryRun: opts.dryRun, ...(opts.requestedBy !== undefined ? { requestedBy: opts.requestedBy } : {}) },
           WorkflowTypes.migrateProduction,
         );

@@ -38,7 +38,7 @@ export function registerPromote(program: Command, runner: Runner): void {
         runner.run(command, (ctx) => {
           const requestedBy = opts.requestedBy ?? ctx.io.env['LOGSTACK_USER'] ?? ctx.io.env['USER'];
           const input = parseInput(
-            promoteInputSchema,
+            promoteInputSchema(),
             {
               from: opts.from,
               to: opts.to,

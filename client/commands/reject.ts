@@ -27,7 +27,7 @@ export function registerReject(program: Command, runner: Runner): void {
     .addHelpText('after', '\nExample:\n  logstack reject production --by bob --reason "retention change not agreed" --key ~/.ssh/id_ed25519')
     .action((target: string, opts: { by: string; reason: string; key?: string; signatureFile?: string; time?: string }, command: Command) =>
       runner.run(command, async (ctx) => {
-        const named = parseInput(rejectSchema, { by: opts.by, reason: opts.reason }, 'reject');
+        const named = parseInput(rejectSchema(), { by: opts.by, reason: opts.reason }, 'reject');
         const handle = await resolveApprovalTarget(ctx, target);
         let input = named;
         let signed = false;
@@ -37,7 +37,7 @@ export function registerReject(program: Command, runner: Runner): void {
           if (!waiting) throw new CliError(`cannot read what ${handle.workflowId} waits for, so there is no statement to sign${reading.ok ? '' : `: ${reading.reason}`}`, ExitCode.failed);
           const digest = waiting.digest ?? waiting.diff?.digest;
           const signature = await signDecision(ctx, waiting, { decision: 'reject', by: named.by, reason: named.reason, digest }, opts);
-          input = parseInput(rejectSchema, { ...named, ...(digest !== undefined ? { digest } : {}), ...(signature ?? {}) }, 'reject');
+          input = parseInput(rejectSchema(), { ...named, ...(digest !== undefined ? { digest } : {}), ...(signature ?? {}) }, 'reject');
           signed = true;
         }
         const result = await handle.executeUpdate(rejectUpdate, { args: [input] });

@@ -17,7 +17,7 @@ export function registerRollout(program: Command, runner: Runner): void {
     .action((env: string, opts: { revision: string; reason?: string; wait: boolean }, command: Command) =>
       runner.run(command, (ctx) => {
         const input = parseInput(
-          rolloutInputSchema,
+          rolloutInputSchema(),
           { environment: env, revision: opts.revision, ...(opts.reason ? { reason: opts.reason } : {}) },
           WorkflowTypes.rolloutEnvironment,
         );

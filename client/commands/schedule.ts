@@ -33,7 +33,7 @@ export function registerSchedule(program: Command, runner: Runner): void {
     .addHelpText('after', '\nExample:\n  logstack schedule drift --every 15m --mode remediate')
     .action((opts: { every: { text: string; ms: number }; mode: 'report' | 'remediate'; env?: string[]; paused: boolean; id: string }, command: Command) =>
       runner.run(command, async (ctx) => {
-        const input = parseInput(driftInputSchema, { mode: opts.mode, ...(opts.env ? { environments: opts.env } : {}) }, WorkflowTypes.remediateDrift);
+        const input = parseInput(driftInputSchema(), { mode: opts.mode, ...(opts.env ? { environments: opts.env } : {}) }, WorkflowTypes.remediateDrift);
         const { client } = await ctx.temporal();
         const action: ScheduleOptionsStartWorkflowAction<Workflow> = {
           type: 'startWorkflow',

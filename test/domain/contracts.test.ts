@@ -85,10 +85,10 @@ describe('promotion order', () => {
 
 describe('workflow inputs', () => {
   it('rejects unknown fields, wrong types and oversized input', () => {
-    assert.throws(() => parseInput(promoteInputSchema, { from: 'dev', to: 'staging', extra: 1 }, 'promoteEnvironment'), failsWith(FailureType.InvalidInput));
-    assert.throws(() => parseInput(promoteInputSchema, { from: 'dev', to: 42 }, 'promoteEnvironment'), failsWith(FailureType.InvalidInput, /to/));
+    assert.throws(() => parseInput(promoteInputSchema(), { from: 'dev', to: 'staging', extra: 1 }, 'promoteEnvironment'), failsWith(FailureType.InvalidInput));
+    assert.throws(() => parseInput(promoteInputSchema(), { from: 'dev', to: 42 }, 'promoteEnvironment'), failsWith(FailureType.InvalidInput, /to/));
     const huge = { from: 'dev', to: 'staging', requestedBy: 'x'.repeat(MAX_INPUT_BYTES) };
-    assert.throws(() => parseInput(promoteInputSchema, huge, 'promoteEnvironment'), failsWith(FailureType.InvalidInput, /limit/));
+    assert.throws(() => parseInput(promoteInputSchema(), huge, 'promoteEnvironment'), failsWith(FailureType.InvalidInput, /limit/));
   });
   it('checks revision syntax', () => {
     assert.equal(assertRevisionSyntax('v1.2.3'), 'v1.2.3');

@@ -46,13 +46,13 @@ const refused = (doc: CatalogInput, path: RegExp): void => {
 
 describe('person names', () => {
   it('are NFKC-normalised and compared case-insensitively', () => {
-    assert.equal(parseInput(approveSchema, { by: 'Ｂｏｂ' }, 'approval').by, 'Bob');
+    assert.equal(parseInput(approveSchema(), { by: 'Ｂｏｂ' }, 'approval').by, 'Bob');
     assert.ok(samePerson('Bob', 'bob'));
     assert.ok(samePerson('ＢＯＢ', 'bob'));
     assert.equal(personKey('Jürgen'), 'jürgen');
     assert.ok(!samePerson('bob', 'bobby'));
     for (const ok of ['alice', 'Bob Smith', 'jürgen.müller@example.com', "o'brien", 'søren_1', '李雷']) {
-      assert.doesNotThrow(() => parseInput(approveSchema, { by: ok }, 'approval'), ok);
+      assert.doesNotThrow(() => parseInput(approveSchema(), { by: ok }, 'approval'), ok);
     }
   });
 
@@ -70,9 +70,9 @@ describe('person names', () => {
   ] as const) {
     it(`refuse ${what}, in approve, reject and promote alike`, () => {
       for (const [schema, input] of [
-        [approveSchema, { by: name }],
-        [rejectSchema, { by: name, reason: 'no' }],
-        [promoteInputSchema, { from: 'staging', to: 'production', requestedBy: name }],
+        [approveSchema(), { by: name }],
+        [rejectSchema(), { by: name, reason: 'no' }],
+        [promoteInputSchema(), { from: 'staging', to: 'production', requestedBy: name }],
       ] as const) {
         assert.throws(() => parseInput(schema, input, 'x'), (e: unknown) => e instanceof DomainError && e.type === 'InvalidInput' && /by|requestedBy/.test(e.message));
       }
@@ -83,11 +83,11 @@ describe('person names', () => {
 describe('comments and reasons', () => {
   it('refuse control, separator and bidirectional characters; keep other text', () => {
     for (const bad of ['ok\u001b[31m', 'line\nbreak', 'tab\there', 'sep\u2028x', 'rlo\u202Ex', 'c1\u0085x', 'del\u007fx']) {
-      assert.throws(() => parseInput(approveSchema, { by: 'bob', comment: bad }, 'approval'), /comment: must not contain control/);
-      assert.throws(() => parseInput(rejectSchema, { by: 'bob', reason: bad }, 'approval'), /reason: must not contain control/);
-      assert.throws(() => parseInput(rolloutInputSchema, { environment: 'dev', revision: 'main', reason: bad }, 'rollout'), /reason: must not contain control/);
+      assert.throws(() => parseInput(approveSchema(), { by: 'bob', comment: bad }, 'approval'), /comment: must not contain control/);
+      assert.throws(() => parseInput(rejectSchema(), { by: 'bob', reason: bad }, 'approval'), /reason: must not contain control/);
+      assert.throws(() => parseInput(rolloutInputSchema(), { environment: 'dev', revision: 'main', reason: bad }, 'rollout'), /reason: must not contain control/);
     }
-    assert.equal(parseInput(approveSchema, { by: 'bob', comment: 'diff reviewed ✓ — «ok» 👍' }, 'approval').comment, 'diff reviewed ✓ — «ok» 👍');
+    assert.equal(parseInput(approveSchema(), { by: 'bob', comment: 'diff reviewed ✓ — «ok» 👍' }, 'approval').comment, 'diff reviewed ✓ — «ok» 👍');
   });
 });
 
