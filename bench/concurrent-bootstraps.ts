@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
-import { startStandIns, startWorkerProcess, type WorkerRuntime } from '../test/support/processes.ts';
+import { startStandIns, startWorkerProcess, stopWorker, type WorkerRuntime } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { writeWorkflowBundle } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
@@ -95,9 +95,9 @@ const client = new Client({ connection });
 interrupt.stopFirst(async () => {
   const ended = await terminateRunsOnTaskQueue(client, taskQueue, 'the concurrent bootstraps benchmark was interrupted');
   say(`ended ${ended} workflows still running on ${taskQueue}`);
-  worker.child.kill('SIGTERM');
   standIns.kill('SIGTERM');
-  await worker.exited;
+  // SIGTERM, then SIGKILL after a deadline: a worker that does not drain must not hold the interrupt forever.
+  await stopWorker(worker);
 });
 
 /** Starts a bootstrap of `env` at the bench commit; resolves with its wall seconds once it completed. */
@@ -159,8 +159,7 @@ try {
   }
 } finally {
   await endLocksOnTaskQueue(client, estate.environments.map((e) => e.name), taskQueue, 'end of the concurrent bootstraps benchmark').catch((e: unknown) => say(String(e)));
-  worker.child.kill('SIGTERM');
-  await worker.exited;
+  await stopWorker(worker);
   standIns.kill('SIGTERM');
   await connection.close();
   if (pid !== undefined) rmSync(workerCloneDir(estate.remote, pid), { recursive: true, force: true });
