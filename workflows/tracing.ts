@@ -21,7 +21,8 @@
  * during replay. Queries and update validators are not traced (`logstack watch` polls `progress` every second).
  */
 import '@temporalio/interceptors-opentelemetry/lib/workflow/runtime.js';
-import { context as otelContext, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { context as otelContext, propagation, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, SimpleSpanProcessor, type IdGenerator } from '@opentelemetry/sdk-trace-base';
 import {
   extractContextFromHeaders,
@@ -94,7 +95,12 @@ function workflowTracer(): Tracer {
       idGenerator: ids,
       spanProcessors: [new SimpleSpanProcessor(new SpanExporter())],
     });
-    provider.register({ contextManager });
+    // What `provider.register()` sets, less the global tracer provider: the API keeps that in a module-level object,
+    // which is shared between workflows, frozen (workflows/preload.ts); spans come from this tracer, never the global one.
+    otelContext.setGlobalContextManager(contextManager);
+    propagation.setGlobalPropagator(
+      new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    );
     tracer = provider.getTracer('@temporalio/interceptor-workflow');
   }
   return tracer;
