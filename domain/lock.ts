@@ -51,8 +51,7 @@ export type LockRun = z.infer<ReturnType<typeof lockRunSchema>>;
  */
 export const lockRequestSchema = once(() =>
   z.strictObject({
-    workflowId: id(),
-    runId: id(),
+    ...lockRunSchema().shape,
     workflowType: workflowType(),
     environment: environmentName(),
     requestId: uuid(),
@@ -70,8 +69,7 @@ export type LockRequest = z.infer<ReturnType<typeof lockRequestSchema>>;
 /** Requester → lock, release or withdrawal: the lease token, or (for a request not granted yet) the request ID. */
 export const lockReleaseSchema = once(() =>
   z.strictObject({
-    workflowId: id(),
-    runId: id(),
+    ...lockRunSchema().shape,
     requestId: uuid(),
     token: uuid().optional(),
   }),
@@ -104,8 +102,7 @@ export const lockSupersededSchema = once(() =>
     environment: environmentName(),
     requestId: uuid(),
     by: z.strictObject({
-      workflowId: id(),
-      runId: id(),
+      ...lockRunSchema().shape,
       workflowType: workflowType(),
       requestedAt: timestamp(),
       purpose: purpose(),
