@@ -33,7 +33,8 @@ COPY client ./client
 COPY config ./config
 COPY codec ./codec
 COPY gitops ./gitops
-COPY --from=build /app/dist/workflow-bundle.js ./dist/workflow-bundle.js
+# Both bundles: the worker loads the untraced one unless OTEL_EXPORTER_OTLP_ENDPOINT is set (worker/bundle.ts).
+COPY --from=build /app/dist/workflow-bundle.js /app/dist/workflow-bundle.untraced.js ./dist/
 
 ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
     LOGSTACK_KUBECTL=/usr/local/bin/kubectl \

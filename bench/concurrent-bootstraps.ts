@@ -34,7 +34,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type Environment } from '../domain/index.ts';
 import { startStandIns, startWorkerProcess, stopWorker, type WorkerRuntime } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
-import { writeWorkflowBundle } from '../worker/bundle.ts';
+import { writeWorkflowBundles } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, terminateRunsOnTaskQueue, workerCloneDir } from './support-estate.ts';
 
@@ -86,7 +86,7 @@ const [single, ...many] = estate.environments as [Environment, ...Environment[]]
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
 // Built by the function `npm run build:bundle` runs (same entry, interceptors and options), without progress lines.
-await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
+await writeWorkflowBundles(bundle, new DefaultLogger('WARN'));
 const standIns = await startStandIns();
 const worker = startWorkerProcess({ taskQueue, runtime: RUNTIME, env: { LOGSTACK_CATALOG: estate.catalogPath, LOGSTACK_WORKFLOW_BUNDLE: bundle } });
 const pid = worker.child.pid;

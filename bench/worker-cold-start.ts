@@ -28,7 +28,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger } from '@temporalio/worker';
-import { writeWorkflowBundle } from '../worker/bundle.ts';
+import { writeWorkflowBundles } from '../worker/bundle.ts';
 import { percentile, report } from './report.ts';
 import { DENO_WORKER_RUN, WORKER_NODE_OPTIONS, WORKER_PROCESS_ENV } from '../worker/launch.ts';
 import { DENO } from '../test/support/processes.ts';
@@ -152,7 +152,7 @@ const dir = mkdtempSync(join(tmpdir(), 'logstack-bench-cold-start-'));
 try {
   // Built for this run as `npm run build:bundle` builds it, so the prebuilt variants load current code.
   const bundlePath = join(dir, 'workflow-bundle.js');
-  await writeWorkflowBundle(bundlePath, new DefaultLogger('WARN'));
+  await writeWorkflowBundles(bundlePath, new DefaultLogger('WARN'));
   say(
     `${RUNS} repetitions of ${VARIANTS.length} variants, idle RSS read ${IDLE_MS} ms after RUNNING; load average ${load()}`,
   );

@@ -6,13 +6,16 @@
  * the fleet is the workflow side of the worker's memory: at 50 concurrent bootstraps the cache holds about 100
  * workflows (each bootstrap and its environment's lock).
  *
- * Measured: logstack's bundle exactly as the worker builds it (worker/bundle.ts), BENCH_WORKFLOWS (default 100)
+ * Measured: logstack's untraced bundle exactly as a worker with tracing off builds it (worker/bundle.ts), BENCH_WORKFLOWS (default 100)
  * `environmentLock` runs — the workflow a fleet caches most, idle between requests — each with an environment of
  * its own. Baseline, side by side in the same process and against the same server: a bundle of only the SDK and a
  * workflow that waits (bench/support-idle-workflow.ts), as many runs. Each worker runs its workflows in this
  * process's main thread (the SDK's `debugMode`), so the heap after a full collection, minus the heap before the
  * runs started, divided by their number, is what each cached workflow holds. Each run is counted only once its
  * first workflow task completed. The runs are terminated at the end.
+ *
+ * `workflow_heap_per_cached_workflow_traced_kib`: the same with the traced bundle a worker that exports spans runs,
+ * against the untraced figure: what tracing costs each cached workflow.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -63,7 +66,7 @@ const taskQueue = `bench-workflow-memory-${process.pid}`;
 const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
 const client = new Client({ connection: await Connection.connect({ address: config.temporal.address }), namespace: config.temporal.namespace });
 const interrupt = cleanupOnInterrupt(async () => {
-  for (const queue of [`${taskQueue}-logstack`, `${taskQueue}-baseline`]) await terminateRunsOnTaskQueue(client, queue, 'bench interrupted');
+  for (const queue of [`${taskQueue}-logstack`, `${taskQueue}-traced`, `${taskQueue}-baseline`]) await terminateRunsOnTaskQueue(client, queue, 'bench interrupted');
 });
 
 /** Caches RUNS idle workflows of `side` on a worker of its own; returns the heap each holds, in KiB. */
@@ -110,12 +113,16 @@ const baseline = await measure({
   workflowType: 'idleWorkflow',
   args: () => [],
 });
-const ours = await measure({
-  label: 'logstack',
-  code: await bundleWorkflows(new DefaultLogger('WARN')),
+/** An idle environment lock of each bundle kind. */
+const lockSide = async (label: string, traced: boolean): Promise<Side> => ({
+  label,
+  code: await bundleWorkflows(traced, new DefaultLogger('WARN')),
   workflowType: LOCK_WORKFLOW_TYPE,
-  args: (i) => [{ environment: `bench-wm-${process.pid}-${i}` }],
+  args: (i) => [{ environment: `bench-wm-${label}-${process.pid}-${i}` }],
 });
+const ours = await measure(await lockSide('logstack', false));
+const traced = await measure(await lockSide('traced', true));
 interrupt.release();
 report('workflow_heap_per_cached_workflow_kib', ours, 'KiB', baseline);
+report('workflow_heap_per_cached_workflow_traced_kib', traced, 'KiB', ours);
 await nativeConnection.close();

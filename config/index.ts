@@ -15,5 +15,5 @@ export {
   type TemporalSettings,
   type TemporalTls,
 } from './temporal.ts';
-export { ENVIRONMENT_VARIABLES, loadWorkerConfig, WORKER_VARIABLES, type WorkerConfig } from './worker.ts';
+export { ENVIRONMENT_VARIABLES, loadWorkerConfig, untracedBundlePath, WORKER_VARIABLES, type WorkerConfig } from './worker.ts';
 export { resolveTracing, TRACING_VARIABLES, type TracingSettings } from './tracing.ts';

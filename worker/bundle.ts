@@ -1,32 +1,45 @@
 /**
  * The workflow bundle: built once ahead of time for production starts (`npm run build:bundle`), or on
- * the fly in dev mode. Both use the same options so the code that runs is the same.
+ * the fly in dev mode. Both use the same options so the code that runs is the same. It comes in two kinds,
+ * the same workflows with and without the tracing interceptors; a worker runs the traced one only when it
+ * exports spans. The interceptors add no command and no event, so a run moves between the two kinds freely.
  */
 import { bundleWorkflowCode, type BundleOptions, type Logger } from '@temporalio/worker';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { untracedBundlePath } from '../config/index.ts';
 
 /** Absolute path of the workflows entry point. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/**
- * Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs, and
- * OpenTelemetry spans (exported through the worker's `exporter` sink, a no-op when tracing is off).
- */
-export const WORKFLOW_INTERCEPTOR_MODULES: readonly string[] = [
-  fileURLToPath(new URL('../workflows/failure-logging.ts', import.meta.url)),
-  fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url)),
-];
+/** The interceptor and preload modules of either bundle kind, as absolute paths. */
+const MODULES = {
+  failureLogging: fileURLToPath(new URL('../workflows/failure-logging.ts', import.meta.url)),
+  tracing: fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url)),
+  preload: fileURLToPath(new URL('../workflows/preload.ts', import.meta.url)),
+  preloadTracing: fileURLToPath(new URL('../workflows/preload-tracing.ts', import.meta.url)),
+} as const;
 
 /**
- * Modules evaluated once per workflow thread and shared by every workflow it runs (see
- * `workflows/preload.ts`): the schema library, which would otherwise be evaluated again for each cached
- * workflow.
+ * Workflow interceptor modules bundled with the workflows: failure descriptions for the worker's logs, and, in the
+ * traced bundle, OpenTelemetry spans (exported through the worker's `exporter` sink). A worker with tracing off
+ * runs the untraced bundle: spans it would only drop are never built.
  */
-export const WORKFLOW_PRELOAD_MODULES: readonly string[] = [fileURLToPath(new URL('../workflows/preload.ts', import.meta.url))];
+export function workflowInterceptorModules(traced: boolean): string[] {
+  return [MODULES.failureLogging, ...(traced ? [MODULES.tracing] : [])];
+}
 
-/** Default location of the prebuilt bundle. */
+/**
+ * Modules evaluated once per workflow thread and shared by every workflow it runs (see `workflows/preload.ts`): the
+ * schema library, which would otherwise be evaluated again for each cached workflow, and in the traced bundle the
+ * tracing libraries that can be shared (`workflows/preload-tracing.ts`).
+ */
+export function workflowPreloadModules(traced: boolean): string[] {
+  return [MODULES.preload, ...(traced ? [MODULES.preloadTracing] : [])];
+}
+
+/** Default location of the prebuilt (traced) bundle; its untraced twin is written next to it ({@link untracedBundlePath}). */
 export const DEFAULT_BUNDLE_PATH = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
 /**
@@ -56,34 +69,51 @@ export const bundlerOptions: NonNullable<BundleOptions['webpackConfigHook']> = (
 
 /**
  * The bundler options of every worker that bundles on the fly (the worker's dev mode, the workflow tests): the
- * same as the prebuilt bundle's, so the code that runs and the modules shared between workflows are the same.
+ * same as the prebuilt bundle's of the same kind (`traced`, default: untraced), so the code that runs and the
+ * modules shared between workflows are the same.
  */
-export function workflowBundlerOptions(): Pick<BundleOptions, 'webpackConfigHook' | 'preloadModules'> {
-  return { webpackConfigHook: bundlerOptions, preloadModules: [...WORKFLOW_PRELOAD_MODULES] };
+export function workflowBundlerOptions(traced = false): Pick<BundleOptions, 'webpackConfigHook' | 'preloadModules'> {
+  return { webpackConfigHook: bundlerOptions, preloadModules: workflowPreloadModules(traced) };
 }
 
-/** Bundles the workflows with their interceptors, in memory; `logger` gets the bundler's progress. */
-export async function bundleWorkflows(logger?: Logger): Promise<string> {
+/** Bundles the workflows with their interceptors (the tracing ones when `traced`), in memory; `logger` gets the bundler's progress. */
+export async function bundleWorkflows(traced: boolean, logger?: Logger): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
-    ...workflowBundlerOptions(),
+    workflowInterceptorModules: workflowInterceptorModules(traced),
+    ...workflowBundlerOptions(traced),
     ...(logger ? { logger } : {}),
   });
   return code;
 }
 
-/** Bundles the workflows and writes the bundle to `outputPath`. Returns its size in bytes. `logger` gets the bundler's progress. */
-export async function writeWorkflowBundle(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<number> {
-  const code = await bundleWorkflows(logger);
+/** A bundle written: where, and its size in bytes. */
+export interface WrittenBundle {
+  readonly path: string;
+  readonly bytes: number;
+}
+
+/**
+ * Bundles the workflows twice and writes both bundles: the traced one to `outputPath`, the one without the tracing
+ * interceptors next to it ({@link untracedBundlePath}), which a worker with tracing off loads instead when
+ * `LOGSTACK_WORKFLOW_BUNDLE` names `outputPath`. `logger` gets the bundler's progress.
+ */
+export async function writeWorkflowBundles(outputPath = DEFAULT_BUNDLE_PATH, logger?: Logger): Promise<{ traced: WrittenBundle; untraced: WrittenBundle }> {
   mkdirSync(dirname(outputPath), { recursive: true });
-  writeFileSync(outputPath, code);
-  return Buffer.byteLength(code);
+  const write = async (path: string, traced: boolean): Promise<WrittenBundle> => {
+    const code = await bundleWorkflows(traced, logger);
+    writeFileSync(path, code);
+    return { path, bytes: Buffer.byteLength(code) };
+  };
+  // One after the other: the bundler is busy on one core either way, and its progress lines stay apart.
+  const traced = await write(outputPath, true);
+  const untraced = await write(untracedBundlePath(outputPath), false);
+  return { traced, untraced };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = process.argv[2] ?? DEFAULT_BUNDLE_PATH;
   const started = Date.now();
-  const size = await writeWorkflowBundle(out);
-  process.stdout.write(`workflow bundle ${out}: ${(size / 1024).toFixed(0)} KiB in ${Date.now() - started} ms\n`);
+  const written = await writeWorkflowBundles(process.argv[2] ?? DEFAULT_BUNDLE_PATH);
+  const kib = (b: WrittenBundle): string => `${b.path} ${(b.bytes / 1024).toFixed(0)} KiB`;
+  process.stdout.write(`workflow bundles: ${kib(written.traced)} (traced), ${kib(written.untraced)} (untraced) in ${Date.now() - started} ms\n`);
 }

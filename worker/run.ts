@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type WorkerOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from '../codec/codec.ts';
 import { connectionOptions, loadWorkerConfig, type TemporalFlags, type WorkerConfig } from '../config/index.ts';
-import { bundleWorkflows, workflowBundlerOptions, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from './bundle.ts';
+import { bundleWorkflows, workflowBundlerOptions, workflowInterceptorModules, WORKFLOWS_PATH } from './bundle.ts';
 import { describeCompileCache } from './compile-cache.ts';
 import { lazyActivities, type LazyActivities } from './lazy-activities.ts';
 import { jsonLogger } from './logger.ts';
@@ -71,14 +71,16 @@ export function workerOptions(
   tracing: WorkerTracing = NO_TRACING,
 ): WorkerOptions {
   const activityInterceptors = tracing.activityInterceptors.length > 0 ? { activity: [...tracing.activityInterceptors] } : {};
-  // A prebuilt bundle already holds the workflow interceptors; the SDK ignores `workflowModules` with it.
+  // A prebuilt bundle already holds the workflow interceptors (the configuration picked the traced or the untraced
+  // one); the SDK ignores `workflowModules` with it.
+  const traced = config.tracing !== undefined;
   const workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> =
     config.workflowBundle
       ? { workflowBundle: { codePath: resolve(config.workflowBundle) }, interceptors: activityInterceptors }
       : {
           workflowsPath: WORKFLOWS_PATH,
-          bundlerOptions: workflowBundlerOptions(),
-          interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES], ...activityInterceptors },
+          bundlerOptions: workflowBundlerOptions(traced),
+          interceptors: { workflowModules: workflowInterceptorModules(traced), ...activityInterceptors },
         };
   return {
     connection,
@@ -86,7 +88,8 @@ export function workerOptions(
     taskQueue: config.temporal.taskQueue,
     ...workflows,
     activities: activities.activities,
-    // The bundled tracing interceptors export their spans through this sink (a no-op when tracing is off).
+    // The traced bundle's interceptors export their spans through this sink (registered, a no-op, when tracing is
+    // off: an untraced worker may still be given the traced bundle).
     sinks: tracing.sinks,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: `${config.shutdownGraceSeconds}s`,
@@ -108,11 +111,11 @@ export function workerOptions(
  * The options with the workflows bundled once, in memory, when two workers (the task queue and the lock task
  * queue) would otherwise each bundle them on the fly; unchanged when there is one worker or a prebuilt bundle.
  */
-async function sharedBundle(options: WorkerOptions, twoWorkers: boolean): Promise<WorkerOptions> {
+async function sharedBundle(options: WorkerOptions, twoWorkers: boolean, traced: boolean): Promise<WorkerOptions> {
   if (!twoWorkers || options.workflowBundle) return options;
   const { workflowsPath: _path, bundlerOptions: _bundler, interceptors, ...rest } = options;
   const { workflowModules: _modules, ...otherInterceptors } = interceptors ?? {};
-  return { ...rest, interceptors: otherInterceptors, workflowBundle: { code: await bundleWorkflows() } };
+  return { ...rest, interceptors: otherInterceptors, workflowBundle: { code: await bundleWorkflows(traced) } };
 }
 
 /** The signals that start the drain. */
@@ -195,7 +198,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
     const dataConverter = await dataConverterFromEnv(config.codecKeys !== undefined ? { LOGSTACK_CODEC_KEYS: config.codecKeys } : {}, config.temporal.namespace);
     const activities = configuredActivities(config);
     const lockQueue = config.lockTaskQueue !== undefined && config.lockTaskQueue !== config.temporal.taskQueue ? config.lockTaskQueue : undefined;
-    const options = await sharedBundle(workerOptions(config, connection, activities, tracing), lockQueue !== undefined);
+    const options = await sharedBundle(workerOptions(config, connection, activities, tracing), lockQueue !== undefined, config.tracing !== undefined);
     const interceptors = options.interceptors ?? {};
     const create = (taskQueue: string): Promise<Worker> =>
       Worker.create({
@@ -215,7 +218,7 @@ export async function runWorker(config: WorkerConfig = loadWorkerConfig(), hooks
       address: config.temporal.address,
       profile: `${config.temporal.profile.name} (${config.temporal.profile.file ?? 'default location'})`,
       tls: config.temporal.tls ? 'on' : 'off',
-      bundle: config.workflowBundle ? 'prebuilt' : 'on-the-fly',
+      bundle: `${config.workflowBundle ? `prebuilt ${config.workflowBundle}` : 'on-the-fly'}, ${config.tracing ? 'traced' : 'untraced'}`,
       runtime: runtimeName(),
       compileCache: describeCompileCache(),
       catalog: config.catalogPath,

@@ -16,9 +16,9 @@
  *
  * Span and trace IDs come from {@link RunScopedIds}, never from the run's seeded `Math.random`.
  *
- * The spans leave the sandbox through the `exporter` sink. The worker always registers it: a no-op when tracing
- * is off (`OTEL_EXPORTER_OTLP_ENDPOINT` unset), so the bundle is the same either way; the sink is not called
- * during replay. Queries and update validators are not traced (`logstack watch` polls `progress` every second).
+ * The spans leave the sandbox through the `exporter` sink, which is not called during replay. Only the traced
+ * workflow bundle holds these interceptors; a worker with tracing off (`OTEL_EXPORTER_OTLP_ENDPOINT` unset) runs
+ * the untraced one (worker/bundle.ts), and a run moves between the two freely since neither adds a command. Queries and update validators are not traced (`logstack watch` polls `progress` every second).
  */
 import '@temporalio/interceptors-opentelemetry/lib/workflow/runtime.js';
 import { context as otelContext, propagation, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
@@ -96,7 +96,7 @@ function workflowTracer(): Tracer {
       spanProcessors: [new SimpleSpanProcessor(new SpanExporter())],
     });
     // What `provider.register()` sets, less the global tracer provider: the API keeps that in a module-level object,
-    // which is shared between workflows, frozen (workflows/preload.ts); spans come from this tracer, never the global one.
+    // which is shared between workflows, frozen (workflows/preload-tracing.ts); spans come from this tracer, never the global one.
     otelContext.setGlobalContextManager(contextManager);
     propagation.setGlobalPropagator(
       new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),

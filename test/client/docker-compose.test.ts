@@ -204,7 +204,7 @@ describe('Dockerfile (structure)', () => {
       [...steps].sort((a, b) => a - b),
       steps,
     );
-    assert.equal(pkg.scripts['build:bundle'], 'node worker/bundle.ts', 'the bundle lands in dist/workflow-bundle.js');
+    assert.equal(pkg.scripts['build:bundle'], 'node worker/bundle.ts', 'the bundles land in dist/workflow-bundle.js and dist/workflow-bundle.untraced.js');
     const launchEnv = Object.entries(WORKER_PROCESS_ENV).map(([name, value]) => `${name}=${value}`);
     assert.equal(
       pkg.scripts['worker'],
@@ -228,7 +228,7 @@ describe('Dockerfile (structure)', () => {
     assert.match(install[0] ?? '', /^RUN npm ci --omit=dev /);
     assert.ok(indexOf(final, 'COPY package.json package-lock.json ./') < indexOf(final, 'RUN npm ci'));
     assert.equal(indexOf(final, 'COPY . .'), -1, 'no wholesale copy of the build context');
-    assert.ok(final.includes('COPY --from=build /app/dist/workflow-bundle.js ./dist/workflow-bundle.js'));
+    assert.ok(final.includes('COPY --from=build /app/dist/workflow-bundle.js /app/dist/workflow-bundle.untraced.js ./dist/'), 'both bundles: traced, and the untraced twin a worker with tracing off loads');
     assert.ok(
       final.some((l) => l.startsWith('ENV ') && l.includes('LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js')),
     );

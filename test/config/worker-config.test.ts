@@ -1,8 +1,10 @@
 /** Worker configuration: every wrong variable is reported at start, each on its own line, named with its value and what is expected. */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ConfigError, loadWorkerConfig } from '../../config/index.ts';
+import { join } from 'node:path';
+import { ConfigError, loadWorkerConfig, untracedBundlePath } from '../../config/index.ts';
 
 /** The message `loadWorkerConfig` throws for `env`. */
 function configError(env: NodeJS.ProcessEnv): string {
@@ -125,5 +127,37 @@ describe('worker configuration', () => {
     assert.match(lines[2] ?? '', /key "bad" is not base64/);
     assert.match(lines[3] ?? '', /key id "dup" is listed twice/);
     assert.ok(!message.includes(short) && !message.includes(good), 'no key material in the message');
+  });
+
+  describe('the prebuilt bundle: the untraced twin unless the worker traces', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logstack-bundle-config-'));
+    const traced = join(dir, 'workflow-bundle.js');
+    const alone = join(dir, 'alone.js');
+    for (const file of [traced, untracedBundlePath(traced), alone]) writeFileSync(file, '// bundle\n');
+    const env = (bundle: string, tracing: boolean): NodeJS.ProcessEnv => ({
+      LOGSTACK_CATALOG: 'gitops/environments.yaml',
+      LOGSTACK_WORKFLOW_BUNDLE: bundle,
+      ...(tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' } : {}),
+      ...KEYS,
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('names the twin next to the bundle', () => {
+      assert.equal(untracedBundlePath('dist/workflow-bundle.js'), 'dist/workflow-bundle.untraced.js');
+      assert.equal(untracedBundlePath('/srv/bundle'), '/srv/bundle.untraced.js');
+    });
+
+    it('tracing off: loads the untraced twin when it is there, else the bundle named', () => {
+      assert.equal(loadWorkerConfig(env(traced, false)).workflowBundle, join(dir, 'workflow-bundle.untraced.js'));
+      assert.equal(loadWorkerConfig(env(alone, false)).workflowBundle, alone);
+    });
+
+    it('tracing on: loads the bundle named, and refuses an untraced one with the traced bundle to name instead', () => {
+      assert.equal(loadWorkerConfig(env(traced, true)).workflowBundle, traced);
+      const lines = problems(configError(env(untracedBundlePath(traced), true)));
+      assert.deepEqual(lines, [
+        `- LOGSTACK_WORKFLOW_BUNDLE="${untracedBundlePath(traced)}": tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT) and this bundle has no tracing interceptors: name the traced bundle next to it (${traced}), or unset OTEL_EXPORTER_OTLP_ENDPOINT`,
+      ]);
+    });
   });
 });

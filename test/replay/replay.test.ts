@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import ts from 'typescript';
 import { WorkflowTypes } from '../../domain/index.ts';
-import { WORKFLOW_INTERCEPTOR_MODULES, workflowBundlerOptions } from '../../worker/bundle.ts';
+import { workflowBundlerOptions, workflowInterceptorModules } from '../../worker/bundle.ts';
 import * as patchModule from '../../workflows/patches.ts';
 import { PATCHES, RETIREMENTS, type Patch } from '../../workflows/patches.ts';
 import { installTestRuntime, WORKFLOWS_PATH } from '../workflows/harness.ts';
@@ -93,19 +93,22 @@ describe('replay of recorded histories', () => {
       assert.ok(types.has(type), `no recorded history of ${type}`);
   });
 
-  it('replays every history without a determinism violation', async () => {
-    const failures: string[] = [];
-    const inputs = recorded.map(({ name, history }) => ({ workflowId: name, history }));
-    for await (const result of Worker.runReplayHistories(
-      // With the interceptors the worker bundles, so the replay runs the code production runs.
-      { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(), interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-replay' },
-      inputs,
-    )) {
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
-    }
-    assert.deepEqual(failures, []);
-    assert.ok(recorded.length >= 10, `${recorded.length} histories`);
-  });
+  // With the interceptors of each bundle the worker runs (traced and untraced), so the replay runs the code production
+  // runs, and a run can move between a worker that traces and one that does not.
+  for (const traced of [true, false]) {
+    it(`replays every history without a determinism violation (${traced ? 'traced' : 'untraced'} bundle)`, async () => {
+      const failures: string[] = [];
+      const inputs = recorded.map(({ name, history }) => ({ workflowId: name, history }));
+      for await (const result of Worker.runReplayHistories(
+        { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(traced), interceptors: { workflowModules: workflowInterceptorModules(traced) }, replayName: 'logstack-replay' },
+        inputs,
+      )) {
+        if (result.error) failures.push(`${result.workflowId}: ${result.error.name}: ${result.error.message}`);
+      }
+      assert.deepEqual(failures, []);
+      assert.ok(recorded.length >= 10, `${recorded.length} histories`);
+    });
+  }
 });
 
 describe('retired histories', () => {
@@ -118,7 +121,7 @@ describe('retired histories', () => {
       assert.ok(retired.length > 0, `no history in test/replay/retired/${retirement.retiredHistories}`);
       const replayable: string[] = [];
       for await (const result of Worker.runReplayHistories(
-        { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(), interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }, replayName: 'logstack-retired' },
+        { workflowsPath: WORKFLOWS_PATH, bundlerOptions: workflowBundlerOptions(true), interceptors: { workflowModules: workflowInterceptorModules(true) }, replayName: 'logstack-retired' },
         retired,
       )) {
         if (!result.error) replayable.push(result.workflowId);

@@ -33,7 +33,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createEstate, workerCloneDir, type Estate } from '../../bench/support-estate.ts';
 import { dataConverterFromEnv, ENCRYPTED_ENCODING, generateCodecKey } from '../../codec/codec.ts';
 import { GateKinds, WorkflowTypes, workflowIds, type BootstrapResult, type DriftResult, type Environment, type RolloutResult } from '../../domain/index.ts';
-import { writeWorkflowBundle } from '../../worker/bundle.ts';
+import { writeWorkflowBundles } from '../../worker/bundle.ts';
 import { freePort } from '../reliability/private-temporal.ts';
 import { exactlyOnceProblems, readAwsState, type EffectsSnapshot } from '../reliability/effects.ts';
 import { resultOrExplain } from '../reliability/fault-runs.ts';
@@ -153,7 +153,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     estate = await createEstate({ count: 6, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'deno' });
     logDir = mkdtempSync(join(tmpdir(), 'logstack-deno-worker-'));
     bundle = join(estate.dir, 'workflow-bundle.js');
-    await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
+    await writeWorkflowBundles(bundle, new DefaultLogger('WARN'));
     standIns = await startStandIns();
     connection = await Connection.connect({ address: estate.sandbox.temporal.address });
     const dataConverter = await dataConverterFromEnv({ LOGSTACK_CODEC_KEYS: CODEC_KEYS }, 'default');

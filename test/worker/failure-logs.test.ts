@@ -1,6 +1,6 @@
 /**
  * The worker's JSON log of failures, end to end: the real worker process (`node worker/main.ts`, bundling on
- * the fly, then with a bundle prebuilt by `writeWorkflowBundle` as the image does) with its real activities,
+ * the fly, then with a bundle prebuilt by `writeWorkflowBundles` as the image does) with its real activities,
  * against the time-skipping test server. Its catalog is not valid YAML, so the catalog activity fails
  * non-retryably (`InvalidInput`, the path as a detail) and the workflow ends with that failure lifted over
  * an `ActivityFailure`; a bad input is refused before any activity. Each "Workflow failed" line must carry
@@ -8,14 +8,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { FailureType, WorkflowTypes, type LoggedFailure } from '../../domain/index.ts';
-import { writeWorkflowBundle } from '../../worker/bundle.ts';
+import { writeWorkflowBundles } from '../../worker/bundle.ts';
 import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
 import { testServerPath } from '../workflows/harness.ts';
 
@@ -93,12 +93,23 @@ describe('worker logs: failures as JSON lines', { timeout: 240_000 }, () => {
     catalog = join(dir, 'environments.yaml');
     writeFileSync(catalog, 'environments: [dev\n  gitops: {\n');
     bundle = join(dir, 'workflow-bundle.js');
-    await writeWorkflowBundle(bundle, new DefaultLogger('WARN'));
+    await writeWorkflowBundles(bundle, new DefaultLogger('WARN'));
   });
 
   after(async () => {
     await env?.teardown();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the build writes both bundles: the traced one with the OpenTelemetry modules and its run span, the untraced one without', () => {
+    const traced = readFileSync(bundle, 'utf8');
+    const untraced = readFileSync(join(dir, 'workflow-bundle.untraced.js'), 'utf8');
+    for (const [code, has] of [[traced, true], [untraced, false]] as const) {
+      assert.equal(code.includes('node_modules/@opentelemetry/'), has);
+      assert.equal(code.includes('RunWorkflow'), has);
+      assert.ok(code.includes('workflows/failure-logging.ts'), 'both describe failures for the logs');
+    }
+    assert.ok(untraced.length < traced.length * 0.85, `untraced ${untraced.length} bytes, traced ${traced.length}`);
   });
 
   for (const mode of ['on-the-fly bundle', 'prebuilt bundle'] as const) {
@@ -124,6 +135,13 @@ describe('worker logs: failures as JSON lines', { timeout: 240_000 }, () => {
           worker.child.kill('SIGTERM');
           await worker.exited;
         }
+      });
+
+      it('the worker names the bundle it runs: with tracing off, the untraced twin of the prebuilt bundle', () => {
+        const [start] = jsonLines(worker.output()).filter((l) => l.message === 'logstack worker started');
+        assert.ok(start, `no start line:\n${worker.output().slice(-3000)}`);
+        const expected = mode === 'prebuilt bundle' ? `prebuilt ${join(dir, 'workflow-bundle.untraced.js')}, untraced` : 'on-the-fly, untraced';
+        assert.equal(start['bundle'], expected);
       });
 
       it('an activity failure lifted by the workflow: type, message, non-retryable flag and the cause chain, no details', async () => {
