@@ -2,8 +2,9 @@
  * The worker's side of tracing: the `exporter` sink the bundled workflow interceptors (`workflows/tracing.ts`)
  * send their spans to, and the activity interceptors that continue each activity's span on the worker.
  *
- * Off (`OTEL_EXPORTER_OTLP_ENDPOINT` unset): the sink is a no-op registered so the bundle's calls land
- * somewhere, no activity interceptor is added, and no OpenTelemetry SDK module is loaded. On: the SDK is
+ * Off (`OTEL_EXPORTER_OTLP_ENDPOINT` unset): the worker runs the untraced workflow bundle (worker/bundle.ts); the
+ * sink is still registered, a no-op, for a traced bundle given anyway; no activity interceptor is added, and no
+ * OpenTelemetry SDK module is loaded. On: the SDK is
  * imported then (`config/tracing-sdk.ts`), spans are batched to the OTLP/HTTP receiver, and the activity span
  * carries `temporal.workflow.type`, `temporal.activity.type` and, when the input names them,
  * `logstack.environment` and `logstack.revision`.
