@@ -220,7 +220,7 @@ describe('README: every command, run as written', () => {
     const admission = await run(PLAYS.kubectl[3], { KUBECONFIG: requireSandbox().kubeconfig });
     assert.match(admission, /validatingadmissionpolicy\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
     assert.match(admission, /validatingadmissionpolicybinding\.admissionregistration\.k8s\.io\/logstack-worker-subscriptions serverside-applied/);
-    assert.match(await run('npm run build:bundle'), /workflow bundle .*KiB/);
+    assert.match(await run('npm run build:bundle'), /workflow bundles: \S*dist\/workflow-bundle\.js \d+ KiB \(traced\), \S*dist\/workflow-bundle\.untraced\.js \d+ KiB \(untraced\)/);
     for (const command of [
       'npm run worker',
       'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
@@ -246,7 +246,8 @@ describe('README: every command, run as written', () => {
     background.push(worker);
     playsWorker = worker;
     await worker.waitFor(/"state":"RUNNING"/);
-    assert.match(worker.output(), /"bundle":"prebuilt"/);
+    // Tracing off: the untraced twin `npm run build:bundle` wrote next to the bundle named.
+    assert.match(worker.output(), /"bundle":"prebuilt dist\/workflow-bundle\.untraced\.js, untraced"/);
     assert.match(worker.output(), /"runtime":"deno 2\.\d+\.\d+"/);
     assert.match(worker.output(), /"catalog":"[^"]*sandbox\/environments\.yaml"/);
     children.push(await startStandIns());

@@ -175,7 +175,7 @@ describe('the worker on Deno 2 and on Node 24, one task queue, the sandbox', () 
     const deno = startWorker('deno', { LOGSTACK_WORKFLOW_BUNDLE: bundle, LOGSTACK_METRICS_ADDRESS: metrics });
     await deno.running;
     assert.match(deno.output(), /"runtime":"deno 2\.\d+\.\d+"/);
-    assert.match(deno.output(), /"bundle":"prebuilt"/);
+    assert.ok(deno.output().includes(`"bundle":"prebuilt ${join(estate.dir, 'workflow-bundle.untraced.js')}, untraced"`), 'tracing off: the untraced twin');
     assert.match(deno.output(), /"payloadCodec":"aes-256-gcm"/);
     assert.match(deno.output(), /"compileCache":"off: not on Node"/, 'Deno keeps its own code cache');
     const [env] = envs();
