@@ -39,8 +39,10 @@ COPY --from=build /app/dist/workflow-bundle.js /app/dist/workflow-bundle.untrace
 ENV LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js \
     LOGSTACK_KUBECTL=/usr/local/bin/kubectl \
     LOGSTACK_LOG_LEVEL=INFO \
-    MALLOC_ARENA_MAX=2
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_TRIM_THRESHOLD_=131072
 USER node
 # One process, so SIGTERM reaches the worker and it drains (npx would end at once and leave it behind).
-# MALLOC_ARENA_MAX, --max-semi-space-size and --heap-growing-percent: worker/launch.ts.
+# The MALLOC_* settings, --max-semi-space-size and --heap-growing-percent: worker/launch.ts.
 CMD ["node","--max-semi-space-size=2","--heap-growing-percent=20","worker/main.ts"]

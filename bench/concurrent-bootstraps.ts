@@ -20,7 +20,8 @@
  * every 100 ms; VmHWM (the kernel's peak) is printed too, but it also covers start-up. Side by side in the
  * same process: its idle RSS after start (`concurrent_bootstraps_idle_worker_rss_mb`), and its peak RSS
  * during one bootstrap of another bench environment, run first on its own — the baseline of the 50. The
- * wall time's baseline is that single bootstrap's wall time × 50 (running them one after another).
+ * wall time's baseline is that single bootstrap's wall time × 50 (running them one after another). The CPU the
+ * worker used (/proc/<pid>/stat: its own, and its git and kubectl processes') is printed for the one and the 50.
  * Everything the environments created (moto, clusters, lock workflows, files) is removed at the end.
  *
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50"). BENCH_WORKER_RUNTIME=deno runs the same with the
@@ -49,12 +50,28 @@ const DEADLINE_MS = 20 * 60_000;
 const say = (line: string): boolean => process.stderr.write(`concurrent-bootstraps: ${line}\n`);
 const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ');
 const mib = (kib: number): number => kib / 1024;
+/** Linux reports process times in ticks of 1/100 s (USER_HZ) on every architecture it runs the sandbox on. */
+const CLOCK_TICKS = 100;
 
 /** VmRSS and VmHWM of a process, in KiB. */
 function memoryOf(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => Number(/^(\w+):\s+(\d+) kB$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[2] ?? NaN);
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
+}
+
+/** The CPU seconds a process used (user + system), and those of the child processes it waited for (git, kubectl). */
+function cpuOf(pid: number): { own: number; children: number } {
+  // Fields after the command name (which may hold spaces): state is the 3rd field, utime the 14th … cstime the 17th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
+  const ticks = (n: number): number => Number(fields[n - 3]) / CLOCK_TICKS;
+  return { own: ticks(14) + ticks(15), children: ticks(16) + ticks(17) };
+}
+
+/** The CPU a process used since `since` was read, as one line. */
+function cpuSince(pid: number, since: { own: number; children: number }): string {
+  const now = cpuOf(pid);
+  return `worker CPU ${(now.own - since.own).toFixed(1)} s + ${(now.children - since.children).toFixed(1)} s in its git and kubectl processes`;
 }
 
 /** Samples VmRSS every 100 ms; `window()` returns the peak since the last call. */
@@ -135,10 +152,12 @@ try {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idle = rss.window();
 
+    const beforeOne = cpuOf(pid);
     const singleSeconds = await withDeadline(bootstrap(single), `the bootstrap of ${single.name}`);
     const one = rss.window();
-    say(`one bootstrap (${single.name}): ${singleSeconds.toFixed(1)} s, peak RSS ${mib(one).toFixed(0)} MiB (idle ${mib(idle).toFixed(0)} MiB)`);
+    say(`one bootstrap (${single.name}): ${singleSeconds.toFixed(1)} s, peak RSS ${mib(one).toFixed(0)} MiB (idle ${mib(idle).toFixed(0)} MiB); ${cpuSince(pid, beforeOne)}`);
 
+    const beforeMany = cpuOf(pid);
     const started = performance.now();
     const settled = await withDeadline(Promise.allSettled(many.map(bootstrap)), `${COUNT} bootstraps`);
     const wall = (performance.now() - started) / 1000;
@@ -149,7 +168,7 @@ try {
     const { hwm } = memoryOf(pid);
     say(
       `${COUNT} concurrent bootstraps: all completed in ${wall.toFixed(1)} s (each: p50 ${percentile(each, 50).toFixed(1)} s, max ${Math.max(...each).toFixed(1)} s); ` +
-        `peak RSS ${mib(peak).toFixed(0)} MiB; VmHWM since start ${mib(hwm).toFixed(0)} MiB; load average ${load()}`,
+        `peak RSS ${mib(peak).toFixed(0)} MiB; VmHWM since start ${mib(hwm).toFixed(0)} MiB; ${cpuSince(pid, beforeMany)}; load average ${load()}`,
     );
     report(`concurrent_bootstraps_idle_worker_rss${SUFFIX}_mb`, mib(idle), 'MB');
     report(`concurrent_bootstraps_${COUNT}_worker_rss${SUFFIX}_mb`, mib(peak), 'MB', mib(one));

@@ -33,7 +33,7 @@ export const PLAYS = {
     'npm run build:bundle',
     'npm run worker',
     'npx node worker/main.ts',
-    'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
+    'MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
     'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
     'npm run -s deno -- task worker',
     'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run -s deno -- task worker',

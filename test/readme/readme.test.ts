@@ -225,7 +225,7 @@ describe('README: every command, run as written', () => {
       'npm run worker',
       'LOGSTACK_WORKFLOW_BUNDLE=dist/workflow-bundle.js npm run worker',
       'npx node worker/main.ts',
-      'MALLOC_ARENA_MAX=2 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
+      'MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072 npx node --max-semi-space-size=2 --heap-growing-percent=20 worker/main.ts',
       'npm run -s deno -- task worker',
     ]) {
       const direct = !command.endsWith('npm run worker');
