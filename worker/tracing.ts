@@ -4,8 +4,8 @@
  *
  * Off (`OTEL_EXPORTER_OTLP_ENDPOINT` unset): the worker runs the untraced workflow bundle (worker/bundle.ts); the
  * sink is still registered, a no-op, for a traced bundle given anyway; no activity interceptor is added, and no
- * OpenTelemetry SDK module is loaded. On: the SDK is
- * imported then (`config/tracing-sdk.ts`), spans are batched to the OTLP/HTTP receiver, and the activity span
+ * OpenTelemetry SDK module is loaded. On: the SDK is imported then (`config/tracing-sdk.ts`), spans are batched
+ * to the OTLP/HTTP receiver, and the activity span
  * carries `temporal.workflow.type`, `temporal.activity.type` and, when the input names them,
  * `logstack.environment` and `logstack.revision`.
  */

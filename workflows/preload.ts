@@ -20,4 +20,3 @@ void z.core.util.allowsEval.value;
 
 /** The schema library, complete and ready to be frozen. */
 export { z };
-
