@@ -39,7 +39,7 @@ export interface GitRepo {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Clones when needed, then fetches branches and tags from the remote (pruning deleted ones). */
   sync(): Promise<void>;
-  /** True when `commit` exists in the clone. */
+  /** True when `commit` exists in the clone. A commit found once is not asked of git again (the clone keeps it). */
   hasCommit(commit: string): Promise<boolean>;
   /**
    * Fetches, then returns the remote's branches and tags as read right after that fetch, in one exclusive
@@ -115,6 +115,8 @@ export function openGitRepo(config: GitConfig): GitRepo {
   };
   /** The queued, not yet started fetch that new callers join. */
   let queuedFetch: Promise<RemoteRefs> | undefined;
+  /** Commits known to be in the clone. */
+  const held = new Set<string>();
 
   return {
     config,
@@ -131,8 +133,10 @@ export function openGitRepo(config: GitConfig): GitRepo {
       return queuedFetch;
     },
     async hasCommit(commit) {
+      if (held.has(commit)) return true;
       try {
         await git(['cat-file', '-e', '--end-of-options', `${commit}^{commit}`]);
+        held.add(commit);
         return true;
       } catch (error) {
         if (error instanceof CommandError) return false;

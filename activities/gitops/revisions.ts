@@ -1,11 +1,12 @@
 /**
  * Resolving what a person types (branch, tag, short or full SHA) to a full commit of the GitOps
- * remote, after a fetch so the answer is the remote's, not a stale local ref.
+ * remote, after a fetch so the answer is the remote's, not a stale local ref. A full commit SHA the clone
+ * already holds needs no fetch: it names the same commit for ever.
  */
 import { FailureType, assertRevisionSyntax, isCommitSha } from '../../domain/index.ts';
 import { fromDomainError, nonRetryable } from '../errors.ts';
 import { CommandError } from './exec.ts';
-import type { GitRepo } from './git.ts';
+import type { GitRepo, RemoteRefs } from './git.ts';
 
 async function tryRevParse(repo: GitRepo, ref: string): Promise<string | undefined> {
   try {
@@ -20,10 +21,15 @@ async function tryRevParse(repo: GitRepo, ref: string): Promise<string | undefin
 /** Per working clone: full SHAs already resolved (a commit SHA names the same commit for ever). */
 const resolvedShas = new WeakMap<GitRepo, Map<string, string>>();
 
-/** `sha^{commit}` of a full SHA, asked of git once per clone. */
-async function peelSha(repo: GitRepo, sha: string): Promise<string | undefined> {
+function shasOf(repo: GitRepo): Map<string, string> {
   let known = resolvedShas.get(repo);
   if (!known) resolvedShas.set(repo, (known = new Map<string, string>()));
+  return known;
+}
+
+/** `sha^{commit}` of a full SHA the clone holds, asked of git once per clone; undefined when it holds no such object. */
+async function peelSha(repo: GitRepo, sha: string): Promise<string | undefined> {
+  const known = shasOf(repo);
   const cached = known.get(sha);
   if (cached) return cached;
   const commit = await repo.exclusive(() => tryRevParse(repo, sha));
@@ -31,18 +37,26 @@ async function peelSha(repo: GitRepo, sha: string): Promise<string | undefined> 
   return commit;
 }
 
-/** Candidate refs in order of precedence: remote branch, tag, then a (short) commit id. */
+/** Remembers the commits a ref listing names, so resolving one of them later asks neither the remote nor git. */
+function rememberListed(repo: GitRepo, refs: RemoteRefs): void {
+  const known = shasOf(repo);
+  for (const commit of refs.values()) if (commit !== null) known.set(commit, commit);
+}
+
+/** Candidate refs in order of precedence: remote branch, tag, then a short commit id. */
 function candidates(revision: string): string[] {
   const list = [`refs/remotes/origin/${revision}`, `refs/tags/${revision}`];
-  if (/^[0-9a-f]{4,40}$/.test(revision)) list.push(revision);
+  if (/^[0-9a-f]{4,39}$/.test(revision)) list.push(revision);
   return list;
 }
 
 /**
- * Resolves `revision` to a full commit SHA, as the remote has it after a fetch that starts after the call
- * (concurrent resolutions share one fetch: `GitRepo.fetchRefs`). Branches and tags are read from the refs
- * listed with that fetch; only a commit id (a full SHA once per clone), or a tag that does not name a commit
- * directly, asks git.
+ * Resolves `revision` to a full commit SHA. A full SHA names that object, as it does for git (never a branch or
+ * tag of the same name): one the clone holds resolves without asking the remote (a commit SHA names the same
+ * commit for ever), any other after a fetch. Anything else — a branch, a tag, a short SHA — resolves as the
+ * remote has it after a fetch that starts after the call (concurrent resolutions share one fetch:
+ * `GitRepo.fetchRefs`); branches and tags are read from the refs listed with that fetch, and only a short
+ * commit id, or a tag that does not name a commit directly, asks git.
  * Read-only apart from fetching.
  * @throws ApplicationFailure `InvalidInput` when the syntax is wrong, or the remote has no such
  *   branch, tag or commit (or a short SHA is ambiguous).
@@ -53,16 +67,29 @@ export async function resolveRevision(repo: GitRepo, revision: string): Promise<
   } catch (error) {
     throw fromDomainError(error);
   }
+  if (isCommitSha(revision)) {
+    const held = await peelSha(repo, revision);
+    if (held) return held;
+    rememberListed(repo, await repo.fetchRefs());
+    const fetched = await peelSha(repo, revision);
+    if (fetched) return fetched;
+    throw notOnRemote(revision);
+  }
   const refs = await repo.fetchRefs();
+  rememberListed(repo, refs);
   for (const ref of candidates(revision)) {
     const listed = refs.get(ref);
     if (listed) return listed;
     // A branch or tag the listing does not have is not on the remote; one it could not peel, and a commit id, ask git.
     if (listed === undefined && ref.startsWith('refs/')) continue;
-    const commit = isCommitSha(ref) ? await peelSha(repo, ref) : await repo.exclusive(() => tryRevParse(repo, ref));
+    const commit = await repo.exclusive(() => tryRevParse(repo, ref));
     if (commit) return commit;
   }
-  throw nonRetryable(
+  throw notOnRemote(revision);
+}
+
+function notOnRemote(revision: string): ReturnType<typeof nonRetryable> {
+  return nonRetryable(
     FailureType.InvalidInput,
     `revision "${revision}" is not a branch, tag or commit of the GitOps remote (or a short SHA matching several commits); push it first or use a longer SHA`,
     { revision },

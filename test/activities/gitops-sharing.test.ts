@@ -1,8 +1,8 @@
 /**
  * Git work shared between concurrent activities, against the sandbox's bare GitOps remote: resolutions that
- * arrive together share one fetch (and still see everything pushed before they were asked), and the renders
- * of several overlays of one commit share one exported tree, and a (commit, overlay) is rendered once while it
- * stays kept. Git and kubectl run through wrappers that record each subcommand, so the test counts what really ran.
+ * arrive together share one fetch (and still see everything pushed before they were asked), a full commit SHA
+ * the clone holds asks the remote nothing, the renders of several overlays of one commit share one exported
+ * tree, and a (commit, overlay) is rendered once while it stays kept. Git and kubectl run through wrappers that record each subcommand, so the test counts what really ran.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -71,18 +71,34 @@ describe('Git work shared by concurrent activities', () => {
     assert.equal(count(ran(), 'fetch'), 1);
   });
 
-  it('an annotated tag resolves to its commit from the listing; a short SHA asks git, a full SHA once per clone', async () => {
-    const commit = git(branch.clone, 'rev-parse', 'HEAD');
+  it('an annotated tag resolves to its commit from the listing; a short SHA asks git; a full SHA the clone holds asks the remote nothing', async () => {
+    const unlisted = branch.commit({ [`notes/${suffix()}.txt`]: 'unlisted\n' }, 'never a tip when fetched');
+    const commit = branch.commit({ [`notes/${suffix()}.txt`]: 'tip\n' }, 'the tip');
     git(branch.clone, 'tag', '-a', '-m', 'annotated', annotated);
     git(branch.clone, 'push', '--quiet', 'origin', annotated);
     ran();
     assert.equal(await resolveRevision(repo, annotated), commit);
-    assert.equal(count(ran(), 'rev-parse'), 0);
+    assert.deepEqual(ran(), ['fetch', 'for-each-ref']);
     assert.equal(await resolveRevision(repo, commit.slice(0, 10)), commit);
     assert.ok(count(ran(), 'rev-parse') >= 1);
+
+    // Listed with a fetch: known without git.
     assert.equal(await resolveRevision(repo, commit), commit);
-    assert.equal(await resolveRevision(repo, commit), commit);
-    assert.equal(count(ran(), 'rev-parse'), 1);
+    assert.deepEqual(ran(), []);
+    // Held by the clone but never listed: git once, no fetch.
+    assert.equal(await resolveRevision(repo, unlisted), unlisted);
+    assert.equal(await resolveRevision(repo, unlisted), unlisted);
+    assert.deepEqual(ran(), ['rev-parse']);
+    // Pushed after the last fetch: fetched then.
+    const pushed = branch.commit({ [`notes/${suffix()}.txt`]: 'pushed\n' }, 'pushed later');
+    assert.equal(await resolveRevision(repo, pushed), pushed);
+    assert.equal(count(ran(), 'fetch'), 1);
+    // On no remote at all: refused after one fetch.
+    const unknown = '0123456789abcdef0123456789abcdef01234567';
+    const error = await resolveRevision(repo, unknown).catch((e: unknown) => e);
+    assert.equal((error as { type?: string }).type, 'InvalidInput');
+    assert.match((error as Error).message, /not a branch, tag or commit of the GitOps remote/);
+    assert.equal(count(ran(), 'fetch'), 1);
   });
 
   it('renders of two overlays of one commit export its tree once; a commit that fell out of the kept trees is exported again', async () => {
