@@ -10,12 +10,18 @@ import { redactUrl } from './gitops/exec.ts';
 
 /** Reads and validates the catalog at `path`. */
 export async function readCatalogFile(path: string): Promise<Catalog> {
-  let text: string;
+  return parseCatalogText(path, await readCatalogText(path));
+}
+
+async function readCatalogText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     throw nonRetryable(FailureType.InvalidInput, `cannot read the environment catalog ${path}: ${(error as Error).message}; set LOGSTACK_CATALOG to the catalog file`, { path });
   }
+}
+
+function parseCatalogText(path: string, text: string): Catalog {
   let document: unknown;
   try {
     document = parse(text);
@@ -31,14 +37,21 @@ export async function readCatalogFile(path: string): Promise<Catalog> {
 
 /** Creates `loadCatalog` for the catalog file at `catalogPath`. */
 export function createLoadCatalog(deps: { catalogPath: string }) {
+  /** The last text read and what it validated to: the file is read on every call, parsed only when it changed. */
+  let last: { readonly text: string; readonly catalog: Catalog } | undefined;
   /**
-   * Reads and validates the configured environment catalog. Read-only. The result enters workflow history,
-   * so the GitOps remote is returned without credentials (`user:password@` replaced by `***`); the worker's
-   * own clone reads the file itself.
+   * Reads and validates the configured environment catalog. Read-only. The file is read on every call (it
+   * may change between runs); the same text as the last call's is not parsed again. The result enters
+   * workflow history, so the GitOps remote is returned without credentials (`user:password@` replaced by
+   * `***`); the worker's own clone reads the file itself.
    * @throws ApplicationFailure `InvalidInput` naming every field to fix (unreadable file, bad YAML, schema violations).
    */
   return async function loadCatalog(): Promise<Catalog> {
-    const catalog = await readCatalogFile(deps.catalogPath);
-    return { ...catalog, gitops: { ...catalog.gitops, remote: redactUrl(catalog.gitops.remote) } };
+    const text = await readCatalogText(deps.catalogPath);
+    if (last?.text === text) return last.catalog;
+    const parsed = parseCatalogText(deps.catalogPath, text);
+    const catalog = { ...parsed, gitops: { ...parsed.gitops, remote: redactUrl(parsed.gitops.remote) } };
+    last = { text, catalog };
+    return catalog;
   };
 }

@@ -1,6 +1,6 @@
 /** loadCatalog reads the configured catalog file from the file system and validates it. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,6 +16,22 @@ describe('loadCatalog', () => {
       assert.deepEqual(catalog.promotionOrder, ['dev', 'staging', 'production']);
       assert.equal(catalog.environments.length, 3);
     }
+  });
+
+  it('reads the file on every call and parses it again only when its text changed', async () => {
+    const path = join(dir, 'changing.yaml');
+    const original = readFileSync(join(import.meta.dirname, '../../sandbox/environments.yaml'), 'utf8');
+    writeFileSync(path, original);
+    const load = createLoadCatalog({ catalogPath: path });
+    const first = await load();
+    assert.equal(await load(), first, 'the same text gives the same validated catalog, not a new parse');
+    writeFileSync(path, original.replace(/promotionOrder:.*\n/, 'promotionOrder: [dev, staging]\n'));
+    const changed = await load();
+    assert.deepEqual(changed.promotionOrder, ['dev', 'staging']);
+    writeFileSync(path, 'environments: [\n');
+    assert.equal(await failureTypeOf(load()), 'InvalidInput', 'a broken edit is refused, not answered from the last good text');
+    writeFileSync(path, original);
+    assert.deepEqual(await load(), first);
   });
 
   it('fails InvalidInput naming the field for a schema violation, bad YAML, or a missing file', async () => {
