@@ -23,7 +23,8 @@ export function createApplyOverlay(deps: ApplyOverlayDeps) {
    * Server-side applies the overlay rendered at `revision` (field manager `logstack`, inventory label
    * `logstack.io/inventory=<env>.<overlay>` naming the apply set). Every object is dry-run first, so a
    * rejection, a field conflict or a missing kind fails before anything is written. `dryRun` returns
-   * the diff summary only; `prune` deletes labelled objects no longer rendered. Idempotent: a second
+   * the diff summary only, leftovers to delete included; `prune` deletes labelled objects no longer rendered (an
+   * apply without it neither deletes nor looks for them: its `toBeDeleted` is empty). Idempotent: a second
    * run applies nothing. Returns names and counts only. The environment's own overlay is held to the operators'
    * rules before the first request to the cluster (`../gitops/preflight.ts`): a violation fails
    * `OperatorRuleViolation` with nothing dry-run or written.

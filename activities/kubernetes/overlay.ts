@@ -203,6 +203,8 @@ async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObje
 /**
  * Dry-runs every object, then (unless `dryRun`) applies the ones that change and prunes labelled
  * leftovers when `prune` is set. Idempotent: a second run applies nothing and reports all unchanged.
+ * The diff's `toBeDeleted` (and the deletions in its digest) are the labelled leftovers a dry run or a pruning
+ * apply finds; an apply without pruning deletes nothing and reports none.
  * @throws ApplicationFailure `ManifestRejected`, `Conflict`, `MissingCustomResource`, `AccessDenied` —
  *   always from the dry-run pass, before any object was written.
  */
@@ -214,7 +216,9 @@ export async function applyOverlayObjects(cluster: KubeCluster, objects: readonl
   const destructive: string[] = [];
   const plan: Planned[] = [];
   for (const obj of ordered) plan.push(await planOne(cluster, obj, namespaces, options, destructive));
-  const leftovers = await pruneCandidates(cluster, ordered, options.inventory);
+  // Leftovers matter to a dry run (the whole change an approval names, pruning included) and to pruning; an apply
+  // that does not prune deletes nothing, so it does not search every kind for them.
+  const leftovers = options.dryRun || options.prune ? await pruneCandidates(cluster, ordered, options.inventory) : [];
   const toBeDeleted = leftovers.map(refOf);
   const counts = {
     created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),

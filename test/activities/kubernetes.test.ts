@@ -107,9 +107,11 @@ describe('renderOverlay and applyOverlay on the sandbox', () => {
   });
 
   it('prunes labelled leftovers only when prune is true', async () => {
-    await acts.applyOverlay({ environment: env, revision: commitV2, overlay: `${root}/app` });
+    const kept = await acts.applyOverlay({ environment: env, revision: commitV2, overlay: `${root}/app` });
     assert.ok(await read('ConfigMap', 'b'), 'kept without prune');
-    await acts.applyOverlay({ environment: env, revision: commitV2, overlay: `${root}/app`, prune: true });
+    assert.deepEqual([kept.diff.toBeDeleted, kept.diff.destructive.filter((d) => d.includes('deletion'))], [[], []], 'an apply that does not prune deletes nothing and reports no deletion');
+    const pruned = await acts.applyOverlay({ environment: env, revision: commitV2, overlay: `${root}/app`, prune: true });
+    assert.deepEqual(pruned.diff.toBeDeleted, [`ConfigMap/${ns}/b`]);
     assert.equal(await read('ConfigMap', 'b'), undefined, 'pruned');
     assert.ok(await read('Namespace', ns), 'rendered objects stay');
   });
