@@ -23,6 +23,11 @@
  * For scale, stderr also shows the floor of this server and machine: a workflow of the same number of no-op
  * activities (bench/support-noop-workflow.ts) on a second worker in this process, run in each round.
  *
+ * `workflow_code_per_workflow_task_ms`: the worker's own share of a workflow task, without the server — the last
+ * round's bootstrap and rollout histories replayed BENCH_REPLAYS times (default 20) in this process with the bundle
+ * the worker ran (untraced), against the last no-op workflow's history replayed as often with its own bundle:
+ * milliseconds of workflow code (the SDK's activation, interceptors, our workflow functions) per workflow task.
+ *
  * The first bootstrap creates the environment (and the workflow bundle and caches warm up); it is printed
  * but not counted. Then BENCH_ROUNDS rounds (default 3) of: bootstrap, its script replay, rollout at the same
  * revision, its script replay. Everything the environment created is deleted at the end.
@@ -34,19 +39,21 @@ import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import type { LogstackActivities } from '../domain/activity-contract.ts';
 import { GateKinds, WorkflowTypes } from '../domain/index.ts';
 import { startStandIns } from '../test/support/processes.ts';
 import { endLocksOnTaskQueue } from '../test/worker/sandbox-runs.ts';
 import { loadWorkerConfig } from '../config/index.ts';
+import { bundleWorkflows } from '../worker/bundle.ts';
 import { workerOptions } from '../worker/run.ts';
 import { percentile, report } from './report.ts';
 import { cleanupOnInterrupt, createEstate, terminateRunsOnTaskQueue } from './support-estate.ts';
 import type { NoopActivities } from './support-noop-workflow.ts';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '3'));
+const REPLAYS = Math.max(2, Number(process.env['BENCH_REPLAYS'] ?? '20'));
 
 type Interval = readonly [start: number, end: number];
 type ActivityFn = (...args: unknown[]) => Promise<unknown>;
@@ -141,6 +148,7 @@ interface WorkflowFigure {
   readonly times: StepTimes;
   /** Wall time the environment lock alone takes: its local activities, or its round trips (see {@link lockRoundTrips}). */
   readonly lockMs: number;
+  readonly history: temporal.api.history.v1.IHistory;
 }
 
 /** One script replay. */
@@ -220,7 +228,8 @@ interrupt.stopFirst(async () => {
 });
 
 async function figureOf(label: string, handle: WorkflowHandle): Promise<WorkflowFigure> {
-  const events = (await handle.fetchHistory()).events ?? [];
+  const fetched = await handle.fetchHistory();
+  const events = fetched.events ?? [];
   const started = events.find((e) => e.workflowExecutionStartedEventAttributes);
   const completed = events.find((e) => e.workflowExecutionCompletedEventAttributes);
   if (!started || !completed) throw new Error(`${label}: the history has no start or completion`);
@@ -270,6 +279,7 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     times: stepTimes(events),
     // Local activities leave one marker in the workflow task that ran them: their time is measured in the worker.
     lockMs: lockRoundTrips(events) + unionMs(insideLock.get(runId) ?? [], from, to),
+    history: fetched,
   };
 }
 
@@ -280,15 +290,43 @@ async function runWorkflow(type: string, input: object, label: string): Promise<
   return figureOf(label, handle);
 }
 
-/** Milliseconds per step of a workflow of `steps` no-op activities (history start → completion), and its step times. */
-async function noopFloor(steps: number): Promise<{ perStepMs: number; times: StepTimes }> {
+/** Milliseconds per step of a workflow of `steps` no-op activities (history start → completion), its step times and history. */
+async function noopFloor(steps: number): Promise<{ perStepMs: number; times: StepTimes; history: temporal.api.history.v1.IHistory }> {
   const handle = await client.workflow.start('noopSteps', { taskQueue: noopQueue, workflowId: `bench-overhead-noop-${estate.prefix}${++sequence}`, args: [steps] });
   await handle.result();
-  const events = (await handle.fetchHistory()).events ?? [];
+  const history = await handle.fetchHistory();
+  const events = history.events ?? [];
   const first = events[0];
   const last = events.at(-1);
   if (!first || !last) throw new Error('no-op workflow without history');
-  return { perStepMs: (timestampMs(last.eventTime) - timestampMs(first.eventTime)) / steps, times: stepTimes(events) };
+  return { perStepMs: (timestampMs(last.eventTime) - timestampMs(first.eventTime)) / steps, times: stepTimes(events), history };
+}
+
+const workflowTasksOf = (history: temporal.api.history.v1.IHistory): number =>
+  (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
+
+/**
+ * Replays each of `histories` `REPLAYS` times in one replay worker of this process (no server) and returns the
+ * milliseconds per workflow task. The first history of the batch is not counted: it pays the replay worker's
+ * start and the bundle's first evaluation.
+ */
+async function replayMsPerWorkflowTask(code: string, histories: readonly temporal.api.history.v1.IHistory[]): Promise<number> {
+  const batch = [histories[0], ...Array.from({ length: REPLAYS }, () => histories).flat()].map((history, i) => ({ workflowId: `replay-${i}`, history }));
+  let tasks = 0;
+  let ms = 0;
+  let last = performance.now();
+  let index = 0;
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { code }, replayName: 'bench-overhead-replay' }, batch)) {
+    if (result.error) throw result.error;
+    const now = performance.now();
+    if (index > 0) {
+      ms += now - last;
+      tasks += workflowTasksOf(batch[index]?.history ?? {});
+    }
+    last = now;
+    index++;
+  }
+  return ms / tasks;
 }
 
 /** The same calls, in the same order, with the same inputs — directly, without Temporal. */
@@ -358,14 +396,20 @@ try {
   const floor = { ms: 0, steps: 0 };
   const ourTimes: StepTimes = { scheduleToStartMs: [], startToCloseMs: [], workflowTaskMs: [] };
   const floorTimes: StepTimes = { scheduleToStartMs: [], startToCloseMs: [], workflowTaskMs: [] };
+  let lastOurs: temporal.api.history.v1.IHistory[] = [];
+  let lastNoop: temporal.api.history.v1.IHistory[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
+    lastOurs = [];
+    lastNoop = [];
     for (const [type, input] of [
       [WorkflowTypes.bootstrapEnvironment, { environment: env.name, revision }],
       [WorkflowTypes.rolloutEnvironment, { environment: env.name, revision, reason: 'orchestration overhead benchmark' }],
     ] as const) {
       const w = await runWorkflow(type, input, `${type} round ${round}`);
       const s = await replay(w.calls);
-      const { perStepMs: noop, times } = await noopFloor(w.steps);
+      const { perStepMs: noop, times, history: noopHistory } = await noopFloor(w.steps);
+      lastOurs.push(w.history);
+      lastNoop.push(noopHistory);
       process.stderr.write(`${describe(w, s).trimEnd()}; floor: ${w.steps} no-op activities ${ms(noop)}/step\n`);
       addTimes(ourTimes, w.times);
       addTimes(floorTimes, times);
@@ -399,6 +443,17 @@ try {
   report('orchestration_overhead_vs_noop_floor_ms', perStep, 'ms', floorPerStep);
   // What is left once the lock's own round trips are taken out (a figure to explain the one above, not a goal).
   report('orchestration_overhead_without_lock_vs_noop_floor_ms', withoutLock, 'ms', floorPerStep);
+
+  // The worker's own share of a workflow task, without the server: the last round's histories replayed here.
+  const ourCode = await bundleWorkflows(false, new DefaultLogger('WARN'));
+  const noopCode = (await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./support-noop-workflow.ts', import.meta.url)), logger: new DefaultLogger('WARN') })).code;
+  const ourReplay = await replayMsPerWorkflowTask(ourCode, lastOurs);
+  const noopReplay = await replayMsPerWorkflowTask(noopCode, lastNoop);
+  process.stderr.write(
+    `workflow code per workflow task (the last round's histories replayed ${REPLAYS} × in this process, no server): ours ${ourReplay.toFixed(2)} ms, ` +
+      `the no-op workflow ${noopReplay.toFixed(2)} ms\n`,
+  );
+  report('workflow_code_per_workflow_task_ms', ourReplay, 'ms', noopReplay);
 } finally {
   await endLocksOnTaskQueue(client, [env.name], taskQueue, 'end of the orchestration overhead benchmark').catch(() => []);
   standIns.kill('SIGTERM');
