@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CommandError, redactUrl, run } from './exec.ts';
 
 /** Where the GitOps repository lives and who commits to it. */
@@ -91,8 +91,10 @@ export function openGitRepo(config: GitConfig): GitRepo {
   let queue: Promise<unknown> = Promise.resolve();
   const identity = ['-c', `user.name=${config.author.name}`, '-c', `user.email=${config.author.email}`, '-c', 'commit.gpgsign=false'];
 
-  const git = (args: readonly string[]): Promise<string> =>
-    run(gitBin, [...identity, ...args], { cwd: config.workdir, env: { ...GIT_ENV, HOME: process.env['HOME'] ?? '/tmp' } });
+  // Git never looks above the clone's own directory for a repository: before the first clone, or if the clone was
+  // removed, a command run there fails instead of answering from a repository the directory happens to sit in.
+  const env = { ...GIT_ENV, HOME: process.env['HOME'] ?? '/tmp', GIT_CEILING_DIRECTORIES: dirname(resolve(config.workdir)) };
+  const git = (args: readonly string[]): Promise<string> => run(gitBin, [...identity, ...args], { cwd: config.workdir, env });
 
   const readRefs = async (): Promise<RemoteRefs> =>
     parseRefs(await git(['for-each-ref', '--format=%(objectname) %(objecttype) %(*objectname) %(*objecttype) %(refname)', 'refs/remotes/origin', 'refs/tags']));

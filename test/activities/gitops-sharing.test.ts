@@ -5,7 +5,8 @@
  * tree, and a (commit, overlay) is rendered once while it stays kept. Git and kubectl run through wrappers that record each subcommand, so the test counts what really ran.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -99,6 +100,23 @@ describe('Git work shared by concurrent activities', () => {
     assert.equal((error as { type?: string }).type, 'InvalidInput');
     assert.match((error as Error).message, /not a branch, tag or commit of the GitOps remote/);
     assert.equal(count(ran(), 'fetch'), 1);
+  });
+
+  it('a working directory not yet cloned answers nothing from a repository it sits in: the commit is looked for on the remote', async () => {
+    const outer = mkdtempSync(join(tmpdir(), 'logstack-test-outer-'));
+    try {
+      execFileSync('git', ['init', '--quiet', outer]);
+      execFileSync('git', ['-C', outer, '-c', 'user.name=t', '-c', 'user.email=t@localhost', '-c', 'commit.gpgsign=false', 'commit', '--quiet', '--allow-empty', '-m', 'only here']);
+      const foreign = execFileSync('git', ['-C', outer, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+      const workdir = join(outer, 'clone');
+      mkdirSync(workdir);
+      const fresh = openGitRepo({ remote: sandbox.git.remote, branch: branch.branch, workdir, author: { name: 'logstack test', email: 'test@localhost' } });
+      const error = await resolveRevision(fresh, foreign).catch((e: unknown) => e);
+      assert.equal((error as { type?: string }).type, 'InvalidInput', String(error));
+      assert.equal(await resolveRevision(fresh, branch.branch), git(branch.clone, 'rev-parse', 'HEAD'), 'the clone made on the way answers for the remote');
+    } finally {
+      rmSync(outer, { recursive: true, force: true });
+    }
   });
 
   it('renders of two overlays of one commit export its tree once; a commit that fell out of the kept trees is exported again', async () => {
