@@ -54,6 +54,8 @@ import type { NoopActivities } from './support-noop-workflow.ts';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '3'));
 const REPLAYS = Math.max(2, Number(process.env['BENCH_REPLAYS'] ?? '20'));
+/** The no-op workflow's module: the floor's worker runs it, and its replay bundles it. */
+const NOOP_WORKFLOWS_PATH = fileURLToPath(new URL('./support-noop-workflow.ts', import.meta.url));
 
 type Interval = readonly [start: number, end: number];
 type ActivityFn = (...args: unknown[]) => Promise<unknown>;
@@ -214,7 +216,7 @@ const noopWorker = await Worker.create({
   connection: nativeConnection,
   namespace: config.temporal.namespace,
   taskQueue: noopQueue,
-  workflowsPath: fileURLToPath(new URL('./support-noop-workflow.ts', import.meta.url)),
+  workflowsPath: NOOP_WORKFLOWS_PATH,
   activities: { noop: (step: number): Promise<number> => Promise.resolve(step) } satisfies NoopActivities,
 });
 const noopRunning = noopWorker.run();
@@ -446,7 +448,7 @@ try {
 
   // The worker's own share of a workflow task, without the server: the last round's histories replayed here.
   const ourCode = await bundleWorkflows(false, new DefaultLogger('WARN'));
-  const noopCode = (await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./support-noop-workflow.ts', import.meta.url)), logger: new DefaultLogger('WARN') })).code;
+  const noopCode = (await bundleWorkflowCode({ workflowsPath: NOOP_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') })).code;
   const ourReplay = await replayMsPerWorkflowTask(ourCode, lastOurs);
   const noopReplay = await replayMsPerWorkflowTask(noopCode, lastNoop);
   process.stderr.write(
