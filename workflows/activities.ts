@@ -126,3 +126,18 @@ export type LocalActivityProfile = keyof typeof localProfileOptions;
 export const localProfiles: Readonly<Record<LocalActivityProfile, LocalActivityInterfaceFor<LogstackActivities>>> = {
   lock: proxyLocalActivities<LogstackActivities>(localProfileOptions.lock),
 };
+
+/** The activity profiles whose steps may run as local activities: calls that end on their own (no gates, no watches). */
+export type LocalStepProfile = 'short' | 'apply';
+
+/**
+ * The `short` and `apply` profiles as local activities, for the steps that declare `local` (read-only, short, safe
+ * to run again): the profile's start-to-close timeout and retry policy, without a heartbeat timeout — a local
+ * activity runs in the worker that holds the workflow task, so a lost worker is noticed by the workflow task's
+ * timeout, and the task runs again elsewhere, the activity with it. Each call sets its own start-to-close timeout
+ * (the step's) and summary, as remote steps do.
+ */
+export const localStepProfiles: Readonly<Record<LocalStepProfile, LocalActivityInterfaceFor<LogstackActivities>>> = {
+  short: proxyLocalActivities<LogstackActivities>({ startToCloseTimeout: profileOptions.short.startToCloseTimeout, retry: profileOptions.short.retry }),
+  apply: proxyLocalActivities<LogstackActivities>({ startToCloseTimeout: profileOptions.apply.startToCloseTimeout, retry: profileOptions.apply.retry }),
+};

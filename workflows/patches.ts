@@ -183,6 +183,21 @@ export const lockLocalActivities = patch({
 });
 
 /**
+ * `read-only-steps-run-locally` — introduced 2026-12-04 (this commit's parent is 015038c). The read-only steps that
+ * end on their own — `load-catalog`, `resolve-revision`, `render-overlay` — run as local activities inside the
+ * workflow task that reaches them, each saving an activity task and a workflow task round trip. Every run reaches
+ * the first call site (`load-catalog` opens every workflow); a promotion can be open for its approval timeout (up to
+ * 7 days) plus its wait for the lock.
+ */
+export const readOnlyStepsRunLocally = patch({
+  id: 'read-only-steps-run-locally',
+  introduced: { date: '2026-12-04', commit: 'after 015038c' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
+  alsoBeforeDeprecating: 'the histories recorded without the marker are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -230,4 +245,5 @@ export const PATCHES: readonly Patch[] = [
   awsPlan,
   notifies,
   lockLocalActivities,
+  readOnlyStepsRunLocally,
 ];

@@ -256,6 +256,31 @@ const SCENARIOS: readonly Scenario[] = [
       await save('rolloutEnvironment--lock-local-waited', second);
     },
   },
+  // Patch read-only-steps-run-locally: load-catalog, resolve-revision and render-overlay as local activities — a
+  // bootstrap and a rollout, a resolve-revision retried after a transient failure, and one that fails for good.
+  single('bootstrapEnvironment--read-only-steps-local', (h) =>
+    h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev-local-reads'),
+  ),
+  single(
+    'rolloutEnvironment--read-only-steps-local',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-local-reads'),
+    (h) => h.world.verified('dev', REV.v1),
+  ),
+  single(
+    'rolloutEnvironment--local-step-retried',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-local-retried'),
+    (h) => {
+      h.world.verified('dev', REV.v1);
+      let calls = 0;
+      h.world.overrides.resolveRevision = () => {
+        if (++calls === 1) throw new Error('the GitOps remote did not answer (transient)');
+        return { commit: REV.v2 };
+      };
+    },
+  ),
+  single('rolloutEnvironment--local-step-failed', (h) =>
+    h.start(rolloutEnvironment, [{ environment: 'dev', revision: 'no-such-branch' }], 'rollout-dev-unknown-revision'),
+  ),
   // Recorded with the patches in place: their markers, and the paths behind them.
   single('bootstrapEnvironment--dev-renders-overlay-first', (h) =>
     h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev-rendered'),

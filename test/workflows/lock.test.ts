@@ -246,7 +246,12 @@ describe('per-environment lock', () => {
     await waitUntil(() => lockDetail(waiter), (d) => d.includes('position 1'));
     // The holder's lease as its history shows it: the acquireLock local activity's marker carries the answer.
     const events = (await holder.fetchHistory()).events ?? [];
-    const marker = events.map((e) => e.markerRecordedEventAttributes).find((m) => m?.markerName === 'core_local_activity');
+    const marker = events
+      .map((e) => e.markerRecordedEventAttributes)
+      .find((m) => {
+        const data = m?.markerName === 'core_local_activity' ? m.details?.['data']?.payloads?.[0] : undefined;
+        return data !== undefined && defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type === 'acquireLock';
+      });
     const answer = marker?.details?.['result']?.payloads?.[0];
     assert.ok(answer, 'the holder recorded its acquireLock answer');
     const { token } = defaultPayloadConverter.fromPayload<{ token: string }>(answer);

@@ -3,9 +3,10 @@ import { shortSha } from '../../domain/index.ts';
 import { defineStep } from './step.ts';
 import type { EnvironmentInput } from './aws.ts';
 
-/** `load-catalog`: reads and validates the environment catalog. Read-only; the only call before validation. */
+/** `load-catalog`: reads and validates the environment catalog. Read-only (local); the only call before validation. */
 export const loadCatalog = defineStep({
   profile: 'short',
+  local: true,
   timeoutSeconds: 60,
   title: 'load environment catalog',
   summary: (_input: Record<string, never>) => 'load environment catalog',
@@ -14,9 +15,10 @@ export const loadCatalog = defineStep({
   describe: (c) => `${c.environments.length} environments; promotion order ${c.promotionOrder.join(' → ')}`,
 });
 
-/** `resolve-revision`: a branch, tag or short SHA to a full commit on the GitOps remote. Read-only. */
+/** `resolve-revision`: a branch, tag or short SHA to a full commit on the GitOps remote. Read-only (local). */
 export const resolveRevision = defineStep({
   profile: 'short',
+  local: true,
   timeoutSeconds: 120,
   title: 'resolve revision',
   summary: ({ revision }: { readonly revision: string }) => `resolve revision ${revision}`,

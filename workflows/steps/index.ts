@@ -2,11 +2,12 @@
  * The static step registry: every step a workflow can run, keyed by its kebab-case kind. A plain object
  * checked with `satisfies` — no registration on import, so workflow code stays deterministic.
  */
-import { isCancellation, type ActivityOptions } from '@temporalio/workflow';
-import { profiles } from '../activities.ts';
+import { isCancellation, patched } from '@temporalio/workflow';
+import { localStepProfiles, profiles } from '../activities.ts';
 import { failureMessage, failureType } from '../failures.ts';
 import type { ProgressTracker } from '../progress.ts';
-import type { StepDefinition } from './step.ts';
+import { readOnlyStepsRunLocally } from '../patches.ts';
+import type { StepActivities, StepCallOptions, StepDefinition } from './step.ts';
 import { ensureBucket, ensureLokiCredentials, planAws, seedLokiSecret } from './aws.ts';
 import { loadCatalog, pinRevision, resolveRevision } from './git.ts';
 import {
@@ -82,8 +83,18 @@ export interface RunStepOptions {
 }
 
 /**
- * Runs one step: tracks it in the progress list, calls its activity with the step's profile, a summary for
- * the Web UI and its timeout, and records the result line (or the failure, which is rethrown unchanged).
+ * The activities a step calls: its profile's local activities when it is `local` (and the execution took the patch
+ * `read-only-steps-run-locally`), otherwise its profile's activities.
+ */
+function activitiesOf(def: StepDefinition<never, unknown>): StepActivities {
+  if (def.local && patched(readOnlyStepsRunLocally.id)) return localStepProfiles[def.profile];
+  return profiles[def.profile];
+}
+
+/**
+ * Runs one step: tracks it in the progress list, calls its activity with the step's profile (as a local activity
+ * for a `local` step), a summary for the Web UI and its timeout, and records the result line (or the failure, which
+ * is rethrown unchanged).
  */
 export async function runStep<K extends StepKind>(
   tracker: ProgressTracker,
@@ -95,10 +106,11 @@ export async function runStep<K extends StepKind>(
   const timeoutSeconds = opts.timeoutSeconds ?? def.timeoutSeconds;
   const summary = `${opts.label ? `${opts.label}: ` : ''}${def.summary(input)}`;
   const startToClose = def.profile === 'gate' ? timeoutSeconds + GATE_MARGIN_SECONDS : timeoutSeconds;
-  const options: ActivityOptions = { summary, startToCloseTimeout: `${startToClose} seconds` };
+  const options: StepCallOptions = { summary, startToCloseTimeout: `${startToClose} seconds` };
+  const activities = activitiesOf(def);
   const index = tracker.start(kind, summary);
   try {
-    const output = await def.run({ activities: profiles[def.profile], options, timeoutSeconds }, input);
+    const output = await def.run({ activities, options, timeoutSeconds }, input);
     tracker.end(index, 'succeeded', def.describe(output));
     return output;
   } catch (err) {

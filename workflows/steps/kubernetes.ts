@@ -46,9 +46,13 @@ export const applyOverlay = defineStep({
   describe: (r) => `${r.applied} objects applied at ${shortSha(r.commit)} (${describeDiff(r.diff)})`,
 });
 
-/** `render-overlay`: kustomize build of the overlay at a revision, touching no cluster. `InvalidInput` when the overlay does not exist. */
+/**
+ * `render-overlay`: kustomize build of the overlay at a revision, touching no cluster. Read-only (local).
+ * `InvalidInput` when the overlay does not exist.
+ */
 export const renderOverlay = defineStep({
   profile: 'apply',
+  local: true,
   timeoutSeconds: 300,
   title: 'render overlay',
   summary: (i: OverlayInput) => `render ${overlayOf(i)} at ${shortSha(i.revision)} for ${i.environment.name}`,
