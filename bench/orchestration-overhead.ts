@@ -11,12 +11,13 @@
  * Per workflow: wall time from the history (WorkflowExecutionStarted → WorkflowExecutionCompleted) minus
  * the union of the time spent inside the activity functions, as measured by the worker around each call
  * (so what remains is scheduling, task round trips, workflow code, the environment lock's messages and
- * history writes), divided by the number of activities. The server's view — ActivityTaskStarted →
- * ActivityTaskCompleted — is printed next to it on stderr.
+ * history writes), divided by the number of steps — activities and local activities (the read-only steps that run
+ * inside a workflow task). The server's view of the activities — ActivityTaskStarted → ActivityTaskCompleted — is
+ * printed next to it on stderr.
  *
  * Baseline, side by side in the same run: a plain sequential script making the same external calls —
  * the activity functions of `createActivities`, called directly without Temporal, with the exact inputs
- * the workflow's activities were scheduled with (read back from its history). Its per-step overhead is its
+ * the workflow's steps were called with (recorded by the worker: a local activity's marker does not carry its input). Its per-step overhead is its
  * wall time minus its time inside those calls, divided by the number of calls. The reported `ratio`
  * (baseline / value) is therefore far below 1: it says how much of the per-step cost is Temporal's.
  *
@@ -37,7 +38,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
@@ -130,7 +130,7 @@ function histogram(values: readonly number[]): string {
   return `p50 ${f(percentile(values, 50))} / p90 ${f(percentile(values, 90))} / max ${f(Math.max(...values))} ms (n=${values.length})`;
 }
 
-/** One activity call as the workflow scheduled it. */
+/** One activity call as the workflow made it (an activity or a local activity), with the input the worker received. */
 interface Call {
   readonly type: string;
   readonly args: unknown[];
@@ -141,7 +141,8 @@ interface WorkflowFigure {
   readonly label: string;
   readonly wallMs: number;
   readonly steps: number;
-  readonly attempts: number;
+  /** Retries of the run's activities, from their started events' attempts (local activities retry in the worker). */
+  readonly retries: number;
   readonly insideWorkerMs: number;
   readonly insideHistoryMs: number;
   /** Where the time outside activities went, by history events (summed over the run). */
@@ -189,6 +190,11 @@ const ORCHESTRATION_ONLY: ReadonlySet<string> = new Set(['acquireLock', 'release
 /** Time inside each activity function, per workflow run: the steps', and the lock's (run as local activities). */
 const inside = new Map<string, Interval[]>();
 const insideLock = new Map<string, Interval[]>();
+/**
+ * The steps' calls that succeeded, per workflow run, in order, with their inputs: activities and local activities
+ * alike (a local activity's marker in history does not carry its input), for the script replay.
+ */
+const succeeded = new Map<string, Call[]>();
 const timed = Object.fromEntries(
   Object.entries(byName).map(([name, fn]) => [
     name,
@@ -197,8 +203,11 @@ const timed = Object.fromEntries(
       const into = ORCHESTRATION_ONLY.has(name) ? insideLock : inside;
       const runId = Context.current().info.workflowExecution?.runId ?? '-';
       const start = epochNow();
+      const input = structuredClone(args);
       try {
-        return await fn(...args);
+        const result = await fn(...args);
+        if (into === inside) succeeded.set(runId, [...(succeeded.get(runId) ?? []), { type: name, args: input }]);
+        return result;
       } finally {
         const list = into.get(runId) ?? [];
         list.push([start, epochNow()]);
@@ -241,17 +250,11 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
   const timeOf = (id: unknown): number | undefined => at.get(String(id));
   const startedAt = new Map<string, number>();
   const history: Interval[] = [];
-  const calls: Call[] = [];
   const split = { workflowTaskDispatchMs: 0, workflowTaskMs: 0, activityDispatchMs: 0 };
-  let attempts = 0;
+  let retries = 0;
   for (const e of events) {
     const time = timestampMs(e.eventTime);
     at.set(String(e.eventId), time);
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      const payloads = (scheduled.input?.payloads ?? []) as Payload[];
-      calls.push({ type: scheduled.activityType?.name ?? '?', args: payloads.map((p) => defaultPayloadConverter.fromPayload(p)) });
-    }
     const wtStarted = e.workflowTaskStartedEventAttributes;
     if (wtStarted) split.workflowTaskDispatchMs += time - (timeOf(wtStarted.scheduledEventId) ?? time);
     const wtCompleted = e.workflowTaskCompletedEventAttributes;
@@ -260,7 +263,7 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     if (start) {
       startedAt.set(String(start.scheduledEventId), time);
       split.activityDispatchMs += time - (timeOf(start.scheduledEventId) ?? time);
-      attempts += start.attempt ?? 1;
+      retries += (start.attempt ?? 1) - 1;
     }
     const end = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
     if (end) {
@@ -269,11 +272,12 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     }
   }
   const { runId } = await handle.describe();
+  const calls = succeeded.get(runId) ?? [];
   return {
     label,
     wallMs: to - from,
-    steps: calls.filter((c) => !ORCHESTRATION_ONLY.has(c.type)).length,
-    attempts,
+    steps: calls.length,
+    retries,
     insideWorkerMs: unionMs(inside.get(runId) ?? [], from, to),
     insideHistoryMs: unionMs(history, from, to),
     split,
@@ -380,9 +384,9 @@ function lockRoundTrips(events: readonly temporal.api.history.v1.IHistoryEvent[]
 
 const ms = (n: number): string => `${n.toFixed(1)} ms`;
 function describe(w: WorkflowFigure, script?: ScriptFigure): string {
-  const retries = w.attempts > w.steps ? ` (${w.attempts - w.steps} retries)` : '';
+  const retries = w.retries > 0 ? ` (${w.retries} retries)` : '';
   const line =
-    `${w.label}: wall ${ms(w.wallMs)}, ${w.steps} activities${retries}; inside activities ${ms(w.insideWorkerMs)} → ` +
+    `${w.label}: wall ${ms(w.wallMs)}, ${w.steps} steps${retries}; inside activities ${ms(w.insideWorkerMs)} → ` +
     `${ms((w.wallMs - w.insideWorkerMs) / w.steps)}/step (history ActivityTaskStarted→Completed ${ms(w.insideHistoryMs)} → ${ms((w.wallMs - w.insideHistoryMs) / w.steps)}/step; ` +
     `outside activities: workflow-task dispatch ${ms(w.split.workflowTaskDispatchMs)}, workflow-task processing ${ms(w.split.workflowTaskMs)}, activity dispatch ${ms(w.split.activityDispatchMs)}; ` +
     `the environment lock ${ms(w.lockMs)})`;

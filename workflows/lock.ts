@@ -3,11 +3,11 @@
  *
  * Each environment has a long-lived lock workflow, `lock-<env>` ({@link environmentLock}), on the lock task
  * queue the worker configuration names. A mutating workflow asks for the lease through the `acquireLock`
- * local activity: one update-with-start that starts the lock when it is not running and answers at once — granted
+ * activity (see {@link askForLease}): one update-with-start that starts the lock when it is not running and answers at once — granted
  * (with a lease token), queued (with the position and who holds it) or refused (`failIfLocked`). A queued
  * request waits for `lockGranted`, which only counts when it names the request's own random ID. The holder
- * releases with its token (the `releaseLock` local activity) from a non-cancellable scope whatever happens;
- * both run inside the workflow task that reaches them (patch `lock-local-activities`). While it holds, the lock runs
+ * releases with its token (the `releaseLock` local activity, which runs inside the workflow task that reaches it,
+ * patch `lock-local-activities`) from a non-cancellable scope whatever happens. While it holds, the lock runs
  * `awaitLockHolderClose`, so a holder that ends in any other way (terminated, reset, timed out) frees the
  * lease the moment it closes. A newer queued request of the same workflow type supersedes older queued ones
  * (each may opt out with `supersede: false`); they end with `Superseded`.
@@ -52,7 +52,7 @@ import {
   type SupersededEntry,
 } from '../domain/index.ts';
 import { localProfiles, profiles } from './activities.ts';
-import { lockLocalActivities } from './patches.ts';
+import { lockAcquiredByActivity, lockLocalActivities } from './patches.ts';
 import { failureMessage, typedFailure } from './failures.ts';
 import { Phase, type ProgressTracker } from './progress.ts';
 import { markWorkflow } from './search-attributes.ts';
@@ -292,6 +292,20 @@ interface Pending {
 }
 
 /**
+ * Asks `lock-<env>` for the lease with the `acquireLock` activity (patch `lock-acquired-by-activity`). Not a local
+ * activity: a workflow task holds its worker's slot for as long as it runs, local activities included, and the
+ * lock's answer is a workflow task of the lock, by default on the same worker — runs asking at once, as many as the
+ * worker has slots, would hold every slot while waiting for answers that need one. Executions recorded between the
+ * patches `lock-local-activities` and this one asked with a local activity, the ones before with this activity.
+ */
+function askForLease(ask: { readonly summary: string }, request: LockRequest): Promise<AcquireAnswer> {
+  const askedLocally = !patched(lockAcquiredByActivity.id) && patched(lockLocalActivities.id);
+  return askedLocally
+    ? localProfiles.lock.acquireLock.executeWithOptions(ask, [{ request }])
+    : profiles.short.acquireLock.executeWithOptions(ask, [{ request }]);
+}
+
+/**
  * The requester side of the lock, one per workflow run. Construct it at the start of the workflow (it
  * registers the signal handlers the lock answers on).
  */
@@ -369,9 +383,7 @@ export class EnvironmentLocks {
     const pending: Pending = { requestId: request.requestId };
     this.#pending.set(environment, pending);
     const ask = { summary: `ask ${lockId} for the lease` };
-    const answer = patched(lockLocalActivities.id)
-      ? await localProfiles.lock.acquireLock.executeWithOptions(ask, [{ request }])
-      : await profiles.short.acquireLock.executeWithOptions(ask, [{ request }]);
+    const answer = await askForLease(ask, request);
     if (answer.status === 'refused') {
       pending.refused = true;
       const { heldBy } = answer;

@@ -183,7 +183,7 @@ export const lockLocalActivities = patch({
 });
 
 /**
- * `read-only-steps-run-locally` — introduced 2026-12-04 (this commit's parent is 015038c). The read-only steps that
+ * `read-only-steps-run-locally` — introduced 2026-12-04 (7db2bf9). The read-only steps that
  * end on their own — `load-catalog`, `resolve-revision`, `render-overlay` — run as local activities inside the
  * workflow task that reaches them, each saving an activity task and a workflow task round trip. Every run reaches
  * the first call site (`load-catalog` opens every workflow); a promotion can be open for its approval timeout (up to
@@ -191,10 +191,27 @@ export const lockLocalActivities = patch({
  */
 export const readOnlyStepsRunLocally = patch({
   id: 'read-only-steps-run-locally',
-  introduced: { date: '2026-12-04', commit: 'after 015038c' },
+  introduced: { date: '2026-12-04', commit: '7db2bf9' },
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
   alsoBeforeDeprecating: 'the histories recorded without the marker are recorded again',
+});
+
+/**
+ * `lock-acquired-by-activity` — introduced 2026-12-04 (after 7db2bf9). A mutating workflow asks for the lease with the
+ * `acquireLock` activity again, no longer a local activity: a workflow task holds its worker's slot while its local
+ * activities run, and the lock's answer needs a workflow task of the lock on the same worker, so runs asking at once,
+ * as many as the worker has slots, held every slot while waiting for answers that needed one (50 concurrent
+ * bootstraps on the default 40 slots stalled until their asks timed out). The release stays a local activity (a
+ * signal: no workflow task of the lock answers it). Every run that takes the lock reaches the call site; a promotion
+ * can be open for its approval timeout (up to 7 days) plus its wait for the lock.
+ */
+export const lockAcquiredByActivity = patch({
+  id: 'lock-acquired-by-activity',
+  introduced: { date: '2026-12-04', commit: 'after 7db2bf9' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
+  alsoBeforeDeprecating: 'the histories that ask for the lease with a local activity (lock-local-activities without this marker) are recorded again',
 });
 
 /**
@@ -246,4 +263,5 @@ export const PATCHES: readonly Patch[] = [
   notifies,
   lockLocalActivities,
   readOnlyStepsRunLocally,
+  lockAcquiredByActivity,
 ];

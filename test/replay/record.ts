@@ -256,6 +256,16 @@ const SCENARIOS: readonly Scenario[] = [
       await save('rolloutEnvironment--lock-local-waited', second);
     },
   },
+  {
+    // Patch lock-acquired-by-activity: the lease asked for by the acquireLock activity (released by a local activity),
+    // granted at once and after waiting.
+    files: ['rolloutEnvironment--lock-activity-granted', 'rolloutEnvironment--lock-activity-waited'],
+    async run(h, save) {
+      const { first, second } = await contention(h);
+      await save('rolloutEnvironment--lock-activity-granted', first);
+      await save('rolloutEnvironment--lock-activity-waited', second);
+    },
+  },
   // Patch read-only-steps-run-locally: load-catalog, resolve-revision and render-overlay as local activities — a
   // bootstrap and a rollout, a resolve-revision retried after a transient failure, and one that fails for good.
   single('bootstrapEnvironment--read-only-steps-local', (h) =>

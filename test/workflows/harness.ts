@@ -78,7 +78,7 @@ export function installTestRuntime(): void {
 export function doublesWorker(
   connection: NativeConnection,
   world: DoubleWorld,
-  options: Pick<WorkerOptions, 'taskQueue' | 'workerDeploymentOptions'>,
+  options: Pick<WorkerOptions, 'taskQueue' | 'workerDeploymentOptions' | 'maxConcurrentWorkflowTaskExecutions'>,
 ): Promise<Worker> {
   return Worker.create({
     connection,

@@ -10,7 +10,7 @@ import { lockAcquireUpdate, lockGrantedSignal, lockReleaseSignal, lockStateQuery
 import type { DiffSummary, LockRequest } from '../../domain/index.ts';
 import { isSideEffect, type DoubleWorld } from './doubles.ts';
 import { REV } from './fixtures.ts';
-import { failureOf, settle, useHarness, waitUntil, wid, type Step } from './harness.ts';
+import { doublesWorker, failureOf, settle, useHarness, waitUntil, wid, type Step } from './harness.ts';
 
 /** Latches not released yet: released after each test whatever happened, so the worker can always drain. */
 const held: (() => void)[] = [];
@@ -226,6 +226,50 @@ describe('per-environment lock', () => {
     assert.notEqual((await current.describe()).runId, lock.firstExecutionRunId, 'the lock continued as new');
   });
 
+  it('grants every run while each holds a workflow task slot: runs asking for their leases at once, as many as the worker has slots, all finish', async () => {
+    // A worker with two workflow task slots serves two rollouts of two environments and their locks. A workflow task
+    // holds its slot for as long as it runs, local activities included, and every answer from a lock is a workflow task
+    // of the lock on this worker: were the asks local activities, the two runs' tasks would hold both slots while
+    // waiting for answers that need a slot.
+    const taskQueue = `${h.taskQueue}-two-slots`;
+    const worker = await doublesWorker(h.env.nativeConnection, h.world, { taskQueue, maxConcurrentWorkflowTaskExecutions: 2 });
+    const running = worker.run();
+    try {
+      const environments = ['dev', 'staging'];
+      for (const environment of environments) h.world.verified(environment, REV.v1);
+      // Both asks are in flight before either reaches the lock.
+      const lockActivities = createLockActivities();
+      let asking = 0;
+      let bothAsking!: () => void;
+      const together = new Promise<void>((resolve) => (bothAsking = resolve));
+      held.push(bothAsking);
+      h.world.overrides.acquireLock = async (input) => {
+        if (++asking === environments.length) bothAsking();
+        await together;
+        return lockActivities.acquireLock(input);
+      };
+      const handles = await Promise.all(
+        environments.map((environment) =>
+          h.env.client.workflow.start(rolloutEnvironment, { taskQueue, workflowId: wid(`two-slots-${environment}`), args: [{ environment, revision: REV.v2 }] }),
+        ),
+      );
+      const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the runs did not finish within 30 s: their leases never came')), 30_000).unref());
+      const results = await Promise.race([Promise.all(handles.map((handle) => handle.result())), deadline]);
+      assert.deepEqual(results.map((r) => r.revision), [REV.v2, REV.v2]);
+      // No run kept a workflow task open past its heartbeat (the worker completes a task still running after 80% of its
+      // timeout and takes a new one, so the history shows a completed task followed at once by the next): none waited for
+      // its lease inside a workflow task, holding the slot its lock's answer needed.
+      for (const handle of handles) {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const heartbeats = events.filter((e, i) => e.workflowTaskCompletedEventAttributes && events[i + 1]?.workflowTaskScheduledEventAttributes);
+        assert.equal(heartbeats.length, 0, `${handle.workflowId} held a workflow task through ${heartbeats.length} heartbeat(s)`);
+      }
+    } finally {
+      worker.shutdown();
+      await running;
+    }
+  });
+
   it('releases through the releaseLock activity: a malformed release is refused before anything is sent, a missing lock is no-lock, a release sent twice frees nothing the second time', async () => {
     const lockActivities = createLockActivities();
     const release = (input: unknown) =>
@@ -244,15 +288,11 @@ describe('per-environment lock', () => {
     await phase(holder, 'verifying');
     const waiter = await rollout({ environment: 'dev', revision: REV.v3 }, 'waiter');
     await waitUntil(() => lockDetail(waiter), (d) => d.includes('position 1'));
-    // The holder's lease as its history shows it: the acquireLock local activity's marker carries the answer.
+    // The holder's lease as its history shows it: the acquireLock activity's completion carries the answer.
     const events = (await holder.fetchHistory()).events ?? [];
-    const marker = events
-      .map((e) => e.markerRecordedEventAttributes)
-      .find((m) => {
-        const data = m?.markerName === 'core_local_activity' ? m.details?.['data']?.payloads?.[0] : undefined;
-        return data !== undefined && defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data).activity_type === 'acquireLock';
-      });
-    const answer = marker?.details?.['result']?.payloads?.[0];
+    const asked = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'acquireLock');
+    const answered = events.find((e) => asked && String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(asked.eventId));
+    const answer = answered?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
     assert.ok(answer, 'the holder recorded its acquireLock answer');
     const { token } = defaultPayloadConverter.fromPayload<{ token: string }>(answer);
     const lease = { environment: 'dev', release: { workflowId: holder.workflowId, runId: (await holder.describe()).runId, requestId: '00000000-0000-4000-8000-00000000000a', token } };
