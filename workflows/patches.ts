@@ -198,7 +198,7 @@ export const readOnlyStepsRunLocally = patch({
 });
 
 /**
- * `lock-acquired-by-activity` — introduced 2026-12-04 (after 7db2bf9). A mutating workflow asks for the lease with the
+ * `lock-acquired-by-activity` — introduced 2026-12-04 (f514666). A mutating workflow asks for the lease with the
  * `acquireLock` activity again, no longer a local activity: a workflow task holds its worker's slot while its local
  * activities run, and the lock's answer needs a workflow task of the lock on the same worker, so runs asking at once,
  * as many as the worker has slots, held every slot while waiting for answers that needed one (50 concurrent
@@ -208,7 +208,7 @@ export const readOnlyStepsRunLocally = patch({
  */
 export const lockAcquiredByActivity = patch({
   id: 'lock-acquired-by-activity',
-  introduced: { date: '2026-12-04', commit: 'after 7db2bf9' },
+  introduced: { date: '2026-12-04', commit: 'f514666' },
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction', 'remediateDrift'],
   alsoBeforeDeprecating: 'the histories that ask for the lease with a local activity (lock-local-activities without this marker) are recorded again',
