@@ -292,11 +292,11 @@ interface Pending {
 }
 
 /**
- * Asks `lock-<env>` for the lease with the `acquireLock` activity (patch `lock-acquired-by-activity`). Not a local
- * activity: a workflow task holds its worker's slot for as long as it runs, local activities included, and the
- * lock's answer is a workflow task of the lock, by default on the same worker — runs asking at once, as many as the
- * worker has slots, would hold every slot while waiting for answers that need one. Executions recorded between the
- * patches `lock-local-activities` and this one asked with a local activity, the ones before with this activity.
+ * Asks `lock-<env>` for the lease with the `acquireLock` activity (patch `lock-acquired-by-activity`), which waits for
+ * the answer outside any workflow task. Not a local activity: its workflow task would hold a workflow task slot of the
+ * worker while the lock's answer needs a workflow task of the lock, by default on the same worker — runs asking at once
+ * in their first workflow task stalled that way. Executions recorded between the patches `lock-local-activities` and
+ * this one asked with a local activity, the ones before with this activity.
  */
 function askForLease(ask: { readonly summary: string }, request: LockRequest): Promise<AcquireAnswer> {
   const askedLocally = !patched(lockAcquiredByActivity.id) && patched(lockLocalActivities.id);

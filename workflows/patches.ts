@@ -199,11 +199,11 @@ export const readOnlyStepsRunLocally = patch({
 
 /**
  * `lock-acquired-by-activity` — introduced 2026-12-04 (f514666). A mutating workflow asks for the lease with the
- * `acquireLock` activity again, no longer a local activity: a workflow task holds its worker's slot while its local
- * activities run, and the lock's answer needs a workflow task of the lock on the same worker, so runs asking at once,
- * as many as the worker has slots, held every slot while waiting for answers that needed one (50 concurrent
- * bootstraps on the default 40 slots stalled until their asks timed out). The release stays a local activity (a
- * signal: no workflow task of the lock answers it). Every run that takes the lock reaches the call site; a promotion
+ * `acquireLock` activity again, no longer a local activity: a local activity's workflow task holds its worker's slot
+ * while it runs, and the lock's answer needs a workflow task of the lock on the same worker. With the opening steps
+ * local (`read-only-steps-run-locally`) the ask ran in the run's first workflow task, and runs asking at once stalled
+ * (of 50 concurrent bootstraps on the default 40 slots, 31 failed when their asks ran out of attempts). The release
+ * stays a local activity (a signal: no workflow task of the lock answers it). Every run that takes the lock reaches the call site; a promotion
  * can be open for its approval timeout (up to 7 days) plus its wait for the lock.
  */
 export const lockAcquiredByActivity = patch({

@@ -228,9 +228,9 @@ describe('per-environment lock', () => {
 
   it('grants every run while each holds a workflow task slot: runs asking for their leases at once, as many as the worker has slots, all finish', async () => {
     // A worker with two workflow task slots serves two rollouts of two environments and their locks. A workflow task
-    // holds its slot for as long as it runs, local activities included, and every answer from a lock is a workflow task
-    // of the lock on this worker: were the asks local activities, the two runs' tasks would hold both slots while
-    // waiting for answers that need a slot.
+    // holds its slot while its local activities run, and every answer from a lock is a workflow task of the lock on
+    // this worker: with the asks as local activities in the runs' first workflow tasks (after the local opening steps),
+    // the two runs waited for the worker's workflow task heartbeat before the locks could answer.
     const taskQueue = `${h.taskQueue}-two-slots`;
     const worker = await doublesWorker(h.env.nativeConnection, h.world, { taskQueue, maxConcurrentWorkflowTaskExecutions: 2 });
     const running = worker.run();
