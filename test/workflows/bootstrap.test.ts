@@ -136,6 +136,34 @@ describe('bootstrapEnvironment', () => {
     });
   }
 
+  it('fails a local step the way a failed activity fails: the workflow failure names the activity, its retry state and the cause', async () => {
+    const failed = await h.execute('bootstrapEnvironment', [{ environment: 'dev', revision: 'no-such-tag' }]).then(
+      () => assert.fail('expected the bootstrap to fail'),
+      (error: unknown) => error as { cause?: { type?: string; cause?: { name?: string; activityType?: string; retryState?: string; cause?: { type?: string; nonRetryable?: boolean } } } },
+    );
+    const top = failed.cause;
+    assert.equal(top?.type, 'InvalidInput');
+    assert.equal(top.cause?.name, 'ActivityFailure');
+    assert.equal(top.cause.activityType, 'resolveRevision');
+    assert.equal(top.cause.retryState, 'NON_RETRYABLE_FAILURE');
+    assert.equal(top.cause.cause?.type, 'InvalidInput');
+    assert.equal(top.cause.cause.nonRetryable, true);
+  });
+
+  it('retries a flaky local step inside its workflow task and carries on', async () => {
+    let attempts = 0;
+    h.world.overrides.resolveRevision = () => {
+      if (++attempts < 2) throw new Error('the GitOps remote did not answer');
+      return { commit: REV.main };
+    };
+    const result = await h.execute(bootstrapEnvironment, [{ environment: 'dev' }]);
+    assert.equal(result.revision, REV.main);
+    assert.deepEqual(
+      h.world.calls.filter((c) => c.name === 'resolveRevision').map((c) => c.attempt),
+      [1, 2],
+    );
+  });
+
   it('retries a flaky activity and carries on', async () => {
     let attempts = 0;
     h.world.overrides.ensureBucket = ({ environment }) => {

@@ -2,8 +2,11 @@
  * The static step registry: every step a workflow can run, keyed by its kebab-case kind. A plain object
  * checked with `satisfies` — no registration on import, so workflow code stays deterministic.
  */
-import { isCancellation, patched } from '@temporalio/workflow';
-import { localStepProfiles, profiles } from '../activities.ts';
+import { RetryState } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, isCancellation, patched, type LocalActivityInterfaceFor } from '@temporalio/workflow';
+import { ACTIVITY_NAMES } from '../../domain/activity-names.ts';
+import type { LogstackActivities } from '../../domain/activity-contract.ts';
+import { localStepProfiles, profiles, type LocalStepProfile } from '../activities.ts';
 import { failureMessage, failureType } from '../failures.ts';
 import type { ProgressTracker } from '../progress.ts';
 import { readOnlyStepsRunLocally } from '../patches.ts';
@@ -83,11 +86,45 @@ export interface RunStepOptions {
 }
 
 /**
+ * A local activity's failure as the failure of an activity reads: an `ActivityFailure` naming the activity, with its
+ * retry state and the failure as its cause. The SDK hands a local activity's own failure (not its timeouts) to the
+ * workflow unwrapped, so a failed local step would otherwise fail its workflow without naming the activity.
+ */
+export function asActivityFailure(error: unknown, activityType: string): unknown {
+  if (!(error instanceof Error) || error instanceof ActivityFailure || isCancellation(error)) return error;
+  const retryState = error instanceof ApplicationFailure && error.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
+  return new ActivityFailure('Activity task failed', activityType, undefined, retryState, undefined, error);
+}
+
+/** A local profile's activities as steps call them, each failure in an activity's shape ({@link asActivityFailure}). */
+function asStepActivities(local: LocalActivityInterfaceFor<LogstackActivities>): StepActivities {
+  const byName = local as unknown as Record<string, { executeWithOptions(options: StepCallOptions, args: unknown[]): Promise<unknown> }>;
+  const entries = ACTIVITY_NAMES.map(
+    (name) =>
+      [
+        name,
+        {
+          executeWithOptions: (options: StepCallOptions, args: unknown[]) =>
+            byName[name]!.executeWithOptions(options, args).catch((error: unknown) => {
+              throw asActivityFailure(error, name);
+            }),
+        },
+      ] as const,
+  );
+  return Object.fromEntries(entries) as unknown as StepActivities;
+}
+
+const localSteps: Readonly<Record<LocalStepProfile, StepActivities>> = {
+  short: asStepActivities(localStepProfiles.short),
+  apply: asStepActivities(localStepProfiles.apply),
+};
+
+/**
  * The activities a step calls: its profile's local activities when it is `local` (and the execution took the patch
  * `read-only-steps-run-locally`), otherwise its profile's activities.
  */
 function activitiesOf(def: StepDefinition<never, unknown>): StepActivities {
-  if (def.local && patched(readOnlyStepsRunLocally.id)) return localStepProfiles[def.profile];
+  if (def.local && patched(readOnlyStepsRunLocally.id)) return localSteps[def.profile];
   return profiles[def.profile];
 }
 
