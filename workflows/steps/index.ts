@@ -90,7 +90,7 @@ export interface RunStepOptions {
  * retry state and the failure as its cause. The SDK hands a local activity's own failure (not its timeouts) to the
  * workflow unwrapped, so a failed local step would otherwise fail its workflow without naming the activity.
  */
-export function asActivityFailure(error: unknown, activityType: string): unknown {
+function asActivityFailure(error: unknown, activityType: string): unknown {
   if (!(error instanceof Error) || error instanceof ActivityFailure || isCancellation(error)) return error;
   const retryState = error instanceof ApplicationFailure && error.nonRetryable ? RetryState.NON_RETRYABLE_FAILURE : RetryState.MAXIMUM_ATTEMPTS_REACHED;
   return new ActivityFailure('Activity task failed', activityType, undefined, retryState, undefined, error);
@@ -131,7 +131,7 @@ function activitiesOf(def: StepDefinition<never, unknown>): StepActivities {
 /**
  * Runs one step: tracks it in the progress list, calls its activity with the step's profile (as a local activity
  * for a `local` step), a summary for the Web UI and its timeout, and records the result line (or the failure, which
- * is rethrown unchanged).
+ * is rethrown as the activity's failure — unchanged, or for a local step wrapped by {@link asActivityFailure}).
  */
 export async function runStep<K extends StepKind>(
   tracker: ProgressTracker,
