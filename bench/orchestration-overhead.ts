@@ -206,7 +206,11 @@ const timed = Object.fromEntries(
       const input = structuredClone(args);
       try {
         const result = await fn(...args);
-        if (into === inside) succeeded.set(runId, [...(succeeded.get(runId) ?? []), { type: name, args: input }]);
+        if (into === inside) {
+          const calls = succeeded.get(runId) ?? [];
+          calls.push({ type: name, args: input });
+          succeeded.set(runId, calls);
+        }
         return result;
       } finally {
         const list = into.get(runId) ?? [];
