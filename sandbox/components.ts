@@ -257,6 +257,20 @@ export function searchAttributeFlags(): string[] {
  */
 export const TEMPORAL_DYNAMIC_CONFIG: readonly string[] = ['system.enableActivityEagerExecution=true'];
 
+/**
+ * How the sandbox's Temporal keeps its SQLite file: a write-ahead log (`journal_mode=wal`), synced at checkpoints
+ * rather than at every commit (`synchronous=normal`). Every commit survives the server's process being killed
+ * (the log is in the file system's cache the moment a commit returns) — what the outage tests do to it; only a
+ * power loss of the machine could take back the last commits. SQLite's default (a rollback journal created,
+ * synced and deleted per transaction) cost the server about a third more CPU with 50 bootstraps running at once.
+ */
+export const TEMPORAL_SQLITE_PRAGMAS: readonly string[] = ['journal_mode=wal', 'synchronous=normal'];
+
+/** The `temporal server start-dev` flags that keep its state in `dbFile` as {@link TEMPORAL_SQLITE_PRAGMAS} say. */
+export function temporalStoreFlags(dbFile: string): string[] {
+  return [`--db-filename=${dbFile}`, ...TEMPORAL_SQLITE_PRAGMAS.map((pragma) => `--sqlite-pragma=${pragma}`)];
+}
+
 async function startTemporal(a: Artefacts, v: Versions, say: Say): Promise<void> {
   if (!runningPid('temporal')) {
     say(`starting Temporal dev server on 127.0.0.1:${v.ports.temporal}, Web UI on http://127.0.0.1:${v.ports.temporalUi}`);
@@ -269,7 +283,7 @@ async function startTemporal(a: Artefacts, v: Versions, say: Say): Promise<void>
       `--port=${v.ports.temporal}`,
       '--ui-ip=127.0.0.1',
       `--ui-port=${v.ports.temporalUi}`,
-      `--db-filename=${join(RUN_DIR, 'temporal', 'temporal.db')}`,
+      ...temporalStoreFlags(join(RUN_DIR, 'temporal', 'temporal.db')),
       '--namespace=default',
       ...searchAttributeFlags(),
       ...TEMPORAL_DYNAMIC_CONFIG.map((value) => `--dynamic-config-value=${value}`),

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { searchAttributeFlags } from '../../sandbox/components.ts';
+import { searchAttributeFlags, temporalStoreFlags } from '../../sandbox/components.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -65,7 +65,7 @@ export async function startPrivateTemporal(cli: string): Promise<PrivateTemporal
         '--ip=127.0.0.1',
         `--port=${port}`,
         '--headless',
-        `--db-filename=${dbFile}`,
+        ...temporalStoreFlags(dbFile),
         '--namespace=default',
         ...searchAttributeFlags(),
         '--log-level=warn',
