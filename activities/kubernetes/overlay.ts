@@ -1,7 +1,8 @@
 /**
- * Applying a rendered overlay to a cluster: a complete server-side dry-run first (so a rejected
- * manifest, a field conflict or a missing kind fails before anything is written), a diff summary of
- * names only, then ordered server-side apply and — only when asked — pruning of objects that carry
+ * Applying a rendered overlay to a cluster: a server-side dry-run first of every object the cluster can check
+ * (so a rejected manifest, a field conflict or a missing kind fails before anything is written; a kind is looked
+ * up for every object, but an object in a namespace the apply creates can only be checked by its own apply), a
+ * diff summary of names only, then ordered server-side apply and — only when asked — pruning of objects that carry
  * the inventory label and are no longer rendered.
  */
 import { createHash } from 'node:crypto';
@@ -186,11 +187,12 @@ function diffDigest(plan: readonly Planned[], leftovers: readonly KubeObject[]):
   return `sha256:${createHash('sha256').update(canonicalJson({ changes, deletions })).digest('hex')}`;
 }
 
-async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[], inventory: string): Promise<KubeObject[]> {
+/** Labelled objects of the apply set that are not rendered; `absent` names namespaces known not to exist (nothing to search there). */
+async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[], inventory: string, absent: ReadonlySet<string>): Promise<KubeObject[]> {
   const keys = new Set(rendered.map(keyOf));
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
   for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
-  const namespaces = namespacesOf(rendered);
+  const namespaces = namespacesOf(rendered).filter((name) => !absent.has(name));
   const leftovers: KubeObject[] = [];
   for (const k of kinds.values()) {
     if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
@@ -202,7 +204,10 @@ async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObje
 
 /**
  * Dry-runs every object, then (unless `dryRun`) applies the ones that change and prunes labelled
- * leftovers when `prune` is set. Idempotent: a second run applies nothing and reports all unchanged.
+ * leftovers when `prune` is set. Objects in a namespace this apply creates (its Namespace ordered before them and
+ * not on the cluster) are planned as created without a request: the server could only answer that their namespace
+ * does not exist, so they are validated by their apply, after the namespace's. Idempotent: a second run applies
+ * nothing and reports all unchanged.
  * The diff's `toBeDeleted` (and the deletions in its digest) are the labelled leftovers a dry run or a pruning
  * apply finds; an apply without pruning deletes nothing and reports none.
  * @throws ApplicationFailure `ManifestRejected`, `Conflict`, `MissingCustomResource`, `AccessDenied` —
@@ -215,10 +220,17 @@ export async function applyOverlayObjects(cluster: KubeCluster, objects: readonl
   const namespaces = new Set(ordered.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
   const destructive: string[] = [];
   const plan: Planned[] = [];
-  for (const obj of ordered) plan.push(await planOne(cluster, obj, namespaces, options, destructive));
+  // A namespace this apply creates holds nothing yet: its objects are created without asking the server (which
+  // could only answer that the namespace does not exist), and no leftover is searched for in it.
+  const creating = new Set<string>();
+  for (const obj of ordered) {
+    const planned = creating.has(obj.metadata.namespace ?? '') ? { obj, action: 'create' as const } : await planOne(cluster, obj, namespaces, options, destructive);
+    if (planned.action === 'create' && obj.kind === 'Namespace' && obj.apiVersion === 'v1') creating.add(obj.metadata.name);
+    plan.push(planned);
+  }
   // Leftovers matter to a dry run (the whole change an approval names, pruning included) and to pruning; an apply
   // that does not prune deletes nothing, so it does not search every kind for them.
-  const leftovers = options.dryRun || options.prune ? await pruneCandidates(cluster, ordered, options.inventory) : [];
+  const leftovers = options.dryRun || options.prune ? await pruneCandidates(cluster, ordered, options.inventory, creating) : [];
   const toBeDeleted = leftovers.map(refOf);
   const counts = {
     created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),

@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FIELD_MANAGER, INVENTORY_LABEL } from '../../domain/index.ts';
-import { readObject } from '../../activities/kubernetes/apply.ts';
+import { deleteObject, readObject } from '../../activities/kubernetes/apply.ts';
+import type { KubeCluster } from '../../activities/kubernetes/cluster.ts';
+import { applyOverlayObjects } from '../../activities/kubernetes/overlay.ts';
+import type { KubeRequest } from '../../activities/kubernetes/rest.ts';
 import { clusterOf, environment, failureTypeOf, kustomization, sandboxActivities, scratchBranch, suffix, type ScratchBranch } from './sandbox-parts.ts';
 
 const id = suffix();
@@ -114,6 +117,39 @@ describe('renderOverlay and applyOverlay on the sandbox', () => {
     assert.deepEqual(pruned.diff.toBeDeleted, [`ConfigMap/${ns}/b`]);
     assert.equal(await read('ConfigMap', 'b'), undefined, 'pruned');
     assert.ok(await read('Namespace', ns), 'rendered objects stay');
+  });
+
+  it('objects in a namespace the apply creates are created without asking the server about them first', async () => {
+    const fresh = `${ns}-new`;
+    const sent: string[] = [];
+    const recording: KubeCluster = {
+      ...cluster,
+      request: <T,>(request: KubeRequest) => {
+        sent.push(`${request.method} ${request.path}`);
+        return cluster.request<T>(request);
+      },
+    };
+    const objects = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: fresh } },
+      { ...configMap('a', 'v1'), metadata: { name: 'a', namespace: fresh } },
+      { ...configMap('b', 'v1'), metadata: { name: 'b', namespace: fresh } },
+    ];
+    const inside = () => sent.filter((line) => line.includes(`/namespaces/${fresh}/`));
+    try {
+      const dry = await applyOverlayObjects(recording, objects, { inventory: `t-${id}.fresh`, dryRun: true });
+      assert.deepEqual([...dry.diff.created].sort(), [`ConfigMap/${fresh}/a`, `ConfigMap/${fresh}/b`, `Namespace/${fresh}`]);
+      assert.deepEqual(inside(), [], 'the dry run asks nothing about objects in a namespace that does not exist');
+      const applied = await applyOverlayObjects(recording, objects, { inventory: `t-${id}.fresh` });
+      assert.equal(applied.applied, 3);
+      assert.deepEqual(inside(), [`PATCH /api/v1/namespaces/${fresh}/configmaps/a`, `PATCH /api/v1/namespaces/${fresh}/configmaps/b`], 'only their writes');
+      assert.equal(((await readObject(cluster, { apiVersion: 'v1', kind: 'ConfigMap', name: 'b', namespace: fresh }))?.['data'] as { k: string }).k, 'v1');
+      sent.length = 0;
+      const again = await applyOverlayObjects(recording, objects, { inventory: `t-${id}.fresh` });
+      assert.deepEqual([again.applied, again.diff.unchanged], [0, 3], 'once the namespace exists its objects are read and dry-run as any other');
+      assert.equal(inside().filter((line) => line.startsWith('GET ')).length, 2);
+    } finally {
+      await deleteObject(cluster, { apiVersion: 'v1', kind: 'Namespace', name: fresh });
+    }
   });
 
   it('a rejected manifest fails ManifestRejected with the server message and changes nothing', async () => {
