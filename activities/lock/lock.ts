@@ -42,8 +42,15 @@ function workerClient(): Client {
   return Context.current().client;
 }
 
-/** How often the watch asks the lock whether the lease it watches still stands. */
-const RELEASE_POLL_MS = 2_000;
+/**
+ * When the watch asks the lock whether the lease it watches still stands: first after 5 s, then each wait twice the
+ * last, at most a minute apart. A holder almost always closes right after its release, which ends the watch
+ * through the close; the asking is only for a holder that releases and runs on, whose watch would otherwise wait
+ * for its close. Each ask is a query the lock's worker answers, so a lease held for a day costs about 1,440, not
+ * 43,200 at a fixed 2 s.
+ */
+const RELEASE_POLL_FIRST_MS = 5_000;
+const RELEASE_POLL_MAX_MS = 60_000;
 
 /** Resolves after `ms`, or rejects when `signal` aborts first. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -120,7 +127,7 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
      * Returns when the run `holder` closes — completed, failed, cancelled, terminated, timed out, continued as
      * new or reset — or at once when it does not exist or is not a workflow type that takes the lock (a request
      * naming someone else's run); returns `released` once `lock-<environment>` no longer shows this lease (it was
-     * released, so the lock stopped caring). Long-polls the server for the close; heartbeats while it waits;
+     * released, so the lock stopped caring; asked after 5 s, then at most a minute apart). Long-polls the server for the close; heartbeats while it waits;
      * stops on cancellation.
      */
     awaitLockHolderClose: async (input: { environment: string; holder: LockRun & { workflowType: string; grantedAt: string } }): Promise<HolderWatchOutcome> => {
@@ -149,8 +156,8 @@ export function createLockActivities(deps: LockActivityDeps = {}) {
         }
       };
       const released = async (): Promise<HolderWatchOutcome> => {
-        for (;;) {
-          await sleep(RELEASE_POLL_MS, done.signal);
+        for (let wait = RELEASE_POLL_FIRST_MS; ; wait = Math.min(wait * 2, RELEASE_POLL_MAX_MS)) {
+          await sleep(wait, done.signal);
           const state = await lock.query<LockState>(LockMessages.state);
           const current = state.holder;
           if (!current || current.runId !== holder.runId || current.grantedAt !== holder.grantedAt) return 'released';

@@ -1,6 +1,6 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLockActivities } from '../../activities/lock/lock.ts';
@@ -306,6 +306,34 @@ describe('per-environment lock', () => {
       (all) => all.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === lockReleaseSignal.name).length >= 2 && all.at(-1)?.workflowTaskCompletedEventAttributes != null,
     );
     assert.equal((await lockState('dev')).holder?.workflowId, waiter.workflowId);
+  });
+
+  it('ends the watch of a lease whose holder released it and runs on by asking the lock, first after 5 s rather than every 2 s', async () => {
+    // An approved promotion takes the lock of production, finds the change differs from the one approved, releases the
+    // lock and waits for approval again: a holder that released its lease and runs on.
+    h.world.verified('staging', REV.v2);
+    h.world.verified('production', REV.v1);
+    h.world.diff = diffWith('c', ['LokiStack/openshift-logging/logging-loki']);
+    const promotion = await h.start(promoteEnvironment, [{ from: 'staging', to: 'production', requestedBy: 'alice' }], wid('released-holder'));
+    await phase(promotion, 'awaiting-approval');
+    h.world.diff = diffWith('d', ['LokiStack/openshift-logging/logging-loki', 'ConfigMap/openshift-logging/hotfix']);
+    await promotion.executeUpdate(approveUpdate, { args: [{ by: 'bob', digest: `sha256:${'c'.repeat(64)}` }] });
+    await waitUntil(
+      () => promotion.query(progressQuery),
+      (p) => p.phase === 'awaiting-approval' && p.awaitingApproval?.changedSinceApproval === true,
+    );
+    const released = await lockState('production');
+    assert.ok(released.grants >= 1 && released.holder === null, 'the promotion held production and released it to wait for approval again');
+    // A client that does not let the time-skipping server jump to the approval's deadline while the watch long-polls.
+    const plain = new Client({ connection: h.env.client.connection, namespace: h.env.client.options.namespace });
+    const holder = { workflowId: promotion.workflowId, runId: (await promotion.describe()).runId, workflowType: 'promoteEnvironment', grantedAt: new Date().toISOString() };
+    const t0 = performance.now();
+    const outcome = await new MockActivityEnvironment({}, { client: plain }).run(createLockActivities().awaitLockHolderClose, { environment: 'production', holder });
+    const elapsedMs = performance.now() - t0;
+    assert.equal(outcome, 'released', 'the lock no longer shows the lease');
+    assert.equal((await promotion.describe()).status.name, 'RUNNING', 'the watch ended by its ask, not by the holder closing');
+    assert.ok(elapsedMs >= 5_000 && elapsedMs < 15_000, `the first ask came after 5 s and answered (ended after ${Math.round(elapsedMs)} ms)`);
+    await promotion.terminate('test done');
   });
 });
 
