@@ -22,13 +22,19 @@
  * during one bootstrap of another bench environment, run first on its own — the baseline of the 50. The
  * wall time's baseline is that single bootstrap's wall time × 50 (running them one after another). The CPU the
  * worker used (/proc/<pid>/stat: its own, and its git and kubectl processes') is printed for the one and the 50.
+ * So is where the machine's CPU went (/proc/stat, and /proc/<pid>/stat of each sandbox part): busy CPU-seconds of all
+ * cores against those available, by part — the worker, Temporal, the API servers, etcd, moto, External Secrets, the
+ * controller managers, the stand-ins — and what that makes the floor of the 50's wall time: each of them cost the
+ * machine (busy CPU-seconds ÷ COUNT) so much, and the cores cannot run them faster than COUNT × that ÷ cores; the line also
+ * says how much CPU a bootstrap may cost for the 50 to take at most 15 × the one's wall time. (The one bootstrap runs on a
+ * worker that has not run one before, so it costs more CPU than each of the 50: its code is still being compiled.)
  * Everything the environments created (moto, clusters, lock workflows, files) is removed at the end.
  *
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50"). BENCH_WORKER_RUNTIME=deno runs the same with the
  * worker on Deno (`deno task worker`'s permissions and settings); its metrics end in `_deno` (`…_rss_deno_mb`).
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger } from '@temporalio/worker';
@@ -66,6 +72,53 @@ function cpuOf(pid: number): { own: number; children: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
   const ticks = (n: number): number => Number(fields[n - 3]) / CLOCK_TICKS;
   return { own: ticks(14) + ticks(15), children: ticks(16) + ticks(17) };
+}
+
+/** Busy CPU-seconds of all cores (user, nice, system, irq, softirq) and all CPU-seconds that passed, stolen ones included. */
+function machineCpu(): { busy: number; total: number } {
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy: busy / CLOCK_TICKS, total: (busy + idle + iowait + steal) / CLOCK_TICKS };
+}
+
+/** One reading of where CPU went: the machine's, and each part's own CPU-seconds (a process that is gone reads 0). */
+interface CpuReading {
+  readonly machine: { busy: number; total: number };
+  readonly parts: ReadonlyMap<string, number>;
+}
+
+/**
+ * Reads the machine and the parts: the sandbox's processes grouped by kind (`kube-apiserver-dev` counts as
+ * `kube-apiserver`), and the named extra processes (the worker with its git and kubectl children, the stand-ins).
+ */
+function readCpu(sandboxPids: Readonly<Record<string, number>>, extra: Readonly<Record<string, { pid: number; children: boolean }>>): CpuReading {
+  const parts = new Map<string, number>();
+  const add = (name: string, seconds: number): void => void parts.set(name, (parts.get(name) ?? 0) + seconds);
+  const own = (pid: number, children: boolean): number => {
+    try {
+      const cpu = cpuOf(pid);
+      return cpu.own + (children ? cpu.children : 0);
+    } catch {
+      return 0;
+    }
+  };
+  for (const [name, pid] of Object.entries(sandboxPids)) add(name.replace(/-(dev|staging|production)$/, ''), own(pid, false));
+  for (const [name, { pid, children }] of Object.entries(extra)) add(name, own(pid, children));
+  return { machine: machineCpu(), parts };
+}
+
+/** What happened between two readings, as one line: busy CPU against available, then each part, largest first. */
+function cpuBetween(from: CpuReading, to: CpuReading): { busy: number; line: string } {
+  const busy = to.machine.busy - from.machine.busy;
+  const total = to.machine.total - from.machine.total;
+  const parts = [...to.parts].map(([name, seconds]) => ({ name, seconds: seconds - (from.parts.get(name) ?? 0) })).sort((a, b) => b.seconds - a.seconds);
+  const rest = busy - parts.reduce((sum, p) => sum + p.seconds, 0);
+  const byPart = [...parts, { name: 'everything else', seconds: rest }].map((p) => `${p.name} ${p.seconds.toFixed(1)}`).join(', ');
+  return { busy, line: `the machine's CPUs were busy ${busy.toFixed(1)} of ${total.toFixed(1)} CPU-s (${((100 * busy) / total).toFixed(0)}%): ${byPart}` };
 }
 
 /** The CPU a process used since `since` was read, as one line. */
@@ -152,15 +205,22 @@ try {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idle = rss.window();
 
+    const parts = { worker: { pid, children: true }, ...(standIns.pid !== undefined ? { 'stand-ins': { pid: standIns.pid, children: false } } : {}) };
+    const cpuReading = (): CpuReading => readCpu(estate.sandbox.pids, parts);
     const beforeOne = cpuOf(pid);
+    const machineBeforeOne = cpuReading();
     const singleSeconds = await withDeadline(bootstrap(single), `the bootstrap of ${single.name}`);
+    const oneCpu = cpuBetween(machineBeforeOne, cpuReading());
     const one = rss.window();
     say(`one bootstrap (${single.name}): ${singleSeconds.toFixed(1)} s, peak RSS ${mib(one).toFixed(0)} MiB (idle ${mib(idle).toFixed(0)} MiB); ${cpuSince(pid, beforeOne)}`);
+    say(`one bootstrap: ${oneCpu.line}`);
 
     const beforeMany = cpuOf(pid);
+    const machineBeforeMany = cpuReading();
     const started = performance.now();
     const settled = await withDeadline(Promise.allSettled(many.map(bootstrap)), `${COUNT} bootstraps`);
     const wall = (performance.now() - started) / 1000;
+    const manyCpu = cpuBetween(machineBeforeMany, cpuReading());
     const peak = rss.window();
     const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [`${many[i]?.name}: ${String(s.reason)}`] : []));
     if (failed.length) throw new Error(`${failed.length} of ${COUNT} bootstraps failed:\n${failed.join('\n')}`);
@@ -169,6 +229,13 @@ try {
     say(
       `${COUNT} concurrent bootstraps: all completed in ${wall.toFixed(1)} s (each: p50 ${percentile(each, 50).toFixed(1)} s, max ${Math.max(...each).toFixed(1)} s); ` +
         `peak RSS ${mib(peak).toFixed(0)} MiB; VmHWM since start ${mib(hwm).toFixed(0)} MiB; ${cpuSince(pid, beforeMany)}; load average ${load()}`,
+    );
+    const cores = availableParallelism();
+    const cpuEach = manyCpu.busy / COUNT;
+    say(`${COUNT} concurrent bootstraps: ${manyCpu.line}`);
+    say(
+      `each of the ${COUNT} cost the machine ${cpuEach.toFixed(2)} CPU-s: on ${cores} cores they need at least ${((COUNT * cpuEach) / cores).toFixed(1)} s (they took ${wall.toFixed(1)} s); ` +
+        `to finish within 15 × the one's wall time (${(15 * singleSeconds).toFixed(1)} s) a bootstrap may cost at most ${((15 * singleSeconds * cores) / COUNT).toFixed(2)} CPU-s`,
     );
     report(`concurrent_bootstraps_idle_worker_rss${SUFFIX}_mb`, mib(idle), 'MB');
     report(`concurrent_bootstraps_${COUNT}_worker_rss${SUFFIX}_mb`, mib(peak), 'MB', mib(one));
