@@ -215,6 +215,22 @@ export const lockAcquiredByActivity = patch({
 });
 
 /**
+ * `state-read-under-lock-runs-locally` — introduced 2026-12-05. The read of the deployed-state record right after
+ * the lease is granted (`read-deployed-state` in `underLock`) runs as a local activity, inside the workflow task that
+ * learns of the grant: one activity task and one workflow task round trip fewer on every run that takes the lock, on
+ * the lock's critical path. The other reads of the record (a promotion's of its source, and of its target before
+ * approval) stay activities. Every run that takes the lock through `underLock` reaches the call site; a promotion can
+ * be open for its approval timeout (up to 7 days) plus its wait for the lock.
+ */
+export const stateReadUnderLockRunsLocally = patch({
+  id: 'state-read-under-lock-runs-locally',
+  introduced: { date: '2026-12-05', commit: 'this commit' },
+  stage: 'patched',
+  workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction'],
+  alsoBeforeDeprecating: 'the histories that read the record under the lock with an activity are recorded again',
+});
+
+/**
  * A change no `patched()` can bridge: executions started before it cannot continue on code after it, so the
  * histories recorded before it are retired (kept in `retiredHistories`, checked to fail replay) rather than
  * replayed, and a deploy across it follows `upgrade`.
@@ -264,4 +280,5 @@ export const PATCHES: readonly Patch[] = [
   lockLocalActivities,
   readOnlyStepsRunLocally,
   lockAcquiredByActivity,
+  stateReadUnderLockRunsLocally,
 ];

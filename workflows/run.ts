@@ -24,7 +24,7 @@ import { EnvironmentLocks } from './lock.ts';
 import { progressQuery } from './messages.ts';
 import { Notifier } from './notify.ts';
 import { Phase, ProgressTracker } from './progress.ts';
-import { protectedChangeNeedsRequester } from './patches.ts';
+import { protectedChangeNeedsRequester, stateReadUnderLockRunsLocally } from './patches.ts';
 import { markWorkflow } from './search-attributes.ts';
 import { planSteps, runStep, type PlannedStep } from './steps/index.ts';
 
@@ -164,7 +164,8 @@ export async function prepare<S extends z.ZodObject, R extends { readonly revisi
 }
 
 /**
- * Takes the lock of `environment` and runs `body` with the environment's deployed-state record read under it;
+ * Takes the lock of `environment` and runs `body` with the environment's deployed-state record read under it (a local
+ * activity, in the workflow task that learns of the grant; patch `state-read-under-lock-runs-locally`);
  * the lock is released however `body` ends. Plans `acquire-lock`, `read-deployed-state` and then `plan`,
  * unless `plan` is null (the caller planned already). The lease shows whom it serves: the workflow type and
  * the revision.
@@ -181,7 +182,8 @@ export function underLock<T>(
   const purpose = `${run.workflowType} of ${revision.slice(0, 7)}`;
   return run.locks
     .withLock(environment.name, { failIfLocked, supersede, purpose }, async () =>
-      body(await runStep(run.tracker, 'read-deployed-state', { environment })),
+      // Patch state-read-under-lock-runs-locally: the read runs in the workflow task that learned of the grant.
+      body(await runStep(run.tracker, 'read-deployed-state', { environment }, { local: patched(stateReadUnderLockRunsLocally.id) })),
     )
     .catch((err: unknown) => {
       if (failureType(err) === FailureType.Superseded) run.notifier.send(environment, { kind: 'superseded', revision, supersededBy: supersededBy(err) });

@@ -291,6 +291,27 @@ const SCENARIOS: readonly Scenario[] = [
   single('rolloutEnvironment--local-step-failed', (h) =>
     h.start(rolloutEnvironment, [{ environment: 'dev', revision: 'no-such-branch' }], 'rollout-dev-unknown-revision'),
   ),
+  // Patch state-read-under-lock-runs-locally: the deployed-state read right after the grant as a local activity — a
+  // bootstrap, a rollout, and an approved promotion (whose earlier reads of the record stay activities).
+  single('bootstrapEnvironment--state-read-local', (h) =>
+    h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev-local-state-read'),
+  ),
+  single(
+    'rolloutEnvironment--state-read-local',
+    (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-local-state-read'),
+    (h) => h.world.verified('dev', REV.v1),
+  ),
+  {
+    files: ['promoteEnvironment--state-read-local'],
+    async run(h, save) {
+      h.world.verified('production', REV.v1);
+      const approved = await awaitingApproval(h, 'promote-production-local-state-read');
+      await quiet(approved.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }));
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
+      await approved.result();
+      await save('promoteEnvironment--state-read-local', approved);
+    },
+  },
   // Recorded with the patches in place: their markers, and the paths behind them.
   single('bootstrapEnvironment--dev-renders-overlay-first', (h) =>
     h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev-rendered'),

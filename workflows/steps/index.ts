@@ -83,6 +83,11 @@ export interface RunStepOptions {
   readonly label?: string;
   /** Overrides the step's default timeout (gates: the wait budget). */
   readonly timeoutSeconds?: number;
+  /**
+   * Runs this call as a local activity of the step's profile, where the call site knows it fits (a read that ends on
+   * its own) though the step is not `local` everywhere; ignored for a step whose profile has no local form.
+   */
+  readonly local?: boolean;
 }
 
 /**
@@ -121,10 +126,12 @@ const localSteps: Readonly<Record<LocalStepProfile, StepActivities>> = {
 
 /**
  * The activities a step calls: its profile's local activities when it is `local` (and the execution took the patch
- * `read-only-steps-run-locally`), otherwise its profile's activities.
+ * `read-only-steps-run-locally`) or the call asks for it (`local`, on the `short` and `apply` profiles), otherwise its
+ * profile's activities.
  */
-function activitiesOf(def: StepDefinition<never, unknown>): StepActivities {
+function activitiesOf(def: StepDefinition<never, unknown>, local: boolean): StepActivities {
   if (def.local && patched(readOnlyStepsRunLocally.id)) return localSteps[def.profile];
+  if (local && (def.profile === 'short' || def.profile === 'apply')) return localSteps[def.profile];
   return profiles[def.profile];
 }
 
@@ -144,7 +151,7 @@ export async function runStep<K extends StepKind>(
   const summary = `${opts.label ? `${opts.label}: ` : ''}${def.summary(input)}`;
   const startToClose = def.profile === 'gate' ? timeoutSeconds + GATE_MARGIN_SECONDS : timeoutSeconds;
   const options: StepCallOptions = { summary, startToCloseTimeout: `${startToClose} seconds` };
-  const activities = activitiesOf(def);
+  const activities = activitiesOf(def, opts.local ?? false);
   const index = tracker.start(kind, summary);
   try {
     const output = await def.run({ activities, options, timeoutSeconds }, input);
