@@ -215,7 +215,7 @@ export const lockAcquiredByActivity = patch({
 });
 
 /**
- * `state-read-under-lock-runs-locally` — introduced 2026-12-05. The read of the deployed-state record right after
+ * `state-read-under-lock-runs-locally` — introduced 2026-12-05 (75f113f). The read of the deployed-state record right after
  * the lease is granted (`read-deployed-state` in `underLock`) runs as a local activity, inside the workflow task that
  * learns of the grant: one activity task and one workflow task round trip fewer on every run that takes the lock, on
  * the lock's critical path. The other reads of the record (a promotion's of its source, and of its target before
@@ -224,7 +224,7 @@ export const lockAcquiredByActivity = patch({
  */
 export const stateReadUnderLockRunsLocally = patch({
   id: 'state-read-under-lock-runs-locally',
-  introduced: { date: '2026-12-05', commit: 'this commit' },
+  introduced: { date: '2026-12-05', commit: '75f113f' },
   stage: 'patched',
   workflowTypes: ['bootstrapEnvironment', 'rolloutEnvironment', 'promoteEnvironment', 'migrateProduction'],
   alsoBeforeDeprecating: 'the histories that read the record under the lock with an activity are recorded again',
