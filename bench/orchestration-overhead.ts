@@ -288,7 +288,7 @@ async function figureOf(label: string, handle: WorkflowHandle): Promise<Workflow
     calls,
     times: stepTimes(events),
     // Local activities leave one marker in the workflow task that ran them: their time is measured in the worker.
-    lockMs: lockRoundTrips(events) + unionMs(insideLock.get(runId) ?? [], from, to),
+    lockMs: lockRoundTrips(events, inside.get(runId) ?? []) + unionMs(insideLock.get(runId) ?? [], from, to),
     history: fetched,
   };
 }
@@ -359,9 +359,10 @@ async function replay(all: readonly Call[]): Promise<ScriptFigure> {
  * pay, as far as the history shows it (histories from before the lock's messages became local activities, whose
  * time the worker measures instead): each `acquireLock` from its scheduling to the end of the workflow task that takes its answer, and each
  * release signal from its initiation to the end of the workflow task that follows its delivery (the task that
- * would otherwise have completed the run).
+ * would otherwise have completed the run) — less the time the run's own steps spent inside activities in that window
+ * (a local step in the workflow task that takes the answer, such as the deployed-state read under the lock, is a step).
  */
-function lockRoundTrips(events: readonly temporal.api.history.v1.IHistoryEvent[]): number {
+function lockRoundTrips(events: readonly temporal.api.history.v1.IHistoryEvent[], steps: readonly Interval[]): number {
   const scheduledAt = new Map<string, number>();
   let from: number | undefined;
   let answered = false;
@@ -378,7 +379,7 @@ function lockRoundTrips(events: readonly temporal.api.history.v1.IHistoryEvent[]
     if (e.signalExternalWorkflowExecutionInitiatedEventAttributes) from = time;
     if (e.externalWorkflowExecutionSignaledEventAttributes && from !== undefined) answered = true;
     if (e.workflowTaskCompletedEventAttributes && answered && from !== undefined) {
-      total += time - from;
+      total += time - from - unionMs(steps, from, time);
       from = undefined;
       answered = false;
     }
