@@ -116,10 +116,13 @@ describe(
         `ensure bucket logstack-${ENV}-loki`,
         `ensure IAM user logstack-${ENV}-loki`,
         `seed secret logstack/${ENV}/loki-s3`,
-        `read deployed state of ${ENV}`,
+        `record ${ENV} at ${revision.slice(0, 7)} (verified)`,
       ]) {
         assert.ok(history.includes(summary), `step summary "${summary}" on the page`);
       }
+      // The deployed-state read under the lock is a local step: the timeline shows it by its activity type (its
+      // summary is stored on its marker event, which the timeline does not label).
+      assert.ok(history.includes('readDeployedState'), 'the local step, by its activity type');
       assert.ok(history.includes('bootstrapEnvironment'), 'workflow type shown');
       await page.screenshot({ path: join(ARTIFACTS, 'bootstrap-history.png'), fullPage: true });
 
