@@ -71,6 +71,22 @@ const single = (
   },
 });
 
+/**
+ * A promotion to production (verified at v1) approved by bob after alice, its requester, was refused: saved under
+ * `name` once it completed.
+ */
+const approvedPromotion = (name: string, workflowId: string): Scenario => ({
+  files: [name],
+  async run(h, save) {
+    h.world.verified('production', REV.v1);
+    const approved = await awaitingApproval(h, workflowId);
+    await quiet(approved.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }));
+    await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
+    await approved.result();
+    await save(name, approved);
+  },
+});
+
 const SCENARIOS: readonly Scenario[] = [
   single('bootstrapEnvironment--dev-direct', (h) =>
     h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev'),
@@ -110,17 +126,7 @@ const SCENARIOS: readonly Scenario[] = [
       await save('rolloutEnvironment--cancelled-rolled-back', cancelled);
     },
   },
-  {
-    files: ['promoteEnvironment--approved'],
-    async run(h, save) {
-      h.world.verified('production', REV.v1);
-      const approved = await awaitingApproval(h, 'promote-production');
-      await quiet(approved.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }));
-      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
-      await approved.result();
-      await save('promoteEnvironment--approved', approved);
-    },
-  },
+  approvedPromotion('promoteEnvironment--approved', 'promote-production'),
   {
     // Signed approval (approvals: signed): the handler verifies the SSH signature again on replay.
     files: ['promoteEnvironment--approved-signed'],
@@ -301,17 +307,7 @@ const SCENARIOS: readonly Scenario[] = [
     (h) => h.start(rolloutEnvironment, [{ environment: 'dev', revision: REV.v2 }], 'rollout-dev-local-state-read'),
     (h) => h.world.verified('dev', REV.v1),
   ),
-  {
-    files: ['promoteEnvironment--state-read-local'],
-    async run(h, save) {
-      h.world.verified('production', REV.v1);
-      const approved = await awaitingApproval(h, 'promote-production-local-state-read');
-      await quiet(approved.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }));
-      await approved.executeUpdate(approveUpdate, { args: [{ by: 'bob', comment: 'diff reviewed' }] });
-      await approved.result();
-      await save('promoteEnvironment--state-read-local', approved);
-    },
-  },
+  approvedPromotion('promoteEnvironment--state-read-local', 'promote-production-local-state-read'),
   // Recorded with the patches in place: their markers, and the paths behind them.
   single('bootstrapEnvironment--dev-renders-overlay-first', (h) =>
     h.start(bootstrapEnvironment, [{ environment: 'dev' }], 'bootstrap-dev-rendered'),

@@ -124,6 +124,9 @@ const localSteps: Readonly<Record<LocalStepProfile, StepActivities>> = {
   apply: asStepActivities(localStepProfiles.apply),
 };
 
+/** Whether a profile's activities can also run as local activities (its steps may then be `local`). */
+const hasLocalForm = (profile: StepDefinition<never, unknown>['profile']): profile is LocalStepProfile => Object.hasOwn(localSteps, profile);
+
 /**
  * The activities a step calls: its profile's local activities when it is `local` (and the execution took the patch
  * `read-only-steps-run-locally`) or the call asks for it (`local`, on the `short` and `apply` profiles), otherwise its
@@ -131,7 +134,7 @@ const localSteps: Readonly<Record<LocalStepProfile, StepActivities>> = {
  */
 function activitiesOf(def: StepDefinition<never, unknown>, local: boolean): StepActivities {
   if (def.local && patched(readOnlyStepsRunLocally.id)) return localSteps[def.profile];
-  if (local && (def.profile === 'short' || def.profile === 'apply')) return localSteps[def.profile];
+  if (local && hasLocalForm(def.profile)) return localSteps[def.profile];
   return profiles[def.profile];
 }
 
