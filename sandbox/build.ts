@@ -5,7 +5,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CACHE_ROOT, REPO_ROOT, temporalCliPath, type Versions } from './paths.ts';
+import { CACHE_ROOT, REPO_ROOT, motoServerPath, temporalCliPath, type Versions } from './paths.ts';
 import { capture, run } from './exec.ts';
 
 /** Paths of the built artefacts. */
@@ -154,14 +154,37 @@ async function collectCrds(v: Versions): Promise<string[]> {
   return files;
 }
 
+/**
+ * moto's launcher: moto's own WSGI application (the one `moto_server` runs, with its host and port flags and its
+ * `MOTO_PORT`) on waitress, which keeps HTTP/1.1 connections open — `moto_server`'s development server closes every
+ * connection after one answer, so each AWS call paid a new connection on both sides. waitress answers from a pool of
+ * eight threads, where moto_server started one per request.
+ */
+const MOTO_LAUNCHER = `import argparse, os
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress import serve
+
+parser = argparse.ArgumentParser(description="moto's AWS services on waitress (HTTP/1.1, keep-alive)")
+parser.add_argument("-H", "--host", default="127.0.0.1")
+parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+args = parser.parse_args()
+os.environ.setdefault("MOTO_PORT", str(args.port))
+serve(DomainDispatcherApplication(create_backend_app), host=args.host, port=args.port, threads=8, ident="moto")
+`;
+
+/** Installs moto and its HTTP server into a virtualenv of their own, with {@link MOTO_LAUNCHER} as `bin/logstack-moto-server`. */
 async function buildMoto(v: Versions, say: Say): Promise<string> {
-  const version = v.python.moto.split('==')[1] ?? 'unknown';
-  const venv = join(CACHE_ROOT, `moto-${version}`);
-  const bin = join(venv, 'bin', 'moto_server');
+  const bin = motoServerPath(v);
   if (existsSync(bin)) return bin;
-  say(`installing ${v.python.moto} into a virtualenv`);
+  const venv = dirname(dirname(bin));
+  const requirements = [v.python.moto, v.python.motoHttpServer.requirement];
+  say(`installing ${requirements.join(' and ')} into a virtualenv`);
+  rmSync(venv, { recursive: true, force: true });
   await run('python3', ['-m', 'venv', venv], { logFile: log('moto') });
-  await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', v.python.moto], { logFile: log('moto') });
+  await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...requirements], { logFile: log('moto') });
+  // Written last: its presence says the virtualenv is complete.
+  writeFileSync(bin, `#!${join(venv, 'bin', 'python')}\n${MOTO_LAUNCHER}`);
+  chmodSync(bin, 0o755);
   return bin;
 }
 

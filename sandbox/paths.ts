@@ -10,7 +10,7 @@ export interface Versions {
     externalSecrets: { module: string; version: string; replace: Record<string, string> };
     crdModules: Record<string, { module: string; version: string; dir: string; files: string[] | '*.yaml' }>;
   };
-  python: { moto: string; temporalCli: { requirement: string; sha256: Record<string, string> } };
+  python: { moto: string; motoHttpServer: { requirement: string }; temporalCli: { requirement: string; sha256: Record<string, string> } };
   maven: { temporalTestServer: string };
   ports: {
     temporal: number;
@@ -37,6 +37,14 @@ export function temporalCliVersion(v: Versions): string {
 /** Where the sandbox installs the pinned Temporal CLI (a virtualenv of its own under {@link CACHE_ROOT}). */
 export function temporalCliPath(v: Versions): string {
   return join(CACHE_ROOT, `temporal-cli-${temporalCliVersion(v)}`, 'bin', 'temporal');
+}
+/**
+ * Where the sandbox installs moto (a virtualenv of its own under {@link CACHE_ROOT}, named by moto's and its HTTP server's
+ * versions) and the launcher in it that serves moto's application: `<path> -H <host> -p <port>`, as `moto_server` takes them.
+ */
+export function motoServerPath(v: Versions): string {
+  const pin = (requirement: string): string => requirement.replace(/\[.*\]/, '').replace('==', '-');
+  return join(CACHE_ROOT, `${pin(v.python.moto)}-${pin(v.python.motoHttpServer.requirement)}`, 'bin', 'logstack-moto-server');
 }
 /** Runtime state: data dirs, logs, pids, kubeconfig, status. */
 export const RUN_DIR = join(CACHE_ROOT, 'run');

@@ -10,9 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { join } from 'node:path';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
-import { CACHE_ROOT, loadVersions } from '../../sandbox/paths.ts';
+import { loadVersions, motoServerPath } from '../../sandbox/paths.ts';
 
 /** A running private moto; `stop()` ends the process this helper started (by its pid). */
 export interface PrivateMoto {
@@ -44,11 +43,10 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-/** The sandbox's moto_server binary (its virtualenv in the build cache, named as sandbox/build.ts names it). */
+/** The sandbox's moto launcher (its virtualenv in the build cache, where sandbox/build.ts installs it). */
 export function motoServerBinary(): string {
-  const version = loadVersions().python.moto.split('==')[1] ?? 'unknown';
-  const bin = join(CACHE_ROOT, `moto-${version}`, 'bin', 'moto_server');
-  if (!existsSync(bin)) throw new Error(`no moto_server at ${bin}: build the sandbox first (npm run sandbox -- build)`);
+  const bin = motoServerPath(loadVersions());
+  if (!existsSync(bin)) throw new Error(`no moto launcher at ${bin}: build the sandbox first (npm run sandbox -- build)`);
   return bin;
 }
 
@@ -66,14 +64,14 @@ export async function startPrivateMoto(noAuthActions?: number): Promise<PrivateM
     stdio: 'ignore',
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error('moto_server did not start');
+  if (pid === undefined) throw new Error('the moto launcher did not start');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
   while (!(await accepts(port))) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`the moto launcher exited with ${child.exitCode}`);
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGTERM');
-      throw new Error('moto_server did not listen within 30 s');
+      throw new Error('the moto launcher did not listen within 30 s');
     }
     await new Promise((r) => setTimeout(r, 100));
   }
