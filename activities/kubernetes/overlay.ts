@@ -153,8 +153,20 @@ function isMissingNamespace(error: unknown, renderedNamespaces: ReadonlySet<stri
   return api?.status === 404 && api.body?.details?.kind === 'namespaces' && renderedNamespaces.has(obj.metadata.namespace ?? '');
 }
 
-async function planOne(cluster: KubeCluster, obj: KubeObject, namespaces: ReadonlySet<string>, options: OverlayApplyOptions, destructive: string[]): Promise<Planned> {
-  const live = await readObject(cluster, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace });
+/**
+ * Plans one object: reads it (unless `listed` holds it, as the apply set's inventory listing found it), dry-runs its
+ * apply and compares the two.
+ */
+async function planOne(
+  cluster: KubeCluster,
+  obj: KubeObject,
+  namespaces: ReadonlySet<string>,
+  options: OverlayApplyOptions,
+  destructive: string[],
+  listed: ReadonlyMap<string, KubeObject>,
+): Promise<Planned> {
+  const live =
+    listed.get(keyOf(obj)) ?? (await readObject(cluster, { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace }));
   let dry: KubeObject;
   try {
     dry = await serverSideApply(cluster, obj, { dryRun: true, force: options.force ?? false });
@@ -187,19 +199,34 @@ function diffDigest(plan: readonly Planned[], leftovers: readonly KubeObject[]):
   return `sha256:${createHash('sha256').update(canonicalJson({ changes, deletions })).digest('hex')}`;
 }
 
-/** Labelled objects of the apply set that are not rendered; `absent` names namespaces known not to exist (nothing to search there). */
-async function pruneCandidates(cluster: KubeCluster, rendered: readonly KubeObject[], inventory: string, absent: ReadonlySet<string>): Promise<KubeObject[]> {
-  const keys = new Set(rendered.map(keyOf));
+/** A kind's key in the inventory listing. */
+const kindKey = (k: { apiVersion: string; kind: string }): string => `${k.apiVersion}|${k.kind}`;
+
+/** The kinds searched for the apply set's labelled objects: {@link PRUNE_KINDS}, then the rendered ones, those the cluster serves. */
+async function inventoryKinds(cluster: KubeCluster, rendered: readonly KubeObject[]): Promise<{ apiVersion: string; kind: string }[]> {
   const kinds = new Map<string, { apiVersion: string; kind: string }>();
-  for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(`${k.apiVersion}|${k.kind}`, { apiVersion: k.apiVersion, kind: k.kind });
-  const namespaces = namespacesOf(rendered).filter((name) => !absent.has(name));
-  const leftovers: KubeObject[] = [];
-  for (const k of kinds.values()) {
-    if (!(await cluster.tryResource(k.apiVersion, k.kind))) continue;
-    const items = await listLabelled(cluster, k, `${INVENTORY_LABEL}=${inventory}`, namespaces);
-    for (const item of items) if (!keys.has(keyOf(item)) && !item.metadata['deletionTimestamp']) leftovers.push(item);
-  }
-  return leftovers;
+  for (const k of [...PRUNE_KINDS, ...rendered]) kinds.set(kindKey(k), { apiVersion: k.apiVersion, kind: k.kind });
+  const served: { apiVersion: string; kind: string }[] = [];
+  for (const k of kinds.values()) if (await cluster.tryResource(k.apiVersion, k.kind)) served.push(k);
+  return served;
+}
+
+/** The objects of each of `kinds` that carry the apply set's inventory label (for {@link DATA_KINDS}, in `namespaces` only), by kind. */
+async function listInventory(
+  cluster: KubeCluster,
+  kinds: readonly { apiVersion: string; kind: string }[],
+  inventory: string,
+  namespaces: readonly string[],
+): Promise<Map<string, KubeObject[]>> {
+  const byKind = new Map<string, KubeObject[]>();
+  for (const k of kinds) byKind.set(kindKey(k), await listLabelled(cluster, k, `${INVENTORY_LABEL}=${inventory}`, namespaces));
+  return byKind;
+}
+
+/** Labelled objects that are not rendered and not being deleted, in the order of `kinds`: what pruning deletes. */
+function leftoversOf(kinds: readonly { apiVersion: string; kind: string }[], listed: ReadonlyMap<string, readonly KubeObject[]>, rendered: readonly KubeObject[]): KubeObject[] {
+  const keys = new Set(rendered.map(keyOf));
+  return kinds.flatMap((k) => (listed.get(kindKey(k)) ?? []).filter((item) => !keys.has(keyOf(item)) && !item.metadata['deletionTimestamp']));
 }
 
 /**
@@ -218,19 +245,26 @@ export async function applyOverlayObjects(cluster: KubeCluster, objects: readonl
   for (const obj of objects) labelled.push(await withScope(cluster, withInventoryLabel(obj, options.inventory)));
   const ordered = applyOrder(labelled);
   const namespaces = new Set(ordered.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+  // Leftovers matter to a dry run (the whole change an approval names, pruning included) and to pruning; an apply
+  // that does not prune deletes nothing, so it does not search every kind for them. A search lists the labelled
+  // objects of every kind across the cluster before the plan, which then reads only objects those lists lack (new
+  // ones, and ones without the label); kinds that hold data are listed per namespace after the plan.
+  const kinds = options.dryRun || options.prune ? await inventoryKinds(cluster, ordered) : [];
+  const listed = await listInventory(cluster, kinds.filter((k) => !DATA_KINDS.has(kindKey(k))), options.inventory, []);
+  const listedByKey = new Map([...listed.values()].flat().map((item) => [keyOf(item), item] as const));
   const destructive: string[] = [];
   const plan: Planned[] = [];
   // A namespace this apply creates holds nothing yet: its objects are created without asking the server (which
   // could only answer that the namespace does not exist), and no leftover is searched for in it.
   const creating = new Set<string>();
   for (const obj of ordered) {
-    const planned = creating.has(obj.metadata.namespace ?? '') ? { obj, action: 'create' as const } : await planOne(cluster, obj, namespaces, options, destructive);
+    const planned = creating.has(obj.metadata.namespace ?? '') ? { obj, action: 'create' as const } : await planOne(cluster, obj, namespaces, options, destructive, listedByKey);
     if (planned.action === 'create' && obj.kind === 'Namespace' && obj.apiVersion === 'v1') creating.add(obj.metadata.name);
     plan.push(planned);
   }
-  // Leftovers matter to a dry run (the whole change an approval names, pruning included) and to pruning; an apply
-  // that does not prune deletes nothing, so it does not search every kind for them.
-  const leftovers = options.dryRun || options.prune ? await pruneCandidates(cluster, ordered, options.inventory, creating) : [];
+  const searched = namespacesOf(ordered).filter((name) => !creating.has(name));
+  for (const [kind, items] of await listInventory(cluster, kinds.filter((k) => DATA_KINDS.has(kindKey(k))), options.inventory, searched)) listed.set(kind, items);
+  const leftovers = leftoversOf(kinds, listed, ordered);
   const toBeDeleted = leftovers.map(refOf);
   const counts = {
     created: plan.filter((p) => p.action === 'create').map((p) => refOf(p.obj)),
