@@ -107,7 +107,9 @@ export function createAwsActivities(clients: AwsClients, options: AwsActivityOpt
         assertAwsInput(environment);
         const signal = currentCancellationSignal();
         const scope = iamScope(environment, signal);
-        await nothingTakenOver(environment);
+        // The secret, written after the principal, is checked first; the principal's own read below (the first call of
+        // ensureLokiUser and ensureLokiRole) refuses one that is not this environment's, also before any write.
+        await secretOwnership(secretScope(environment));
         const mode = environment.aws.credentialMode;
         const principal = mode === 'static' ? await ensureLokiUser(scope) : await ensureLokiRole(scope, await accountId(signal));
         return { mode, ...principal };
