@@ -21,7 +21,9 @@
  * same process: its idle RSS after start (`concurrent_bootstraps_idle_worker_rss_mb`), and its peak RSS
  * during one bootstrap of another bench environment, run first on its own — the baseline of the 50. The
  * wall time's baseline is that single bootstrap's wall time × 50 (running them one after another). The CPU the
- * worker used (/proc/<pid>/stat: its own, and its git and kubectl processes') is printed for the one and the 50.
+ * worker used (/proc/<pid>/stat: its own, and its git and kubectl processes') is printed for the one and the 50. So is
+ * the machine's speed before the one and after the 50 (`concurrent_bootstraps_machine_probe_ms`: one core's time for a fixed
+ * piece of work, the baseline taken before the one): on a shared host it moves, and the wall-time ratio moves with it.
  * So is where the machine's CPU went (/proc/stat, and /proc/<pid>/stat of each sandbox part): busy CPU-seconds of all
  * cores against those available, by part — the worker, Temporal, the API servers, etcd, moto, External Secrets, the
  * controller managers, the stand-ins — and what that makes the floor of the 50's wall time: each of them cost the
@@ -33,6 +35,7 @@
  * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50"). BENCH_WORKER_RUNTIME=deno runs the same with the
  * worker on Deno (`deno task worker`'s permissions and settings); its metrics end in `_deno` (`…_rss_deno_mb`).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +61,22 @@ const load = (): string => loadavg().map((l) => l.toFixed(1)).join(' ');
 const mib = (kib: number): number => kib / 1024;
 /** Linux reports process times in ticks of 1/100 s (USER_HZ) on every architecture it runs the sandbox on. */
 const CLOCK_TICKS = 100;
+
+/**
+ * The machine's speed, as the milliseconds one core takes for a fixed piece of work (a chain of SHA-256 digests; the best
+ * of three). Measured while the bench is idle, before the one bootstrap and after the 50: on a shared host the same work
+ * can take far longer at one moment than at another, and the wall-time ratio then compares runs on different machines.
+ */
+function machineProbeMs(): number {
+  const times: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    let digest = Buffer.alloc(32);
+    for (let i = 0; i < 100_000; i++) digest = createHash('sha256').update(digest).digest();
+    times.push(performance.now() - started);
+  }
+  return Math.min(...times);
+}
 
 /** VmRSS and VmHWM of a process, in KiB. */
 function memoryOf(pid: number): { rss: number; hwm: number } {
@@ -207,6 +226,7 @@ try {
 
     const parts = { worker: { pid, children: true }, ...(standIns.pid !== undefined ? { 'stand-ins': { pid: standIns.pid, children: false } } : {}) };
     const cpuReading = (): CpuReading => readCpu(estate.sandbox.pids, parts);
+    const probeBefore = machineProbeMs();
     const beforeOne = cpuOf(pid);
     const machineBeforeOne = cpuReading();
     const singleSeconds = await withDeadline(bootstrap(single), `the bootstrap of ${single.name}`);
@@ -237,9 +257,15 @@ try {
       `each of the ${COUNT} cost the machine ${cpuEach.toFixed(2)} CPU-s: on ${cores} cores they need at least ${((COUNT * cpuEach) / cores).toFixed(1)} s (they took ${wall.toFixed(1)} s); ` +
         `to finish within 15 × the one's wall time (${(15 * singleSeconds).toFixed(1)} s) a bootstrap may cost at most ${((15 * singleSeconds * cores) / COUNT).toFixed(2)} CPU-s`,
     );
+    const probeAfter = machineProbeMs();
+    say(
+      `machine probe (one core, a fixed chain of digests): ${probeBefore.toFixed(0)} ms before the one bootstrap, ${probeAfter.toFixed(0)} ms after the ${COUNT}` +
+        (Math.abs(probeAfter / probeBefore - 1) > 0.15 ? ` — the machine's speed changed by ${((probeAfter / probeBefore - 1) * 100).toFixed(0)}% between them, and the wall-time ratio with it` : ''),
+    );
     report(`concurrent_bootstraps_idle_worker_rss${SUFFIX}_mb`, mib(idle), 'MB');
     report(`concurrent_bootstraps_${COUNT}_worker_rss${SUFFIX}_mb`, mib(peak), 'MB', mib(one));
     report(`concurrent_bootstraps_${COUNT}_wall${SUFFIX}_s`, wall, 's', singleSeconds * COUNT);
+    report(`concurrent_bootstraps_machine_probe${SUFFIX}_ms`, probeAfter, 'ms', probeBefore);
   } finally {
     rss.stop();
   }
