@@ -49,6 +49,9 @@ export const PRUNE_KINDS: readonly { apiVersion: string; kind: string }[] = [
   { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application' },
 ];
 
+/** A kind's key: in {@link DATA_KINDS} and in the inventory listing. */
+const kindKey = (k: { apiVersion: string; kind: string }): string => `${k.apiVersion}|${k.kind}`;
+
 /**
  * Kinds that hold data: searched for the inventory label only in the namespaces the apply set uses, never across
  * namespaces (the worker's RBAC lists them per namespace only).
@@ -63,7 +66,7 @@ export function namespacesOf(objects: readonly KubeObject[]): string[] {
 
 /** Lists the objects of one kind that carry `labelSelector`: across namespaces, or for {@link DATA_KINDS} in `namespaces` only. */
 export async function listLabelled(cluster: KubeCluster, k: { apiVersion: string; kind: string }, labelSelector: string, namespaces: readonly string[]): Promise<KubeObject[]> {
-  if (!DATA_KINDS.has(`${k.apiVersion}|${k.kind}`)) return (await listObjects(cluster, { ...k, labelSelector })).items;
+  if (!DATA_KINDS.has(kindKey(k))) return (await listObjects(cluster, { ...k, labelSelector })).items;
   const items: KubeObject[] = [];
   for (const namespace of namespaces) items.push(...(await listObjects(cluster, { ...k, namespace, labelSelector })).items);
   return items;
@@ -198,9 +201,6 @@ function diffDigest(plan: readonly Planned[], leftovers: readonly KubeObject[]):
   const deletions = leftovers.map((o) => ({ ref: refOf(o), live: comparable(o) }));
   return `sha256:${createHash('sha256').update(canonicalJson({ changes, deletions })).digest('hex')}`;
 }
-
-/** A kind's key in the inventory listing. */
-const kindKey = (k: { apiVersion: string; kind: string }): string => `${k.apiVersion}|${k.kind}`;
 
 /** The kinds searched for the apply set's labelled objects: {@link PRUNE_KINDS}, then the rendered ones, those the cluster serves. */
 async function inventoryKinds(cluster: KubeCluster, rendered: readonly KubeObject[]): Promise<{ apiVersion: string; kind: string }[]> {
