@@ -235,7 +235,10 @@ export function createTransport(
             response.destroy();
             end();
           };
-          stream.signal.addEventListener('abort', abort, { once: true });
+          // A stream aborted while its request was in flight: not every runtime ends an answered request on its
+          // signal, and a listener added to an aborted signal never runs.
+          if (stream.signal.aborted) abort();
+          else stream.signal.addEventListener('abort', abort, { once: true });
           response.on('data', quiet);
           response.on('error', (error) => (stream.signal.aborted ? end() : reject(error)));
           response.on('aborted', () => reject(connectionReset('the API server closed the watch')));
