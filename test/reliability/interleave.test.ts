@@ -20,7 +20,7 @@ import { findEnvironment, parseCatalog, workflowIds } from '../../domain/index.t
 import { progressQuery } from '../../workflows/messages.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
-import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
+import { endLocksOnTaskQueue, endOrphanedLocks, ensureBootstrapped } from '../worker/sandbox-runs.ts';
 import {
   activitySpans,
   deliveredObjects,
@@ -87,7 +87,8 @@ describe('two mutations of dev started at once under different workflow IDs', { 
 
   it('rolloutEnvironment and bootstrapEnvironment of dev: both complete, one after the other, and dev ends at the last one\'s revision', async (t) => {
     const env = findEnvironment(catalog, ENV);
-    const base = await knownGoodRevision(sandbox, ENV);
+    // The rollout needs dev bootstrapped (whichever of the two takes the lock first).
+    const base = await ensureBootstrapped(client, sandbox, ENV, taskQueue);
     const stamp = Date.now();
     const [rolloutRevision, bootstrapRevision] = await Promise.all(
       ['a', 'b'].map((side) => pushRunRevision(sandbox, base, `interleave-${side}-${stamp}`)),

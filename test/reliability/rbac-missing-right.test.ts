@@ -48,6 +48,17 @@ describeRbac('a missing right', (identity) => {
     );
     assert.ok(environment);
     const revision = await knownGoodRevision(sandbox, ENV);
+    // The worker, with all its rights, delivered this revision before the right went missing (as on a running estate):
+    // the overlay's own Roles are in place, so the dry run below changes no Role — a change the API server would weigh
+    // against the reduced rights (escalation) before the ConfigMap list this test is about.
+    const delivered = await createActivities({
+      catalogPath: sandbox.catalog,
+      stateKeys: stateKeysFromEnv(),
+      kubeconfig: identity.tokenConfig,
+      kubectlPath: sandbox.kubectl,
+      git: { workdir: join(identity.dir, 'git-full') },
+    }).applyOverlay({ environment, revision });
+    assert.equal(delivered.commit, revision);
     const error = await activities.applyOverlay({ environment, revision, dryRun: true }).then(
       () => undefined,
       (e: unknown) => e,

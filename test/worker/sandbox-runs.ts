@@ -60,22 +60,45 @@ export async function endLocksOnTaskQueue(
   return ended;
 }
 
+/** The deployed-state record of `env` (its ConfigMap's data; empty when there is none). */
+async function stateRecord(sandbox: SandboxRuntime, env: string): Promise<Record<string, string>> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sandbox.kubeconfig);
+  kc.setCurrentContext(`logstack-${env}`);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return core
+    .readNamespacedConfigMap({ name: stateConfigMapName(env), namespace: STATE_NAMESPACE })
+    .then((cm) => cm.data ?? {})
+    .catch(() => ({}));
+}
+
 /**
  * A revision known to deliver cleanly to `env`: its verified revision, or else the GitOps remote's first
  * commit (the seed). The branch head is not used, because other tests push commits that break the stack on purpose.
  */
 export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): Promise<string> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(sandbox.kubeconfig);
-  kc.setCurrentContext(`logstack-${env}`);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const state: Record<string, string> = await core
-    .readNamespacedConfigMap({ name: stateConfigMapName(env), namespace: STATE_NAMESPACE })
-    .then((cm) => cm.data ?? {})
-    .catch(() => ({}));
+  const state = await stateRecord(sandbox, env);
   if (state['verified'] === 'true' && state['revision']) return state['revision'];
   const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'rev-list', '--max-parents=0', 'HEAD']);
   const seed = stdout.trim().split('\n')[0];
   if (!seed) throw new Error(`the GitOps remote ${sandbox.git.remote} has no commit`);
   return seed;
+}
+
+/**
+ * Makes sure `env` has been bootstrapped to a verified revision, as a test that starts from a running estate needs
+ * (a rollout, say): when its deployed-state record is not verified, bootstraps it at {@link knownGoodRevision} on
+ * `taskQueue` (whose worker must be running) and waits for that. Returns the verified revision. Costs one read when
+ * an earlier test already did it.
+ */
+export async function ensureBootstrapped(client: Client, sandbox: SandboxRuntime, env: string, taskQueue: string): Promise<string> {
+  const state = await stateRecord(sandbox, env);
+  if (state['verified'] === 'true' && state['revision']) return state['revision'];
+  const revision = await knownGoodRevision(sandbox, env);
+  await client.workflow.execute('bootstrapEnvironment', {
+    taskQueue,
+    workflowId: `test-set-up-bootstrap-${env}-${process.pid}`,
+    args: [{ environment: env, revision }],
+  });
+  return revision;
 }
