@@ -36,7 +36,7 @@ import { inventoryId } from '../../activities/kubernetes/overlay.ts';
 import { findEnvironment, parseCatalog, principalName, type BootstrapResult, type Environment, type RolloutResult } from '../../domain/index.ts';
 import { requireSandbox } from '../../sandbox/status.ts';
 import { startStandIns, startWorkerProcess, type WorkerProcess } from '../support/processes.ts';
-import { endLocksOnTaskQueue, endOrphanedLocks, knownGoodRevision } from '../worker/sandbox-runs.ts';
+import { endLocksOnTaskQueue, endOrphanedLocks, ensureBootstrapped, knownGoodRevision } from '../worker/sandbox-runs.ts';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import {
   activitySpans,
@@ -184,7 +184,7 @@ describe('outages of one worker\'s kube-apiserver and moto for 30 s mid-run (sta
 
   it('A: staging apiserver unreachable for 30 s while the LokiStack gate watches: the watch resumes, the rollout completes, no object missing, extra or re-created', async (t) => {
     const env = findEnvironment(catalog, 'staging');
-    const revision = await knownGoodRevision(sandbox, env.name);
+    const revision = await ensureBootstrapped(client, sandbox, env.name, taskQueue);
     const inventory = inventoryId(env.name, env.overlay);
     const rendered = await renderAt(sandbox, revision, env.overlay);
     assert.ok(rendered.some((o) => o.kind === 'LokiStack'), 'the overlay renders the LokiStack');

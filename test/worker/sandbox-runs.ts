@@ -15,6 +15,7 @@ import type { Client } from '@temporalio/client';
 import * as k8s from '@kubernetes/client-node';
 import { stateConfigMapName, STATE_NAMESPACE, workflowIds } from '../../domain/index.ts';
 import type { SandboxRuntime } from '../../sandbox/status.ts';
+import { startStandIns } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -88,17 +89,24 @@ export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): P
 /**
  * Makes sure `env` has been bootstrapped to a verified revision, as a test that starts from a running estate needs
  * (a rollout, say): when its deployed-state record is not verified, bootstraps it at {@link knownGoodRevision} on
- * `taskQueue` (whose worker must be running) and waits for that. Returns the verified revision. Costs one read when
- * an earlier test already did it.
+ * `taskQueue` (whose worker must be running), with the controller stand-ins writing statuses while it runs, and
+ * waits for that. Returns the verified revision. Costs one read when an earlier test already did it.
  */
 export async function ensureBootstrapped(client: Client, sandbox: SandboxRuntime, env: string, taskQueue: string): Promise<string> {
   const state = await stateRecord(sandbox, env);
   if (state['verified'] === 'true' && state['revision']) return state['revision'];
   const revision = await knownGoodRevision(sandbox, env);
-  await client.workflow.execute('bootstrapEnvironment', {
-    taskQueue,
-    workflowId: `test-set-up-bootstrap-${env}-${process.pid}`,
-    args: [{ environment: env, revision }],
-  });
+  const standIns = await startStandIns();
+  try {
+    await client.workflow.execute('bootstrapEnvironment', {
+      taskQueue,
+      workflowId: `test-set-up-bootstrap-${env}-${process.pid}`,
+      args: [{ environment: env, revision }],
+    });
+  } finally {
+    const exited = new Promise((resolve) => standIns.once('exit', resolve));
+    standIns.kill('SIGTERM');
+    await exited;
+  }
   return revision;
 }
