@@ -316,7 +316,8 @@ export interface AccessKeyMaterial {
  * an Active key of that user (and its secret is known); every other key of the user is deleted
  * first — including one created by an earlier attempt that crashed before storing it — and then a
  * new key is created only if none was kept; keys left by a create whose answer was lost (and that the SDK
- * repeated) are deleted after it. So any number of retries ends with one key.
+ * repeated) are deleted after it — searched for only when the create took more than one request. So any number of
+ * retries ends with one key.
  */
 export async function ensureSingleAccessKey(
   scope: IamScope,
@@ -335,14 +336,18 @@ export async function ensureSingleAccessKey(
     deleted.push(key.AccessKeyId);
   }
   if (keep !== undefined && storedSecret) return { key: { accessKeyId: keep, secretAccessKey: storedSecret }, created: false, deleted };
-  const made = await propagating(scope, `iam:CreateAccessKey for ${user}`, fresh, () =>
-    scope.iam.send(new CreateAccessKeyCommand({ UserName: user }), sendOptions(scope.signal)),
-  );
+  let calls = 0;
+  const made = await propagating(scope, `iam:CreateAccessKey for ${user}`, fresh, () => {
+    calls++;
+    return scope.iam.send(new CreateAccessKeyCommand({ UserName: user }), sendOptions(scope.signal));
+  });
   const id = made.AccessKey?.AccessKeyId;
   const secret = made.AccessKey?.SecretAccessKey;
   if (!id || !secret) throw new Error(`IAM returned no access key for ${user}`);
   // CreateAccessKey has no idempotency token and the SDK repeats a call whose answer was lost: each lost
   // answer leaves a key whose secret nobody has. Every other key was deleted above, so any key but this one is such an orphan.
+  // A create answered at its first request (one call, one attempt) cannot have left one; any repeat is followed by a search.
+  if (calls === 1 && made.$metadata.attempts === 1) return { key: { accessKeyId: id, secretAccessKey: secret }, created: true, deleted };
   for (const key of await listAccessKeys(scope, user)) {
     if (key.AccessKeyId === undefined || key.AccessKeyId === id) continue;
     await deleteAccessKey(scope, user, key.AccessKeyId);

@@ -70,7 +70,20 @@ interface SettingCheck {
   readonly apply: () => Promise<void>;
 }
 
-type SettingInspector = (scope: BucketScope) => Promise<SettingCheck>;
+/** The bucket whose settings are inspected; `created` when this very call created it (so it holds none of them yet). */
+interface SettingsScope extends BucketScope {
+  readonly created?: boolean;
+}
+
+type SettingInspector = (scope: SettingsScope) => Promise<SettingCheck>;
+
+/**
+ * Reads one setting ({@link readOptional}), or nothing for a bucket this call has just created: its settings are then
+ * known to be absent (or a default equal to what logstack writes), so they are all written without a read.
+ */
+function readSetting<T>(scope: SettingsScope, action: string, call: () => Promise<T>, ...absentCodes: string[]): Promise<T | undefined> {
+  return scope.created ? Promise.resolve(undefined) : readOptional(action, call, ...absentCodes);
+}
 
 function bucketOf(scope: BucketScope): string {
   return scope.env.aws.bucket;
@@ -230,7 +243,8 @@ async function createBucket(scope: BucketScope): Promise<boolean> {
 
 const inspectPublicAccessBlock: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await readOptional(
+  const current = await readSetting(
+    scope,
     `s3:GetBucketPublicAccessBlock on ${bucket}`,
     () => scope.s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
     'NoSuchPublicAccessBlockConfiguration',
@@ -254,7 +268,8 @@ const inspectPublicAccessBlock: SettingInspector = async (scope) => {
 
 const inspectEncryption: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await readOptional(
+  const current = await readSetting(
+    scope,
     `s3:GetEncryptionConfiguration on ${bucket}`,
     () => scope.s3.send(new GetBucketEncryptionCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
     'ServerSideEncryptionConfigurationNotFoundError',
@@ -284,10 +299,10 @@ const inspectEncryption: SettingInspector = async (scope) => {
 
 const inspectVersioning: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await awsCall(`s3:GetBucketVersioning on ${bucket}`, () =>
+  const current = await readSetting(scope, `s3:GetBucketVersioning on ${bucket}`, () =>
     scope.s3.send(new GetBucketVersioningCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
   );
-  const drift = current.Status === 'Enabled' ? [] : [`versioning is ${current.Status ?? 'not enabled'}, want Enabled`];
+  const drift = current?.Status === 'Enabled' ? [] : [`versioning is ${current?.Status ?? 'not enabled'}, want Enabled`];
   return {
     drift,
     apply: () =>
@@ -325,7 +340,8 @@ function retentionRuleDrift(rule: LifecycleRule | undefined, env: Environment): 
 
 const inspectLifecycle: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await readOptional(
+  const current = await readSetting(
+    scope,
     `s3:GetLifecycleConfiguration on ${bucket}`,
     () => scope.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
     'NoSuchLifecycleConfiguration',
@@ -376,7 +392,8 @@ function parseBucketPolicy(text: string | undefined): PolicyDocument | undefined
 
 const inspectPolicy: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await readOptional(
+  const current = await readSetting(
+    scope,
     `s3:GetBucketPolicy on ${bucket}`,
     () => scope.s3.send(new GetBucketPolicyCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
     'NoSuchBucketPolicy',
@@ -410,7 +427,8 @@ const inspectPolicy: SettingInspector = async (scope) => {
 
 const inspectTags: SettingInspector = async (scope) => {
   const bucket = bucketOf(scope);
-  const current = await readOptional(
+  const current = await readSetting(
+    scope,
     `s3:GetBucketTagging on ${bucket}`,
     () => scope.s3.send(new GetBucketTaggingCommand({ Bucket: bucket, ExpectedBucketOwner: scope.accountId }), sendOptions(scope.signal)),
     'NoSuchTagSet',
@@ -449,7 +467,8 @@ const SETTINGS: readonly (readonly [BucketSetting, SettingInspector])[] = [
 
 /**
  * Creates the bucket when absent and converges every setting; writes only the settings that differ
- * and names them in `changed` (empty on a second run). `Conflict` (nothing written) when the bucket
+ * and names them in `changed` (empty on a second run). A bucket this call created is not read back: it holds
+ * none of the settings (or defaults equal to logstack's), so all of them are written and named. `Conflict` (nothing written) when the bucket
  * belongs to another account, lives in another region, or is not tagged for this environment (unless
  * `aws.adopt` lists `bucket`: it is then tagged first and managed).
  */
@@ -462,7 +481,7 @@ export async function convergeBucket(scope: BucketScope): Promise<{ bucket: stri
   const ordered = ownership === 'owned' ? SETTINGS : [...SETTINGS.filter(([n]) => n === BucketSettings.tags), ...SETTINGS.filter(([n]) => n !== BucketSettings.tags)];
   const changed: string[] = [];
   for (const [name, inspect] of ordered) {
-    const check = await inspect(scope);
+    const check = await inspect({ ...scope, created });
     if (check.drift.length === 0) continue;
     await check.apply();
     changed.push(name);
