@@ -99,7 +99,7 @@ export function createEnsureStoreCredential(deps: StoreCredentialDeps) {
     };
     const result = { namespace, name, principalArn: reader.principalArn, rotated };
     if (live && digest(liveData) === digest(data)) return { ...result, created: false };
-    await ensureNamespace(cluster, namespace);
+    if (!live) await ensureNamespace(cluster, namespace); // a live Secret proves its namespace
     await serverSideApply(cluster, {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -117,7 +117,7 @@ export function createEnsureStoreCredential(deps: StoreCredentialDeps) {
     const live = await readObject(cluster, header);
     const owned = (live?.metadata.managedFields ?? []).some((f) => f.manager === STORE_IDENTITY_FIELD_MANAGER && JSON.stringify(f.fieldsV1 ?? {}).includes(ROLE_ARN_ANNOTATION));
     if (live?.metadata.annotations?.[ROLE_ARN_ANNOTATION] === reader.principalArn && owned) return { namespace, name, created: false, principalArn: reader.principalArn };
-    await ensureNamespace(cluster, namespace);
+    if (!live) await ensureNamespace(cluster, namespace); // a live ServiceAccount proves its namespace
     await applyRoleAnnotation(cluster, namespace, name, reader.principalArn);
     return { namespace, name, created: !live, principalArn: reader.principalArn };
   }

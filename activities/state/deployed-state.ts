@@ -162,7 +162,8 @@ export function createStateActivities(deps: StateDeps) {
       }
       const next = nextState(current, { environment: env.name, revision: input.revision, verified: input.verified, previousRevision: input.previousRevision }, new Date());
       if (next === current) return current;
-      await ensureStateNamespace(cluster);
+      // A stored record proves its namespace exists (one deleted since fails the write retryably; the retry creates it).
+      if (current === null) await ensureStateNamespace(cluster);
       await serverSideApply(cluster, configMapOf(next, deps.stateKeys));
       return next;
     },
