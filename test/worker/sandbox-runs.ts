@@ -12,9 +12,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import * as k8s from '@kubernetes/client-node';
-import { stateConfigMapName, STATE_NAMESPACE, workflowIds } from '../../domain/index.ts';
+import { workflowIds } from '../../domain/index.ts';
 import type { SandboxRuntime } from '../../sandbox/status.ts';
+import { deployedState } from '../reliability/fault-runs.ts';
 import { startStandIns } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
@@ -61,25 +61,14 @@ export async function endLocksOnTaskQueue(
   return ended;
 }
 
-/** The deployed-state record of `env` (its ConfigMap's data; empty when there is none). */
-async function stateRecord(sandbox: SandboxRuntime, env: string): Promise<Record<string, string>> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(sandbox.kubeconfig);
-  kc.setCurrentContext(`logstack-${env}`);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  return core
-    .readNamespacedConfigMap({ name: stateConfigMapName(env), namespace: STATE_NAMESPACE })
-    .then((cm) => cm.data ?? {})
-    .catch(() => ({}));
+/** The revision `env`'s deployed-state record names as verified, if it does. */
+async function verifiedRevision(sandbox: SandboxRuntime, env: string): Promise<string | undefined> {
+  const state = await deployedState(sandbox, env);
+  return state['verified'] === 'true' && state['revision'] ? state['revision'] : undefined;
 }
 
-/**
- * A revision known to deliver cleanly to `env`: its verified revision, or else the GitOps remote's first
- * commit (the seed). The branch head is not used, because other tests push commits that break the stack on purpose.
- */
-export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): Promise<string> {
-  const state = await stateRecord(sandbox, env);
-  if (state['verified'] === 'true' && state['revision']) return state['revision'];
+/** The GitOps remote's first commit (the seed). */
+async function seedRevision(sandbox: SandboxRuntime): Promise<string> {
   const { stdout } = await execFileAsync('git', ['-C', sandbox.git.remote, 'rev-list', '--max-parents=0', 'HEAD']);
   const seed = stdout.trim().split('\n')[0];
   if (!seed) throw new Error(`the GitOps remote ${sandbox.git.remote} has no commit`);
@@ -87,15 +76,23 @@ export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): P
 }
 
 /**
+ * A revision known to deliver cleanly to `env`: its verified revision, or else the GitOps remote's first
+ * commit (the seed). The branch head is not used, because other tests push commits that break the stack on purpose.
+ */
+export async function knownGoodRevision(sandbox: SandboxRuntime, env: string): Promise<string> {
+  return (await verifiedRevision(sandbox, env)) ?? seedRevision(sandbox);
+}
+
+/**
  * Makes sure `env` has been bootstrapped to a verified revision, as a test that starts from a running estate needs
- * (a rollout, say): when its deployed-state record is not verified, bootstraps it at {@link knownGoodRevision} on
+ * (a rollout, say): when its deployed-state record is not verified, bootstraps it at the GitOps remote's first commit on
  * `taskQueue` (whose worker must be running), with the controller stand-ins writing statuses while it runs, and
  * waits for that. Returns the verified revision. Costs one read when an earlier test already did it.
  */
 export async function ensureBootstrapped(client: Client, sandbox: SandboxRuntime, env: string, taskQueue: string): Promise<string> {
-  const state = await stateRecord(sandbox, env);
-  if (state['verified'] === 'true' && state['revision']) return state['revision'];
-  const revision = await knownGoodRevision(sandbox, env);
+  const verified = await verifiedRevision(sandbox, env);
+  if (verified) return verified;
+  const revision = await seedRevision(sandbox);
   const standIns = await startStandIns();
   try {
     await client.workflow.execute('bootstrapEnvironment', {
@@ -104,9 +101,11 @@ export async function ensureBootstrapped(client: Client, sandbox: SandboxRuntime
       args: [{ environment: env, revision }],
     });
   } finally {
-    const exited = new Promise((resolve) => standIns.once('exit', resolve));
-    standIns.kill('SIGTERM');
-    await exited;
+    if (standIns.exitCode === null && standIns.signalCode === null) {
+      const exited = new Promise((resolve) => standIns.once('exit', resolve));
+      standIns.kill('SIGTERM');
+      await exited;
+    }
   }
   return revision;
 }
