@@ -31,11 +31,16 @@
  * says how much CPU a bootstrap may cost for the 50 to take at most 15 × the one's wall time. That floor is a figure too:
  * `concurrent_bootstraps_50_wall_vs_cpu_floor_s`, the 50's wall time against COUNT × CPU-seconds per bootstrap ÷ cores (a
  * ratio near 1 says the 50 wait for nothing but the machine's CPU; it goes down only with the CPU a bootstrap costs,
- * wherever that is spent). (The one bootstrap runs on a
- * worker that has not run one before, so it costs more CPU than each of the 50: its code is still being compiled.)
+ * wherever that is spent). The one bootstrap runs on a worker that has not run one before, so it costs more CPU and
+ * time than each of the 50 (its code is still being compiled, its connections opened). A second bootstrap alone, of
+ * another environment, follows it on the now warm worker: `concurrent_bootstraps_50_wall_vs_warm_one_s` is the 50's wall
+ * time against 50 × that one's, and the line before it says how much of the machine that bootstrap alone kept busy and
+ * what ratio the CPU floor makes against it. On a machine where the worker and every server a bootstrap talks to share
+ * the cores, a bootstrap's steps spend most of their time as CPU in one of those processes: work taken off a bootstrap
+ * shortens the one and the 50 alike, and the ratio stays near COUNT × the share of the cores one bootstrap keeps busy.
  * Everything the environments created (moto, clusters, lock workflows, files) is removed at the end.
  *
- * BENCH_BOOTSTRAPS changes the 50 (the metric names keep "50"). BENCH_WORKER_RUNTIME=deno runs the same with the
+ * BENCH_BOOTSTRAPS changes the 50 (the metric names carry the count). BENCH_WORKER_RUNTIME=deno runs the same with the
  * worker on Deno (`deno task worker`'s permissions and settings); its metrics end in `_deno` (`…_rss_deno_mb`).
  */
 import { createHash } from 'node:crypto';
@@ -172,9 +177,9 @@ function sampler(pid: number): { window(): number; stop(): void } {
   };
 }
 
-const estate = await createEstate({ count: COUNT + 1, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'cb' });
+const estate = await createEstate({ count: COUNT + 2, gates: [GateKinds.externalSecretsSynced, GateKinds.lokiStackReady, GateKinds.logForwarderReady], purpose: 'cb' });
 const interrupt = cleanupOnInterrupt(() => estate.cleanup());
-const [single, ...many] = estate.environments as [Environment, ...Environment[]];
+const [single, warmSingle, ...many] = estate.environments as [Environment, Environment, ...Environment[]];
 const taskQueue = `bench-concurrent-${process.pid}`;
 const bundle = join(estate.dir, 'workflow-bundle.js');
 // Built by the function `npm run build:bundle` runs (same entry, interceptors and options), without progress lines.
@@ -222,7 +227,7 @@ try {
   await worker.running;
   const rss = sampler(pid);
   try {
-    say(`worker pid ${pid} running on ${taskQueue} (${RUNTIME}, prebuilt bundle); ${COUNT} + 1 environments over ${estate.sandbox.clusters.length} clusters; load average ${load()}`);
+    say(`worker pid ${pid} running on ${taskQueue} (${RUNTIME}, prebuilt bundle); ${COUNT} + 2 environments over ${estate.sandbox.clusters.length} clusters; load average ${load()}`);
     rss.window();
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idle = rss.window();
@@ -237,6 +242,10 @@ try {
     const one = rss.window();
     say(`one bootstrap (${single.name}): ${singleSeconds.toFixed(1)} s, peak RSS ${mib(one).toFixed(0)} MiB (idle ${mib(idle).toFixed(0)} MiB); ${cpuSince(pid, beforeOne)}`);
     say(`one bootstrap: ${oneCpu.line}`);
+    const machineBeforeWarm = cpuReading();
+    const warmSeconds = await withDeadline(bootstrap(warmSingle), `the bootstrap of ${warmSingle.name}`);
+    const warmCpu = cpuBetween(machineBeforeWarm, cpuReading());
+    say(`one more bootstrap alone, on the now warm worker (${warmSingle.name}): ${warmSeconds.toFixed(1)} s; ${warmCpu.line}`);
 
     const beforeMany = cpuOf(pid);
     const machineBeforeMany = cpuReading();
@@ -261,6 +270,10 @@ try {
       `each of the ${COUNT} cost the machine ${cpuEach.toFixed(2)} CPU-s: on ${cores} cores they need at least ${cpuFloor.toFixed(1)} s (they took ${wall.toFixed(1)} s); ` +
         `to finish within 15 × the one's wall time (${(15 * singleSeconds).toFixed(1)} s) a bootstrap may cost at most ${((15 * singleSeconds * cores) / COUNT).toFixed(2)} CPU-s`,
     );
+    say(
+      `against the bootstrap on the warm worker (${warmSeconds.toFixed(2)} s, ${warmCpu.busy.toFixed(2)} CPU-s of the machine): ${(wall / warmSeconds).toFixed(1)} ×; ` +
+        `at the CPU floor the ratio is ${COUNT} × ${cpuEach.toFixed(2)} ÷ (${cores} × ${warmSeconds.toFixed(2)}) = ${(cpuFloor / warmSeconds).toFixed(1)} ×`,
+    );
     const probeAfter = machineProbeMs();
     say(
       `machine probe (one core, a fixed chain of digests): ${probeBefore.toFixed(0)} ms before the one bootstrap, ${probeAfter.toFixed(0)} ms after the ${COUNT}` +
@@ -270,6 +283,7 @@ try {
     report(`concurrent_bootstraps_${COUNT}_worker_rss${SUFFIX}_mb`, mib(peak), 'MB', mib(one));
     report(`concurrent_bootstraps_${COUNT}_wall${SUFFIX}_s`, wall, 's', singleSeconds * COUNT);
     report(`concurrent_bootstraps_${COUNT}_wall_vs_cpu_floor${SUFFIX}_s`, wall, 's', cpuFloor);
+    report(`concurrent_bootstraps_${COUNT}_wall_vs_warm_one${SUFFIX}_s`, wall, 's', warmSeconds * COUNT);
     report(`concurrent_bootstraps_machine_probe${SUFFIX}_ms`, probeAfter, 'ms', probeBefore);
   } finally {
     rss.stop();

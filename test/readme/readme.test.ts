@@ -467,7 +467,7 @@ describe('README: every command, run as written', () => {
     const out = await run(PLAYS.bench[0]);
     const figures = out.split('\n').filter((l) => l.startsWith('{"metric"')).map((l) => JSON.parse(l) as { metric: string; value: number });
     const metrics = figures.map((f) => f.metric);
-    for (const metric of ['gate_reaction_p50_ms', 'worker_cold_start_s', 'worker_cold_start_compile_cache_s', 'orchestration_overhead_per_step_ms', 'orchestration_overhead_vs_noop_floor_ms', 'orchestration_overhead_without_lock_vs_noop_floor_ms', 'workflow_code_per_workflow_task_ms', 'drift_scan_1000x3_s', 'concurrent_bootstraps_3_worker_rss_mb', 'concurrent_bootstraps_3_wall_vs_cpu_floor_s', 'workflow_heap_per_cached_workflow_kib', 'workflow_heap_per_cached_workflow_traced_kib', 'worker_cold_start_deno_vs_node_s', 'worker_idle_rss_deno_vs_node_mb', 'concurrent_bootstraps_3_worker_rss_deno_mb']) {
+    for (const metric of ['gate_reaction_p50_ms', 'worker_cold_start_s', 'worker_cold_start_compile_cache_s', 'orchestration_overhead_per_step_ms', 'orchestration_overhead_vs_noop_floor_ms', 'orchestration_overhead_without_lock_vs_noop_floor_ms', 'workflow_code_per_workflow_task_ms', 'drift_scan_1000x3_s', 'concurrent_bootstraps_3_worker_rss_mb', 'concurrent_bootstraps_3_wall_vs_cpu_floor_s', 'concurrent_bootstraps_3_wall_vs_warm_one_s', 'workflow_heap_per_cached_workflow_kib', 'workflow_heap_per_cached_workflow_traced_kib', 'worker_cold_start_deno_vs_node_s', 'worker_idle_rss_deno_vs_node_mb', 'concurrent_bootstraps_3_worker_rss_deno_mb']) {
       assert.ok(metrics.includes(metric), `npm run bench printed ${metric}:\n${out.slice(-4000)}`);
     }
     for (const f of figures) assert.ok(Number.isFinite(f.value), `${f.metric} has a value`);
