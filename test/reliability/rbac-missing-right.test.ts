@@ -36,13 +36,16 @@ describeRbac('a missing right', (identity) => {
     assert.equal(applied.code, 0, applied.err);
     const issued = await kubectl(['create', 'token', account, '-n', NAMESPACE, '--duration=10m']);
     assert.equal(issued.code, 0, issued.err);
-    const activities = createActivities({
-      catalogPath: sandbox.catalog,
-      stateKeys: stateKeysFromEnv(),
-      kubeconfig: tokenKubeconfig(issued.out.trim(), identity.dir, account),
-      kubectlPath: sandbox.kubectl,
-      git: { workdir: join(identity.dir, 'git') },
-    });
+    /** The worker's activities with `kubeconfig`'s identity and their own Git working clone. */
+    const activitiesAs = (kubeconfig: string, gitDir: string) =>
+      createActivities({
+        catalogPath: sandbox.catalog,
+        stateKeys: stateKeysFromEnv(),
+        kubeconfig,
+        kubectlPath: sandbox.kubectl,
+        git: { workdir: join(identity.dir, gitDir) },
+      });
+    const activities = activitiesAs(tokenKubeconfig(issued.out.trim(), identity.dir, account), 'git');
     const environment = parseCatalog(parse(readFileSync(sandbox.catalog, 'utf8'))).environments.find(
       (e) => e.name === ENV,
     );
@@ -51,13 +54,7 @@ describeRbac('a missing right', (identity) => {
     // The worker, with all its rights, delivered this revision before the right went missing (as on a running estate):
     // the overlay's own Roles are in place, so the dry run below changes no Role — a change the API server would weigh
     // against the reduced rights (escalation) before the ConfigMap list this test is about.
-    const delivered = await createActivities({
-      catalogPath: sandbox.catalog,
-      stateKeys: stateKeysFromEnv(),
-      kubeconfig: identity.tokenConfig,
-      kubectlPath: sandbox.kubectl,
-      git: { workdir: join(identity.dir, 'git-full') },
-    }).applyOverlay({ environment, revision });
+    const delivered = await activitiesAs(identity.tokenConfig, 'git-full').applyOverlay({ environment, revision });
     assert.equal(delivered.commit, revision);
     const error = await activities.applyOverlay({ environment, revision, dryRun: true }).then(
       () => undefined,

@@ -12,7 +12,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { workflowIds } from '../../domain/index.ts';
+import { WorkflowTypes, workflowIds } from '../../domain/index.ts';
 import type { SandboxRuntime } from '../../sandbox/status.ts';
 import { deployedState } from '../reliability/fault-runs.ts';
 import { startStandIns } from '../support/processes.ts';
@@ -95,7 +95,7 @@ export async function ensureBootstrapped(client: Client, sandbox: SandboxRuntime
   const revision = await seedRevision(sandbox);
   const standIns = await startStandIns();
   try {
-    await client.workflow.execute('bootstrapEnvironment', {
+    await client.workflow.execute(WorkflowTypes.bootstrapEnvironment, {
       taskQueue,
       workflowId: `test-set-up-bootstrap-${env}-${process.pid}`,
       args: [{ environment: env, revision }],
